@@ -1,0 +1,103 @@
+"""Core default implementations registered ``trylast`` in every manager.
+
+They answer only when the selected driver has no implementation of a hook:
+reporting hooks answer "nothing to report", optional operations raise a clear
+"not supported by driver X" error instead of silently doing nothing.
+"""
+
+from __future__ import annotations
+
+from berth import hookimpl
+from berth.errors import NotImplementedYet
+
+
+class GraphDefaults:
+    """Reporting defaults for graph drivers."""
+
+    @hookimpl(trylast=True)
+    def graph_status(self):
+        return []
+
+    @hookimpl(trylast=True)
+    def graph_metadata(self, layer_id):
+        return {}
+
+    @hookimpl(trylast=True)
+    def graph_cleanup(self):
+        return True
+
+
+class _Unsupported:
+    """Optional hooks of a driver kind, each raising a 501 naming the driver and the operation."""
+
+    kind = ""
+
+    def __init__(self, driver_name: str):
+        self.driver_name = driver_name
+
+    def _refuse(self, operation: str):
+        raise NotImplementedYet(f"{self.kind} driver {self.driver_name!r} does not support {operation}")
+
+
+class ExecDefaults(_Unsupported):
+    kind = "exec"
+
+    @hookimpl(trylast=True)
+    def exec_exec(self, container_id, exec_id, process, io):
+        self._refuse("exec")
+
+    @hookimpl(trylast=True)
+    def exec_exec_wait(self, container_id, exec_id, timeout):
+        self._refuse("exec")
+
+    @hookimpl(trylast=True)
+    def exec_pause(self, container_id):
+        self._refuse("pause")
+
+    @hookimpl(trylast=True)
+    def exec_resume(self, container_id):
+        self._refuse("unpause")
+
+    @hookimpl(trylast=True)
+    def exec_stats(self, container_id):
+        self._refuse("stats")
+
+    @hookimpl(trylast=True)
+    def exec_resize(self, container_id, exec_id, height, width):
+        self._refuse("resize")
+
+    @hookimpl(trylast=True)
+    def exec_update(self, container_id, resources):
+        self._refuse("update")
+
+    @hookimpl(trylast=True)
+    def exec_top(self, container_id):
+        self._refuse("top")
+
+    @hookimpl(trylast=True)
+    def exec_list(self):
+        return []
+
+    @hookimpl(trylast=True)
+    def exec_restore(self, container_id):
+        self._refuse("re-adopting containers after a daemon restart")
+
+    @hookimpl(trylast=True)
+    def exec_status(self):
+        return []
+
+
+class NetDefaults(_Unsupported):
+    kind = "network"
+
+    @hookimpl(trylast=True)
+    def net_publish_port(self, network_id, endpoint_id, binding):
+        self._refuse("publishing ports")
+
+    @hookimpl(trylast=True)
+    def net_unpublish_port(self, network_id, endpoint_id, binding):
+        return True
+
+    @hookimpl(trylast=True)
+    def net_status(self):
+        return []

@@ -1,0 +1,161 @@
+"""Typed facades over the plugin managers: engine code calls ``graph.mount(id)``, never ``pm.hook``.
+
+One method per hook (tox's manager style). Every call goes through :meth:`_call`,
+which turns a driver's unexpected exception into a :class:`DriverError` naming
+the driver, the operation and the object.
+"""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+import pluggy
+
+from berth.errors import BerthError, DriverError
+from berth.hookspecs.types import (
+    Change, EndpointInfo, ExecProcess, IOConfig, NetworkConfig, PortBinding, RuntimeState, Sandbox,
+)
+
+
+class _Facade:
+    kind = ""
+
+    def __init__(self, pm: pluggy.PluginManager, name: str, driver: object):
+        self.pm = pm
+        self.name = name
+        self.driver = driver
+
+    def _call(self, hook: str, subject: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.pm.hook, hook)(**kwargs)
+        except BerthError:
+            raise
+        except Exception as exc:
+            raise DriverError(f"{self.kind} driver {self.name!r}: {hook} {subject}: {type(exc).__name__}: {exc}") from exc
+
+
+class GraphDriver(_Facade):
+    kind = "graph"
+
+    def create(self, layer_id: str, parent: str | None) -> None:
+        self._call("graph_create", layer_id, layer_id=layer_id, parent=parent)
+
+    def create_rw(self, layer_id: str, parent: str | None, options: dict | None = None) -> None:
+        self._call("graph_create_rw", layer_id, layer_id=layer_id, parent=parent, options=options or {})
+
+    def remove(self, layer_id: str) -> None:
+        self._call("graph_remove", layer_id, layer_id=layer_id)
+
+    def exists(self, layer_id: str) -> bool:
+        return bool(self._call("graph_exists", layer_id, layer_id=layer_id))
+
+    def mount(self, layer_id: str, mount_label: str = "") -> str:
+        return self._call("graph_mount", layer_id, layer_id=layer_id, mount_label=mount_label)
+
+    def unmount(self, layer_id: str) -> None:
+        self._call("graph_unmount", layer_id, layer_id=layer_id)
+
+    def diff(self, layer_id: str, parent: str | None) -> BinaryIO:
+        return self._call("graph_diff", layer_id, layer_id=layer_id, parent=parent)
+
+    def changes(self, layer_id: str, parent: str | None) -> list[Change]:
+        return self._call("graph_changes", layer_id, layer_id=layer_id, parent=parent)
+
+    def apply_diff(self, layer_id: str, parent: str | None, diff: BinaryIO) -> int:
+        return self._call("graph_apply_diff", layer_id, layer_id=layer_id, parent=parent, diff=diff)
+
+    def diff_size(self, layer_id: str, parent: str | None) -> int:
+        return self._call("graph_diff_size", layer_id, layer_id=layer_id, parent=parent)
+
+    def status(self) -> list[tuple[str, str]]:
+        return self._call("graph_status", "status") or []
+
+    def metadata(self, layer_id: str) -> dict[str, str]:
+        return self._call("graph_metadata", layer_id, layer_id=layer_id) or {}
+
+    def cleanup(self) -> None:
+        self._call("graph_cleanup", "cleanup")
+
+
+class ExecDriver(_Facade):
+    kind = "exec"
+
+    def create(self, container_id: str, bundle: str, spec: dict, io: IOConfig) -> RuntimeState:
+        return self._call("exec_create", container_id, container_id=container_id, bundle=bundle, spec=spec, io=io)
+
+    def start(self, container_id: str) -> RuntimeState:
+        return self._call("exec_start", container_id, container_id=container_id)
+
+    def kill(self, container_id: str, signal: int, all_processes: bool = False) -> None:
+        self._call("exec_kill", container_id, container_id=container_id, signal=signal, all_processes=all_processes)
+
+    def wait(self, container_id: str, timeout: float | None = None) -> RuntimeState:
+        return self._call("exec_wait", container_id, container_id=container_id, timeout=timeout)
+
+    def state(self, container_id: str) -> RuntimeState:
+        return self._call("exec_state", container_id, container_id=container_id)
+
+    def delete(self, container_id: str, force: bool = False) -> None:
+        self._call("exec_delete", container_id, container_id=container_id, force=force)
+
+    def exec(self, container_id: str, exec_id: str, process: dict, io: IOConfig) -> ExecProcess:
+        return self._call("exec_exec", container_id, container_id=container_id, exec_id=exec_id, process=process, io=io)
+
+    def exec_wait(self, container_id: str, exec_id: str, timeout: float | None = None) -> int | None:
+        return self._call("exec_exec_wait", exec_id, container_id=container_id, exec_id=exec_id, timeout=timeout)
+
+    def pause(self, container_id: str) -> None:
+        self._call("exec_pause", container_id, container_id=container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._call("exec_resume", container_id, container_id=container_id)
+
+    def stats(self, container_id: str) -> dict:
+        return self._call("exec_stats", container_id, container_id=container_id)
+
+    def resize(self, container_id: str, height: int, width: int, exec_id: str | None = None) -> None:
+        self._call("exec_resize", container_id, container_id=container_id, exec_id=exec_id, height=height, width=width)
+
+    def update(self, container_id: str, resources: dict) -> None:
+        self._call("exec_update", container_id, container_id=container_id, resources=resources)
+
+    def top(self, container_id: str) -> list[int]:
+        return self._call("exec_top", container_id, container_id=container_id)
+
+    def list(self) -> list[str]:
+        return self._call("exec_list", "list") or []
+
+    def restore(self, container_id: str) -> RuntimeState:
+        return self._call("exec_restore", container_id, container_id=container_id)
+
+    def status(self) -> list[tuple[str, str]]:
+        return self._call("exec_status", "status") or []
+
+
+class NetworkDriver(_Facade):
+    kind = "network"
+
+    def create_network(self, network: NetworkConfig) -> dict:
+        return self._call("net_create_network", network.name, network=network) or {}
+
+    def delete_network(self, network_id: str) -> None:
+        self._call("net_delete_network", network_id, network_id=network_id)
+
+    def sandbox(self, network_id: str, container_id: str) -> Sandbox:
+        return self._call("net_sandbox", container_id, network_id=network_id, container_id=container_id)
+
+    def join(self, network_id: str, endpoint_id: str, netns_path: str | None, options: dict | None = None) -> EndpointInfo:
+        return self._call("net_join", endpoint_id, network_id=network_id, endpoint_id=endpoint_id,
+                          netns_path=netns_path, options=options or {})
+
+    def leave(self, network_id: str, endpoint_id: str) -> None:
+        self._call("net_leave", endpoint_id, network_id=network_id, endpoint_id=endpoint_id)
+
+    def publish_port(self, network_id: str, endpoint_id: str, binding: PortBinding) -> PortBinding:
+        return self._call("net_publish_port", endpoint_id, network_id=network_id, endpoint_id=endpoint_id, binding=binding)
+
+    def unpublish_port(self, network_id: str, endpoint_id: str, binding: PortBinding) -> None:
+        self._call("net_unpublish_port", endpoint_id, network_id=network_id, endpoint_id=endpoint_id, binding=binding)
+
+    def status(self) -> list[tuple[str, str]]:
+        return self._call("net_status", "status") or []

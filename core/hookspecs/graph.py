@@ -1,0 +1,152 @@
+"""Graph driver contract: how layers are stored, stacked, mounted and diffed.
+
+Modelled on Moby's ``daemon/graphdriver/driver.go``. A *layer* is identified by an
+opaque ``layer_id`` chosen by the engine (a hex string, unique per store). A layer
+has at most one ``parent``; reading a layer means reading it stacked on all its
+ancestors. Layers made with :func:`graph_create` are image layers and become
+read-only once their diff is applied; :func:`graph_create_rw` makes the writable
+top layer of a container.
+
+A graph driver is a class registered under the entry-point group
+``berth.graphdrivers``. The engine calls ``probe(root)`` (a classmethod returning
+None, or the reason the driver cannot work on this host) and then instantiates it
+as ``Driver(root=<data-root>/<name>, options=<dict of storage-opts>)``. The
+instance's :data:`berth.hookimpl` methods implement the hooks below.
+
+Required hooks: ``graph_create``, ``graph_create_rw``, ``graph_remove``,
+``graph_mount``, ``graph_unmount``, ``graph_exists``. The diff hooks
+(``graph_diff``, ``graph_changes``, ``graph_apply_diff``, ``graph_diff_size``)
+have a core default that compares two mounted trees (Moby's NaiveDiffDriver);
+implement them to do better. ``graph_status``, ``graph_metadata`` and
+``graph_cleanup`` have trivial defaults.
+
+Diff streams are uncompressed tar archives in the OCI layer format: a deleted
+path ``d/name`` is an empty regular file ``d/.wh.name``; a directory whose lower
+contents are hidden is marked by ``d/.wh..wh..opq``.
+
+All hooks may raise :class:`berth.errors.DriverError` (or any exception); the
+engine reports it with the driver's name and the layer id.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from berth import hookspec
+from berth.hookspecs.types import Change
+
+# ---------------------------------------------------------------------------
+# layer lifecycle
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def graph_create(layer_id: str, parent: str | None) -> bool | None:
+    """Create an empty image layer ``layer_id`` on top of ``parent`` (None: a base layer).
+
+    The new layer must read exactly as its parent until a diff is applied to it.
+    A base layer's root directory is mode 0755 owned by 0:0 and has no entries.
+    Raise if ``layer_id`` already exists or ``parent`` does not. Return True (or None).
+    """
+
+
+@hookspec(firstresult=True)
+def graph_create_rw(layer_id: str, parent: str | None, options: dict) -> bool | None:
+    """Create the writable layer of a container on top of ``parent``.
+
+    ``options`` carries per-container storage options (e.g. ``{"size": "10G"}``);
+    a driver rejects options it does not support with a clear error. Same rules as
+    :func:`graph_create` otherwise.
+    """
+
+
+@hookspec(firstresult=True)
+def graph_remove(layer_id: str) -> bool | None:
+    """Remove layer ``layer_id`` and everything the driver stored for it.
+
+    The engine never removes a layer that has children or is mounted. Idempotent:
+    removing a layer that does not exist succeeds.
+    """
+
+
+@hookspec(firstresult=True)
+def graph_exists(layer_id: str) -> bool:
+    """Return True when ``layer_id`` exists in this driver's store, else False."""
+
+
+# ---------------------------------------------------------------------------
+# mounting
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def graph_mount(layer_id: str, mount_label: str) -> str:
+    """Make the layer's full filesystem (with its ancestors) available; return its path.
+
+    Reference-counted: every call must be balanced by :func:`graph_unmount`; the
+    second and later calls return the same path without mounting again.
+    ``mount_label`` is an SELinux label or "".
+    """
+
+
+@hookspec(firstresult=True)
+def graph_unmount(layer_id: str) -> bool | None:
+    """Drop one reference taken by :func:`graph_mount`; unmount when none are left.
+
+    Unmounting a layer that is not mounted is not an error.
+    """
+
+
+# ---------------------------------------------------------------------------
+# diffs (core default: naive diff over two mounted trees)
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def graph_diff(layer_id: str, parent: str | None) -> BinaryIO:
+    """Return a readable binary stream of the layer's changes against ``parent`` as a tar.
+
+    The caller reads it to the end and closes it; closing releases any mount the
+    driver took. ``parent`` None means the full contents of the layer.
+    """
+
+
+@hookspec(firstresult=True)
+def graph_changes(layer_id: str, parent: str | None) -> list[Change]:
+    """Return the layer's changes against ``parent``, sorted by path."""
+
+
+@hookspec(firstresult=True)
+def graph_apply_diff(layer_id: str, parent: str | None, diff: BinaryIO) -> int:
+    """Extract the tar stream ``diff`` into layer ``layer_id``; return the bytes applied.
+
+    Whiteouts in OCI format delete the named path (or hide the whole lower directory
+    for ``.wh..wh..opq``). Hostile archives (paths escaping the layer, links to
+    outside, device nodes) raise :class:`berth.errors.UnsafeArchive` and leave
+    nothing outside the layer. The returned size equals :func:`graph_diff_size`.
+    """
+
+
+@hookspec(firstresult=True)
+def graph_diff_size(layer_id: str, parent: str | None) -> int:
+    """Return the size in bytes of the layer's changes against ``parent``."""
+
+
+# ---------------------------------------------------------------------------
+# reporting and teardown (core defaults: empty)
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def graph_status() -> list[tuple[str, str]]:
+    """Return ``(key, value)`` pairs shown under the driver's name in ``berth info``."""
+
+
+@hookspec(firstresult=True)
+def graph_metadata(layer_id: str) -> dict[str, str]:
+    """Return the layer's low-level details shown as ``GraphDriver.Data`` by ``inspect``."""
+
+
+@hookspec(firstresult=True)
+def graph_cleanup() -> bool | None:
+    """Release everything the driver holds (mounts, helper processes) at daemon shutdown."""

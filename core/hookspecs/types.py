@@ -1,0 +1,148 @@
+"""Typed records passed across the driver contracts.
+
+Drivers receive and return these instead of loose dicts, so a plugin author sees
+every field in one place. Docker-API JSON never crosses a driver boundary.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+# ---------------------------------------------------------------------------
+# graph
+# ---------------------------------------------------------------------------
+
+
+class ChangeKind(enum.IntEnum):
+    """Docker's change kinds, with Docker's numeric values (``GET /containers/{id}/changes``)."""
+
+    MODIFIED = 0
+    ADDED = 1
+    DELETED = 2
+
+    @property
+    def letter(self) -> str:
+        return "CAD"[self.value]
+
+
+@dataclass(frozen=True, order=True)
+class Change:
+    """One filesystem change of a layer against its parent; ``path`` is absolute ("/etc/passwd")."""
+
+    path: str
+    kind: ChangeKind
+
+
+# ---------------------------------------------------------------------------
+# execution
+# ---------------------------------------------------------------------------
+
+
+class RuntimeStatus(str, enum.Enum):
+    """The OCI runtime states, as ``runc state`` reports them."""
+
+    CREATING = "creating"
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass
+class IOConfig:
+    """How a container's (or an exec's) standard streams are wired.
+
+    ``log_path``: the Docker json-file log the monitor appends stdout/stderr to
+    (None: do not log). ``attach_socket``: a unix socket path the monitor serves,
+    on which clients receive output and may send stdin. ``tty``: allocate a pty.
+    ``open_stdin``: keep stdin open for attachers (``-i``).
+    """
+
+    log_path: str | None = None
+    attach_socket: str | None = None
+    tty: bool = False
+    open_stdin: bool = False
+
+
+@dataclass
+class RuntimeState:
+    """What an exec driver knows about one container.
+
+    ``pid`` is the container's init process as seen from the host (0 when none).
+    ``exit_code`` is set once ``status`` is STOPPED. ``oom_killed`` says the kernel's
+    OOM killer ended it. Times are RFC 3339 strings in UTC, or "" when unknown.
+    """
+
+    id: str
+    status: RuntimeStatus
+    pid: int = 0
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: str = ""
+    finished_at: str = ""
+    error: str = ""
+
+
+@dataclass
+class ExecProcess:
+    """A process started inside a running container by ``exec_exec``."""
+
+    exec_id: str
+    pid: int
+
+
+# ---------------------------------------------------------------------------
+# network
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class NetworkConfig:
+    """A network as the engine asks a network driver to create it."""
+
+    id: str
+    name: str
+    subnet: str | None = None
+    gateway: str | None = None
+    ip_range: str | None = None
+    internal: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Sandbox:
+    """The network namespace a container will live in.
+
+    ``netns_path``: a path to an existing namespace to join (``setns``), or None.
+    ``share_host``: True when the container uses the host's namespace (``--network host``);
+    when both are None/False the exec driver creates a new, empty namespace.
+    """
+
+    netns_path: str | None = None
+    share_host: bool = False
+
+
+@dataclass
+class EndpointInfo:
+    """A container's attachment to a network, as reported by the driver."""
+
+    endpoint_id: str
+    interface: str = ""
+    ipv4_address: str = ""  # CIDR form, "172.17.0.2/16"
+    gateway: str = ""
+    mac_address: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PortBinding:
+    """One published port: ``host_ip:host_port -> container_ip:container_port/proto``."""
+
+    container_port: int
+    proto: str = "tcp"
+    host_ip: str = ""
+    host_port: int = 0
+    container_ip: str = ""

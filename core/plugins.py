@@ -1,0 +1,273 @@
+"""Driver discovery, validation and selection; one pluggy manager per driver kind.
+
+Drivers are found through entry points (groups ``berth.graphdrivers``,
+``berth.netdrivers``, ``berth.execdrivers``); berth's built-ins are declared in its
+own pyproject exactly like a third party's. Extensions (tracing, quotas, event
+listeners) come from ``berth.extensions`` and are registered in every manager whose
+hooks they implement.
+
+Only the selected driver is imported when a name is given; auto-detection imports
+candidates to ask their ``probe()``. A driver that fails to import is reported with
+its distribution's name and never crashes discovery.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+from typing import Any, Iterable
+
+import pluggy
+
+from berth import PROJECT
+from berth.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+EXTENSION_GROUP = "berth.extensions"
+
+
+@dataclass(frozen=True)
+class DriverKind:
+    """What distinguishes the three driver kinds."""
+
+    name: str  # "graph"
+    group: str  # entry-point group
+    spec_module: str  # hookspec module
+    prefix: str  # hook-name prefix
+    required: tuple[str, ...]
+    setting: str  # config setting holding the requested name
+    flag: str  # berthd flag that selects it
+
+
+GRAPH = DriverKind(
+    "graph", "berth.graphdrivers", "berth.hookspecs.graph", "graph_",
+    ("graph_create", "graph_create_rw", "graph_remove", "graph_mount", "graph_unmount", "graph_exists"),
+    "storage_driver", "--storage-driver",
+)
+EXEC = DriverKind(
+    "exec", "berth.execdrivers", "berth.hookspecs.execution", "exec_",
+    ("exec_create", "exec_start", "exec_kill", "exec_wait", "exec_state", "exec_delete"),
+    "exec_driver", "--exec-driver",
+)
+NETWORK = DriverKind(
+    "network", "berth.netdrivers", "berth.hookspecs.network", "net_",
+    ("net_create_network", "net_delete_network", "net_sandbox", "net_join", "net_leave"),
+    "network_driver", "--network-driver",
+)
+KINDS = {kind.name: kind for kind in (GRAPH, EXEC, NETWORK)}
+
+
+@dataclass
+class DriverEntry:
+    """One installed driver, before or after loading."""
+
+    kind: DriverKind
+    name: str
+    target: str  # "package.module:Class"
+    distribution: str
+    entry_point: Any = None
+    cls: type | None = None
+    load_error: str = ""
+    unavailable: str = ""  # probe's reason, "" when usable or not probed
+
+    @property
+    def origin(self) -> str:
+        return "built-in" if self.distribution == PROJECT else self.distribution
+
+    @property
+    def priority(self) -> int:
+        return int(getattr(self.cls, "priority", 0)) if self.cls else -1
+
+    def load(self) -> type | None:
+        """Import the driver class; on failure remember why, naming the distribution."""
+        if self.cls is None and not self.load_error:
+            try:
+                self.cls = self.entry_point.load() if self.entry_point else _import_target(self.target)
+            except Exception as exc:  # a broken plugin must not take the daemon down
+                self.load_error = (
+                    f"{self.kind.name} driver {self.name!r} from distribution {self.distribution!r} "
+                    f"failed to import ({self.target}): {type(exc).__name__}: {exc}"
+                )
+                log.warning(self.load_error)
+        return self.cls
+
+    def probe(self, root: str) -> str:
+        """Return "" when the driver can work under ``root`` here, else the reason."""
+        cls = self.load()
+        if cls is None:
+            self.unavailable = self.load_error
+            return self.unavailable
+        probe = getattr(cls, "probe", None)
+        try:
+            reason = probe(root) if probe else None
+        except Exception as exc:
+            reason = f"probe failed: {type(exc).__name__}: {exc}"
+        self.unavailable = reason or ""
+        return self.unavailable
+
+
+def _import_target(target: str) -> type:
+    module_name, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def discover(kind: DriverKind) -> dict[str, DriverEntry]:
+    """Every driver of ``kind`` declared by an installed distribution, by normalised name.
+
+    Two distributions declaring the same name is an error naming both, as conda does.
+    """
+    found: dict[str, DriverEntry] = {}
+    for ep in metadata.entry_points(group=kind.group):
+        dist = ep.dist.name if ep.dist else "unknown"
+        name = normalise(ep.name)
+        if name in found and found[name].distribution != dist:
+            raise ConfigError(
+                f"{kind.name} driver name {name!r} is declared by both {found[name].distribution!r} "
+                f"and {dist!r}; uninstall one of them"
+            )
+        found[name] = DriverEntry(kind, name, ep.value, dist, entry_point=ep)
+    return found
+
+
+def normalise(name: str) -> str:
+    """Driver names are case-insensitive and ``_``/``-`` are the same (fuse_overlay = fuse-overlay)."""
+    return name.strip().lower().replace("_", "-")
+
+
+@dataclass
+class Selection:
+    """The outcome of selecting a driver of one kind."""
+
+    entry: DriverEntry
+    how: str  # where the choice came from ("flag --storage-driver", "auto-detected", ...)
+    candidates: dict[str, DriverEntry] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def select(kind: DriverKind, requested: str | None, how: str, root: str,
+           candidates: dict[str, DriverEntry] | None = None) -> Selection:
+    """Pick the driver named ``requested`` (from ``how``), or auto-detect by priority.
+
+    Raises :class:`ConfigError` for an unknown name (listing the installed ones), a
+    driver that fails to import, or one whose probe says it cannot work here.
+    """
+    candidates = discover(kind) if candidates is None else candidates
+    if requested:
+        name = normalise(requested)
+        entry = candidates.get(name)
+        if entry is None:
+            raise ConfigError(
+                f"{kind.name} driver {requested!r} (from {how}) is not recognized. "
+                f"Choose one of: {', '.join(sorted(candidates)) or '(none installed)'}"
+            )
+        reason = entry.probe(root)
+        if reason:
+            raise ConfigError(f"{kind.name} driver {name!r} (from {how}) cannot be used: {reason}")
+        return Selection(entry, how, candidates)
+    for entry in candidates.values():
+        entry.load()
+    ranked = sorted((e for e in candidates.values() if e.cls is not None), key=lambda e: -e.priority)
+    for entry in ranked:
+        if not entry.probe(root):
+            return Selection(entry, "auto-detected", candidates)
+    reasons = "; ".join(f"{e.name}: {e.unavailable or e.load_error}" for e in candidates.values())
+    raise ConfigError(f"no {kind.name} driver can work on this host ({reasons or 'none installed'})")
+
+
+# ---------------------------------------------------------------------------
+# managers
+# ---------------------------------------------------------------------------
+
+
+def spec_module(kind: DriverKind) -> ModuleType:
+    return importlib.import_module(kind.spec_module)
+
+
+def hook_names(kind: DriverKind) -> list[str]:
+    module = spec_module(kind)
+    return [n for n in dir(module) if n.startswith(kind.prefix) and callable(getattr(module, n))]
+
+
+def implemented_hooks(plugin: object, prefix: str) -> set[str]:
+    """Names of the hooks (with ``prefix``) that ``plugin`` marks with berth.hookimpl."""
+    marker = PROJECT + "_impl"
+    return {
+        name for name in dir(plugin)
+        if name.startswith(prefix) and hasattr(getattr(plugin, name, None), marker)
+    }
+
+
+def build_manager(kind: DriverKind, driver: object, driver_name: str,
+                  defaults: Iterable[object] = (), extensions: Iterable[object] = ()) -> pluggy.PluginManager:
+    """A manager with the kind's specs, core defaults (trylast), the one driver, and extensions.
+
+    A driver missing a required hook, or implementing a hook that the contract does
+    not define (a typo, or an older contract), fails here with both names.
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(spec_module(kind))
+    known = set(hook_names(kind))
+    offered = implemented_hooks(driver, kind.prefix)
+    unknown = sorted(offered - known)
+    if unknown:
+        raise ConfigError(
+            f"{kind.name} driver {driver_name!r} implements hooks the contract does not define: "
+            f"{', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    missing = [h for h in kind.required if h not in offered]
+    if missing:
+        raise ConfigError(f"{kind.name} driver {driver_name!r} does not implement required hook(s): {', '.join(missing)}")
+    for default in defaults:
+        pm.register(default, name=f"default:{type(default).__name__}")
+    pm.register(driver, name=f"driver:{driver_name}")
+    for ext in extensions:
+        if implemented_hooks(ext, kind.prefix):
+            pm.register(ext)
+    pm.check_pending()
+    return pm
+
+
+def load_extensions(disabled: Iterable[str] = ()) -> list[object]:
+    """Instantiate every ``berth.extensions`` entry point not disabled by name in the config."""
+    off = {normalise(n) for n in disabled}
+    loaded = []
+    for ep in metadata.entry_points(group=EXTENSION_GROUP):
+        if normalise(ep.name) in off:
+            continue
+        try:
+            obj = ep.load()
+            loaded.append(obj() if isinstance(obj, type) else obj)
+        except Exception as exc:
+            dist = ep.dist.name if ep.dist else "unknown"
+            log.warning("extension %r from distribution %r failed to load: %s", ep.name, dist, exc)
+    return loaded
+
+
+def inventory(selected: dict[str, str], root_for: dict[str, str]) -> list[dict[str, Any]]:
+    """Every installed driver per kind for ``plugins ls`` / ``info``: name, origin, selected, why unavailable.
+
+    ``selected`` maps kind name to the selected driver name(s) (comma-separated for
+    network). Probing imports each driver; this is only called on request.
+    """
+    rows = []
+    for kind in KINDS.values():
+        chosen = set(selected.get(kind.name, "").split(","))
+        for name, entry in sorted(discover(kind).items()):
+            reason = entry.probe(root_for.get(kind.name, "/"))
+            rows.append({
+                "Kind": kind.name,
+                "Name": name,
+                "Origin": entry.origin,
+                "Selected": name in chosen,
+                "Priority": entry.priority,
+                "Description": getattr(entry.cls, "description", "") if entry.cls else "",
+                "Unavailable": reason,
+            })
+    return rows
