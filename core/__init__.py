@@ -25,13 +25,19 @@ the hooks of its kind (see :mod:`berth.hookspecs`)::
         def graph_create(self, layer_id, parent): ...
 """
 
-import pluggy
+from typing import Any
 
 __version__ = "0.1.0"
 
 PROJECT = "berth"
 
-#: Marks the hook specifications in :mod:`berth.hookspecs`.
-hookspec = pluggy.HookspecMarker(PROJECT)
-#: Marks a driver's or extension's implementation of a hook.
-hookimpl = pluggy.HookimplMarker(PROJECT)
+
+def __getattr__(name: str) -> Any:
+    """``hookspec`` / ``hookimpl`` markers, made on first use so the CLI never imports pluggy."""
+    if name in ("hookspec", "hookimpl"):
+        import pluggy
+
+        marker = pluggy.HookspecMarker(PROJECT) if name == "hookspec" else pluggy.HookimplMarker(PROJECT)
+        globals()[name] = marker
+        return marker
+    raise AttributeError(f"module 'berth' has no attribute {name!r}")

@@ -1,0 +1,224 @@
+"""Container routes: create, list, inspect, start, wait, attach, logs, kill, stop, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from aiohttp import web
+
+from berth.api import views
+from berth.api.server import Routes, engine_of, json_response, query_bool, query_int, read_json
+from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame, hijack
+from berth.containers.logs import read_log
+from berth.containers.model import State
+from berth.errors import InvalidArgument
+
+routes = Routes()
+
+
+def _manager(request: web.Request):
+    return engine_of(request).containers
+
+
+@routes.add("POST", "/containers/create")
+async def create(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    c = await _manager(request).create(body, request.query.get("name") or None)
+    return json_response({"Id": c.id, "Warnings": []}, status=201)
+
+
+def _filters(request: web.Request) -> dict[str, list[str]]:
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid filters: {raw!r}") from None
+    # Docker accepts both {"status": ["running"]} and the older {"status": {"running": true}}
+    return {k: (list(v) if isinstance(v, (list, dict)) else [str(v)]) for k, v in data.items()}
+
+
+def _matches(c, filters: dict[str, list[str]]) -> bool:
+    for key, values in filters.items():
+        if key == "status" and c.state.status.value not in values:
+            return False
+        if key == "name" and not any(v.lstrip("/") in c.name for v in values):
+            return False
+        if key == "id" and not any(c.id.startswith(v) for v in values):
+            return False
+        if key == "label":
+            for v in values:
+                k, sep, want = v.partition("=")
+                if k not in c.labels or (sep and c.labels[k] != want):
+                    return False
+        if key == "exited" and not (c.state.status == State.EXITED and str(c.state.exit_code) in values):
+            return False
+        if key == "ancestor" and not any(v in (c.config.get("Image"), c.image_id) for v in values):
+            return False
+    return True
+
+
+@routes.add("GET", "/containers/json")
+async def list_containers(request: web.Request) -> web.StreamResponse:
+    manager = _manager(request)
+    show_all = query_bool(request, "all")
+    limit = query_int(request, "limit", -1) or -1
+    filters = _filters(request)
+    rows = sorted(manager.store.containers.values(), key=lambda c: c.created, reverse=True)
+    if not show_all and limit <= 0 and "status" not in filters:
+        rows = [c for c in rows if c.state.status in (State.RUNNING, State.PAUSED, State.RESTARTING)]
+    rows = [c for c in rows if _matches(c, filters)]
+    if limit > 0:
+        rows = rows[:limit]
+    return json_response([views.container_summary(c, c.config.get("Image", "")) for c in rows])
+
+
+@routes.add("GET", "/containers/{id}/json")
+async def inspect(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    c = engine.containers.get(request.match_info["id"])
+    directory = engine.containers.store.directory(c.id)
+    graph_data = await asyncio.to_thread(engine.graph.metadata, c.layer_id)
+    return json_response(views.container_inspect(
+        c, graph_data, engine.containers.store.log_path(c.id), os.path.join(directory, "resolv.conf"),
+        os.path.join(directory, "hosts"), os.path.join(directory, "hostname")))
+
+
+@routes.add("POST", "/containers/{id}/start")
+async def start(request: web.Request) -> web.StreamResponse:
+    await _manager(request).start(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@routes.add("POST", "/containers/{id}/wait")
+async def wait(request: web.Request) -> web.StreamResponse:
+    manager = _manager(request)
+    c = manager.get(request.match_info["id"])
+    waiter = asyncio.ensure_future(manager.wait(c.id, request.query.get("condition") or "not-running"))
+    # Docker sends the headers at once so that a client can start the container after them.
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    try:
+        code, error = await waiter
+    finally:
+        waiter.cancel()
+    body = {"StatusCode": code, "Error": {"Message": error} if error else None}
+    await response.write(json.dumps(body).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+@routes.add("POST", "/containers/{id}/attach")
+async def attach(request: web.Request) -> web.StreamResponse:
+    manager = _manager(request)
+    c = manager.get(request.match_info["id"])
+    want_stdin = query_bool(request, "stdin")
+    wanted = {s for s in ("stdout", "stderr") if query_bool(request, s)}
+    tty = bool(c.config.get("Tty"))
+    response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+    try:
+        socket_path, ack = await manager.attach_target(c.id)
+        reader, writer = await asyncio.open_unix_connection(socket_path)
+    except Exception as exc:
+        client.write(frame(STREAM_IDS["stderr"], f"Error attaching: {exc}\n".encode()) if not tty else b"")
+        client.close()
+        return response
+    if ack is not None and not ack.done():
+        ack.set_result(True)
+    await _splice(client, reader, writer, want_stdin, wanted, tty)
+    return response
+
+
+async def _splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
+                  wanted: set[str], tty: bool) -> None:
+    """Copy the monitor's output to the client and the client's input to the monitor until either ends."""
+
+    async def to_client() -> None:
+        if tty:
+            while chunk := await reader.read(65536):
+                client.write(chunk)
+            return
+        while True:
+            try:
+                header = await reader.readexactly(8)
+                payload = await reader.readexactly(int.from_bytes(header[4:], "big"))
+            except asyncio.IncompleteReadError:
+                return
+            stream = {1: "stdout", 2: "stderr"}.get(header[0])
+            if stream in wanted:
+                client.write(header + payload)
+
+    async def from_client() -> None:
+        while True:
+            data = await client.incoming.get()
+            if not data:
+                break
+            if want_stdin:
+                writer.write(data)
+                await writer.drain()
+        if want_stdin and writer.can_write_eof():
+            writer.write_eof()
+
+    output = asyncio.ensure_future(to_client())
+    inp = asyncio.ensure_future(from_client())
+    closed = asyncio.ensure_future(client.closed.wait())
+    try:
+        await asyncio.wait({output, closed}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (output, inp, closed):
+            task.cancel()
+        writer.close()
+        client.close()
+
+
+@routes.add("GET", "/containers/{id}/logs")
+async def logs(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    manager = engine.containers
+    c = manager.get(request.match_info["id"])
+    streams = {s for s in ("stdout", "stderr") if query_bool(request, s)}
+    if not streams:
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    tail_text = request.query.get("tail", "all")
+    tail = None if tail_text in ("all", "") else int(tail_text)
+    since = float(request.query.get("since") or 0)
+    until = float(request.query.get("until") or 0)
+    timestamps = query_bool(request, "timestamps")
+    tty = bool(c.config.get("Tty"))
+    response = web.StreamResponse(status=200, headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM})
+    await response.prepare(request)
+    cid = c.id
+
+    def running() -> bool:
+        current = manager.store.containers.get(cid)
+        return current is not None and current.state.running
+
+    async for entry in read_log(manager.store.log_path(c.id), follow=query_bool(request, "follow"), tail=tail,
+                                since=since, until=until, streams=streams, running=running):
+        data = (entry.time.encode() + b" " + entry.data) if timestamps else entry.data
+        await response.write(data if tty else frame(STREAM_IDS[entry.stream], data))
+    await response.write_eof()
+    return response
+
+
+@routes.add("POST", "/containers/{id}/kill")
+async def kill(request: web.Request) -> web.StreamResponse:
+    await _manager(request).kill(request.match_info["id"], request.query.get("signal") or "SIGKILL")
+    return web.Response(status=204)
+
+
+@routes.add("POST", "/containers/{id}/stop")
+async def stop(request: web.Request) -> web.StreamResponse:
+    await _manager(request).stop(request.match_info["id"], query_int(request, "t"), request.query.get("signal"))
+    return web.Response(status=204)
+
+
+@routes.add("DELETE", "/containers/{id}")
+async def remove(request: web.Request) -> web.StreamResponse:
+    await _manager(request).remove(request.match_info["id"], force=query_bool(request, "force"),
+                                   volumes=query_bool(request, "v"))
+    return web.Response(status=204)
+

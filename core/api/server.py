@@ -1,0 +1,136 @@
+"""The aiohttp application: versioned routes, Docker's error bodies, one log event per request.
+
+Every route is served both unversioned and under ``/v1.NN``. A version above
+:data:`API_VERSION` or below :data:`MIN_API_VERSION` is refused as Docker does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from berth import log
+from berth.errors import BerthError
+
+API_VERSION = "1.45"
+MIN_API_VERSION = "1.24"
+VERSION_PREFIX = r"/{api_version:v[0-9]+\.[0-9]+}"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ENGINE_KEY = web.AppKey("engine", object)
+
+
+def engine_of(request: web.Request) -> Any:
+    return request.app[ENGINE_KEY]
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return json_response({"message": message}, status)
+
+
+@web.middleware
+async def docker_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map engine errors and aiohttp's own to ``{"message": ...}`` with Docker's status codes."""
+    started = time.monotonic()
+    status = 500
+    try:
+        version = request.match_info.get("api_version")
+        if version:
+            wanted = _version_tuple(version[1:])
+            if wanted > _version_tuple(API_VERSION):
+                raise web.HTTPBadRequest(reason=f"client version {version[1:]} is too new. "
+                                                f"Maximum supported API version is {API_VERSION}")
+            if wanted < _version_tuple(MIN_API_VERSION):
+                raise web.HTTPBadRequest(reason=f"client version {version[1:]} is too old. Minimum supported API "
+                                                f"version is {MIN_API_VERSION}, please upgrade your client to a newer version")
+        response = await handler(request)
+        status = response.status
+        return response
+    except BerthError as exc:
+        status = exc.status
+        if status == 304:
+            return web.Response(status=304)
+        return error_response(status, exc.message)
+    except web.HTTPNotFound:
+        status = 404
+        return error_response(404, "page not found")
+    except web.HTTPMethodNotAllowed:
+        status = 405
+        return error_response(405, "method not allowed")
+    except web.HTTPException as exc:
+        status = exc.status
+        return error_response(exc.status, exc.reason or exc.text or "error")
+    except (ValueError, KeyError, TypeError) as exc:
+        status = 400
+        return error_response(400, f"invalid request: {exc}")
+    finally:
+        log.get().debug("api.request", method=request.method, path=request.path, status=status,
+                        duration_ms=round((time.monotonic() - started) * 1000, 1))
+
+
+class Routes:
+    """Collects (method, path, handler) and registers each both with and without the version prefix."""
+
+    def __init__(self) -> None:
+        self.table: list[tuple[str, str, Handler]] = []
+
+    def add(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        def decorator(handler: Handler) -> Handler:
+            self.table.append((method, path, handler))
+            return handler
+
+        return decorator
+
+    def install(self, app: web.Application) -> None:
+        for method, path, handler in self.table:
+            app.router.add_route(method, path, handler)
+            app.router.add_route(method, VERSION_PREFIX + path, handler)
+
+
+def create_app(engine: Any) -> web.Application:
+    from berth.api import containers, images, system
+
+    app = web.Application(middlewares=[docker_errors], client_max_size=1024**3)
+    app[ENGINE_KEY] = engine
+    for module in (system, containers, images):
+        module.routes.install(app)
+    return app
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; an empty body is ``{}``; malformed JSON is Docker's 400."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(reason=f"invalid JSON: {exc}") from None
+
+
+def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    return value.lower() not in ("0", "false", "no")
+
+
+def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise web.HTTPBadRequest(reason=f"invalid value for {name}: {value!r}") from None

@@ -1,0 +1,68 @@
+"""Raw streams over HTTP: hijacked connections (attach, exec) and the 8-byte multiplexing header.
+
+Docker's clients ask for attach/exec with ``Connection: Upgrade`` / ``Upgrade: tcp``
+and expect ``101 UPGRADED``; after that the connection is a plain byte pipe. We
+take the socket away from aiohttp by swapping the transport's protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+
+from aiohttp import web
+
+STDIN, STDOUT, STDERR = 0, 1, 2
+STREAM_IDS = {"stdout": STDOUT, "stderr": STDERR}
+RAW_STREAM = "application/vnd.docker.raw-stream"
+MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """Docker's stream frame: type byte, three zero bytes, big-endian payload length, payload."""
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+class RawConnection(asyncio.Protocol):
+    """The client side of a hijacked connection: incoming bytes queue up; writes go straight out."""
+
+    def __init__(self, transport: asyncio.Transport):
+        self.transport = transport
+        self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        transport.set_protocol(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.incoming.put_nowait(data)
+
+    def eof_received(self) -> bool:
+        self.incoming.put_nowait(b"")
+        return True  # keep our write side open: output may still follow a closed stdin
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.incoming.put_nowait(b"")
+        self.closed.set()
+
+    def write(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+async def hijack(request: web.Request, content_type: str = RAW_STREAM) -> tuple[web.StreamResponse, RawConnection]:
+    """Answer 101 (or 200 for clients that did not ask to upgrade) and take over the socket."""
+    upgrade = "upgrade" in request.headers.get("Connection", "").lower()
+    if upgrade:
+        response = web.StreamResponse(status=101, headers={
+            "Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"})
+        await response.prepare(request)
+    else:
+        # Pre-upgrade clients get a bare 200 whose body is the raw stream until close (no chunking).
+        request.transport.write(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+                                "Connection: close\r\n\r\n".encode())
+        response = web.StreamResponse(status=200)
+        response.force_close()
+    return response, RawConnection(request.transport)

@@ -1,0 +1,102 @@
+"""System routes: ``_ping``, ``version``, ``info``."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from aiohttp import web
+
+import berth
+from berth import plugins
+from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response
+from berth.containers.model import State
+
+routes = Routes()
+
+PING_HEADERS = {"Api-Version": API_VERSION, "Builder-Version": "1", "Ostype": "linux",
+                "Docker-Experimental": "false", "Cache-Control": "no-cache, no-store, must-revalidate",
+                "Pragma": "no-cache"}
+
+
+@routes.add("GET", "/_ping")
+async def ping(request: web.Request) -> web.StreamResponse:
+    return web.Response(text="OK", headers=PING_HEADERS)
+
+
+@routes.add("HEAD", "/_ping")
+async def ping_head(request: web.Request) -> web.StreamResponse:
+    return web.Response(headers={**PING_HEADERS, "Content-Type": "text/plain; charset=utf-8"})
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+
+
+@routes.add("GET", "/version")
+async def version(request: web.Request) -> web.StreamResponse:
+    details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": _arch(),
+               "KernelVersion": platform.release(), "GitCommit": "", "GoVersion": f"python{platform.python_version()}",
+               "BuildTime": ""}
+    return json_response({
+        "Platform": {"Name": "berth"},
+        "Components": [{"Name": "Engine", "Version": berth.__version__, "Details": details}],
+        "Version": berth.__version__, **details,
+    })
+
+
+def _meminfo_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+@routes.add("GET", "/info")
+async def info(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    containers = list(engine.containers.store.containers.values())
+    count = lambda *states: sum(1 for c in containers if c.state.status in states)  # noqa: E731
+    networks = engine.networks.loaded_drivers
+    inventory = plugins.inventory(engine.selected, {"graph": engine.data_root, "exec": engine.exec_root,
+                                                    "network": os.path.join(engine.data_root, "network")})
+    return json_response({
+        "ID": engine.data_root, "Name": platform.node(), "ServerVersion": berth.__version__,
+        "Containers": len(containers), "ContainersRunning": count(State.RUNNING, State.RESTARTING),
+        "ContainersPaused": count(State.PAUSED),
+        "ContainersStopped": count(State.EXITED, State.CREATED, State.DEAD),
+        "Images": len(engine.images.list()),
+        "Driver": engine.graph.name, "DriverStatus": [list(p) for p in engine.graph.status()],
+        "ExecDriver": engine.exec.name, "ExecDriverStatus": [list(p) for p in engine.exec.status()],
+        "NetworkDrivers": {name: [list(p) for p in d.status()] for name, d in networks.items()},
+        "DefaultNetworkDriver": engine.default_network_driver(),
+        "Plugins": {"Volume": ["local"], "Network": sorted(n["Name"] for n in inventory if n["Kind"] == "network"),
+                    "Authorization": None, "Log": ["json-file"]},
+        "BerthDrivers": inventory,
+        "DriverCalls": engine.stats.summary(),
+        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
+        "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "Debug": engine.config.log_level == "debug",
+        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
+        "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
+        "KernelVersion": platform.release(), "OperatingSystem": _os_name(), "OSType": "linux",
+        "Architecture": platform.machine(), "NCPU": os.cpu_count() or 1, "MemTotal": _meminfo_total(),
+        "DockerRootDir": engine.data_root, "ExecRoot": engine.exec_root, "Labels": [], "ExperimentalBuild": False,
+        "SecurityOptions": [], "Runtimes": {engine.exec.name: {"path": engine.exec.name}},
+        "DefaultRuntime": engine.exec.name, "Warnings": list(engine.warnings),
+    })

@@ -1,0 +1,119 @@
+"""Engine records rendered as the Docker Engine API's JSON shapes (the only place they are built)."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from typing import Any
+
+from berth.containers.model import Container, State
+from berth.humanize import duration as human_duration
+
+
+def parse_time(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 timestamp (0 for Docker's zero time)."""
+    if not text or text.startswith("0001-"):
+        return 0.0
+    head, _, rest = text.partition(".")
+    frac = rest.rstrip("Z") if rest else ""
+    secs = calendar.timegm(time.strptime(head.rstrip("Z"), "%Y-%m-%dT%H:%M:%S"))
+    return secs + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
+def container_status(c: Container, now: float | None = None) -> str:
+    """The STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created"..."""
+    now = time.time() if now is None else now
+    st = c.state
+    if st.status == State.RUNNING:
+        return f"Up {human_duration(now - parse_time(st.started_at))}"
+    if st.status == State.PAUSED:
+        return f"Up {human_duration(now - parse_time(st.started_at))} (Paused)"
+    if st.status == State.RESTARTING:
+        return f"Restarting ({st.exit_code}) {human_duration(now - parse_time(st.finished_at))} ago"
+    if st.status == State.EXITED:
+        return f"Exited ({st.exit_code}) {human_duration(now - parse_time(st.finished_at))} ago"
+    return {State.CREATED: "Created", State.REMOVING: "Removal In Progress", State.DEAD: "Dead"}[st.status]
+
+
+def _command_text(c: Container) -> str:
+    return " ".join([c.path, *c.args]).strip()
+
+
+def network_entry(c: Container) -> dict[str, Any]:
+    ep = c.endpoint or {}
+    address, _, prefix = (ep.get("ipv4_address") or "").partition("/")
+    return {
+        "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": ep.get("mac_address", ""),
+        "NetworkID": ep.get("network_id", ""), "EndpointID": c.id if ep else "", "Gateway": ep.get("gateway", ""),
+        "IPAddress": address, "IPPrefixLen": int(prefix) if prefix else 0, "IPv6Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
+    }
+
+
+def container_summary(c: Container, image_ref: str) -> dict[str, Any]:
+    """One row of ``GET /containers/json``."""
+    return {
+        "Id": c.id, "Names": ["/" + c.name], "Image": image_ref or c.config.get("Image", ""),
+        "ImageID": c.image_id, "Command": _command_text(c), "Created": int(parse_time(c.created)),
+        "Ports": [], "Labels": c.labels, "State": c.state.status.value, "Status": container_status(c),
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
+        "NetworkSettings": {"Networks": {c.network: network_entry(c)}}, "Mounts": [],
+    }
+
+
+def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, resolv: str, hosts: str,
+                      hostname_path: str) -> dict[str, Any]:
+    """``GET /containers/{id}/json``."""
+    st = c.state
+    net = network_entry(c)
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.path,
+        "Args": c.args,
+        "State": {
+            "Status": st.status.value, "Running": st.status in (State.RUNNING, State.PAUSED),
+            "Paused": st.status == State.PAUSED, "Restarting": st.status == State.RESTARTING,
+            "OOMKilled": st.oom_killed, "Dead": st.status == State.DEAD, "Pid": st.pid,
+            "ExitCode": st.exit_code, "Error": st.error, "StartedAt": st.started_at, "FinishedAt": st.finished_at,
+        },
+        "Image": c.image_id,
+        "ResolvConfPath": resolv,
+        "HostnamePath": hostname_path,
+        "HostsPath": hosts,
+        "LogPath": log_path,
+        "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
+        "Driver": c.graph_driver,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": {"NetworkMode": "default", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+                       "AutoRemove": False, "Privileged": False, "LogConfig": {"Type": "json-file", "Config": {}},
+                       **c.host_config},
+        "GraphDriver": {"Name": c.graph_driver, "Data": graph_data},
+        "Mounts": [],
+        "Config": {**c.config, "Hostname": c.hostname},
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": c.id if c.endpoint else "", "SandboxKey": "",
+            "Ports": {}, "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": net["EndpointID"],
+            "Gateway": net["Gateway"], "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": net["IPAddress"], "IPPrefixLen": net["IPPrefixLen"], "IPv6Gateway": "",
+            "MacAddress": net["MacAddress"], "Networks": {c.network: net},
+        },
+        "ExecDriver": c.exec_driver,
+    }
+
+
+def image_summary(image: Any) -> dict[str, Any]:
+    """One row of ``GET /images/json``."""
+    cfg = (image.config or {}).get("config") or {}
+    return {
+        "Id": image.id, "ParentId": image.parent or "", "RepoTags": list(image.repo_tags),
+        "RepoDigests": list(image.repo_digests), "Created": int(parse_time(image.created)),
+        "Size": image.size, "SharedSize": -1, "VirtualSize": image.size, "Labels": cfg.get("Labels") or {},
+        "Containers": -1,
+    }

@@ -1,0 +1,202 @@
+"""``berthd``: the daemon. Flags as dockerd's; serves the Docker Engine API.
+
+Start-up order: settings (flags > env > daemon.json > defaults), an exclusive
+lock on the data-root, the engine (driver selection), listeners, then the
+re-adoption of containers a previous daemon left. On SIGTERM/SIGINT the
+listeners close; running containers keep running (their monitors own them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import grp
+import ipaddress
+import os
+import signal
+import socket
+import ssl
+import sys
+from urllib.parse import urlparse
+
+import berth
+from berth import config as cfgmod
+from berth import log
+from berth.errors import ConfigError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="berthd", description="berth daemon: serves the Docker Engine API")
+    p.add_argument("-H", "--host", action="append", dest="hosts", default=None,
+                   help="daemon socket(s) to listen on: unix:///path or tcp://host:port (repeatable)")
+    p.add_argument("--data-root", "-g", "--graph", dest="data_root", help="root of persistent state (default /var/lib/berth)")
+    p.add_argument("--exec-root", dest="exec_root", help="root of run-time state (default /run/berth)")
+    p.add_argument("--config-file", dest="config_file", help="daemon config file (default /etc/berth/daemon.json)")
+    p.add_argument("-s", "--storage-driver", dest="storage_driver", help="graph driver to use")
+    p.add_argument("--storage-opt", dest="storage_opts", action="append", default=None, help="graph driver option key=value")
+    p.add_argument("--exec-driver", dest="exec_driver", help="exec driver to use")
+    p.add_argument("--network-driver", dest="network_driver", help="default driver for new networks")
+    p.add_argument("-l", "--log-level", dest="log_level", help="debug, info, warn, error, fatal")
+    p.add_argument("--dns", action="append", default=None, help="DNS server for containers")
+    p.add_argument("--dns-search", dest="dns_search", action="append", default=None)
+    p.add_argument("--dns-opt", dest="dns_opts", action="append", default=None)
+    p.add_argument("-b", "--bridge", dest="bridge", help='bridge device of the default network ("none" disables it)')
+    p.add_argument("--bip", dest="bip", help="address/prefix of the default bridge")
+    p.add_argument("--tls", action="store_true", default=None, help="use TLS on TCP listeners")
+    p.add_argument("--tlsverify", action="store_true", default=None, help="use TLS and verify client certificates")
+    p.add_argument("--tlscacert", help="CA certificate clients must be signed by")
+    p.add_argument("--tlscert", help="server certificate")
+    p.add_argument("--tlskey", help="server key")
+    p.add_argument("--insecure-loopback-tcp", action="store_true",
+                   help="allow plain TCP listeners on loopback addresses (never on others)")
+    p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.version:
+        print(f"berthd version {berth.__version__}")
+        return
+    flags = {k: v for k, v in vars(args).items() if k not in ("config_file", "version", "insecure_loopback_tcp")}
+    try:
+        config = cfgmod.resolve(flags, os.environ, args.config_file)
+        log.configure(config.log_level)
+        listeners = plan_listeners(config, args.insecure_loopback_tcp)
+        lock = lock_data_root(config.data_root)
+        from berth.engine import Engine
+
+        engine = Engine(config)
+    except ConfigError as exc:
+        print(f"berthd: error: {exc.message}", file=sys.stderr)
+        sys.exit(1)
+    try:
+        asyncio.run(serve(engine, listeners))
+    finally:
+        lock.close()
+
+
+def lock_data_root(data_root: str):
+    """One daemon per data-root: a second one fails at once instead of corrupting state."""
+    os.makedirs(data_root, mode=0o711, exist_ok=True)
+    f = open(os.path.join(data_root, ".berthd.lock"), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ConfigError(f"another berthd is already running with data-root {data_root}") from None
+    return f
+
+
+def plan_listeners(config, insecure_loopback: bool) -> list[tuple[str, str, ssl.SSLContext | None]]:
+    """Validate every -H before anything starts: TCP needs TLS (or loopback with an explicit flag)."""
+    out = []
+    hosts = config.hosts if isinstance(config.hosts, list) else [config.hosts]
+    for host in hosts:
+        url = urlparse(host if "://" in host else ("unix://" + host if host.startswith("/") else "tcp://" + host))
+        if url.scheme == "unix":
+            out.append(("unix", url.path or cfgmod.DEFAULT_SOCKET[7:], None))
+        elif url.scheme == "tcp":
+            address = url.hostname or "127.0.0.1"
+            context = None
+            if config.tlsverify or config.tls:
+                context = tls_context(config)
+            elif not (insecure_loopback and _is_loopback(address)):
+                raise ConfigError(
+                    f"refusing to listen on {host} without TLS: the API gives root on this host. Use --tlsverify "
+                    "with --tlscacert/--tlscert/--tlskey, or --insecure-loopback-tcp for a loopback address")
+            out.append(("tcp", f"{address}:{url.port or (2376 if context else 2375)}", context))
+        else:
+            raise ConfigError(f"unsupported host {host!r}: use unix:///path or tcp://host:port")
+    return out
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def tls_context(config) -> ssl.SSLContext:
+    if not (config.tlscert and config.tlskey):
+        raise ConfigError("TLS needs --tlscert and --tlskey")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tlscert, config.tlskey)
+        if config.tlsverify:
+            if not config.tlscacert:
+                raise ConfigError("--tlsverify needs --tlscacert to verify clients")
+            context.load_verify_locations(config.tlscacert)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load TLS material: {exc}") from None
+    return context
+
+
+def _unix_listener(path: str) -> socket.socket:
+    """Bind the API socket 0660 (group ``berth`` when it exists): never world-accessible."""
+    os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
+    if os.path.exists(path):
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(path)
+            raise ConfigError(f"{path} is in use by another daemon")
+        except (ConnectionRefusedError, FileNotFoundError):
+            os.unlink(path)  # stale socket from a crashed daemon
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o117)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    try:
+        os.chown(path, 0, grp.getgrnam("berth").gr_gid)
+    except KeyError:
+        pass
+    os.chmod(path, 0o660)
+    return sock
+
+
+async def serve(engine, listeners) -> None:
+    from aiohttp import web
+
+    from berth.api.server import create_app
+
+    app = create_app(engine)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
+    await runner.setup()
+    sockets = []
+    for kind, address, context in listeners:
+        if kind == "unix":
+            sock = _unix_listener(address)
+            sockets.append(address)
+            await web.SockSite(runner, sock).start()
+        else:
+            host, _, port = address.rpartition(":")
+            await web.TCPSite(runner, host, int(port), ssl_context=context).start()
+    await engine.containers.restore()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.get().info("berthd.ready", version=berth.__version__, listeners=[a for _, a, _ in listeners],
+                   graph=engine.graph.name, exec=engine.exec.name, data_root=engine.data_root)
+    await stop.wait()
+    log.get().info("berthd.stopping")
+    await runner.cleanup()
+    for path in sockets:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    if not any(c.state.running for c in engine.containers.store.containers.values()):
+        engine.close()  # with containers still running, their mounts must stay (live restore)
+    else:
+        engine.images.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The engine: settings in, selected drivers and stores out.
+
+Builds one plugin manager per driver kind (one per network driver in use),
+checks that the data-root is opened by the graph driver that wrote it, and
+assembles the image store, network manager and container manager.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from berth import log, plugins
+from berth.config import DaemonConfig
+from berth.defaults import ExecDefaults, GraphDefaults, NetDefaults
+from berth.drivers import ExecDriver, GraphDriver, NetworkDriver
+from berth.errors import ConfigError
+from berth.events import EventBus
+from berth.fsutil import atomic_write
+from berth.tracing import DriverCallStats
+
+GRAPH_MARKER = "graph-driver"  # <data-root>/graph-driver: the name of the driver that wrote the data-root
+
+
+class Engine:
+    def __init__(self, config: DaemonConfig):
+        self.config = config
+        self.data_root = os.path.abspath(config.data_root)
+        self.exec_root = os.path.abspath(config.exec_root)
+        for path in (self.data_root, self.exec_root):
+            os.makedirs(path, mode=0o711, exist_ok=True)
+        self.warnings: list[str] = []
+        self.selected: dict[str, str] = {}
+        self.stats = DriverCallStats()
+        self.extensions = plugins.load_extensions(config.disabled_extensions)
+        self.events = EventBus(self.extensions)
+        self.graph = self._select_graph()
+        self.exec = self._select_exec()
+        from berth.networks import NetworkManager
+        from berth.containers.manager import ContainerManager, now_rfc3339
+        from berth.containers.store import ContainerStore
+        from berth.images.store import ImageStore
+
+        self.images = ImageStore(self.data_root, self.graph)
+        self.networks = NetworkManager(os.path.join(self.data_root, "network"), self._load_network_driver,
+                                       config.bridge, now_rfc3339)
+        self.warnings += self.networks.ensure_predefined()
+        self.containers = ContainerManager(
+            store=ContainerStore(os.path.join(self.data_root, "containers")), images=self.images,
+            graph=self.graph, execd=self.exec, networks=self.networks, events=self.events,
+            exec_root=self.exec_root,
+            dns={"dns": list(config.dns), "dns_search": list(config.dns_search), "dns_opts": list(config.dns_opts)},
+        )
+
+    # -- graph --------------------------------------------------------------
+
+    def _select_graph(self) -> GraphDriver:
+        cfg = self.config
+        requested, how = cfg.storage_driver, cfg.source("storage_driver")
+        marker = os.path.join(self.data_root, GRAPH_MARKER)
+        remembered = _read_marker(marker)
+        if requested and remembered and plugins.normalise(requested) != remembered:
+            raise ConfigError(
+                f"data-root {self.data_root} was written by graph driver {remembered!r}, but graph driver "
+                f"{plugins.normalise(requested)!r} was requested (from {how}). Start berthd with "
+                f"--storage-driver {remembered} (or BERTH_STORAGE_DRIVER={remembered}) to use it, or choose "
+                f"another --data-root for {plugins.normalise(requested)!r}; images are not shared between drivers."
+            )
+        if not requested and remembered:
+            requested, how = remembered, f"{marker} (the driver that wrote this data-root)"
+        selection = plugins.select(plugins.GRAPH, requested, how, self.data_root)
+        name = selection.entry.name
+        driver = selection.entry.cls(root=os.path.join(self.data_root, name), options=_storage_opts(cfg.storage_opts))
+        facade = GraphDriver(None, name, driver)  # type: ignore[arg-type]
+        from berth.naivediff import NaiveDiff
+
+        facade.pm = plugins.build_manager(plugins.GRAPH, driver, name, [GraphDefaults(), NaiveDiff(facade)], self.extensions)
+        self.stats.install(facade.pm, "graph", name)
+        if selection.how == "auto-detected" and name == "vfs":
+            self.warnings.append("the vfs storage driver was auto-selected: every layer is a full copy, which uses "
+                                 "a lot of disk; use --storage-driver overlay where the kernel supports it")
+            log.get().warning("storage.vfs_autoselected", data_root=self.data_root)
+        if remembered != name:
+            atomic_write(marker, (name + "\n").encode(), 0o600)
+        self.selected["graph"] = name
+        log.get().info("driver.selected", kind="graph", driver=name, how=selection.how)
+        return facade
+
+    # -- exec ---------------------------------------------------------------
+
+    def _select_exec(self) -> ExecDriver:
+        cfg = self.config
+        selection = plugins.select(plugins.EXEC, cfg.exec_driver, cfg.source("exec_driver"), self.exec_root)
+        name = selection.entry.name
+        driver = selection.entry.cls(root=os.path.join(self.exec_root, name), options={})
+        pm = plugins.build_manager(plugins.EXEC, driver, name, [ExecDefaults(name)], self.extensions)
+        self.stats.install(pm, "exec", name)
+        self.selected["exec"] = name
+        log.get().info("driver.selected", kind="exec", driver=name, how=selection.how)
+        return ExecDriver(pm, name, driver)
+
+    # -- network ------------------------------------------------------------
+
+    def _load_network_driver(self, name: str) -> NetworkDriver:
+        root = os.path.join(self.data_root, "network", plugins.normalise(name))
+        selection = plugins.select(plugins.NETWORK, name, "network", root)
+        name = selection.entry.name
+        options: dict[str, Any] = {
+            "bridge": self.config.bridge, "bip": self.config.bip,
+            "default_address_pools": self.config.default_address_pools, "dns": self.config.dns,
+            "exec_root": self.exec_root, "data_root": self.data_root,
+        }
+        driver = selection.entry.cls(root=root, options=options)
+        pm = plugins.build_manager(plugins.NETWORK, driver, name, [NetDefaults(name)], self.extensions)
+        self.stats.install(pm, "network", name)
+        self.selected["network"] = ",".join(sorted({*self.selected.get("network", "").split(","), name} - {""}))
+        return NetworkDriver(pm, name, driver)
+
+    def default_network_driver(self) -> str:
+        return plugins.normalise(self.config.network_driver or "bridge")
+
+    def close(self) -> None:
+        for closer in (self.graph.cleanup, self.images.close):
+            try:
+                closer()
+            except Exception as exc:
+                log.get().warning("engine.close", error=str(exc))
+
+
+def _read_marker(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return plugins.normalise(f.read()) or None
+    except FileNotFoundError:
+        return None
+
+
+def _storage_opts(opts: Any) -> dict[str, str]:
+    if isinstance(opts, dict):
+        return {str(k): str(v) for k, v in opts.items()}
+    out = {}
+    for item in opts or []:
+        key, sep, value = str(item).partition("=")
+        if not sep:
+            raise ConfigError(f"invalid storage option {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out

@@ -1,0 +1,131 @@
+"""Networks: the records, the predefined ``bridge``/``host``/``none``, and their drivers.
+
+Each network names its driver; each network driver in use gets its own plugin
+manager (several network drivers are active at once, unlike graph and exec).
+Records are one JSON file, written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from berth.errors import ConfigError, Conflict, NotFound
+from berth.fsutil import atomic_write
+from berth.drivers import NetworkDriver
+from berth.hookspecs.types import EndpointInfo, NetworkConfig, Sandbox
+from berth import log
+
+PREDEFINED = ("bridge", "host", "none")
+
+
+@dataclass
+class Network:
+    id: str
+    name: str
+    driver: str
+    created: str
+    subnet: str | None = None
+    gateway: str | None = None
+    ip_range: str | None = None
+    internal: bool = False
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    driver_data: dict[str, Any] = field(default_factory=dict)
+
+    def as_config(self) -> NetworkConfig:
+        return NetworkConfig(self.id, self.name, self.subnet, self.gateway, self.ip_range, self.internal,
+                             dict(self.options), dict(self.labels))
+
+
+class NetworkManager:
+    """Owns the network records and hands out each network's driver facade."""
+
+    def __init__(self, root: str, load_driver: Callable[[str], NetworkDriver], default_bridge: str,
+                 now: Callable[[], str]):
+        self.root = root
+        self.path = os.path.join(root, "networks.json")
+        self._load_driver = load_driver
+        self._drivers: dict[str, NetworkDriver] = {}
+        self._lock = threading.Lock()
+        self._now = now
+        self.default_bridge = default_bridge  # "" or a device name; "none" disables the default bridge
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        self.networks: dict[str, Network] = self._read()
+
+    def _read(self) -> dict[str, Network]:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return {n["id"]: Network(**n) for n in json.load(f)}
+        except FileNotFoundError:
+            return {}
+
+    def _save(self) -> None:
+        atomic_write(self.path, json.dumps([asdict(n) for n in self.networks.values()], indent=1).encode(), 0o600)
+
+    def driver(self, name: str) -> NetworkDriver:
+        with self._lock:
+            if name not in self._drivers:
+                self._drivers[name] = self._load_driver(name)
+            return self._drivers[name]
+
+    @property
+    def loaded_drivers(self) -> dict[str, NetworkDriver]:
+        return dict(self._drivers)
+
+    def ensure_predefined(self) -> list[str]:
+        """Create host, none and (unless disabled or impossible) bridge; return warnings."""
+        warnings = []
+        for name in PREDEFINED:
+            if name == "bridge" and self.default_bridge == "none":
+                continue
+            try:
+                existing = self.find(name, missing_ok=True)
+                net = existing or Network(secrets.token_hex(32), name, name, self._now())
+                if name == "bridge" and self.default_bridge:
+                    net.options.setdefault("com.docker.network.bridge.name", self.default_bridge)
+                net.driver_data = self.driver(net.driver).create_network(net.as_config()) or net.driver_data
+                self.networks[net.id] = net
+            except ConfigError as exc:
+                warnings.append(f"network {name!r} is unavailable: {exc.message}")
+        self._save()
+        return warnings
+
+    def find(self, ref: str, missing_ok: bool = False) -> Network | None:
+        """By full name, full id or unique id prefix (Docker's lookup order)."""
+        for net in self.networks.values():
+            if net.name == ref or net.id == ref:
+                return net
+        matches = [n for n in self.networks.values() if ref and n.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if missing_ok:
+            return None
+        raise NotFound(f"network {ref} not found")
+
+    def default_network(self) -> str:
+        return "bridge" if self.find("bridge", missing_ok=True) else "none"
+
+    def sandbox(self, network: Network, container_id: str) -> Sandbox:
+        return self.driver(network.driver).sandbox(network.id, container_id)
+
+    def join(self, network: Network, container_id: str, netns_path: str | None, options: dict) -> EndpointInfo:
+        with log.job("network.join", network=network.name, container_id=container_id[:12], driver=network.driver):
+            return self.driver(network.driver).join(network.id, container_id, netns_path, options)
+
+    def leave(self, network: Network, container_id: str) -> None:
+        self.driver(network.driver).leave(network.id, container_id)
+
+    def remove(self, ref: str, in_use: bool) -> None:
+        net = self.find(ref)
+        if net.name in PREDEFINED:
+            raise Conflict(f"{net.name} is a pre-defined network and cannot be removed")
+        if in_use:
+            raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints")
+        self.driver(net.driver).delete_network(net.id)
+        del self.networks[net.id]
+        self._save()
