@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from berth import log, plugins
+from berth import log, pluginmanager as plugins
 from berth.config import DaemonConfig
 from berth.defaults import ExecDefaults, GraphDefaults, NetDefaults
 from berth.drivers import ExecDriver, GraphDriver, NetworkDriver
@@ -120,7 +120,9 @@ class Engine:
         return plugins.normalise(self.config.network_driver or "bridge")
 
     def close(self) -> None:
-        for closer in (self.graph.cleanup, self.images.close):
+        closers = [self.graph.cleanup, self.images.close]
+        closers += [d.driver.close for d in self.networks.loaded_drivers.values() if hasattr(d.driver, "close")]
+        for closer in closers:
             try:
                 closer()
             except Exception as exc:

@@ -8,7 +8,7 @@ import platform
 from aiohttp import web
 
 import berth
-from berth import plugins
+from berth import pluginmanager as plugins
 from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response
 from berth.containers.model import State
 

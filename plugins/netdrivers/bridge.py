@@ -1,0 +1,420 @@
+"""The ``bridge`` network driver: a Linux bridge per network, a veth pair per container, NAT with nftables.
+
+State on disk (``root`` = <data-root>/network/bridge)::
+
+    networks/<network-id>.json   the network (bridge name, MTU, internal), its IPAM pool
+                                 (subnet, gateway, ip-range, address -> endpoint) and its
+                                 endpoints (address, MAC, host-side veth, published ports)
+
+Each file is replaced atomically on every change, so a crash leaves the old or new
+state and a restarted daemon keeps every address and never hands one out twice.
+``net_create_network`` for a network already on disk *reconciles* instead: it
+re-creates a missing bridge and address, reloads the rules, and re-opens the
+published ports' proxy listeners.
+
+Kernel objects live in the namespace of the calling (daemon) thread: the bridge
+``<name>`` with the gateway address, host-side veths ``veth<hash>`` enslaved to it,
+and the ``ip berth`` nftables table (see :mod:`.nat`). Published ports are relayed
+by one userland proxy for the whole daemon (see :mod:`.portproxy`). Name
+resolution (embedded DNS) is not this driver's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import replace
+from ipaddress import IPv4Address
+from typing import Any
+
+from berth import hookimpl
+from berth.errors import BerthError, Conflict, DriverError, InvalidArgument, NotFound
+from berth.hookspecs.types import EndpointInfo, NetworkConfig, PortBinding, Sandbox
+from berth.plugins.netdrivers import ipam, nat, store
+from berth.plugins.netdrivers.portproxy import Forward, PortProxy
+
+log = logging.getLogger(__name__)
+
+OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
+OPT_MTU = "com.docker.network.driver.mtu"
+OPT_INTERNAL = "com.docker.network.internal"
+DEFAULT_BRIDGE = "berth0"
+DEFAULT_NETWORK_NAME = "bridge"
+MAX_IFNAME = 15
+
+
+def _bool_opt(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _host_veth_name(network_id: str, endpoint_id: str) -> str:
+    # Stable across restarts (so leave can find it) and unique per (network, endpoint).
+    return "veth" + hashlib.sha256(f"{network_id}/{endpoint_id}".encode()).hexdigest()[:9]
+
+
+class BridgeDriver:
+    """Containers on Linux bridges with private addresses, outbound masquerade and published ports."""
+
+    name = "bridge"
+    description = "Linux bridge per network, veth per container, nftables NAT and a userland port proxy"
+    priority = 10
+
+    @classmethod
+    def probe(cls, root: str) -> str | None:
+        try:
+            import pyroute2  # noqa: F401
+        except ImportError as exc:
+            return f"pyroute2 is not importable ({exc}); install berth's dependencies"
+        if nat.nft_path() is None:
+            return "the nft command is not installed (apt-get install nftables)"
+        if not os.path.exists("/proc/sys/net/ipv4/ip_forward"):
+            return "/proc/sys/net/ipv4 is missing: IPv4 forwarding cannot be configured"
+        return None
+
+    def __init__(self, root: str, options: dict):
+        self.root = root
+        self.options = dict(options or {})
+        self._lock = threading.RLock()
+        self._proxy = PortProxy()
+        self._forwards: dict[tuple[str, str, str], Forward] = {}  # (network, endpoint, binding key) -> live forward
+        self._networks: dict[str, dict] = {}
+        for entry in sorted(os.listdir(self._dir())) if os.path.isdir(self._dir()) else []:
+            if entry.endswith(".json"):
+                data = store.read_json(os.path.join(self._dir(), entry))
+                if isinstance(data, dict) and "id" in data:
+                    self._networks[data["id"]] = data
+
+    # -- state ---------------------------------------------------------------
+
+    def _dir(self) -> str:
+        return os.path.join(self.root, "networks")
+
+    def _path(self, network_id: str) -> str:
+        return os.path.join(self._dir(), f"{network_id}.json")
+
+    def _save(self, net: dict) -> None:
+        store.write_json(self._path(net["id"]), net)
+
+    def _get(self, network_id: str) -> dict:
+        net = self._networks.get(network_id)
+        if net is None:
+            raise NotFound(f"network {network_id[:12]} is not a bridge network known to this daemon")
+        return net
+
+    @staticmethod
+    def _pool(net: dict) -> ipam.Pool:
+        return ipam.Pool.from_dict(net["pool"])
+
+    def _apply_rules(self) -> None:
+        rules = []
+        for net in self._networks.values():
+            ports = [
+                nat.PortRule(p["proto"], p["host_ip"], p["host_port"], ep["ip"], p["container_port"])
+                for ep in net["endpoints"].values() for p in ep.get("ports", [])
+            ]
+            rules.append(nat.NetworkRules(net["bridge"], net["pool"]["subnet"], net["internal"], ports))
+        nat.apply(rules)
+
+    # -- networks ------------------------------------------------------------
+
+    def _bridge_name(self, network: NetworkConfig) -> str:
+        name = network.options.get(OPT_BRIDGE_NAME)
+        if not name and network.name == DEFAULT_NETWORK_NAME:
+            name = self.options.get("bridge") or DEFAULT_BRIDGE
+        name = name or f"br-{network.id[:12]}"
+        if len(name) > MAX_IFNAME or "/" in name or " " in name:
+            raise InvalidArgument(f"bridge name {name!r} is invalid: at most {MAX_IFNAME} characters, no '/' or spaces")
+        return name
+
+    def _plan_pool(self, network: NetworkConfig, ipr) -> ipam.Pool:
+        from berth.plugins.netdrivers.links import routes_in_use
+
+        gateway = ipam.parse_address(network.gateway, "gateway") if network.gateway else None
+        ip_range = ipam.parse_network(network.ip_range, "ip-range") if network.ip_range else None
+        others = [ipam.Pool.from_dict(n["pool"]).subnet for n in self._networks.values()]
+        if network.subnet:
+            subnet = ipam.parse_network(network.subnet, "subnet")
+            clash = next((o for o in others if o.overlaps(subnet)), None)
+            if clash is not None:
+                raise Conflict(f"subnet {subnet} of network {network.name} overlaps {clash} of another bridge network")
+        elif network.name == DEFAULT_NETWORK_NAME and self.options.get("bip"):
+            subnet, bip_gateway = ipam.parse_bip(self.options["bip"])
+            gateway = gateway or bip_gateway
+        else:
+            pools = self.options.get("default_address_pools") or ipam.DEFAULT_ADDRESS_POOLS
+            subnet = ipam.choose_subnet(pools, others + routes_in_use(ipr))
+        return ipam.Pool.create(subnet, gateway, ip_range)
+
+    def _mtu(self, network: NetworkConfig) -> int:
+        raw = network.options.get(OPT_MTU) or self.options.get("mtu") or 1500
+        try:
+            mtu = int(raw)
+        except ValueError:
+            raise InvalidArgument(f"invalid MTU {raw!r} for network {network.name}: give a number such as 1500") from None
+        if not 68 <= mtu <= 65535:
+            raise InvalidArgument(f"invalid MTU {mtu} for network {network.name}: must be between 68 and 65535")
+        return mtu
+
+    @hookimpl
+    def net_create_network(self, network: NetworkConfig) -> dict:
+        from berth.plugins.netdrivers import links
+        from berth.plugins.netdrivers.netns import iproute
+
+        with self._lock, iproute() as ipr:
+            existing = self._networks.get(network.id)
+            if existing is not None:
+                self._reconcile(existing, ipr)
+                return self._public_options(existing)
+            bridge = self._bridge_name(network)
+            if any(n["bridge"] == bridge for n in self._networks.values()):
+                raise Conflict(f"bridge {bridge} is already used by another network; choose another bridge name")
+            pool = self._plan_pool(network, ipr)
+            net = {
+                "id": network.id, "name": network.name, "bridge": bridge, "mtu": self._mtu(network),
+                "internal": bool(network.internal or _bool_opt(network.options.get(OPT_INTERNAL, ""))),
+                "pool": pool.to_dict(), "endpoints": {},
+            }
+            created = False
+            try:
+                created = links.ensure_bridge(ipr, bridge, pool.gateway, pool.subnet, net["mtu"])
+                self._networks[network.id] = net
+                self._apply_rules()
+                if not net["internal"]:
+                    nat.enable_ip_forwarding()
+                self._save(net)
+            except BaseException as exc:
+                # Leave nothing half-made: no state, no rules for it, no bridge we created.
+                self._networks.pop(network.id, None)
+                store.remove(self._path(network.id))
+                if created:
+                    links.delete_link(ipr, bridge)
+                try:
+                    self._apply_rules()
+                except BerthError:
+                    log.exception("restoring the nftables ruleset after a failed network create")
+                if isinstance(exc, (BerthError, KeyboardInterrupt)):
+                    raise
+                raise DriverError(f"network driver 'bridge': creating network {network.name} on bridge {bridge} failed: {exc}") from exc
+            return self._public_options(net)
+
+    @staticmethod
+    def _public_options(net: dict) -> dict:
+        pool = net["pool"]
+        return {
+            OPT_BRIDGE_NAME: net["bridge"], OPT_MTU: str(net["mtu"]),
+            "subnet": pool["subnet"], "gateway": pool["gateway"], "ip_range": pool.get("ip_range") or "",
+        }
+
+    def _reconcile(self, net: dict, ipr) -> None:
+        """Bring the kernel back to the persisted state of ``net`` (bridge, address, rules, proxies)."""
+        from berth.plugins.netdrivers import links
+
+        pool = self._pool(net)
+        links.ensure_bridge(ipr, net["bridge"], pool.gateway, pool.subnet, net["mtu"])
+        self._apply_rules()
+        if not net["internal"]:
+            nat.enable_ip_forwarding()
+        for eid, ep in net["endpoints"].items():
+            for p in ep.get("ports", []):
+                key = (net["id"], eid, self._binding_key(p))
+                if key in self._forwards:
+                    continue
+                try:
+                    self._forwards[key] = self._proxy.add(p["proto"], p["host_ip"], p["host_port"], ep["ip"], p["container_port"])
+                except BerthError as exc:
+                    log.warning("network %s: published port %s/%s cannot be restored: %s",
+                                net["name"], p["host_port"], p["proto"], exc)
+
+    @hookimpl
+    def net_delete_network(self, network_id: str) -> bool:
+        from berth.plugins.netdrivers import links
+        from berth.plugins.netdrivers.netns import iproute
+
+        with self._lock, iproute() as ipr:
+            net = self._networks.get(network_id)
+            if net is None:
+                return True
+            for eid in list(net["endpoints"]):
+                self._drop_endpoint(net, eid, ipr)
+            links.delete_link(ipr, net["bridge"])
+            del self._networks[network_id]
+            self._apply_rules()
+            store.remove(self._path(network_id))
+            return True
+
+    # -- endpoints -----------------------------------------------------------
+
+    @hookimpl
+    def net_sandbox(self, network_id: str, container_id: str) -> Sandbox:
+        # A fresh namespace from the exec driver; the veth is moved in at join time.
+        return Sandbox()
+
+    @hookimpl
+    def net_join(self, network_id: str, endpoint_id: str, netns_path: str | None, options: dict) -> EndpointInfo:
+        from berth.plugins.netdrivers import links
+        from berth.plugins.netdrivers.netns import iproute, open_fd
+
+        options = options or {}
+        if netns_path is None:
+            raise InvalidArgument(f"network driver 'bridge': endpoint {endpoint_id[:12]} has no network namespace to join")
+        with self._lock:
+            net = self._get(network_id)
+            pool = self._pool(net)
+            old = net["endpoints"].get(endpoint_id)
+            host_veth = _host_veth_name(network_id, endpoint_id)
+            with iproute() as ipr:
+                if old is not None and links.index_of(ipr, host_veth) is not None:
+                    return self._endpoint_info(net, endpoint_id, old)  # already joined (idempotent)
+                if old is not None:  # stale record: its veth is gone with an old namespace
+                    links.delete_link(ipr, host_veth)
+                address = pool.allocate(endpoint_id, options.get("ip") or None)
+                net["pool"] = pool.to_dict()
+                mac = options.get("mac_address") or links.mac_for(address)
+                fd = open_fd(netns_path)
+                try:
+                    with iproute(netns_path) as cipr:
+                        ifname = links.free_ifname(cipr)
+                        links.create_veth(ipr, host_veth, ifname, fd, net["bridge"], net["mtu"])
+                        links.configure_container_side(
+                            cipr, ifname, mac, address, pool.subnet.prefixlen,
+                            None if net["internal"] else pool.gateway,
+                        )
+                    ep = {"ip": str(address), "mac": mac, "ifname": ifname, "host_veth": host_veth,
+                          "netns": netns_path, "aliases": list(options.get("aliases") or []),
+                          "container_name": options.get("container_name", ""), "ports": []}
+                    net["endpoints"][endpoint_id] = ep
+                    self._save(net)
+                except BaseException as exc:
+                    links.delete_link(ipr, host_veth)
+                    pool.release(endpoint_id)
+                    net["pool"] = pool.to_dict()
+                    net["endpoints"].pop(endpoint_id, None)
+                    self._save(net)
+                    if isinstance(exc, (BerthError, KeyboardInterrupt)):
+                        raise
+                    raise DriverError(
+                        f"network driver 'bridge': attaching endpoint {endpoint_id[:12]} to network "
+                        f"{net['name']} failed: {exc}"
+                    ) from exc
+                finally:
+                    os.close(fd)
+            return self._endpoint_info(net, endpoint_id, ep)
+
+    def _endpoint_info(self, net: dict, endpoint_id: str, ep: dict) -> EndpointInfo:
+        pool = net["pool"]
+        prefix = pool["subnet"].split("/")[1]
+        return EndpointInfo(
+            endpoint_id=endpoint_id, interface=ep["ifname"], ipv4_address=f"{ep['ip']}/{prefix}",
+            gateway="" if net["internal"] else pool["gateway"], mac_address=ep["mac"],
+            extra={"bridge": net["bridge"], "host_interface": ep["host_veth"]},
+        )
+
+    def _drop_endpoint(self, net: dict, endpoint_id: str, ipr) -> None:
+        """Remove an endpoint's forwards, veth and address from ``net`` (caller saves and reloads rules)."""
+        from berth.plugins.netdrivers import links
+
+        ep = net["endpoints"].pop(endpoint_id, None)
+        for key in [k for k in self._forwards if k[0] == net["id"] and k[1] == endpoint_id]:
+            self._proxy.remove(self._forwards.pop(key))
+        links.delete_link(ipr, _host_veth_name(net["id"], endpoint_id) if ep is None else ep["host_veth"])
+        pool = self._pool(net)
+        pool.release(endpoint_id)
+        net["pool"] = pool.to_dict()
+
+    @hookimpl
+    def net_leave(self, network_id: str, endpoint_id: str) -> bool:
+        from berth.plugins.netdrivers.netns import iproute
+
+        with self._lock:
+            net = self._networks.get(network_id)
+            if net is None:
+                return True
+            had_ports = bool(net["endpoints"].get(endpoint_id, {}).get("ports"))
+            with iproute() as ipr:
+                self._drop_endpoint(net, endpoint_id, ipr)
+            self._save(net)
+            if had_ports:
+                self._apply_rules()
+            return True
+
+    # -- ports ---------------------------------------------------------------
+
+    @staticmethod
+    def _binding_key(p: dict) -> str:
+        return f"{p['proto']}/{p['host_ip']}:{p['host_port']}->{p['container_port']}"
+
+    @hookimpl
+    def net_publish_port(self, network_id: str, endpoint_id: str, binding: PortBinding) -> PortBinding:
+        with self._lock:
+            net = self._get(network_id)
+            ep = net["endpoints"].get(endpoint_id)
+            if ep is None:
+                raise NotFound(f"endpoint {endpoint_id[:12]} is not attached to network {net['name']}: join before publishing")
+            proto = (binding.proto or "tcp").lower()
+            if not 0 < binding.container_port < 65536 or not 0 <= binding.host_port < 65536:
+                raise InvalidArgument(f"invalid port mapping {binding.host_port}:{binding.container_port}/{proto}")
+            host_ip = binding.host_ip or "0.0.0.0"
+            if host_ip not in ("0.0.0.0",):
+                ipam.parse_address(host_ip, "host IP")
+            for p in ep["ports"]:  # the same request again (daemon restart): answer the existing binding
+                if (p["proto"], p["host_ip"], p["container_port"]) == (proto, host_ip, binding.container_port) \
+                        and binding.host_port in (0, p["host_port"]):
+                    return replace(binding, proto=proto, host_ip=host_ip, host_port=p["host_port"], container_ip=ep["ip"])
+            fwd = self._proxy.add(proto, host_ip, binding.host_port, ep["ip"], binding.container_port)
+            record = {"proto": proto, "host_ip": host_ip, "host_port": fwd.host_port, "container_port": binding.container_port}
+            ep["ports"].append(record)
+            key = (network_id, endpoint_id, self._binding_key(record))
+            try:
+                self._apply_rules()
+                self._save(net)
+            except BaseException:
+                ep["ports"].remove(record)
+                self._proxy.remove(fwd)
+                self._apply_rules()
+                raise
+            self._forwards[key] = fwd
+            return replace(binding, proto=proto, host_ip=host_ip, host_port=fwd.host_port, container_ip=ep["ip"])
+
+    @hookimpl
+    def net_unpublish_port(self, network_id: str, endpoint_id: str, binding: PortBinding) -> bool:
+        with self._lock:
+            net = self._networks.get(network_id)
+            ep = net["endpoints"].get(endpoint_id) if net else None
+            if ep is None:
+                return True
+            proto = (binding.proto or "tcp").lower()
+            host_ip = binding.host_ip or "0.0.0.0"
+            gone = [p for p in ep["ports"]
+                    if (p["proto"], p["host_ip"], p["container_port"]) == (proto, host_ip, binding.container_port)
+                    and binding.host_port in (0, p["host_port"])]
+            if not gone:
+                return True
+            for p in gone:
+                ep["ports"].remove(p)
+                fwd = self._forwards.pop((network_id, endpoint_id, self._binding_key(p)), None)
+                if fwd is not None:
+                    self._proxy.remove(fwd)
+            self._apply_rules()
+            self._save(net)
+            return True
+
+    # -- reporting -----------------------------------------------------------
+
+    @hookimpl
+    def net_status(self) -> list[tuple[str, str]]:
+        with self._lock:
+            bridges = ", ".join(sorted(n["bridge"] for n in self._networks.values())) or "(none)"
+            return [
+                ("Bridges", bridges),
+                ("Endpoints", str(sum(len(n["endpoints"]) for n in self._networks.values()))),
+                ("Published ports", str(len(self._forwards))),
+                ("Firewall", f"nftables table ip {nat.TABLE}"),
+            ]
+
+    def close(self) -> None:
+        """Stop the port proxy (daemon shutdown). Kernel state stays for the next start to reconcile."""
+        with self._lock:
+            self._proxy.close()
+            self._forwards.clear()

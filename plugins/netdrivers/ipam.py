@@ -1,0 +1,184 @@
+"""IPv4 address management for bridge networks: choosing subnets and handing out addresses.
+
+Pure logic, no I/O: a :class:`Pool` is one network's subnet with its allocations and
+serialises to a dict that the driver persists atomically with the network's state.
+After libnetwork's default IPAM: the gateway is the first usable address of the
+dynamic range, addresses are handed out sequentially *after* the last one given
+(so a just-released address is not reused at once while peers may still cache its
+MAC), and a requested address may lie anywhere in the subnet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Iterable
+
+from berth.errors import Conflict, InvalidArgument
+
+#: Docker's default pools for networks created without ``--subnet``: 172.17-31.0.0/16, then /20s of 192.168/16.
+DEFAULT_ADDRESS_POOLS: list[dict] = [
+    {"base": "172.17.0.0/16", "size": 16}, {"base": "172.18.0.0/16", "size": 16},
+    {"base": "172.19.0.0/16", "size": 16}, {"base": "172.20.0.0/14", "size": 16},
+    {"base": "172.24.0.0/14", "size": 16}, {"base": "172.28.0.0/14", "size": 16},
+    {"base": "192.168.0.0/16", "size": 20},
+]
+
+
+def parse_network(text: str, what: str) -> IPv4Network:
+    """Parse an IPv4 CIDR, strictly: host bits must be zero (as ``docker network create --subnet``)."""
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid {what} {text!r}: {exc}") from exc
+    if not isinstance(net, IPv4Network):
+        raise InvalidArgument(f"invalid {what} {text!r}: only IPv4 is supported by the bridge driver")
+    return net
+
+
+def parse_address(text: str, what: str) -> IPv4Address:
+    """Parse an IPv4 address (a ``/len`` suffix is tolerated and ignored)."""
+    try:
+        addr = ipaddress.ip_address(text.split("/", 1)[0])
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid {what} {text!r}: {exc}") from exc
+    if not isinstance(addr, IPv4Address):
+        raise InvalidArgument(f"invalid {what} {text!r}: only IPv4 is supported by the bridge driver")
+    return addr
+
+
+def parse_bip(text: str) -> tuple[IPv4Network, IPv4Address]:
+    """Split the daemon's ``bip`` ("172.17.0.1/16") into subnet and gateway."""
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid bip {text!r}: {exc}; expected ADDRESS/PREFIX such as 172.17.0.1/16") from exc
+    if iface.version != 4 or iface.ip == iface.network.network_address:
+        raise InvalidArgument(f"invalid bip {text!r}: give the bridge's own IPv4 address with a prefix, e.g. 172.17.0.1/16")
+    return iface.network, iface.ip  # type: ignore[return-value]
+
+
+def candidate_subnets(pools: Iterable[dict]) -> Iterable[IPv4Network]:
+    """Every subnet the address pools offer, in order (``{"base": CIDR, "size": prefixlen}``)."""
+    for pool in pools:
+        base = parse_network(str(pool["base"]), "default address pool base")
+        size = int(pool.get("size", base.prefixlen))
+        if size < base.prefixlen or size > 30:
+            raise InvalidArgument(
+                f"invalid default address pool {pool}: size {size} must be between {base.prefixlen} and 30"
+            )
+        yield from base.subnets(new_prefix=size)
+
+
+def choose_subnet(pools: Iterable[dict], in_use: Iterable[IPv4Network]) -> IPv4Network:
+    """The first pool subnet overlapping none of ``in_use`` (other networks, host routes)."""
+    taken = list(in_use)
+    for subnet in candidate_subnets(pools):
+        if not any(subnet.overlaps(t) for t in taken):
+            return subnet
+    raise Conflict(
+        "all predefined address pools have been fully subnetted: remove unused networks "
+        "or pass --subnet, or add default-address-pools to the daemon configuration"
+    )
+
+
+@dataclass
+class Pool:
+    """One network's addresses: subnet, gateway, optional dynamic range, and who holds what."""
+
+    subnet: IPv4Network
+    gateway: IPv4Address
+    ip_range: IPv4Network | None = None
+    allocated: dict[str, str] = field(default_factory=dict)  # address -> endpoint id
+    last: str = ""  # the last address handed out dynamically
+
+    @classmethod
+    def create(cls, subnet: IPv4Network, gateway: IPv4Address | None = None,
+               ip_range: IPv4Network | None = None) -> "Pool":
+        """Validate the layout and pick the gateway when none is given."""
+        if subnet.prefixlen > 30:
+            raise InvalidArgument(f"subnet {subnet} is too small: a bridge network needs at least a /30")
+        if ip_range is not None and not ip_range.subnet_of(subnet):
+            raise InvalidArgument(f"ip-range {ip_range} is not inside subnet {subnet}")
+        pool = cls(subnet=subnet, gateway=IPv4Address(0), ip_range=ip_range)
+        if gateway is None:
+            gateway = next(pool._dynamic_candidates(), None)
+            if gateway is None:
+                raise InvalidArgument(f"ip-range {ip_range} of subnet {subnet} has no usable address for a gateway")
+        elif gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
+            raise InvalidArgument(f"gateway {gateway} is not a usable address of subnet {subnet}")
+        pool.gateway = gateway
+        return pool
+
+    # -- allocation ---------------------------------------------------------
+
+    def _usable(self, addr: IPv4Address) -> bool:
+        return addr not in (self.subnet.network_address, self.subnet.broadcast_address, self.gateway)
+
+    def _dynamic_candidates(self) -> Iterable[IPv4Address]:
+        span = self.ip_range or self.subnet
+        for addr in span:
+            if addr not in (self.subnet.network_address, self.subnet.broadcast_address):
+                yield addr
+
+    def allocate(self, endpoint_id: str, requested: str | None = None) -> IPv4Address:
+        """Give ``endpoint_id`` an address: ``requested`` if free, else the next free one.
+
+        An endpoint that already holds an address gets the same one back (idempotent
+        join after a daemon restart).
+        """
+        for addr, holder in self.allocated.items():
+            if holder == endpoint_id and (requested is None or parse_address(requested, "IP address") == IPv4Address(addr)):
+                return IPv4Address(addr)
+        if requested:
+            addr = parse_address(requested, "IP address")
+            if addr not in self.subnet:
+                raise InvalidArgument(f"requested address {addr} is not in the network's subnet {self.subnet}")
+            if not self._usable(addr):
+                raise Conflict(f"requested address {addr} is reserved in subnet {self.subnet} (network, broadcast or gateway)")
+            if str(addr) in self.allocated:
+                raise Conflict(f"address {addr} is already in use on this network (by endpoint {self.allocated[str(addr)][:12]})")
+            self.allocated[str(addr)] = endpoint_id
+            return addr
+        candidates = [a for a in self._dynamic_candidates() if self._usable(a)]
+        # Start after the last address handed out, wrapping around.
+        start = 0
+        if self.last:
+            last = IPv4Address(self.last)
+            start = next((i for i, a in enumerate(candidates) if a > last), 0)
+        for addr in candidates[start:] + candidates[:start]:
+            if str(addr) not in self.allocated:
+                self.allocated[str(addr)] = endpoint_id
+                self.last = str(addr)
+                return addr
+        raise Conflict(f"no free address left in {self.ip_range or self.subnet}: remove a container from the network")
+
+    def release(self, endpoint_id: str) -> None:
+        """Free every address ``endpoint_id`` holds. Idempotent."""
+        for addr in [a for a, holder in self.allocated.items() if holder == endpoint_id]:
+            del self.allocated[addr]
+
+    def address_of(self, endpoint_id: str) -> IPv4Address | None:
+        """The address held by ``endpoint_id``, if any."""
+        for addr, holder in self.allocated.items():
+            if holder == endpoint_id:
+                return IPv4Address(addr)
+        return None
+
+    # -- persistence --------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "subnet": str(self.subnet), "gateway": str(self.gateway),
+            "ip_range": str(self.ip_range) if self.ip_range else None,
+            "allocated": dict(self.allocated), "last": self.last,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Pool":
+        return cls(
+            subnet=IPv4Network(data["subnet"]), gateway=IPv4Address(data["gateway"]),
+            ip_range=IPv4Network(data["ip_range"]) if data.get("ip_range") else None,
+            allocated=dict(data.get("allocated", {})), last=data.get("last", ""),
+        )

@@ -1,0 +1,121 @@
+"""Netlink operations of the bridge driver: bridges, veth pairs and a container's interface set-up.
+
+Every function takes an open pyroute2 ``IPRoute`` whose socket lives in the namespace
+to act on (see :mod:`berth.plugins.netdrivers.netns`), so the caller decides where
+things happen and no function here changes namespace itself.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+IFF_UP = 0x1
+
+
+def index_of(ipr, ifname: str) -> int | None:
+    """The interface index of ``ifname`` in the socket's namespace, or None."""
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+def ensure_bridge(ipr, name: str, gateway: IPv4Address, subnet: IPv4Network, mtu: int) -> bool:
+    """Make sure bridge ``name`` exists, is up, has MTU ``mtu`` and the gateway address.
+
+    Returns True when the bridge was created by this call (so a failed set-up can undo it).
+    An existing interface of that name that is not a bridge is an error.
+    """
+    created = False
+    idx = index_of(ipr, name)
+    if idx is None:
+        ipr.link("add", ifname=name, kind="bridge")
+        created = True
+        idx = index_of(ipr, name)
+    else:
+        link = ipr.get_links(idx)[0]
+        info = link.get("IFLA_LINKINFO")
+        kind = info.get("IFLA_INFO_KIND") if info else None
+        if kind != "bridge":
+            raise ValueError(f"interface {name} exists and is not a bridge (kind {kind!r})")
+    ipr.link("set", index=idx, mtu=mtu)
+    have = {(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=2)}
+    if (str(gateway), subnet.prefixlen) not in have:
+        ipr.addr("add", index=idx, address=str(gateway), prefixlen=subnet.prefixlen)
+    ipr.link("set", index=idx, state="up")
+    return created
+
+
+def delete_link(ipr, ifname: str) -> bool:
+    """Delete ``ifname`` if it exists (a veth takes its peer with it). Returns whether it existed."""
+    idx = index_of(ipr, ifname)
+    if idx is None:
+        return False
+    try:
+        ipr.link("del", index=idx)
+    except Exception as exc:  # it may vanish concurrently (its container's namespace went away)
+        if getattr(exc, "code", None) != 19:  # ENODEV
+            raise
+    return True
+
+
+def free_ifname(ipr, prefix: str = "eth") -> str:
+    """The first ``ethN`` name not taken in the socket's namespace."""
+    names = {link.get("IFLA_IFNAME") for link in ipr.get_links()}
+    n = 0
+    while f"{prefix}{n}" in names:
+        n += 1
+    return f"{prefix}{n}"
+
+
+def create_veth(ipr, host_name: str, peer_name: str, peer_netns_fd: int, bridge: str, mtu: int) -> None:
+    """Create a veth pair: ``host_name`` on ``bridge`` (up, hairpin on), ``peer_name`` born in the peer namespace.
+
+    Creating the peer directly inside the container's namespace means its name can
+    never collide with an interface of the host.
+    """
+    ipr.link("add", ifname=host_name, kind="veth", mtu=mtu,
+             peer={"ifname": peer_name, "net_ns_fd": peer_netns_fd, "mtu": mtu})
+    idx = index_of(ipr, host_name)
+    br = index_of(ipr, bridge)
+    if br is None:
+        raise ValueError(f"bridge {bridge} does not exist")
+    ipr.link("set", index=idx, master=br)
+    # Hairpin lets a container reach itself through the host (its own published port).
+    ipr.brport("set", index=idx, mode=1)
+    ipr.link("set", index=idx, state="up")
+
+
+def configure_container_side(ipr, ifname: str, mac: str, address: IPv4Address, prefixlen: int,
+                             gateway: IPv4Address | None) -> None:
+    """In the container's namespace: ``lo`` up; ``ifname`` with MAC, address, up; default route via ``gateway``.
+
+    The default route is added only when the namespace has none yet (the first
+    network a container joins provides it, as in Docker).
+    """
+    lo = index_of(ipr, "lo")
+    if lo is not None:
+        ipr.link("set", index=lo, state="up")
+    idx = index_of(ipr, ifname)
+    if idx is None:
+        raise ValueError(f"interface {ifname} did not appear in the container's namespace")
+    ipr.link("set", index=idx, address=mac)
+    ipr.addr("add", index=idx, address=str(address), prefixlen=prefixlen)
+    ipr.link("set", index=idx, state="up")
+    if gateway is not None:
+        defaults = [r for r in ipr.get_routes(family=2) if r["dst_len"] == 0 and r.get("RTA_GATEWAY")]
+        if not defaults:
+            ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
+
+
+def routes_in_use(ipr) -> list[IPv4Network]:
+    """The IPv4 networks of every non-default route in the socket's namespace (to avoid overlapping subnets)."""
+    nets = []
+    for r in ipr.get_routes(family=2):
+        dst = r.get("RTA_DST")
+        if dst and r["dst_len"] > 0 and r.get("table", r.get("RTA_TABLE")) in (254, None):
+            nets.append(IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
+    return nets
+
+
+def mac_for(address: IPv4Address) -> str:
+    """Docker's MAC derived from the IPv4 address: 02:42 followed by the address's four bytes."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in address.packed)
