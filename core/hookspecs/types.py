@@ -57,13 +57,16 @@ class IOConfig:
     ``log_path``: the Docker json-file log the monitor appends stdout/stderr to
     (None: do not log). ``attach_socket``: a unix socket path the monitor serves,
     on which clients receive output and may send stdin. ``tty``: allocate a pty.
-    ``open_stdin``: keep stdin open for attachers (``-i``).
+    ``open_stdin``: keep stdin open for attachers (``-i``). ``hold_until_attached``:
+    (execs) do not run the process until the first client connected to
+    ``attach_socket`` (or 10 seconds passed), so no early output is lost.
     """
 
     log_path: str | None = None
     attach_socket: str | None = None
     tty: bool = False
     open_stdin: bool = False
+    hold_until_attached: bool = False
 
 
 @dataclass

@@ -1,0 +1,261 @@
+"""The container's init and an exec's process: the set-up sequence inside the new process.
+
+Runs in the child the monitor forks (already in the right pid namespace). Each
+step is one named function call so a failure reports the step that failed, as
+runc's ``standard_init_linux.go`` and ``setns_init_linux.go`` do. Everything here
+must already be imported before ``pivot_root``: after it the host's Python
+modules are out of reach.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, NoReturn
+
+from . import channel, process, rootfs, syscalls
+from .cgroups import Cgroups
+
+#: Namespaces set up by the init itself; "pid" is entered by the monitor before it forks,
+#: "user" is not supported (berth runs containers as real root).
+_INIT_NAMESPACES = ("ipc", "uts", "network", "cgroup", "mount")
+
+
+@dataclass
+class InitContext:
+    """What the monitor hands its child."""
+
+    spec: dict
+    chan: socket.socket
+    cgroups: Cgroups | None
+    stdio: tuple[int, int, int] | None  # None with a tty: the pty is opened inside the container
+    tty: bool
+    process: dict = field(default_factory=dict)
+    master: int = -1
+    slave: int = -1
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, error: BaseException):
+        super().__init__(f"{step}: {error}")
+        self.step = step
+        self.error = error
+
+
+def _run_steps(steps: list[tuple[str, Callable[[], None]]]) -> None:
+    for name, fn in steps:
+        try:
+            fn()
+        except process.ExecFailure:
+            raise
+        except Exception as exc:
+            raise StepFailed(name, exc) from exc
+
+
+def _fail(ctx: InitContext, exc: BaseException) -> NoReturn:
+    """Tell the monitor why we cannot go on, then exit with Docker's code for it."""
+    if isinstance(exc, process.ExecFailure):
+        message, code = {"exec_error": str(exc), "exit_code": exc.code}, exc.code
+    else:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        message, code = {"error": detail if not isinstance(exc, StepFailed) else str(exc)}, 1
+    try:
+        channel.send(ctx.chan, message)
+    finally:
+        os._exit(code)
+
+
+# ---------------------------------------------------------------------------
+# steps
+# ---------------------------------------------------------------------------
+
+
+def join_cgroups(ctx: InitContext) -> None:
+    """Enter the container's cgroups first, so the cgroup namespace made next is rooted there."""
+    if ctx.cgroups is not None:
+        ctx.cgroups.join(0)
+
+
+def enter_namespaces(ctx: InitContext) -> None:
+    """setns into the namespaces the spec names by path, unshare the new ones (no entry: share the host's)."""
+    entries = {ns["type"]: ns for ns in (ctx.spec.get("linux") or {}).get("namespaces") or []}
+    unshare_flags = 0
+    for kind in _INIT_NAMESPACES:
+        if kind not in entries:
+            continue
+        flag = syscalls.NAMESPACES[kind][0]
+        path = entries[kind].get("path")
+        if path:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                syscalls.setns(fd, flag, f"{kind} namespace {path}")
+            finally:
+                os.close(fd)
+        else:
+            unshare_flags |= flag
+    if unshare_flags:
+        syscalls.unshare(unshare_flags)
+
+
+def _new_namespace(spec: dict, kind: str) -> bool:
+    return any(ns["type"] == kind and not ns.get("path") for ns in (spec.get("linux") or {}).get("namespaces") or [])
+
+
+def prepare_rootfs(ctx: InitContext) -> list[tuple[str, Callable[[], None]]]:
+    """The mount steps before pivot_root, in the spec's order."""
+    linux = ctx.spec.get("linux") or {}
+    root = ctx.spec["root"]["path"]
+    new_cgroupns = _new_namespace(ctx.spec, "cgroup")
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("make mounts private", lambda: rootfs.make_host_mounts_private(linux.get("rootfsPropagation"))),
+        ("bind rootfs", lambda: rootfs.bind_rootfs_on_itself(root)),
+    ]
+    for entry in ctx.spec.get("mounts") or []:
+        steps.append((f"mount {entry.get('type') or 'bind'} on {entry['destination']}",
+                      lambda e=entry: rootfs.mount_entry(root, e, ctx.cgroups, new_cgroupns)))
+    steps += [
+        ("create devices", lambda: rootfs.create_devices(root, linux.get("devices") or [])),
+        ("create /dev symlinks", lambda: rootfs.create_dev_symlinks(root)),
+        ("pivot_root", lambda: rootfs.pivot_to(root)),
+    ]
+    return steps
+
+
+def open_console(ctx: InitContext) -> None:
+    """Allocate the pty inside the container's devpts, so /dev/pts/N names it inside too."""
+    if not ctx.tty:
+        return
+    if not os.path.exists("/dev/ptmx"):
+        raise OSError("a terminal was requested but the container has no /dev/ptmx; mount devpts on /dev/pts")
+    user = ctx.process.get("user") or {}
+    ctx.master, ctx.slave = rootfs.setup_console(int(user.get("uid", 0)), int(user.get("gid", 0)))
+
+
+def set_hostname(ctx: InitContext) -> None:
+    """Only meaningful in a new UTS namespace; the host's name is never touched."""
+    hostname = ctx.spec.get("hostname")
+    if hostname and _new_namespace(ctx.spec, "uts"):
+        socket.sethostname(hostname)
+    domain = ctx.spec.get("domainname")
+    if domain and _new_namespace(ctx.spec, "uts"):
+        with open("/proc/sys/kernel/domainname", "w") as f:
+            f.write(domain)
+
+
+def write_sysctls(ctx: InitContext) -> None:
+    """``linux.sysctl``, written while /proc/sys is still writable."""
+    for key, value in ((ctx.spec.get("linux") or {}).get("sysctl") or {}).items():
+        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+            f.write(str(value))
+
+
+def report_ready(ctx: InitContext) -> None:
+    """Tell the monitor we exist and are set up; hand it the pty master."""
+    fds = [ctx.master] if ctx.master >= 0 else []
+    channel.send(ctx.chan, {"ready": True, "pid": os.getpid()}, fds)
+    if ctx.master >= 0:
+        os.close(ctx.master)
+        ctx.master = -1
+
+
+def wait_for_start(ctx: InitContext) -> None:
+    """Block until exec_start (the OCI create/start split); the monitor going away means never."""
+    message, _ = channel.recv(ctx.chan)
+    if not message or not message.get("start"):
+        os._exit(0)
+
+
+def exec_process(ctx: InitContext, seccomp_profile: dict | None) -> NoReturn:
+    """The user process replaces us; on success the monitor sees our channel close (CLOEXEC)."""
+    stdio = (ctx.slave, ctx.slave, ctx.slave) if ctx.tty else ctx.stdio
+    process.run(ctx.process, stdio, ctx.tty, seccomp_profile)
+    raise AssertionError("unreachable: execve returned")
+
+
+# ---------------------------------------------------------------------------
+# sequences
+# ---------------------------------------------------------------------------
+
+
+def container_init(ctx: InitContext) -> NoReturn:
+    """The container's pid 1 from fork to execve."""
+    linux = ctx.spec.get("linux") or {}
+    seccomp_profile = linux.get("seccomp")
+    ctx.process = ctx.spec.get("process") or {}
+    try:
+        if seccomp_profile:
+            from . import seccomp  # noqa: F401  (import before pivot_root hides the host's modules)
+            import pyseccomp  # noqa: F401
+        steps = [
+            ("join cgroups", lambda: join_cgroups(ctx)),
+            ("enter namespaces", lambda: enter_namespaces(ctx)),
+        ]
+        steps += prepare_rootfs(ctx)
+        steps += [
+            ("open console", lambda: open_console(ctx)),
+            ("set hostname", lambda: set_hostname(ctx)),
+            ("write sysctls", lambda: write_sysctls(ctx)),
+            ("read-only paths", lambda: rootfs.readonly_paths(linux.get("readonlyPaths") or [])),
+            ("masked paths", lambda: rootfs.mask_paths(linux.get("maskedPaths") or [])),
+        ]
+        if (ctx.spec.get("root") or {}).get("readonly"):
+            steps.append(("read-only root", rootfs.remount_root_readonly))
+        steps += [
+            ("report ready", lambda: report_ready(ctx)),
+            ("wait for start", lambda: wait_for_start(ctx)),
+        ]
+        _run_steps(steps)
+        exec_process(ctx, seccomp_profile)
+    except BaseException as exc:  # noqa: BLE001 - the child must never return into the monitor's code
+        _fail(ctx, exc)
+
+
+def exec_init(ctx: InitContext, init_pid: int) -> NoReturn:
+    """A process started in a running container: join its namespaces and cgroups, then execve."""
+    seccomp_profile = (ctx.spec.get("linux") or {}).get("seccomp")
+    try:
+        if seccomp_profile:
+            from . import seccomp  # noqa: F401
+            import pyseccomp  # noqa: F401
+        _run_steps([
+            ("join cgroups", lambda: join_cgroups(ctx)),
+            ("join namespaces", lambda: join_container_namespaces(init_pid)),
+            ("open console", lambda: open_pty(ctx)),
+            ("report ready", lambda: report_ready(ctx)),
+        ])
+        exec_process(ctx, seccomp_profile)
+    except BaseException as exc:  # noqa: BLE001
+        _fail(ctx, exc)
+
+
+def join_container_namespaces(init_pid: int) -> None:
+    """setns into every namespace of the container's init that differs from ours (mount last)."""
+    fds = []
+    try:
+        for kind in ("ipc", "uts", "network", "cgroup", "mount"):
+            flag, proc_name = syscalls.NAMESPACES[kind]
+            theirs = f"/proc/{init_pid}/ns/{proc_name}"
+            if os.stat(theirs).st_ino == os.stat(f"/proc/self/ns/{proc_name}").st_ino:
+                continue
+            fds.append((os.open(theirs, os.O_RDONLY | os.O_CLOEXEC), flag, theirs))
+        for fd, flag, name in fds:
+            syscalls.setns(fd, flag, name)
+    finally:
+        for fd, _, _ in fds:
+            os.close(fd)
+
+
+def open_pty(ctx: InitContext) -> None:
+    """An exec's pty, from the container's own devpts (no /dev/console for execs)."""
+    if not ctx.tty:
+        return
+    import fcntl
+
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, rootfs.TIOCSPTLCK, b"\0\0\0\0")
+    slave = fcntl.ioctl(master, rootfs.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    user = ctx.process.get("user") or {}
+    os.fchown(slave, int(user.get("uid", 0)), int(user.get("gid", 0)))
+    ctx.master, ctx.slave = master, slave
