@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 from berth import hookimpl
 
@@ -35,7 +36,8 @@ class ExampleDriver:
         if parent:
             if not os.path.isdir(self._dir(parent)):
                 raise FileNotFoundError(f"parent layer {parent} does not exist")
-            shutil.copytree(self._dir(parent), path, symlinks=True)
+            # cp -a keeps owners, modes, hard links, xattrs and special files: a layer must read as its parent
+            subprocess.run(["cp", "-a", self._dir(parent), path], check=True, capture_output=True)
         else:
             os.mkdir(path, 0o755)
         return True

@@ -1,0 +1,122 @@
+"""Small filesystem helpers shared by the engine and the drivers.
+
+State files are written with :func:`atomic_write` so a crash leaves either the old
+or the new content, never a torn file (temp file in the same directory, fsync,
+rename, fsync of the directory).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import stat as stat_mod
+import tempfile
+from typing import Any
+
+
+def fsync_dir(path: str) -> None:
+    """Flush a directory's entries (a rename or create in it) to disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically, with permission bits ``mode``.
+
+    The temp file lives in the same directory (so ``os.replace`` is a rename on one
+    filesystem) and is removed if anything fails before the rename.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(directory)
+
+
+def atomic_write_json(path: str, obj: Any, mode: int = 0o644) -> None:
+    """:func:`atomic_write` of ``obj`` as compact, key-sorted JSON (stable bytes for digests)."""
+    atomic_write(path, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode(), mode)
+
+
+def read_text(path: str, default: str | None = None) -> str | None:
+    """The stripped content of a small text file, or ``default`` when it does not exist."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return default
+
+
+def makedirs(path: str, mode: int = 0o700) -> str:
+    """``os.makedirs(exist_ok=True)`` that returns the path (for one-line set-up)."""
+    os.makedirs(path, mode=mode, exist_ok=True)
+    return path
+
+
+def remove_path(path: str) -> None:
+    """Remove a file, symlink or whole directory tree; a missing path is not an error.
+
+    Directory trees are removed with :func:`shutil.rmtree`'s fd-based walk, which
+    never follows a symlink out of the tree.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat_mod.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+
+def is_mountpoint(path: str) -> bool:
+    """True when ``path`` is a mount point according to /proc/self/mountinfo.
+
+    ``os.path.ismount`` misses bind mounts of a directory onto itself (same device);
+    mountinfo does not.
+    """
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            for line in f:
+                fields = line.split(" ")
+                if len(fields) > 4 and _unescape_mountinfo(fields[4]) == real:
+                    return True
+    except FileNotFoundError:
+        return os.path.ismount(path)
+    return False
+
+
+def _unescape_mountinfo(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo octal
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 3 < len(field) and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)

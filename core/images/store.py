@@ -1,0 +1,361 @@
+"""The image store: layers (by chain ID) on the graph driver, image configs, and references.
+
+On disk under ``<data-root>/image``: ``metadata.db`` (see :mod:`berth.images.metadata`)
+and ``blobs/sha256/<hex>`` (configs). Identities follow Docker/OCI:
+
+* diff ID   sha256 of a layer's *uncompressed* tar, computed while it is applied
+* chain ID  the diff ID for a base layer, else sha256(parent chain ID + " " + diff ID)
+* cache ID  the graph driver's layer id: random hex, so identical content pulled
+            twice can never collide with a half-removed earlier copy
+* image ID  sha256 of the image config JSON bytes, exactly as stored
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import BinaryIO
+
+from berth.drivers import GraphDriver
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.images import reference as refs
+from berth.images.blobs import BlobStore
+from berth.images.digest import DigestReader, chain_id as make_chain_id, uncompressed
+from berth.images.metadata import MetadataDB
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class Layer:
+    """One image layer. ``cache_id`` is its id in the graph driver."""
+
+    chain_id: str
+    diff_id: str
+    parent: str | None
+    cache_id: str
+    size: int
+    created: str = ""
+
+
+@dataclass
+class Image:
+    """An image as the engine and the API see it.
+
+    ``config`` is the whole image config JSON; ``layer_id`` is the graph driver id of
+    the top layer (the parent of a container's rw layer), None for an image without
+    layers; ``parent`` is the parent image ID or "".
+    """
+
+    id: str
+    config: dict
+    repo_tags: list[str] = field(default_factory=list)
+    repo_digests: list[str] = field(default_factory=list)
+    created: str = ""
+    size: int = 0
+    layer_id: str | None = None
+    parent: str = ""
+    top_layer: str | None = None  # chain ID
+
+    @property
+    def short_id(self) -> str:
+        return self.id.split(":", 1)[-1][:12]
+
+
+class ImageStore:
+    """Images, layers and references of one data-root, stored through ``graph``."""
+
+    def __init__(self, data_root: str, graph: GraphDriver):
+        self.root = os.path.join(data_root, "image")
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        self.graph = graph
+        self.blobs = BlobStore(os.path.join(self.root, "blobs"))
+        self.db = MetadataDB(os.path.join(self.root, "metadata.db"))
+        self._configs: dict[str, dict] = {}
+        self._reconcile()
+
+    def close(self) -> None:
+        """Close the database (the graph driver is the engine's to clean up)."""
+        self.db.close()
+
+    # -- start-up ---------------------------------------------------------------------
+
+    def _reconcile(self) -> None:
+        """Remove what a crash left half-made: graph layers never recorded, layers nothing uses."""
+        for row in self.db.query("SELECT cache_id FROM pending"):
+            self._remove_graph_layer(row["cache_id"])
+            with self.db.tx() as db:
+                db.execute("DELETE FROM pending WHERE cache_id = ?", (row["cache_id"],))
+        # Layers added for an image that was never created (refs 0); releasing one
+        # also releases its parent's reference, so one pass is enough.
+        for row in self.db.query("SELECT chain_id FROM layers WHERE refs = 0"):
+            try:
+                self._release_layer(row["chain_id"])
+            except Exception as exc:
+                log.warning("cannot remove unused layer %s: %s", row["chain_id"], exc)
+
+    def _remove_graph_layer(self, cache_id: str) -> None:
+        try:
+            self.graph.remove(cache_id)
+        except Exception as exc:  # keep starting; the layer stays listed for the next start
+            log.warning("cannot remove half-created layer %s: %s", cache_id, exc)
+
+    # -- layers -------------------------------------------------------------------------
+
+    def get_layer(self, chain_id: str) -> Layer:
+        """The layer with ``chain_id``; NotFound if the store has none."""
+        rows = self.db.query("SELECT * FROM layers WHERE chain_id = ?", (chain_id,))
+        if not rows:
+            raise NotFound(f"No such layer: {chain_id}")
+        return _layer(rows[0])
+
+    def add_layer(self, parent_chain: str | None, tar_stream: BinaryIO) -> Layer:
+        """Apply a layer tar (plain or gzip) on top of ``parent_chain``; return the stored layer.
+
+        The diff ID is computed while the graph driver applies the stream. Adding a
+        layer that already exists (same chain ID) returns the existing one.
+        """
+        parent = self.get_layer(parent_chain) if parent_chain else None
+        cache_id = secrets.token_hex(32)
+        with self.db.tx() as db:
+            db.execute("INSERT INTO pending (cache_id, started) VALUES (?, ?)", (cache_id, _now()))
+        created = False
+        try:
+            self.graph.create(cache_id, parent.cache_id if parent else None)
+            created = True
+            reader = DigestReader(uncompressed(tar_stream))
+            size = self.graph.apply_diff(cache_id, parent.cache_id if parent else None, reader)
+            reader.drain()
+            diff_id = reader.digest
+            chain = make_chain_id(parent_chain, diff_id)
+            layer = Layer(chain, diff_id, parent_chain, cache_id, int(size or 0), _now())
+            with self.db.tx() as db:
+                existing = db.execute("SELECT * FROM layers WHERE chain_id = ?", (chain,)).fetchone()
+                db.execute("DELETE FROM pending WHERE cache_id = ?", (cache_id,))
+                if existing is None:
+                    db.execute(
+                        "INSERT INTO layers (chain_id, diff_id, parent, cache_id, size, created, refs) "
+                        "VALUES (?, ?, ?, ?, ?, ?, 0)",
+                        (chain, diff_id, parent_chain, cache_id, layer.size, layer.created),
+                    )
+                    if parent_chain:
+                        db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (parent_chain,))
+            if existing is not None:
+                self._remove_graph_layer(cache_id)  # same content already stored
+                return _layer(existing)
+            return layer
+        except BaseException:
+            if created:
+                self._remove_graph_layer(cache_id)
+            with self.db.tx() as db:
+                db.execute("DELETE FROM pending WHERE cache_id = ?", (cache_id,))
+            raise
+
+    def image_layers(self, image: Image) -> list[Layer]:
+        """The image's layers, base first."""
+        out: list[Layer] = []
+        chain = image.top_layer
+        while chain:
+            layer = self.get_layer(chain)
+            out.append(layer)
+            chain = layer.parent
+        return out[::-1]
+
+    def _release_layer(self, chain_id: str | None) -> list[str]:
+        """Drop one reference to a layer; a layer losing its last one is removed, releasing its parent."""
+        removed: list[str] = []
+        while chain_id:
+            with self.db.tx() as db:
+                row = db.execute("SELECT * FROM layers WHERE chain_id = ?", (chain_id,)).fetchone()
+                if row is None:
+                    break
+                if row["refs"] > 1:
+                    db.execute("UPDATE layers SET refs = refs - 1 WHERE chain_id = ?", (chain_id,))
+                    break
+                # Listed as pending in the same transaction: a crash before the graph
+                # layer is gone leaves it to start-up reconciliation, never orphaned.
+                db.execute("INSERT OR IGNORE INTO pending (cache_id, started) VALUES (?, ?)", (row["cache_id"], _now()))
+                db.execute("DELETE FROM layers WHERE chain_id = ?", (chain_id,))
+            self.graph.remove(row["cache_id"])
+            with self.db.tx() as db:
+                db.execute("DELETE FROM pending WHERE cache_id = ?", (row["cache_id"],))
+            removed.append(chain_id)
+            chain_id = row["parent"]  # the removed layer held one reference on its parent
+        return removed
+
+    # -- images ---------------------------------------------------------------------------
+
+    def create_image(self, config: dict | bytes, layers: list[Layer], reference: str | None = None,
+                     parent: str = "") -> Image:
+        """Store an image made of ``layers`` (base first) with ``config``, tagged ``reference``.
+
+        ``config`` may be the exact config bytes (a pulled image keeps the registry's
+        digest as its ID) or a dict, serialised canonically (sorted keys). A dict
+        without ``rootfs`` gets it from the layers; given diff IDs must match them.
+        Storing an image that exists just applies the reference.
+        """
+        for below, above in zip(layers, layers[1:]):
+            if above.parent != below.chain_id:
+                raise InvalidArgument(f"layer {above.chain_id} is not stacked on {below.chain_id}; layers must form one chain, base first")
+        if layers and layers[0].parent is not None:
+            raise InvalidArgument(f"layer {layers[0].chain_id} is not a base layer; pass every layer of the image, base first")
+        diff_ids = [layer.diff_id for layer in layers]
+        if isinstance(config, dict):
+            config = dict(config)
+            config.setdefault("rootfs", {"type": "layers", "diff_ids": diff_ids})
+            raw = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+        else:
+            raw = bytes(config)
+            try:
+                config = json.loads(raw)
+            except ValueError as exc:
+                raise InvalidArgument(f"image config is not valid JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise InvalidArgument("image config must be a JSON object")
+        if (config.get("rootfs") or {}).get("diff_ids", []) != diff_ids:
+            raise InvalidArgument(
+                f"image config rootfs.diff_ids {config.get('rootfs', {}).get('diff_ids')} do not match the layers {diff_ids}"
+            )
+        image_id = self.blobs.put(raw)
+        top = layers[-1].chain_id if layers else None
+        size = sum(layer.size for layer in layers)
+        with self.db.tx() as db:
+            exists = db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone()
+            if not exists:
+                for layer in layers:
+                    if db.execute("SELECT 1 FROM layers WHERE chain_id = ?", (layer.chain_id,)).fetchone() is None:
+                        raise NotFound(f"layer {layer.chain_id} of the new image is not in the store")
+                db.execute(
+                    "INSERT INTO images (id, top_layer, parent, created, size, added) VALUES (?, ?, ?, ?, ?, ?)",
+                    (image_id, top, parent or "", str(config.get("created", "")), size, _now()),
+                )
+                if top:
+                    db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (top,))
+            if reference:
+                self._set_reference(db, reference, image_id)
+        return self.get(image_id)
+
+    def tag(self, image_id_or_ref: str, reference: str) -> None:
+        """Point ``reference`` (``repo[:tag]``, tag defaults to latest) at an image, moving it if needed."""
+        image = self.get(image_id_or_ref)
+        with self.db.tx() as db:
+            self._set_reference(db, reference, image.id)
+
+    def _set_reference(self, db, reference: str, image_id: str) -> None:
+        ref = refs.parse(reference)
+        if ref.digest and ref.tag:
+            raise InvalidArgument(f"reference {reference!r} has both a tag and a digest; use one")
+        kind = "digest" if ref.digest else "tag"
+        db.execute("INSERT INTO refs (name, image_id, kind) VALUES (?, ?, ?) "
+                   "ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id", (str(ref), image_id, kind))
+
+    def untag(self, reference: str) -> str:
+        """Remove a reference; return the image ID it pointed to."""
+        ref = refs.parse(reference)
+        with self.db.tx() as db:
+            row = db.execute("SELECT image_id FROM refs WHERE name = ?", (str(ref),)).fetchone()
+            if row is None:
+                raise NotFound(f"No such image: {reference}")
+            db.execute("DELETE FROM refs WHERE name = ?", (str(ref),))
+        return row["image_id"]
+
+    def delete(self, image_id: str) -> list[str]:
+        """Delete an untagged image and the layers only it used; return the removed chain IDs.
+
+        Refuses (Conflict) while references point at it or other images have it as
+        parent; the engine checks containers before calling this.
+        """
+        image = self.get(image_id)
+        with self.db.tx() as db:
+            if db.execute("SELECT 1 FROM refs WHERE image_id = ?", (image.id,)).fetchone():
+                raise Conflict(f"unable to delete {image.short_id}: the image is still tagged; untag it first")
+            if db.execute("SELECT 1 FROM images WHERE parent = ?", (image.id,)).fetchone():
+                raise Conflict(f"unable to delete {image.short_id}: image has dependent child images")
+            db.execute("DELETE FROM images WHERE id = ?", (image.id,))
+        self._configs.pop(image.id, None)
+        removed = self._release_layer(image.top_layer) if image.top_layer else []
+        self.blobs.delete(image.id)
+        return removed
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def resolve(self, ref_or_id: str) -> str:
+        """The image ID that ``ref_or_id`` names (full or short ID, ``repo:tag``, ``repo@digest``)."""
+        if refs.is_full_id(ref_or_id):
+            image_id = refs.normalise_id(ref_or_id)
+            if self.db.query("SELECT 1 FROM images WHERE id = ?", (image_id,)):
+                return image_id
+            raise NotFound(f"No such image: {ref_or_id}")
+        try:
+            name = str(refs.parse(ref_or_id))
+        except InvalidArgument:
+            name = None
+            if not refs.looks_like_short_id(ref_or_id):
+                raise
+        if name is not None:
+            rows = self.db.query("SELECT image_id FROM refs WHERE name = ?", (name,))
+            if rows:
+                return rows[0]["image_id"]
+        if refs.looks_like_short_id(ref_or_id):
+            prefix = refs.normalise_id(ref_or_id)
+            rows = self.db.query("SELECT id FROM images WHERE substr(id, 1, ?) = ?", (len(prefix), prefix))
+            if len(rows) == 1:
+                return rows[0]["id"]
+            if len(rows) > 1:
+                raise InvalidArgument(f"short image ID {ref_or_id!r} is ambiguous ({len(rows)} images); use more characters")
+        raise NotFound(f"No such image: {ref_or_id}")
+
+    def get(self, ref_or_id: str) -> Image:
+        """The image named by ``ref_or_id``; NotFound("No such image: ...") otherwise."""
+        image_id = self.resolve(ref_or_id)
+        rows = self.db.query("SELECT * FROM images WHERE id = ?", (image_id,))
+        if not rows:
+            raise NotFound(f"No such image: {ref_or_id}")
+        return self._image(rows[0])
+
+    def list(self, all: bool = False) -> list[Image]:  # noqa: A002 (Docker's parameter name)
+        """Every image, newest first; without ``all``, untagged intermediate images (parents) are hidden."""
+        rows = self.db.query("SELECT * FROM images ORDER BY created DESC, id")
+        images = [self._image(row) for row in rows]
+        if all:
+            return images
+        parents = {row["parent"] for row in self.db.query("SELECT parent FROM images WHERE parent != ''")}
+        return [im for im in images if im.repo_tags or im.repo_digests or im.id not in parents]
+
+    def children(self, image_id: str) -> list[str]:
+        """IDs of images whose parent is ``image_id``."""
+        return [row["id"] for row in self.db.query("SELECT id FROM images WHERE parent = ?", (image_id,))]
+
+    def _image(self, row) -> Image:
+        image_id = row["id"]
+        config = self._configs.get(image_id)
+        if config is None:
+            config = json.loads(self.blobs.get(image_id))
+            self._configs[image_id] = config
+        names = self.db.query("SELECT name, kind FROM refs WHERE image_id = ? ORDER BY name", (image_id,))
+        layer_id = None
+        if row["top_layer"]:
+            layer_id = self.get_layer(row["top_layer"]).cache_id
+        return Image(
+            id=image_id,
+            config=config,
+            repo_tags=[n["name"] for n in names if n["kind"] == "tag"],
+            repo_digests=[n["name"] for n in names if n["kind"] == "digest"],
+            created=row["created"],
+            size=row["size"],
+            layer_id=layer_id,
+            parent=row["parent"],
+            top_layer=row["top_layer"],
+        )
+
+
+def _layer(row) -> Layer:
+    return Layer(row["chain_id"], row["diff_id"], row["parent"], row["cache_id"], row["size"], row["created"])

@@ -1,0 +1,447 @@
+"""The graph-driver conformance kit (after Moby's ``daemon/graphdriver/graphtest``).
+
+Every graph driver, built-in or third-party, runs these tests against itself::
+
+    pytest -p berth.testing --berth-graphdriver=NAME
+
+Without ``--berth-graphdriver`` the tests are parametrised over every installed
+graph driver (those whose ``probe()`` refuses this host are skipped with its
+reason). A test module can also pull the kit in with
+``from berth.testing.graph_kit import *``.
+
+The tests run as root in temporary directories and fail if a driver leaves a mount
+behind. Each one states one behaviour of the contract in
+:mod:`berth.hookspecs.graph`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+import threading
+from typing import Iterator
+
+import pytest
+
+from berth.defaults import GraphDefaults
+from berth.drivers import GraphDriver
+from berth.hookspecs.types import Change, ChangeKind
+from berth.naivediff import NaiveDiff
+from berth import pluginmanager as _plugin_manager_module
+
+__all__ = [
+    "open_graph", "mounts_under", "pytest_generate_tests", "graph", "tree_snapshot",
+    "test_create_empty_base", "test_base_layer_metadata_survives_remount", "test_child_reads_as_its_parent",
+    "test_deep_chain_reads_from_the_top", "test_diff_apply_round_trip", "test_changes_are_sorted_and_exact",
+    "test_full_diff_without_parent", "test_mount_is_reference_counted", "test_concurrent_mounts_balance",
+    "test_cleanup_releases_every_mount", "test_remove_is_idempotent", "test_create_refuses_duplicates_and_orphans",
+    "test_reporting_hooks_return_plain_data",
+]
+
+DEEP_CHAIN = 130
+
+
+# ---------------------------------------------------------------------------
+# harness
+# ---------------------------------------------------------------------------
+
+
+def open_graph(name: str, root: str, options: dict | None = None) -> GraphDriver:
+    """Load graph driver ``name`` as the engine does and return its facade over ``root``.
+
+    Skips the calling test when the driver is not installed or its probe refuses
+    this host (the reason is shown).
+    """
+    pm_mod = _plugin_manager_module
+    candidates = pm_mod.discover(pm_mod.GRAPH)
+    entry = candidates.get(pm_mod.normalise(name))
+    if entry is None:
+        pytest.fail(f"graph driver {name!r} is not installed (installed: {', '.join(sorted(candidates))})")
+    reason = entry.probe(root)
+    if reason:
+        pytest.skip(f"graph driver {name!r} cannot run here: {reason}")
+    driver = entry.cls(root=root, options=options or {})
+    naive = NaiveDiff()
+    pm = pm_mod.build_manager(pm_mod.GRAPH, driver, entry.name, defaults=[GraphDefaults(), naive])
+    facade = GraphDriver(pm, entry.name, driver)
+    naive.graph = facade
+    return facade
+
+
+def mounts_under(root: str) -> list[str]:
+    """Mount points at or below ``root`` in this mount namespace."""
+    root = os.path.realpath(root)
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            point = line.split(" ")[4].replace("\\040", " ")
+            if point == root or point.startswith(root + "/"):
+                found.append(point)
+    return found
+
+
+def _installed_graph_drivers(built_in_only: bool = False) -> list[str]:
+    found = _plugin_manager_module.discover(_plugin_manager_module.GRAPH)
+    return sorted(name for name, entry in found.items() if not built_in_only or entry.origin == "built-in")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each kit test once per driver: the one asked for, or every installed one.
+
+    A module importing the kit may set ``BERTH_GRAPHDRIVERS`` to a list of names,
+    or to ``"built-in"`` for berth's own drivers only.
+    """
+    if "graph_driver_name" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("berth_graphdriver", default=None)
+        wanted = getattr(metafunc.module, "BERTH_GRAPHDRIVERS", None)
+        if chosen:
+            names = [chosen]
+        elif wanted == "built-in":
+            names = _installed_graph_drivers(built_in_only=True)
+        else:
+            names = list(wanted) if wanted else _installed_graph_drivers()
+        metafunc.parametrize("graph_driver_name", names, ids=names)
+
+
+@pytest.fixture
+def graph(graph_driver_name: str, tmp_path) -> Iterator[GraphDriver]:
+    """A fresh driver over a temporary root; fails the test if a mount is left behind."""
+    root = str(tmp_path / "graph")
+    facade = open_graph(graph_driver_name, root)
+    try:
+        yield facade
+    finally:
+        leaked = mounts_under(root)
+        facade.cleanup()
+        for point in sorted(mounts_under(root), reverse=True):  # never leave the host dirty
+            os.system(f"umount -l '{point}' 2>/dev/null")
+    assert not leaked, f"driver {graph_driver_name!r} left mounts behind: {leaked}"
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+def tree_snapshot(path: str) -> dict[str, tuple]:
+    """Everything that must survive storage, per entry: type, mode, owner, mtime, content or target, links."""
+    snap: dict[str, tuple] = {}
+    inodes: dict[int, str] = {}
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, path)
+            st = os.lstat(full)
+            fmt = stat.S_IFMT(st.st_mode)
+            if stat.S_ISREG(st.st_mode):
+                with open(full, "rb") as f:
+                    payload: object = f.read()
+                link_group = inodes.setdefault(st.st_ino, rel) if st.st_nlink > 1 else None
+            elif stat.S_ISLNK(st.st_mode):
+                payload, link_group = os.readlink(full), None
+            else:
+                payload, link_group = st.st_rdev, None
+            mtime = None if stat.S_ISDIR(st.st_mode) else st.st_mtime_ns // 1_000_000_000
+            snap[rel] = (fmt, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, mtime, payload, link_group)
+    return snap
+
+
+def _tar(*entries: tuple) -> io.BytesIO:
+    """A tar from (name, kind, data/target, mode, uid, gid) tuples; kind in file/dir/symlink/hardlink."""
+    buf = io.BytesIO()
+    kinds = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, data, mode, uid, gid in entries:
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = kinds[kind], mode, uid, gid, 1_500_000_000
+            if kind == "file":
+                ti.size = len(data)
+                tar.addfile(ti, io.BytesIO(data))
+            else:
+                ti.linkname = data if kind in ("symlink", "hardlink") else ""
+                tar.addfile(ti)
+    buf.seek(0)
+    return buf
+
+
+BASE_ENTRIES = (
+    ("etc", "dir", b"", 0o755, 0, 0),
+    ("etc/passwd", "file", b"root:x:0:0:root:/root:/bin/sh\n", 0o644, 0, 0),
+    ("etc/shadow", "file", b"root:*:1::::::\n", 0o640, 0, 42),
+    ("bin", "dir", b"", 0o755, 0, 0),
+    ("bin/tool", "file", b"#!/bin/sh\necho tool\n", 0o4755, 0, 0),
+    ("bin/group-tool", "file", b"#!/bin/sh\n", 0o2711, 0, 50),
+    ("bin/alias", "hardlink", "bin/tool", 0, 0, 0),
+    ("bin/sh", "symlink", "tool", 0o777, 0, 0),
+    ("tmp", "dir", b"", 0o1777, 0, 0),
+    ("home", "dir", b"", 0o755, 0, 0),
+    ("home/user", "dir", b"", 0o700, 1000, 1000),
+    ("home/user/notes", "file", b"hello\n", 0o600, 1000, 1000),
+    ("var", "dir", b"", 0o755, 0, 0),
+    ("var/cache", "dir", b"", 0o755, 0, 0),
+    ("var/cache/a", "file", b"a" * 3000, 0o644, 0, 0),
+    ("var/cache/b", "file", b"b", 0o644, 0, 0),
+)
+
+
+def _make_base(graph: GraphDriver, layer_id: str = "base") -> None:
+    graph.create(layer_id, None)
+    graph.apply_diff(layer_id, None, _tar(*BASE_ENTRIES))
+
+
+def _mounted_snapshot(graph: GraphDriver, layer_id: str) -> dict[str, tuple]:
+    path = graph.mount(layer_id)
+    try:
+        return tree_snapshot(path)
+    finally:
+        graph.unmount(layer_id)
+
+
+def _change_child(path: str) -> None:
+    """The kit's standard edits: modify, add, remove a file and a tree, replace a dir's contents."""
+    with open(os.path.join(path, "etc/passwd"), "a") as f:
+        f.write("daemon:x:1:1::/:/bin/false\n")
+    os.utime(os.path.join(path, "etc/passwd"), (1_600_000_000, 1_600_000_000))
+    with open(os.path.join(path, "etc/hostname"), "w") as f:
+        f.write("box\n")
+    os.utime(os.path.join(path, "etc/hostname"), (1_600_000_000, 1_600_000_000))
+    os.unlink(os.path.join(path, "etc/shadow"))
+    for name in os.listdir(os.path.join(path, "home/user")):
+        os.unlink(os.path.join(path, "home/user", name))
+    os.rmdir(os.path.join(path, "home/user"))
+    os.chmod(os.path.join(path, "bin/group-tool"), 0o755)
+    # Replace var/cache with a new directory of the same name (an opaque dir on overlay)
+    for name in os.listdir(os.path.join(path, "var/cache")):
+        os.unlink(os.path.join(path, "var/cache", name))
+    os.rmdir(os.path.join(path, "var/cache"))
+    os.mkdir(os.path.join(path, "var/cache"), 0o750)
+    with open(os.path.join(path, "var/cache/fresh"), "wb") as f:
+        f.write(b"f" * 1234)
+    os.utime(os.path.join(path, "var/cache/fresh"), (1_600_000_000, 1_600_000_000))
+
+
+EXPECTED_CHANGES = [
+    Change("/bin", ChangeKind.MODIFIED),
+    Change("/bin/group-tool", ChangeKind.MODIFIED),
+    Change("/etc", ChangeKind.MODIFIED),
+    Change("/etc/hostname", ChangeKind.ADDED),
+    Change("/etc/passwd", ChangeKind.MODIFIED),
+    Change("/etc/shadow", ChangeKind.DELETED),
+    Change("/home", ChangeKind.MODIFIED),
+    Change("/home/user", ChangeKind.DELETED),
+    Change("/var", ChangeKind.MODIFIED),
+    Change("/var/cache", ChangeKind.MODIFIED),
+    Change("/var/cache/a", ChangeKind.DELETED),
+    Change("/var/cache/b", ChangeKind.DELETED),
+    Change("/var/cache/fresh", ChangeKind.ADDED),
+]
+
+
+# ---------------------------------------------------------------------------
+# the kit
+# ---------------------------------------------------------------------------
+
+
+def test_create_empty_base(graph: GraphDriver) -> None:
+    """A new base layer is an empty 0755 root:root directory."""
+    graph.create("empty", None)
+    assert graph.exists("empty")
+    assert not graph.exists("other")
+    path = graph.mount("empty")
+    try:
+        st = os.lstat(path)
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o755, 0, 0)
+        assert os.listdir(path) == []
+    finally:
+        graph.unmount("empty")
+
+
+def test_base_layer_metadata_survives_remount(graph: GraphDriver) -> None:
+    """Exact modes (setuid, setgid, sticky), owners, hard links and symlinks survive unmount and remount."""
+    _make_base(graph)
+    snap = _mounted_snapshot(graph, "base")
+    assert snap["bin/tool"][1] == 0o4755
+    assert snap["bin/group-tool"][1:4] == (0o2711, 0, 50)
+    assert snap["tmp"][1] == 0o1777
+    assert snap["home/user"][1:4] == (0o700, 1000, 1000)
+    assert snap["etc/shadow"][1:4] == (0o640, 0, 42)
+    assert snap["bin/sh"][5] == "tool"
+    assert snap["bin/alias"][6] == snap["bin/tool"][6] == "bin/alias"  # one inode
+    assert _mounted_snapshot(graph, "base") == snap
+
+
+def test_child_reads_as_its_parent(graph: GraphDriver) -> None:
+    """A new layer on a parent reads exactly as the parent until changed."""
+    _make_base(graph)
+    graph.create("child", "base")
+    graph.create_rw("container", "child")
+    base = _mounted_snapshot(graph, "base")
+    assert _mounted_snapshot(graph, "child") == base
+    assert _mounted_snapshot(graph, "container") == base
+    assert graph.changes("child", "base") == []
+    assert graph.diff_size("child", "base") == 0
+
+
+def test_deep_chain_reads_from_the_top(graph: GraphDriver) -> None:
+    """A chain of more than 128 layers mounts, and its top shows every layer's file."""
+    parent = None
+    for i in range(DEEP_CHAIN):
+        layer = f"layer{i:03d}"
+        graph.create(layer, parent)
+        graph.apply_diff(layer, parent, _tar((f"file-{i:03d}", "file", f"{i}\n".encode(), 0o644, 0, 0)))
+        parent = layer
+    path = graph.mount(parent)
+    try:
+        names = sorted(os.listdir(path))
+        assert names == [f"file-{i:03d}" for i in range(DEEP_CHAIN)]
+        with open(os.path.join(path, "file-000")) as f:
+            assert f.read() == "0\n"
+        with open(os.path.join(path, f"file-{DEEP_CHAIN - 1:03d}")) as f:
+            assert f.read() == f"{DEEP_CHAIN - 1}\n"
+    finally:
+        graph.unmount(parent)
+
+
+def test_diff_apply_round_trip(graph: GraphDriver) -> None:
+    """A child's diff applied onto the same parent gives the same tree, sizes and changes."""
+    _make_base(graph)
+    graph.create_rw("child", "base")
+    path = graph.mount("child")
+    try:
+        _change_child(path)
+    finally:
+        graph.unmount("child")
+    expected_tree = _mounted_snapshot(graph, "child")
+    size = graph.diff_size("child", "base")
+    stream = graph.diff("child", "base")
+    try:
+        data = stream.read()
+    finally:
+        stream.close()
+    names = tarfile.open(fileobj=io.BytesIO(data)).getnames()
+    assert "etc/.wh.shadow" in names and "home/.wh.user" in names
+    graph.create("applied", "base")
+    applied = graph.apply_diff("applied", "base", io.BytesIO(data))
+    # passwd (modified), hostname (added), group-tool (mode changed), cache/fresh (added)
+    assert applied == size == len(b"root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n") + 4 + 10 + 1234
+    assert graph.diff_size("applied", "base") == size
+    assert _mounted_snapshot(graph, "applied") == expected_tree
+    assert graph.changes("applied", "base") == graph.changes("child", "base")
+
+
+def test_changes_are_sorted_and_exact(graph: GraphDriver) -> None:
+    """changes() lists modified, added and deleted paths (and changed parents), sorted by path."""
+    _make_base(graph)
+    graph.create_rw("child", "base")
+    path = graph.mount("child")
+    try:
+        _change_child(path)
+    finally:
+        graph.unmount("child")
+    assert graph.changes("child", "base") == EXPECTED_CHANGES
+
+
+def test_full_diff_without_parent(graph: GraphDriver) -> None:
+    """diff(layer, None) is the layer's whole tree; applied to an empty base it reproduces it."""
+    _make_base(graph)
+    stream = graph.diff("base", None)
+    try:
+        data = stream.read()
+    finally:
+        stream.close()
+    graph.create("copy", None)
+    size = graph.apply_diff("copy", None, io.BytesIO(data))
+    assert size == graph.diff_size("base", None) == sum(len(e[2]) for e in BASE_ENTRIES if e[1] == "file")
+    assert _mounted_snapshot(graph, "copy") == _mounted_snapshot(graph, "base")
+
+
+def test_mount_is_reference_counted(graph: GraphDriver) -> None:
+    """Two mounts give one path; it stays usable until the second unmount."""
+    _make_base(graph)
+    graph.create_rw("child", "base")
+    first = graph.mount("child")
+    second = graph.mount("child")
+    assert first == second
+    graph.unmount("child")
+    with open(os.path.join(first, "etc/passwd")) as f:
+        assert f.read().startswith("root:")
+    graph.unmount("child")
+    graph.unmount("child")  # one too many: not an error
+    count = getattr(graph.driver, "mount_count", None)
+    if count is not None:
+        assert count("child") == 0
+
+
+def test_concurrent_mounts_balance(graph: GraphDriver) -> None:
+    """Mounts and unmounts from many threads keep an exact count and leave nothing mounted."""
+    _make_base(graph)
+    graph.create_rw("child", "base")
+    errors: list[BaseException] = []
+    root_of_mount: list[str] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(25):
+                path = graph.mount("child")
+                root_of_mount.append(path)
+                assert os.path.exists(os.path.join(path, "etc/passwd"))
+                graph.unmount("child")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(set(root_of_mount)) == 1
+    count = getattr(graph.driver, "mount_count", None)
+    if count is not None:
+        assert count("child") == 0
+    assert not [m for m in mounts_under(graph.driver.root) if m == root_of_mount[0]]
+
+
+def test_cleanup_releases_every_mount(graph: GraphDriver) -> None:
+    """cleanup() at shutdown unmounts whatever is still mounted."""
+    _make_base(graph)
+    for name in ("c1", "c2"):
+        graph.create_rw(name, "base")
+        graph.mount(name)
+    graph.mount("c1")
+    graph.cleanup()
+    assert mounts_under(graph.driver.root) == []
+
+
+def test_remove_is_idempotent(graph: GraphDriver) -> None:
+    """remove() deletes a layer; removing it again, or a layer never made, succeeds."""
+    _make_base(graph)
+    graph.create("child", "base")
+    graph.remove("child")
+    assert not graph.exists("child")
+    graph.remove("child")
+    graph.remove("never-made")
+    assert graph.exists("base")
+    assert _mounted_snapshot(graph, "base")["etc/passwd"][5].startswith(b"root:")
+
+
+def test_create_refuses_duplicates_and_orphans(graph: GraphDriver) -> None:
+    """Creating an existing id, or on a parent that does not exist, fails."""
+    graph.create("base", None)
+    with pytest.raises(Exception):
+        graph.create("base", None)
+    with pytest.raises(Exception):
+        graph.create("orphan", "no-such-parent")
+    assert not graph.exists("orphan")
+
+
+def test_reporting_hooks_return_plain_data(graph: GraphDriver) -> None:
+    """status() is a list of string pairs and metadata() a dict of strings."""
+    graph.create("base", None)
+    status = graph.status()
+    assert isinstance(status, list) and all(isinstance(k, str) and isinstance(v, str) for k, v in status)
+    meta = graph.metadata("base")
+    assert isinstance(meta, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())

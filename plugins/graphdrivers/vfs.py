@@ -1,0 +1,162 @@
+"""The ``vfs`` graph driver: every layer is a full copy of its parent (Moby's vfs).
+
+On disk, under the driver root (``<data-root>/vfs``)::
+
+    dir/<layer-id>/          the layer's complete filesystem
+    dir/.tmp-<layer-id>-*    a layer being created (renamed into place when complete)
+    dir/.rm-<layer-id>-*     a layer being removed (renamed away first, then deleted)
+
+Creating a layer copies its parent with reflinks where the filesystem supports
+them (cheap on btrfs/XFS), else byte by byte: simple and works everywhere, at the
+cost of disk space. Mounting is just handing out the directory (reference counts
+are kept anyway so misuse shows up the same way as with real mounts). Diffs come
+from the core's naive diff.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+from berth import hookimpl
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.fsutil import fsync_dir, remove_path
+from berth.plugins.graphdrivers.copytree import TreeCopier
+from berth.plugins.graphdrivers.fsinfo import backing_fs_name
+
+
+class VfsDriver:
+    """Full-copy layers; see the module docstring for the layout."""
+
+    name = "vfs"
+    description = "each layer a full copy of its parent (reflink when the filesystem supports it); works everywhere"
+    priority = 10
+
+    @classmethod
+    def probe(cls, root: str) -> str | None:
+        """vfs needs nothing from the kernel; only a directory it can create."""
+        try:
+            os.makedirs(root, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            return f"cannot create the driver root {root}: {exc.strerror}"
+        return None
+
+    def __init__(self, root: str, options: dict | None = None):
+        unknown = sorted(set(options or {}))
+        if unknown:
+            raise InvalidArgument(f"vfs: unknown storage option(s) {', '.join(unknown)}; vfs takes none")
+        self.root = root
+        self.dir = os.path.join(root, "dir")
+        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self._copier = TreeCopier()
+        self._lock = threading.Lock()
+        self._refs: dict[str, int] = {}
+        self._cleanup_leftovers()
+
+    def _cleanup_leftovers(self) -> None:
+        # A crash mid-create or mid-remove leaves a hidden dir; neither is a layer.
+        for entry in os.listdir(self.dir):
+            if entry.startswith((".tmp-", ".rm-")):
+                remove_path(os.path.join(self.dir, entry))
+
+    def _path(self, layer_id: str) -> str:
+        if not layer_id or "/" in layer_id or layer_id.startswith("."):
+            raise InvalidArgument(f"vfs: invalid layer id {layer_id!r}")
+        return os.path.join(self.dir, layer_id)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @hookimpl
+    def graph_create(self, layer_id: str, parent: str | None) -> bool:
+        path = self._path(layer_id)
+        if os.path.lexists(path):
+            raise Conflict(f"vfs: layer {layer_id} already exists")
+        parent_path = None
+        if parent is not None:
+            parent_path = self._path(parent)
+            if not os.path.isdir(parent_path):
+                raise NotFound(f"vfs: parent layer {parent} of {layer_id} does not exist")
+        tmp = os.path.join(self.dir, f".tmp-{layer_id}-{uuid.uuid4().hex[:8]}")
+        os.mkdir(tmp, 0o755)
+        try:
+            os.chown(tmp, 0, 0)
+            os.chmod(tmp, 0o755)
+            if parent_path is not None:
+                self._copier.copy(parent_path, tmp)
+            os.rename(tmp, path)
+        except BaseException:
+            remove_path(tmp)
+            raise
+        fsync_dir(self.dir)
+        return True
+
+    @hookimpl
+    def graph_create_rw(self, layer_id: str, parent: str | None, options: dict) -> bool:
+        if options:
+            raise InvalidArgument(
+                f"vfs: storage options {sorted(options)} are not supported for container {layer_id} "
+                "(vfs has no per-container quota); drop --storage-opt"
+            )
+        return self.graph_create(layer_id, parent)
+
+    @hookimpl
+    def graph_remove(self, layer_id: str) -> bool:
+        path = self._path(layer_id)
+        if not os.path.lexists(path):
+            return True
+        with self._lock:
+            if self._refs.get(layer_id):
+                raise Conflict(f"vfs: layer {layer_id} is still in use ({self._refs[layer_id]} mount reference(s))")
+        # Renamed first, so a crash mid-delete never leaves a half-deleted "layer"
+        doomed = os.path.join(self.dir, f".rm-{layer_id}-{uuid.uuid4().hex[:8]}")
+        os.rename(path, doomed)
+        remove_path(doomed)
+        return True
+
+    @hookimpl
+    def graph_exists(self, layer_id: str) -> bool:
+        return os.path.isdir(self._path(layer_id))
+
+    # -- mounting -----------------------------------------------------------------
+
+    @hookimpl
+    def graph_mount(self, layer_id: str, mount_label: str) -> str:
+        path = self._path(layer_id)
+        with self._lock:
+            if not os.path.isdir(path):
+                raise NotFound(f"vfs: cannot mount layer {layer_id}: it does not exist")
+            self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
+        return path
+
+    @hookimpl
+    def graph_unmount(self, layer_id: str) -> bool:
+        with self._lock:
+            count = self._refs.get(layer_id, 0)
+            if count <= 1:
+                self._refs.pop(layer_id, None)
+            else:
+                self._refs[layer_id] = count - 1
+        return True
+
+    # -- reporting ------------------------------------------------------------------
+
+    @hookimpl
+    def graph_status(self) -> list[tuple[str, str]]:
+        reflink = {None: "unknown (no copy yet)", True: "true", False: "false"}[self._copier.reflink]
+        return [("Backing Filesystem", backing_fs_name(self.root)), ("Reflink", reflink)]
+
+    @hookimpl
+    def graph_metadata(self, layer_id: str) -> dict[str, str]:
+        return {"Dir": self._path(layer_id)}
+
+    @hookimpl
+    def graph_cleanup(self) -> bool:
+        with self._lock:
+            self._refs.clear()
+        return True
+
+    def mount_count(self, layer_id: str) -> int:
+        """References currently held on ``layer_id`` (for tests and ``inspect``)."""
+        with self._lock:
+            return self._refs.get(layer_id, 0)
