@@ -192,10 +192,7 @@ async def serve(engine, listeners) -> None:
             os.unlink(path)
         except FileNotFoundError:
             pass
-    if not any(c.state.running for c in engine.containers.store.containers.values()):
-        engine.close()  # with containers still running, their mounts must stay (live restore)
-    else:
-        engine.images.close()
+    engine.close(containers_running=any(c.state.running for c in engine.containers.store.containers.values()))
 
 
 if __name__ == "__main__":

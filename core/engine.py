@@ -45,12 +45,19 @@ class Engine:
         self.networks = NetworkManager(os.path.join(self.data_root, "network"), self._load_network_driver,
                                        config.bridge, now_rfc3339)
         self.warnings += self.networks.ensure_predefined()
+        from berth.containers.execs import ExecManager
+        from berth.volumes import VolumeStore
+
+        store = ContainerStore(os.path.join(self.data_root, "containers"))
+        self.volumes = VolumeStore(
+            os.path.join(self.data_root, "volumes"), now_rfc3339,
+            lambda name: [c.id for c in store.containers.values() if any(m.get("Name") == name for m in c.mounts)])
         self.containers = ContainerManager(
-            store=ContainerStore(os.path.join(self.data_root, "containers")), images=self.images,
-            graph=self.graph, execd=self.exec, networks=self.networks, events=self.events,
-            exec_root=self.exec_root,
+            store=store, images=self.images, graph=self.graph, execd=self.exec, networks=self.networks,
+            events=self.events, exec_root=self.exec_root, volumes=self.volumes,
             dns={"dns": list(config.dns), "dns_search": list(config.dns_search), "dns_opts": list(config.dns_opts)},
         )
+        self.execs = ExecManager(self.containers)
 
     # -- graph --------------------------------------------------------------
 
@@ -119,9 +126,11 @@ class Engine:
     def default_network_driver(self) -> str:
         return plugins.normalise(self.config.network_driver or "bridge")
 
-    def close(self) -> None:
-        closers = [self.graph.cleanup, self.images.close]
+    def close(self, containers_running: bool = False) -> None:
+        """Release drivers at shutdown; with containers still running their mounts stay (live restore)."""
+        closers = [self.images.close] if containers_running else [self.graph.cleanup, self.images.close]
         closers += [d.driver.close for d in self.networks.loaded_drivers.values() if hasattr(d.driver, "close")]
+        closers += [self.exec.driver.close] if hasattr(self.exec.driver, "close") else []
         for closer in closers:
             try:
                 closer()

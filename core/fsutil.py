@@ -120,3 +120,27 @@ def _unescape_mountinfo(field: str) -> str:
             out.append(field[i])
             i += 1
     return "".join(out)
+
+
+def unix_connect(path: str):
+    """Connect to a unix socket whose path may exceed the 108-byte ``sun_path`` limit.
+
+    Deep data-roots (tests, custom ``--exec-root``) make socket paths long; going
+    through ``/proc/self/fd/<dirfd>/name`` keeps the address short.
+    """
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if len(path.encode()) < 100:
+            sock.connect(path)
+            return sock
+        dirfd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            sock.connect(f"/proc/self/fd/{dirfd}/{os.path.basename(path)}")
+        finally:
+            os.close(dirfd)
+        return sock
+    except BaseException:
+        sock.close()
+        raise

@@ -120,6 +120,23 @@ class NetworkManager:
     def leave(self, network: Network, container_id: str) -> None:
         self.driver(network.driver).leave(network.id, container_id)
 
+    def create(self, *, name: str, driver: str, subnet: str | None = None, gateway: str | None = None,
+               ip_range: str | None = None, internal: bool = False, labels: dict | None = None,
+               options: dict | None = None) -> Network:
+        """A user-defined network; the driver makes its devices and rules before it is recorded."""
+        driver = driver.strip().lower()
+        if driver in ("host", "none", "null"):
+            raise Conflict(f'only one instance of "{driver}" network is allowed')
+        if self.find(name, missing_ok=True):
+            raise Conflict(f"network with name {name} already exists")
+        net = Network(secrets.token_hex(32), name, driver, self._now(), subnet, gateway, ip_range, internal,
+                      dict(options or {}), dict(labels or {}))
+        with log.job("network.create", network=name, driver=driver):
+            net.driver_data = self.driver(driver).create_network(net.as_config()) or {}
+        self.networks[net.id] = net
+        self._save()
+        return net
+
     def remove(self, ref: str, in_use: bool) -> None:
         net = self.find(ref)
         if net.name in PREDEFINED:

@@ -9,9 +9,11 @@ import os
 from aiohttp import web
 
 from berth.api import views
+from berth.fsutil import unix_connect
 from berth.api.server import Routes, engine_of, json_response, query_bool, query_int, read_json
 from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame, hijack
 from berth.containers.logs import read_log
+from berth.containers.manager import now_rfc3339
 from berth.containers.model import State
 from berth.errors import InvalidArgument
 
@@ -73,7 +75,9 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     rows = [c for c in rows if _matches(c, filters)]
     if limit > 0:
         rows = rows[:limit]
-    return json_response([views.container_summary(c, c.config.get("Image", "")) for c in rows])
+    volumes = engine_of(request).volumes
+    return json_response([views.container_summary(c, c.config.get("Image", ""), volumes.inspect_mounts(c))
+                          for c in rows])
 
 
 @routes.add("GET", "/containers/{id}/json")
@@ -84,7 +88,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     graph_data = await asyncio.to_thread(engine.graph.metadata, c.layer_id)
     return json_response(views.container_inspect(
         c, graph_data, engine.containers.store.log_path(c.id), os.path.join(directory, "resolv.conf"),
-        os.path.join(directory, "hosts"), os.path.join(directory, "hostname")))
+        os.path.join(directory, "hosts"), os.path.join(directory, "hostname"), engine.volumes.inspect_mounts(c)))
 
 
 @routes.add("POST", "/containers/{id}/start")
@@ -121,18 +125,18 @@ async def attach(request: web.Request) -> web.StreamResponse:
     response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
     try:
         socket_path, ack = await manager.attach_target(c.id)
-        reader, writer = await asyncio.open_unix_connection(socket_path)
+        reader, writer = await asyncio.open_unix_connection(sock=await asyncio.to_thread(unix_connect, socket_path))
     except Exception as exc:
         client.write(frame(STREAM_IDS["stderr"], f"Error attaching: {exc}\n".encode()) if not tty else b"")
         client.close()
         return response
     if ack is not None and not ack.done():
         ack.set_result(True)
-    await _splice(client, reader, writer, want_stdin, wanted, tty)
+    await splice(client, reader, writer, want_stdin, wanted, tty)
     return response
 
 
-async def _splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
+async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
                   wanted: set[str], tty: bool) -> None:
     """Copy the monitor's output to the client and the client's input to the monitor until either ends."""
 
@@ -218,7 +222,101 @@ async def stop(request: web.Request) -> web.StreamResponse:
 
 @routes.add("DELETE", "/containers/{id}")
 async def remove(request: web.Request) -> web.StreamResponse:
-    await _manager(request).remove(request.match_info["id"], force=query_bool(request, "force"),
-                                   volumes=query_bool(request, "v"))
+    engine = engine_of(request)
+    c = engine.containers.get(request.match_info["id"])
+    await engine.containers.remove(c.id, force=query_bool(request, "force"), volumes=query_bool(request, "v"))
+    engine.execs.forget_container(c.id)
     return web.Response(status=204)
+
+
+@routes.add("POST", "/containers/{id}/restart")
+async def restart(request: web.Request) -> web.StreamResponse:
+    await _manager(request).restart(request.match_info["id"], query_int(request, "t"))
+    return web.Response(status=204)
+
+
+@routes.add("POST", "/containers/{id}/pause")
+async def pause(request: web.Request) -> web.StreamResponse:
+    await _manager(request).pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@routes.add("POST", "/containers/{id}/unpause")
+async def unpause(request: web.Request) -> web.StreamResponse:
+    await _manager(request).unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+@routes.add("POST", "/containers/{id}/rename")
+async def rename(request: web.Request) -> web.StreamResponse:
+    name = request.query.get("name")
+    if not name:
+        raise InvalidArgument("rename needs a new name (?name=)")
+    await _manager(request).rename(request.match_info["id"], name)
+    return web.Response(status=204)
+
+
+@routes.add("POST", "/containers/{id}/resize")
+async def resize(request: web.Request) -> web.StreamResponse:
+    await _manager(request).resize(request.match_info["id"], query_int(request, "h", 0) or 0,
+                                   query_int(request, "w", 0) or 0)
+    return web.Response(status=200)
+
+
+@routes.add("POST", "/containers/{id}/update")
+async def update(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    await _manager(request).update(request.match_info["id"], body)
+    return json_response({"Warnings": []})
+
+
+@routes.add("POST", "/containers/prune")
+async def prune(request: web.Request) -> web.StreamResponse:
+    removed, reclaimed = await _manager(request).prune()
+    return json_response({"ContainersDeleted": removed, "SpaceReclaimed": reclaimed})
+
+
+@routes.add("GET", "/containers/{id}/top")
+async def top(request: web.Request) -> web.StreamResponse:
+    pids = set(await _manager(request).top(request.match_info["id"]))
+    args = (request.query.get("ps_args") or "-ef").split()
+    result = await asyncio.create_subprocess_exec("ps", *args, stdout=asyncio.subprocess.PIPE,
+                                                  stderr=asyncio.subprocess.PIPE)
+    out, err = await result.communicate()
+    if result.returncode != 0:
+        raise InvalidArgument(f"ps {' '.join(args)} failed: {err.decode().strip()}")
+    lines = out.decode().splitlines()
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise InvalidArgument(f"couldn't find PID field in ps output for ps_args {' '.join(args)}")
+    pid_col = titles.index("PID")
+    processes = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
+            processes.append(fields)
+    return json_response({"Titles": titles, "Processes": processes})
+
+
+@routes.add("GET", "/containers/{id}/stats")
+async def stats(request: web.Request) -> web.StreamResponse:
+    manager = _manager(request)
+    c = manager.get(request.match_info["id"])
+    stream = query_bool(request, "stream", True) and not query_bool(request, "one-shot")
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    previous: dict = {}
+    while True:
+        sample = await manager.stats(c.id)
+        body = {"read": now_rfc3339(), "preread": previous.get("read", "0001-01-01T00:00:00Z"),
+                "id": c.id, "name": "/" + c.name, "num_procs": 0,
+                "cpu_stats": {}, "memory_stats": {}, "pids_stats": {}, "blkio_stats": {},
+                **sample, "precpu_stats": previous.get("cpu_stats", {})}
+        await response.write(json.dumps(body).encode() + b"\n")
+        if not stream or not c.state.running:
+            break
+        previous = body
+        await asyncio.sleep(1)
+    await response.write_eof()
+    return response
 

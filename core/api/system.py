@@ -100,3 +100,104 @@ async def info(request: web.Request) -> web.StreamResponse:
         "SecurityOptions": [], "Runtimes": {engine.exec.name: {"path": engine.exec.name}},
         "DefaultRuntime": engine.exec.name, "Warnings": list(engine.warnings),
     })
+
+
+def _event_matches(event: dict, filters: dict) -> bool:
+    attrs = event["Actor"]["Attributes"]
+    for key, values in filters.items():
+        values = list(values)
+        if key == "type" and event["Type"] not in values:
+            return False
+        if key == "event" and not any(event["Action"] == v or event["Action"].startswith(v + ":") for v in values):
+            return False
+        if key in ("container", "image", "volume", "network") and not (
+                event["Type"] == key and any(event["id"].startswith(v) or attrs.get("name") == v for v in values)):
+            return False
+        if key == "label":
+            for v in values:
+                k, sep, want = v.partition("=")
+                if k not in attrs or (sep and attrs[k] != want):
+                    return False
+    return True
+
+
+def _time_arg(value: str | None) -> float | None:
+    """Docker's since/until: unix seconds (with optional fraction), or RFC 3339."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        from berth.containers.jsonlog import parse_timestamp
+
+        return parse_timestamp(value)
+
+
+@routes.add("GET", "/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    import asyncio
+    import json
+    import time
+
+    engine = engine_of(request)
+    filters = json.loads(request.query.get("filters") or "{}")
+    since, until = _time_arg(request.query.get("since")), _time_arg(request.query.get("until"))
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    queue = engine.events.subscribe()
+    try:
+        for event in list(engine.events.ring):
+            t = event["timeNano"] / 1e9
+            if since is not None and t >= since and (until is None or t <= until) and _event_matches(event, filters):
+                await response.write(json.dumps(event).encode() + b"\n")
+        while True:
+            timeout = None if until is None else until - time.time()
+            if timeout is not None and timeout <= 0:
+                break
+            try:
+                event = await asyncio.wait_for(queue.get(), timeout)
+            except asyncio.TimeoutError:
+                break
+            if _event_matches(event, filters):
+                await response.write(json.dumps(event).encode() + b"\n")
+    finally:
+        engine.events.unsubscribe(queue)
+    await response.write_eof()
+    return response
+
+
+@routes.add("GET", "/system/df")
+async def system_df(request: web.Request) -> web.StreamResponse:
+    import asyncio
+
+    from berth.api import views
+    from berth.volumes import disk_usage
+
+    engine = engine_of(request)
+    containers = list(engine.containers.store.containers.values())
+    used_images = {c.image_id for c in containers}
+    images = []
+    for image in engine.images.list():
+        row = views.image_summary(image)
+        row["Containers"] = sum(1 for c in containers if c.image_id == image.id)
+        images.append(row)
+    layers_size = sum(i.size for i in engine.images.list())
+    rows = []
+    for c in containers:
+        row = views.container_summary(c, c.config.get("Image", ""), engine.volumes.inspect_mounts(c))
+        row["SizeRw"] = await asyncio.to_thread(_rw_size, engine, c)
+        rows.append(row)
+    volumes = []
+    for vol in engine.volumes.list():
+        usage = await asyncio.to_thread(disk_usage, vol["Mountpoint"])
+        volumes.append({**vol, "UsageData": {"Size": usage, "RefCount": len(engine.volumes._in_use(vol["Name"]))}})
+    return json_response({"LayersSize": layers_size, "Images": images, "Containers": rows, "Volumes": volumes,
+                          "BuildCache": [], "ImagesInUse": len(used_images)})
+
+
+def _rw_size(engine, c) -> int:
+    try:
+        parent = engine.images.get(c.image_id).layer_id
+        return engine.graph.diff_size(c.layer_id, parent)
+    except Exception:
+        return -1

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import calendar
 import time
 from typing import Any
 
+from berth.containers import ports as portmap
+from berth.containers.jsonlog import parse_timestamp
 from berth.containers.model import Container, State
 from berth.humanize import duration as human_duration
 
@@ -14,10 +15,7 @@ def parse_time(text: str) -> float:
     """Seconds since the epoch of an RFC 3339 timestamp (0 for Docker's zero time)."""
     if not text or text.startswith("0001-"):
         return 0.0
-    head, _, rest = text.partition(".")
-    frac = rest.rstrip("Z") if rest else ""
-    secs = calendar.timegm(time.strptime(head.rstrip("Z"), "%Y-%m-%dT%H:%M:%S"))
-    return secs + (float("0." + frac) if frac.isdigit() else 0.0)
+    return parse_timestamp(text)
 
 
 def container_status(c: Container, now: float | None = None) -> str:
@@ -39,33 +37,41 @@ def _command_text(c: Container) -> str:
     return " ".join([c.path, *c.args]).strip()
 
 
-def network_entry(c: Container) -> dict[str, Any]:
-    ep = c.endpoint or {}
-    address, _, prefix = (ep.get("ipv4_address") or "").partition("/")
+def network_entry(c: Container, record: dict[str, Any]) -> dict[str, Any]:
+    address, _, prefix = (record.get("ipv4_address") or "").partition("/")
+    active = bool(record.get("ipv4_address") or record.get("netns"))
     return {
-        "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": ep.get("mac_address", ""),
-        "NetworkID": ep.get("network_id", ""), "EndpointID": c.id if ep else "", "Gateway": ep.get("gateway", ""),
-        "IPAddress": address, "IPPrefixLen": int(prefix) if prefix else 0, "IPv6Gateway": "",
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None, "DNSNames": None,
+        "IPAMConfig": {"IPv4Address": record["ip"]} if record.get("ip") else None, "Links": None,
+        "Aliases": record.get("aliases") or None, "MacAddress": record.get("mac_address", ""),
+        "NetworkID": record.get("network_id", ""), "EndpointID": c.id if active else "",
+        "Gateway": record.get("gateway", ""), "IPAddress": address, "IPPrefixLen": int(prefix) if prefix else 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None,
+        "DNSNames": [c.name, c.short_id, *(record.get("aliases") or [])] if record.get("dns") else None,
     }
 
 
-def container_summary(c: Container, image_ref: str) -> dict[str, Any]:
+def networks(c: Container) -> dict[str, Any]:
+    return {name: network_entry(c, record) for name, record in c.endpoints.items()}
+
+
+def container_summary(c: Container, image_ref: str, mounts: list | None = None) -> dict[str, Any]:
     """One row of ``GET /containers/json``."""
     return {
         "Id": c.id, "Names": ["/" + c.name], "Image": image_ref or c.config.get("Image", ""),
         "ImageID": c.image_id, "Command": _command_text(c), "Created": int(parse_time(c.created)),
-        "Ports": [], "Labels": c.labels, "State": c.state.status.value, "Status": container_status(c),
+        "Ports": portmap.summary_ports(c.ports, c.config.get("ExposedPorts") or {}), "Labels": c.labels,
+        "State": c.state.status.value, "Status": container_status(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
-        "NetworkSettings": {"Networks": {c.network: network_entry(c)}}, "Mounts": [],
+        "NetworkSettings": {"Networks": networks(c)}, "Mounts": mounts or [],
     }
 
 
 def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, resolv: str, hosts: str,
-                      hostname_path: str) -> dict[str, Any]:
+                      hostname_path: str, mounts: list | None = None) -> dict[str, Any]:
     """``GET /containers/{id}/json``."""
     st = c.state
-    net = network_entry(c)
+    nets = networks(c)
+    net = nets.get(c.network) or network_entry(c, {})
     return {
         "Id": c.id,
         "Created": c.created,
@@ -94,15 +100,15 @@ def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, r
                        "AutoRemove": False, "Privileged": False, "LogConfig": {"Type": "json-file", "Config": {}},
                        **c.host_config},
         "GraphDriver": {"Name": c.graph_driver, "Data": graph_data},
-        "Mounts": [],
+        "Mounts": mounts or [],
         "Config": {**c.config, "Hostname": c.hostname},
         "NetworkSettings": {
-            "Bridge": "", "SandboxID": c.id if c.endpoint else "", "SandboxKey": "",
-            "Ports": {}, "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "Bridge": "", "SandboxID": c.id if net["EndpointID"] else "", "SandboxKey": "",
+            "Ports": portmap.inspect_ports(c.ports, c.config.get("ExposedPorts") or {}), "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": net["EndpointID"],
             "Gateway": net["Gateway"], "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "IPAddress": net["IPAddress"], "IPPrefixLen": net["IPPrefixLen"], "IPv6Gateway": "",
-            "MacAddress": net["MacAddress"], "Networks": {c.network: net},
+            "MacAddress": net["MacAddress"], "Networks": nets,
         },
         "ExecDriver": c.exec_driver,
     }

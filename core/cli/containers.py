@@ -117,8 +117,10 @@ def create_body(opts: argparse.Namespace) -> dict:
     return body
 
 
+OWN_HELP = ("run", "create")
+
+
 def setup_create(p: argparse.ArgumentParser) -> None:
-    p.add_help = False
     _container_options(p)
 
 
@@ -131,7 +133,6 @@ def run_create(client: Client, opts: argparse.Namespace) -> int:
 
 
 def setup_run(p: argparse.ArgumentParser) -> None:
-    p.add_help = False
     p.add_argument("-d", "--detach", action="store_true", help="run container in background and print container ID")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
     _container_options(p)

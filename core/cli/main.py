@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     module = importlib.import_module("berth.cli." + VERBS[args.verb][0])
     name = args.verb.replace("-", "_")
-    parser = argparse.ArgumentParser(prog=f"berth {args.verb}", description=VERBS[args.verb][1])
+    # verbs whose -h means something else (run -h HOSTNAME) add their own --help
+    auto_help = name not in getattr(module, "OWN_HELP", ())
+    parser = argparse.ArgumentParser(prog=f"berth {args.verb}", description=VERBS[args.verb][1], add_help=auto_help)
     getattr(module, "setup_" + name)(parser)
     opts = parser.parse_args(args.rest)
     from berth.cli.client import APIError, Client, DaemonUnreachable

@@ -1,24 +1,32 @@
-"""Container lifecycle: create, start, wait, kill, stop, remove, and re-adoption at start-up.
+"""Container lifecycle: create, start, wait, kill, stop, pause, restart, rename, remove, re-adoption.
 
 The manager runs on the daemon's event loop; every driver call is blocking and
 runs in a worker thread. Each container has an asyncio lock so two requests
 never race on one container. Every state change is persisted before it is
-reported.
+reported. Starting a container is a sequence of named steps (after crun's
+``libcrun_container_run``): mount the rootfs, write /etc files, ask the network
+for a sandbox, build the OCI spec, create the runtime (init paused), connect
+attachers, join networks, publish ports, start the process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import os
 import secrets
+import shutil
 import signal as signals
 import threading
+import time
 from typing import Any
 
 from berth import log
-from berth.containers import etcfiles, names, spec as ocispec
+from berth.containers import etcfiles, names, ports as portmap, spec as ocispec
+from berth.containers.jsonlog import parse_timestamp
 from berth.containers.model import Container, State, ZERO_TIME
+from berth.containers.restart import RestartPolicy, next_delay
 from berth.containers.store import ContainerStore
 from berth.containers.users import resolve_user
 from berth.drivers import ExecDriver, GraphDriver
@@ -41,13 +49,15 @@ class NotModified(BerthError):
 
 class ContainerManager:
     def __init__(self, *, store: ContainerStore, images: Any, graph: GraphDriver, execd: ExecDriver,
-                 networks: NetworkManager, events: EventBus, exec_root: str, dns: dict[str, list[str]]):
+                 networks: NetworkManager, events: EventBus, exec_root: str, dns: dict[str, list[str]],
+                 volumes: Any = None):
         self.store = store
         self.images = images
         self.graph = graph
         self.exec = execd
         self.networks = networks
         self.events = events
+        self.volumes = volumes
         self.bundles = os.path.join(exec_root, "containers")
         os.makedirs(self.bundles, mode=0o700, exist_ok=True)
         self.dns = dns
@@ -55,7 +65,8 @@ class ContainerManager:
         self._exit_waiters: dict[str, list[asyncio.Future]] = {}
         self._removed_waiters: dict[str, list[asyncio.Future]] = {}
         self._attachers: dict[str, list[asyncio.Future]] = {}
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self._restart_delay: dict[str, float] = {}
+        self._restart_tasks: dict[str, asyncio.Task] = {}
 
     # -- helpers ------------------------------------------------------------
 
@@ -71,9 +82,12 @@ class ContainerManager:
     def attach_socket(self, container_id: str) -> str:
         return os.path.join(self.bundle(container_id), "attach.sock")
 
-    def _event(self, c: Container, action: str, **extra: Any) -> None:
+    def event(self, c: Container, action: str, **extra: Any) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", ""), **c.labels, **extra}
         self.events.publish("container", action, c.id, attrs)
+
+    def image_config(self, c: Container) -> dict[str, Any]:
+        return (self.images.get(c.image_id).config or {}).get("config") or {}
 
     # -- create -------------------------------------------------------------
 
@@ -82,6 +96,7 @@ class ContainerManager:
             raise InvalidArgument("config is missing the Image field")
         image = self.images.get(body["Image"])
         host_config = dict(body.get("HostConfig") or {})
+        RestartPolicy.from_host_config(host_config)  # validate now: Docker refuses bad policies at create
         name = names.validate(name) if name else names.generate(self.store.names())
         for other in self.store.containers.values():
             if other.name == name:
@@ -91,23 +106,34 @@ class ContainerManager:
         image_cfg = (image.config or {}).get("config") or {}
         config = self._merged_config(body, image_cfg)
         argv = ocispec.command(config, image_cfg)  # fails now, as Docker does, when there is no command
+        portmap.requested(host_config, config.get("ExposedPorts") or {})  # validate -p now
         cid = secrets.token_hex(32)
+        endpoint_cfg = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(network.name) or {}
         c = Container(
             id=cid, name=name, created=now_rfc3339(), image_id=image.id, config=config, host_config=host_config,
             path=argv[0], args=argv[1:], graph_driver=self.graph.name, exec_driver=self.exec.name,
             layer_id=cid, hostname=config.get("Hostname") or cid[:12], network=network.name,
+            endpoints={network.name: self._endpoint_record(network, endpoint_cfg)},
             labels=dict(config.get("Labels") or {}),
         )
         c.config["Hostname"] = c.hostname
         with log.job("container.create", container_id=cid[:12], image_id=image.id[7:19], driver=self.graph.name):
             await asyncio.to_thread(self.graph.create_rw, cid, image.layer_id, {})
             try:
+                if self.volumes is not None:
+                    await asyncio.to_thread(self.volumes.prepare, c, image_cfg)
                 self.store.save(c)
             except BaseException:
                 await asyncio.to_thread(self.graph.remove, cid)
                 raise
-        self._event(c, "create")
+        self.event(c, "create")
         return c
+
+    @staticmethod
+    def _endpoint_record(network, endpoint_cfg: dict[str, Any]) -> dict[str, Any]:
+        ipam = endpoint_cfg.get("IPAMConfig") or {}
+        return {"network_id": network.id, "aliases": list(endpoint_cfg.get("Aliases") or []),
+                "ip": ipam.get("IPv4Address") or ""}
 
     def _network_for(self, host_config: dict[str, Any]):
         mode = host_config.get("NetworkMode") or "default"
@@ -127,8 +153,7 @@ class ContainerManager:
         config = {k: body.get(k) for k in keys}
         env = {}
         for item in [*(image_cfg.get("Env") or []), *(body.get("Env") or [])]:
-            key, _, _ = item.partition("=")
-            env[key] = item
+            env[item.partition("=")[0]] = item
         config["Env"] = list(env.values())
         if body.get("Entrypoint") is None:
             config["Entrypoint"] = image_cfg.get("Entrypoint")
@@ -149,39 +174,33 @@ class ContainerManager:
     async def start(self, ref: str) -> Container:
         c = self.get(ref)
         async with self.lock(c.id):
-            if c.state.status in (State.RUNNING, State.PAUSED, State.RESTARTING):
+            if c.state.status in (State.RUNNING, State.PAUSED):
                 raise NotModified("container already started")
-            if c.state.status not in (State.CREATED, State.EXITED):
+            if c.state.status not in (State.CREATED, State.EXITED, State.RESTARTING):
                 raise Conflict(f"cannot start container {c.short_id}: it is {c.state.status.value}")
+            self._cancel_restart(c.id)
+            c.manually_stopped = False
             with log.job("container.start", container_id=c.short_id, driver=self.exec.name) as ev:
                 await self._start_locked(c)
                 ev["pid"] = c.state.pid
-        self._event(c, "start")
+        self.event(c, "start")
         return c
 
     async def _start_locked(self, c: Container) -> None:
-        image = self.images.get(c.image_id)
-        image_cfg = (image.config or {}).get("config") or {}
+        image_cfg = self.image_config(c)
         network = self.networks.find(c.network)
         bundle = self.bundle(c.id)
         os.makedirs(bundle, mode=0o700, exist_ok=True)
-        rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)
+        c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)
         created = False
         try:
-            c.rootfs = rootfs
-            user = resolve_user(rootfs, c.config.get("User") or "")
+            user = resolve_user(c.rootfs, c.config.get("User") or "")
             sandbox = await asyncio.to_thread(self.networks.sandbox, network, c.id)
-            etc = etcfiles.write_etc_files(
-                self.store.directory(c.id), c.hostname,
-                etcfiles.hosts_content(c.hostname, "", c.host_config.get("ExtraHosts")),
-                etcfiles.resolv_conf_content(c.host_config.get("Dns") or self.dns.get("dns", []),
-                                             c.host_config.get("DnsSearch") or self.dns.get("dns_search", []),
-                                             c.host_config.get("DnsOptions") or self.dns.get("dns_opts", [])))
+            etc = self._write_etc_files(c, address="", embedded_dns=False)
             spec = ocispec.build_spec(container_id=c.id, config=c.config, host_config=c.host_config,
-                                      image_config=image_cfg, rootfs=rootfs, hostname=c.hostname, user=user,
-                                      sandbox=sandbox, etc_files=etc)
-            import json
-
+                                      image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
+                                      sandbox=sandbox, etc_files=etc,
+                                      extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [])
             atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec, indent=1).encode(), 0o600)
             io = IOConfig(log_path=self.store.log_path(c.id), attach_socket=self.attach_socket(c.id),
                           tty=bool(c.config.get("Tty")), open_stdin=bool(c.config.get("OpenStdin")))
@@ -189,16 +208,8 @@ class ContainerManager:
             created = True
             await self._release_attachers(c.id)
             netns = None if sandbox.share_host else (sandbox.netns_path or f"/proc/{state.pid}/ns/net")
-            endpoint = await asyncio.to_thread(self.networks.join, network, c.id, netns,
-                                               {"container_name": c.name, "hostname": c.hostname})
-            c.endpoint = {"network": network.name, "network_id": network.id, "interface": endpoint.interface,
-                          "ipv4_address": endpoint.ipv4_address, "gateway": endpoint.gateway,
-                          "mac_address": endpoint.mac_address}
-            if endpoint.ipv4_address:
-                etcfiles.write_etc_files(self.store.directory(c.id), c.hostname,
-                                         etcfiles.hosts_content(c.hostname, endpoint.ipv4_address.split("/")[0],
-                                                                c.host_config.get("ExtraHosts")),
-                                         open(etc["/etc/resolv.conf"], encoding="utf-8").read())
+            c.state.pid = state.pid
+            await asyncio.to_thread(self._join_networks, c, netns)
             try:
                 state = await asyncio.to_thread(self.exec.start, c.id)
             except ExecError as exc:
@@ -208,6 +219,7 @@ class ContainerManager:
             if created and c.state.status != State.EXITED:
                 await asyncio.to_thread(self._teardown, c)
             elif not created:
+                c.rootfs = ""
                 await asyncio.to_thread(self.graph.unmount, c.layer_id)
             raise
         c.transition(State.RUNNING)
@@ -217,10 +229,55 @@ class ContainerManager:
         self.store.save(c)
         self._watch(c.id)
 
+    def _write_etc_files(self, c: Container, address: str, embedded_dns: bool) -> dict[str, str]:
+        hc = c.host_config
+        if embedded_dns:
+            # Docker's embedded resolver; it forwards what it does not know to the configured DNS
+            resolv = "nameserver 127.0.0.11\noptions ndots:0\n"
+        else:
+            resolv = etcfiles.resolv_conf_content(hc.get("Dns") or self.dns.get("dns", []),
+                                                  hc.get("DnsSearch") or self.dns.get("dns_search", []),
+                                                  hc.get("DnsOptions") or self.dns.get("dns_opts", []))
+        return etcfiles.write_etc_files(self.store.directory(c.id), c.hostname,
+                                        etcfiles.hosts_content(c.hostname, address, hc.get("ExtraHosts")), resolv)
+
+    def _join_networks(self, c: Container, netns: str | None) -> None:
+        """Attach every network of the container, then publish its ports on the primary one (worker thread)."""
+        address, embedded_dns = "", False
+        for net_name, record in c.endpoints.items():
+            network = self.networks.find(net_name)
+            info = self.networks.join(network, c.id, netns, {
+                "container_name": c.name, "hostname": c.hostname, "aliases": record.get("aliases") or [],
+                **({"ip": record["ip"]} if record.get("ip") else {})})
+            record.update(network_id=network.id, interface=info.interface, ipv4_address=info.ipv4_address,
+                          gateway=info.gateway, mac_address=info.mac_address, dns=info.extra.get("dns", ""),
+                          netns=netns or "")
+            if net_name == c.network:
+                address = info.ipv4_address.split("/")[0]
+            embedded_dns = embedded_dns or bool(info.extra.get("dns"))
+        if address or embedded_dns:
+            self._write_etc_files(c, address, embedded_dns)
+        self._publish_ports(c)
+
+    def _publish_ports(self, c: Container) -> None:
+        wanted = portmap.requested(c.host_config, c.config.get("ExposedPorts") or {})
+        if not wanted or c.host_config.get("NetworkMode") in ("host", "none"):
+            return  # Docker ignores published ports with --network host/none
+        network = self.networks.find(c.network)
+        driver = self.networks.driver(network.driver)
+        address = (c.endpoints[c.network].get("ipv4_address") or "").split("/")[0]
+        c.ports = []
+        for binding in wanted:
+            from dataclasses import replace
+
+            done = driver.publish_port(network.id, c.id, replace(binding, container_ip=address))
+            c.ports.append(portmap.to_record(done))
+
     async def _record_failed_start(self, c: Container, exc: ExecError) -> None:
         await asyncio.to_thread(self._teardown, c)
         c.transition(State.EXITED)
         c.state.exit_code, c.state.error, c.state.finished_at = exc.exit_code, exc.message, now_rfc3339()
+        c.state.pid = 0
         self.store.save(c)
         self._notify_exit(c)
         if c.host_config.get("AutoRemove"):
@@ -237,7 +294,7 @@ class ContainerManager:
         c = self.get(ref)
         if c.state.status in (State.RUNNING, State.PAUSED):
             return self.attach_socket(c.id), None
-        if c.state.status not in (State.CREATED, State.EXITED):
+        if c.state.status not in (State.CREATED, State.EXITED, State.RESTARTING):
             raise Conflict(f"cannot attach to container {c.short_id}: it is {c.state.status.value}")
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._attachers.setdefault(c.id, []).append(fut)
@@ -245,19 +302,16 @@ class ContainerManager:
 
     async def _release_attachers(self, container_id: str) -> None:
         """Hand waiting attachers the socket and give them a moment to connect before the process runs."""
-        waiters = self._attachers.pop(container_id, [])
-        if not waiters:
-            return
-        done = []
-        for fut in waiters:
+        acks = []
+        for fut in self._attachers.pop(container_id, []):
             if not fut.done():
                 ack: asyncio.Future = asyncio.get_running_loop().create_future()
                 fut.set_result((self.attach_socket(container_id), ack))
-                done.append(ack)
-        if done:
-            await asyncio.wait(done, timeout=5)
+                acks.append(ack)
+        if acks:
+            await asyncio.wait(acks, timeout=5)
 
-    # -- exit handling ------------------------------------------------------
+    # -- exit handling and restart policies --------------------------------
 
     def _watch(self, container_id: str) -> None:
         loop = asyncio.get_running_loop()
@@ -279,34 +333,84 @@ class ContainerManager:
             if c.state.status not in (State.RUNNING, State.PAUSED, State.RESTARTING):
                 return
             await asyncio.to_thread(self._teardown, c)
-            c.transition(State.EXITED)
             c.state.pid = 0
             c.state.exit_code = state.exit_code if state.exit_code is not None else 255
             c.state.oom_killed = state.oom_killed
             c.state.error = state.error
             c.state.finished_at = state.finished_at or now_rfc3339()
+            policy = RestartPolicy.from_host_config(c.host_config)
+            restart = policy.should_restart(c.state.exit_code, c.restart_count, c.manually_stopped)
+            c.transition(State.RESTARTING if restart else State.EXITED)
             self.store.save(c)
-            log.get().info("container.exit", container_id=c.short_id, exit_code=c.state.exit_code, driver=self.exec.name)
-        self._event(c, "die", exitCode=str(c.state.exit_code))
+            log.get().info("container.exit", container_id=c.short_id, exit_code=c.state.exit_code,
+                           oom_killed=c.state.oom_killed, driver=self.exec.name, restart=restart)
+        if c.state.oom_killed:
+            self.event(c, "oom")
+        self.event(c, "die", exitCode=str(c.state.exit_code))
         self._notify_exit(c)
-        if c.host_config.get("AutoRemove"):
+        if restart:
+            ran_for = time.time() - _parse_time(c.state.started_at)
+            delay = next_delay(self._restart_delay.get(c.id, 0.0), ran_for)
+            self._restart_delay[c.id] = delay
+            self._restart_tasks[c.id] = asyncio.get_running_loop().create_task(self._restart_later(c.id, delay))
+        elif c.host_config.get("AutoRemove"):
             await self._auto_remove(c.id)
 
+    async def _restart_later(self, container_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        c = self.store.containers.get(container_id)
+        if c is None or c.state.status != State.RESTARTING:
+            return
+        try:
+            async with self.lock(c.id):
+                if c.state.status != State.RESTARTING:
+                    return
+                c.restart_count += 1
+                await self._start_locked(c)
+            self.event(c, "restart")
+        except BerthError as exc:
+            log.get().warning("container.restart_failed", container_id=c.short_id, error=exc.message)
+            if c.state.status == State.RESTARTING:
+                c.transition(State.EXITED)
+                self.store.save(c)
+        finally:
+            self._restart_tasks.pop(container_id, None)
+
+    def _cancel_restart(self, container_id: str) -> None:
+        task = self._restart_tasks.pop(container_id, None)
+        if task:
+            task.cancel()
+
     def _teardown(self, c: Container) -> None:
-        """Release what a run held: network endpoint, runtime state, rootfs mount. Each step is idempotent."""
+        """Release what a run held: ports, network endpoints, runtime state, rootfs mount. Each step is idempotent."""
         errors = []
-        network = self.networks.find(c.network, missing_ok=True)
-        for step in (lambda: network and self.networks.leave(network, c.id),
-                     lambda: self.exec.delete(c.id, True),
-                     lambda: self.graph.unmount(c.layer_id)):
+        steps = []
+        primary = self.networks.find(c.network, missing_ok=True)
+        for record in c.ports:
+            steps.append(lambda r=record: primary and self.networks.driver(primary.driver).unpublish_port(
+                primary.id, c.id, portmap.from_record(r)))
+        for net_name in c.endpoints:
+            steps.append(lambda n=net_name: self._leave(n, c.id))
+        steps.append(lambda: self.exec.delete(c.id, True))
+        if c.rootfs:
+            steps.append(lambda: self.graph.unmount(c.layer_id))
+        for step in steps:
             try:
                 step()
             except Exception as exc:
                 errors.append(str(exc))
-        c.endpoint = {}
+        c.ports = []
+        for record in c.endpoints.values():
+            for key in ("interface", "ipv4_address", "gateway", "mac_address", "dns", "netns"):
+                record.pop(key, None)
         c.rootfs = ""
         if errors:
             log.get().warning("container.teardown", container_id=c.short_id, errors=errors)
+
+    def _leave(self, net_name: str, container_id: str) -> None:
+        network = self.networks.find(net_name, missing_ok=True)
+        if network:
+            self.networks.leave(network, container_id)
 
     def _notify_exit(self, c: Container) -> None:
         for fut in self._exit_waiters.pop(c.id, []):
@@ -319,7 +423,7 @@ class ContainerManager:
         except BerthError as exc:
             log.get().warning("container.autoremove", container_id=container_id[:12], error=exc.message)
 
-    # -- wait / kill / stop -------------------------------------------------
+    # -- wait / kill / stop / pause / restart ------------------------------
 
     async def wait(self, ref: str, condition: str = "not-running") -> tuple[int, str]:
         c = self.get(ref)
@@ -336,43 +440,185 @@ class ContainerManager:
         self._exit_waiters.setdefault(c.id, []).append(fut)
         return await fut
 
+    def _require_running(self, c: Container, verb: str) -> None:
+        if c.state.status == State.PAUSED and verb != "kill":
+            raise Conflict(f"Container {c.id} is paused, unpause the container before {verb}")
+        if c.state.status not in (State.RUNNING, State.PAUSED):
+            raise Conflict(f"Container {c.id} is not running")
+
     async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
         c = self.get(ref)
         signum = parse_signal(signal)
         if not c.state.running:
             raise Conflict(f"Cannot kill container: {c.id}: container {c.id} is not running")
+        if c.state.status == State.RESTARTING:
+            self._cancel_restart(c.id)
+            c.transition(State.EXITED)
+            self.store.save(c)
+            return
+        c.manually_stopped = True
         await asyncio.to_thread(self.exec.kill, c.id, signum, False)
-        self._event(c, "kill", signal=str(signum))
+        self.event(c, "kill", signal=str(signum))
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
+        if c.state.status == State.RESTARTING:
+            self._cancel_restart(c.id)
+            c.manually_stopped = True
+            c.transition(State.EXITED)
+            self.store.save(c)
+            return
         if not c.state.running:
             raise NotModified("container already stopped")
+        c.manually_stopped = True
+        self.store.save(c)
         stop_signal = parse_signal(signal or c.config.get("StopSignal") or "SIGTERM")
         if timeout is None:
             timeout = c.config.get("StopTimeout") if c.config.get("StopTimeout") is not None else 10
         waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))
         try:
+            if c.state.status == State.PAUSED:
+                await asyncio.to_thread(self.exec.resume, c.id)  # a frozen process cannot handle its signal
+                c.transition(State.RUNNING)
             await asyncio.to_thread(self.exec.kill, c.id, stop_signal, False)
-            done, _ = await asyncio.wait({waiter}, timeout=max(timeout, 0))
+            done, _ = await asyncio.wait({waiter}, timeout=max(timeout, 0) if timeout >= 0 else None)
             if not done:
-                await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, False)
+                await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
                 await asyncio.wait_for(waiter, 30)
         except Conflict:
             pass  # it exited between our check and the signal
         finally:
             if not waiter.done():
                 waiter.cancel()
-        self._event(c, "stop")
+        self.event(c, "stop")
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        c = self.get(ref)
+        if c.state.running:
+            await self.stop(c.id, timeout)
+        await self.start(c.id)
+        self.event(c, "restart")
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self.lock(c.id):
+            if c.state.status == State.PAUSED:
+                raise Conflict(f"Container {c.id} is already paused")
+            self._require_running(c, "pause")
+            await asyncio.to_thread(self.exec.pause, c.id)
+            c.transition(State.PAUSED)
+            self.store.save(c)
+        self.event(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self.lock(c.id):
+            if c.state.status != State.PAUSED:
+                raise Conflict(f"Container {c.id} is not paused")
+            await asyncio.to_thread(self.exec.resume, c.id)
+            c.transition(State.RUNNING)
+            self.store.save(c)
+        self.event(c, "unpause")
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        new_name = names.validate(new_name)
+        if new_name == c.name:
+            raise Conflict(f"Renaming a container with the same name as its current name")
+        for other in self.store.containers.values():
+            if other.name == new_name:
+                raise Conflict(f'Conflict. The container name "/{new_name}" is already in use by container '
+                               f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.')
+        old = c.name
+        c.name = new_name
+        self.store.save(c)
+        self.event(c, "rename", oldName="/" + old)
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        self._require_running(c, "resize")
+        await asyncio.to_thread(self.exec.resize, c.id, height, width)
+
+    async def top(self, ref: str) -> list[int]:
+        c = self.get(ref)
+        self._require_running(c, "top")
+        return await asyncio.to_thread(self.exec.top, c.id)
+
+    async def stats(self, ref: str) -> dict[str, Any]:
+        c = self.get(ref)
+        if c.state.status not in (State.RUNNING, State.PAUSED):
+            return {}
+        return await asyncio.to_thread(self.exec.stats, c.id)
+
+    async def update(self, ref: str, resources: dict[str, Any]) -> None:
+        """Docker's ``update``: new resource limits and/or restart policy, applied live when running."""
+        c = self.get(ref)
+        fields = ("Memory", "MemorySwap", "CpuShares", "NanoCpus", "CpuQuota", "CpuPeriod", "CpusetCpus",
+                  "CpusetMems", "PidsLimit", "BlkioWeight")
+        changes = {k: resources[k] for k in fields if resources.get(k) is not None}
+        if resources.get("RestartPolicy"):
+            merged = {**c.host_config, "RestartPolicy": resources["RestartPolicy"]}
+            RestartPolicy.from_host_config(merged)
+            c.host_config["RestartPolicy"] = resources["RestartPolicy"]
+        c.host_config.update(changes)
+        if changes and c.state.status in (State.RUNNING, State.PAUSED):
+            await asyncio.to_thread(self.exec.update, c.id, ocispec.resources(c.host_config))
+        self.store.save(c)
+        self.event(c, "update")
+
+    # -- networks of a container -------------------------------------------
+
+    async def connect(self, ref: str, network_ref: str, endpoint_cfg: dict[str, Any]) -> None:
+        c = self.get(ref)
+        network = self.networks.find(network_ref)
+        if network.name in c.endpoints:
+            raise Conflict(f"endpoint with name {c.name} already exists in network {network.name}")
+        if c.network in ("host", "none") or network.driver in ("host", "none"):
+            raise Conflict(f"container cannot be disconnected from host/none networks nor connected to them")
+        async with self.lock(c.id):
+            record = self._endpoint_record(network, endpoint_cfg or {})
+            if c.state.status in (State.RUNNING, State.PAUSED):
+                netns = next((r.get("netns") for r in c.endpoints.values() if r.get("netns")), None)
+                info = await asyncio.to_thread(self.networks.join, network, c.id, netns, {
+                    "container_name": c.name, "hostname": c.hostname, "aliases": record["aliases"],
+                    **({"ip": record["ip"]} if record["ip"] else {})})
+                record.update(interface=info.interface, ipv4_address=info.ipv4_address, gateway=info.gateway,
+                              mac_address=info.mac_address, dns=info.extra.get("dns", ""), netns=netns or "")
+            c.endpoints[network.name] = record
+            self.store.save(c)
+        self.events.publish("network", "connect", network.id, {"container": c.id, "name": network.name})
+
+    async def disconnect(self, ref: str, network_ref: str, force: bool = False) -> None:
+        c = self.get(ref)
+        network = self.networks.find(network_ref)
+        if network.name not in c.endpoints:
+            raise Conflict(f"container {c.id} is not connected to network {network.name}")
+        if len(c.endpoints) == 1 and not force and c.state.running:
+            raise Conflict(f"container {c.short_id} would be left without a network; use --force")
+        async with self.lock(c.id):
+            if c.state.status in (State.RUNNING, State.PAUSED):
+                await asyncio.to_thread(self.networks.leave, network, c.id)
+            del c.endpoints[network.name]
+            if c.network == network.name:
+                c.network = next(iter(c.endpoints), "none") if c.endpoints else "none"
+                if not c.endpoints:
+                    none = self.networks.find("none")
+                    c.endpoints["none"] = self._endpoint_record(none, {})
+            self.store.save(c)
+        self.events.publish("network", "disconnect", network.id, {"container": c.id, "name": network.name})
 
     # -- remove -------------------------------------------------------------
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
+        if c.state.status == State.RESTARTING:
+            self._cancel_restart(c.id)
+            c.transition(State.EXITED)
         if c.state.running:
             if not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
                                "attempting removal or force remove")
+            c.manually_stopped = True
             waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))
             try:
                 await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
@@ -388,15 +634,24 @@ class ContainerManager:
             with log.job("container.remove", container_id=c.short_id, driver=self.graph.name):
                 await asyncio.to_thread(self._teardown, c)
                 await asyncio.to_thread(self.graph.remove, c.layer_id)
+                if self.volumes is not None:
+                    await asyncio.to_thread(self.volumes.release, c, volumes)
                 self.store.delete(c.id)
-                import shutil
-
                 shutil.rmtree(self.bundle(c.id), ignore_errors=True)
         self._locks.pop(c.id, None)
-        self._event(c, "destroy")
+        self._restart_delay.pop(c.id, None)
+        self.event(c, "destroy")
         for fut in self._removed_waiters.pop(c.id, []):
             if not fut.done():
                 fut.set_result((c.state.exit_code, c.state.error))
+
+    async def prune(self) -> tuple[list[str], int]:
+        removed = []
+        for c in list(self.store.containers.values()):
+            if c.state.status in (State.EXITED, State.CREATED, State.DEAD):
+                await self.remove(c.id)
+                removed.append(c.id)
+        return removed, 0
 
     # -- daemon start-up ----------------------------------------------------
 
@@ -409,7 +664,12 @@ class ContainerManager:
                 c.state.status = State.DEAD
                 self.store.save(c)
                 continue
+            if c.state.status == State.RESTARTING:
+                c.state.status = State.EXITED
             if not c.state.running:
+                if RestartPolicy.from_host_config(c.host_config).restart_at_daemon_start(c.manually_stopped) \
+                        and c.state.status == State.EXITED:
+                    await self._restart_on_boot(c)
                 continue
             try:
                 state = await asyncio.to_thread(self.exec.restore, c.id) if c.id in known else None
@@ -419,14 +679,40 @@ class ContainerManager:
             if state is not None and state.status in (RuntimeStatus.RUNNING, RuntimeStatus.PAUSED):
                 c.state.pid = state.pid
                 c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)  # take the run's reference again
+                if c.ports:
+                    await asyncio.to_thread(self._republish, c)
                 self.store.save(c)
                 self._watch(c.id)
+                log.get().info("container.readopted", container_id=c.short_id, pid=c.state.pid)
                 continue
             exit_state = state or RuntimeState(c.id, RuntimeStatus.STOPPED, exit_code=255,
                                                error="container's monitor was gone when the daemon restarted")
-            if state is not None:
-                c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)
+            c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)  # balanced by the teardown
             await self._on_exit(c.id, exit_state)
+
+    def _republish(self, c: Container) -> None:
+        """The daemon's userland proxy died with the old daemon: open the listeners again."""
+        network = self.networks.find(c.network, missing_ok=True)
+        if network is None:
+            return
+        driver = self.networks.driver(network.driver)
+        for record in c.ports:
+            binding = portmap.from_record(record)
+            try:
+                driver.unpublish_port(network.id, c.id, binding)
+                driver.publish_port(network.id, c.id, binding)
+            except BerthError as exc:
+                log.get().warning("container.republish", container_id=c.short_id, error=exc.message)
+
+    async def _restart_on_boot(self, c: Container) -> None:
+        try:
+            await self.start(c.id)
+        except BerthError as exc:
+            log.get().warning("container.boot_restart", container_id=c.short_id, error=exc.message)
+
+
+def _parse_time(text: str) -> float:
+    return 0.0 if not text or text.startswith("0001-") else parse_timestamp(text)
 
 
 def parse_signal(signal: str | int) -> int:
@@ -442,3 +728,5 @@ def parse_signal(signal: str | int) -> int:
         if isinstance(sig, signals.Signals):
             return int(sig)
     raise InvalidArgument(f"Invalid signal: {signal}")
+
+

@@ -72,10 +72,16 @@ class Container:
     layer_id: str = ""  # the graph driver's id of the container's read-write layer
     rootfs: str = ""  # where that layer is mounted while the container runs
     hostname: str = ""
-    network: str = ""  # network name the container was created on
-    endpoint: dict[str, Any] = field(default_factory=dict)
+    network: str = ""  # the primary network (NetworkMode), whose driver makes the namespace
+    #: per network name: network_id, aliases, requested ip, and while running the driver's
+    #: interface, ipv4_address (CIDR), gateway, mac_address and dns
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ports: list[dict[str, Any]] = field(default_factory=list)  # published bindings while running
+    mounts: list[dict[str, Any]] = field(default_factory=list)  # Docker's MountPoint records (volumes, binds, tmpfs)
     restart_count: int = 0
+    manually_stopped: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    exec_ids: list[str] = field(default_factory=list)
 
     @property
     def short_id(self) -> str:

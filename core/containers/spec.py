@@ -140,6 +140,7 @@ def build_spec(
     sandbox: Sandbox,
     etc_files: dict[str, str],
     rlimits: list[dict[str, Any]] | None = None,
+    extra_mounts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The OCI spec of one container. ``etc_files`` maps /etc/hosts etc. to host files to bind."""
     privileged = bool(host_config.get("Privileged"))
@@ -153,6 +154,7 @@ def build_spec(
     mounts = standard_mounts(privileged)
     for dest, source in etc_files.items():
         mounts.append({"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate"]})
+    mounts.extend(extra_mounts or [])
     for tmpfs_dest, opts in (host_config.get("Tmpfs") or {}).items():
         mounts.append({"destination": tmpfs_dest, "type": "tmpfs", "source": "tmpfs",
                        "options": ["nosuid", "nodev", "noexec", *[o for o in opts.split(",") if o]]})
@@ -181,7 +183,8 @@ def build_spec(
             "resources": resources(host_config),
             "cgroupsPath": f"/berth/{container_id}",
         },
-        "annotations": {"io.berth.container.id": container_id},
+        "annotations": {"io.berth.container.id": container_id,
+                        **({"io.berth.init": "true"} if host_config.get("Init") else {})},
     }
 
 

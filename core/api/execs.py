@@ -1,0 +1,57 @@
+"""Exec routes: create, start (hijacked unless detached), resize, inspect."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from berth.api.containers import splice
+from berth.fsutil import unix_connect
+from berth.api.server import Routes, engine_of, json_response, query_int, read_json
+from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame, hijack
+
+routes = Routes()
+
+
+@routes.add("POST", "/containers/{id}/exec")
+async def create(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    inst = engine_of(request).execs.create(request.match_info["id"], body)
+    return json_response({"Id": inst.id}, 201)
+
+
+@routes.add("POST", "/exec/{id}/start")
+async def start(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    execs = engine_of(request).execs
+    inst = execs.get(request.match_info["id"])
+    tty = bool(body.get("Tty", inst.config.get("Tty")))
+    if body.get("Detach"):
+        await execs.start(inst.id, detach=True)
+        return web.Response(status=200)
+    response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+    try:
+        await execs.start(inst.id, detach=False)
+        reader, writer = await asyncio.open_unix_connection(
+            sock=await asyncio.to_thread(unix_connect, execs.socket_path(inst)))
+    except Exception as exc:  # the stream is already upgraded: report in-band, as Docker does
+        message = getattr(exc, "message", str(exc)) + "\n"
+        client.write(message.encode() if tty else frame(STREAM_IDS["stderr"], message.encode()))
+        client.close()
+        return response
+    wanted = {s for s, key in (("stdout", "AttachStdout"), ("stderr", "AttachStderr")) if inst.config.get(key, True)}
+    await splice(client, reader, writer, bool(inst.config.get("AttachStdin")), wanted, tty)
+    return response
+
+
+@routes.add("POST", "/exec/{id}/resize")
+async def resize(request: web.Request) -> web.StreamResponse:
+    await engine_of(request).execs.resize(request.match_info["id"], query_int(request, "h", 0) or 0,
+                                          query_int(request, "w", 0) or 0)
+    return web.Response(status=200)
+
+
+@routes.add("GET", "/exec/{id}/json")
+async def inspect(request: web.Request) -> web.StreamResponse:
+    return json_response(engine_of(request).execs.inspect(request.match_info["id"]))

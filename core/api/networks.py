@@ -1,0 +1,129 @@
+"""Network routes: list, inspect, create, connect, disconnect, delete, prune."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from berth.api.server import Routes, engine_of, json_response, read_json
+from berth.errors import Conflict, InvalidArgument
+
+routes = Routes()
+
+
+def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
+    containers = {}
+    for c in engine.containers.store.containers.values():
+        record = c.endpoints.get(net.name)
+        if record and record.get("ipv4_address"):
+            containers[c.id] = {"Name": c.name, "EndpointID": c.id, "MacAddress": record.get("mac_address", ""),
+                                "IPv4Address": record.get("ipv4_address", ""), "IPv6Address": ""}
+    ipam_config = []
+    subnet = net.subnet or net.driver_data.get("subnet")
+    gateway = net.gateway or net.driver_data.get("gateway")
+    if subnet:
+        ipam_config.append({k: v for k, v in (("Subnet", subnet), ("Gateway", gateway),
+                                              ("IPRange", net.ip_range)) if v})
+    return {
+        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
+        "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
+        "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False, "Containers": containers if verbose else {}, "Options": net.options, "Labels": net.labels,
+    }
+
+
+def _matches(net, filters: dict) -> bool:
+    for key, values in filters.items():
+        values = list(values)
+        if key == "name" and not any(v in net.name for v in values):
+            return False
+        if key == "id" and not any(net.id.startswith(v) for v in values):
+            return False
+        if key == "driver" and net.driver not in values:
+            return False
+        if key == "type" and not any((v == "builtin") == (net.name in ("bridge", "host", "none")) for v in values):
+            return False
+        if key == "label":
+            for v in values:
+                k, sep, want = v.partition("=")
+                if k not in net.labels or (sep and net.labels[k] != want):
+                    return False
+    return True
+
+
+@routes.add("GET", "/networks")
+async def list_networks(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    filters = json.loads(request.query.get("filters") or "{}")
+    nets = [n for n in engine.networks.networks.values() if _matches(n, filters)]
+    return json_response([_network_json(engine, n) for n in sorted(nets, key=lambda n: n.name)])
+
+
+@routes.add("GET", "/networks/{id}")
+async def inspect_network(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    return json_response(_network_json(engine, engine.networks.find(request.match_info["id"])))
+
+
+@routes.add("POST", "/networks/create")
+async def create_network(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    engine = engine_of(request)
+    name = body.get("Name")
+    if not name:
+        raise InvalidArgument("network name is required")
+    if engine.networks.find(name, missing_ok=True):
+        raise Conflict(f"network with name {name} already exists")
+    ipam = ((body.get("IPAM") or {}).get("Config") or [{}])
+    first = ipam[0] if ipam else {}
+    net = await asyncio.to_thread(
+        engine.networks.create, name=name, driver=body.get("Driver") or engine.default_network_driver(),
+        subnet=first.get("Subnet"), gateway=first.get("Gateway"), ip_range=first.get("IPRange"),
+        internal=bool(body.get("Internal")), labels=body.get("Labels") or {}, options=body.get("Options") or {})
+    engine.events.publish("network", "create", net.id, {"name": net.name, "type": net.driver})
+    return json_response({"Id": net.id, "Warning": ""}, 201)
+
+
+@routes.add("DELETE", "/networks/{id}")
+async def remove_network(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    net = engine.networks.find(request.match_info["id"])
+    in_use = any(net.name in c.endpoints and c.state.running for c in engine.containers.store.containers.values())
+    await asyncio.to_thread(engine.networks.remove, net.id, in_use)
+    engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.driver})
+    return web.Response(status=204)
+
+
+@routes.add("POST", "/networks/{id}/connect")
+async def connect(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    await engine_of(request).containers.connect(body.get("Container") or "", request.match_info["id"],
+                                                body.get("EndpointConfig") or {})
+    return web.Response(status=200)
+
+
+@routes.add("POST", "/networks/{id}/disconnect")
+async def disconnect(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    await engine_of(request).containers.disconnect(body.get("Container") or "", request.match_info["id"],
+                                                   bool(body.get("Force")))
+    return web.Response(status=200)
+
+
+@routes.add("POST", "/networks/prune")
+async def prune(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    removed = []
+    for net in list(engine.networks.networks.values()):
+        if net.name in ("bridge", "host", "none"):
+            continue
+        if any(net.name in c.endpoints for c in engine.containers.store.containers.values()):
+            continue
+        await asyncio.to_thread(engine.networks.remove, net.id, False)
+        removed.append(net.name)
+    return json_response({"NetworksDeleted": removed})
+
+

@@ -1,0 +1,151 @@
+"""``docker exec``: exec instances of running containers (kept in memory, as Docker does).
+
+An exec's process is the container's own OCI ``process`` (capabilities, rlimits,
+no_new_privs, environment) with the exec's command, user, working directory,
+extra environment and terminal on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from berth import log
+from berth.containers import spec as ocispec
+from berth.containers.model import State
+from berth.containers.users import resolve_user
+from berth.errors import Conflict, ExecError, InvalidArgument, NotFound
+from berth.hookspecs.types import IOConfig
+
+
+@dataclass
+class ExecInstance:
+    id: str
+    container_id: str
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    started: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ExecManager:
+    def __init__(self, containers: Any):
+        self.containers = containers
+        self.instances: dict[str, ExecInstance] = {}
+
+    def get(self, exec_id: str) -> ExecInstance:
+        try:
+            return self.instances[exec_id]
+        except KeyError:
+            raise NotFound(f"No such exec instance: {exec_id}") from None
+
+    def socket_path(self, inst: ExecInstance) -> str:
+        return os.path.join(self.containers.bundle(inst.container_id), f"exec-{inst.id[:12]}.sock")
+
+    def create(self, container_ref: str, body: dict[str, Any]) -> ExecInstance:
+        c = self.containers.get(container_ref)
+        if c.state.status == State.PAUSED:
+            raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+        if c.state.status != State.RUNNING:
+            raise Conflict(f"Container {c.id} is not running")
+        cmd = body.get("Cmd")
+        if not cmd or not isinstance(cmd, list):
+            raise InvalidArgument("No exec command specified")
+        inst = ExecInstance(secrets.token_hex(32), c.id, dict(body))
+        self.instances[inst.id] = inst
+        c.exec_ids.append(inst.id)
+        self.containers.event(c, f"exec_create: {' '.join(cmd)}", execID=inst.id)
+        return inst
+
+    def _process(self, c: Any, body: dict[str, Any]) -> dict[str, Any]:
+        with open(os.path.join(self.containers.bundle(c.id), "config.json"), encoding="utf-8") as f:
+            process = dict(json.load(f)["process"])
+        user = resolve_user(c.rootfs, body.get("User") or c.config.get("User") or "")
+        env = {e.partition("=")[0]: e for e in process.get("env", [])}
+        for item in body.get("Env") or []:
+            env[item.partition("=")[0]] = item
+        process.update(
+            args=list(body["Cmd"]), env=list(env.values()), terminal=bool(body.get("Tty")),
+            cwd=body.get("WorkingDir") or process.get("cwd") or "/",
+            user={"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        )
+        if body.get("Privileged"):
+            caps = list(ocispec.ALL_CAPABILITIES)
+            process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")} | {
+                "inheritable": [], "ambient": []}
+        return process
+
+    async def start(self, exec_id: str, detach: bool) -> ExecInstance:
+        """Start the process; with ``detach`` False it waits for an attacher on :meth:`socket_path`."""
+        inst = self.get(exec_id)
+        if inst.started:
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        c = self.containers.get(inst.container_id)
+        if c.state.status != State.RUNNING:
+            raise Conflict(f"Container {c.id} is not running")
+        inst.started = True
+        body = inst.config
+        io = IOConfig(log_path=None, attach_socket=self.socket_path(inst), tty=bool(body.get("Tty")),
+                      open_stdin=bool(body.get("AttachStdin")), hold_until_attached=not detach)
+        process = self._process(c, body)
+        try:
+            with log.job("exec.start", container_id=c.short_id, exec_id=inst.id[:12], driver=self.containers.exec.name):
+                proc = await asyncio.to_thread(self.containers.exec.exec, c.id, inst.id, process, io)
+        except ExecError as exc:
+            inst.exit_code = exc.exit_code
+            inst.done.set()
+            raise
+        inst.pid, inst.running = proc.pid, True
+        self.containers.event(c, f"exec_start: {' '.join(body['Cmd'])}", execID=inst.id)
+        self._watch(inst)
+        return inst
+
+    def _watch(self, inst: ExecInstance) -> None:
+        loop = asyncio.get_running_loop()
+
+        def wait() -> None:
+            try:
+                code = self.containers.exec.exec_wait(inst.container_id, inst.id, None)
+            except Exception as exc:
+                log.get().warning("exec.wait", exec_id=inst.id[:12], error=str(exc))
+                code = 126
+            loop.call_soon_threadsafe(self._finished, inst, code)
+
+        threading.Thread(target=wait, name=f"exec-{inst.id[:12]}", daemon=True).start()
+
+    def _finished(self, inst: ExecInstance, code: int | None) -> None:
+        inst.running = False
+        inst.exit_code = code if code is not None else 126
+        inst.done.set()
+        c = self.containers.store.containers.get(inst.container_id)
+        if c is not None:
+            self.containers.event(c, "exec_die", execID=inst.id, exitCode=str(inst.exit_code))
+
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        inst = self.get(exec_id)
+        if not inst.running:
+            raise Conflict(f"exec {exec_id} is not running")
+        await asyncio.to_thread(self.containers.exec.resize, inst.container_id, height, width, inst.id)
+
+    def inspect(self, exec_id: str) -> dict[str, Any]:
+        inst = self.get(exec_id)
+        cmd = inst.config.get("Cmd") or [""]
+        return {
+            "ID": inst.id, "Running": inst.running, "ExitCode": inst.exit_code, "ContainerID": inst.container_id,
+            "ProcessConfig": {"tty": bool(inst.config.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:],
+                              "privileged": bool(inst.config.get("Privileged")), "user": inst.config.get("User", "")},
+            "OpenStdin": bool(inst.config.get("AttachStdin")), "OpenStderr": bool(inst.config.get("AttachStderr")),
+            "OpenStdout": bool(inst.config.get("AttachStdout")), "CanRemove": False,
+            "DetachKeys": inst.config.get("DetachKeys", ""), "Pid": inst.pid,
+        }
+
+    def forget_container(self, container_id: str) -> None:
+        for exec_id in [i for i, inst in self.instances.items() if inst.container_id == container_id]:
+            del self.instances[exec_id]

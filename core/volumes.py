@@ -1,0 +1,233 @@
+"""Named, anonymous and bind mounts: Docker's ``local`` volume driver and a container's mount table.
+
+A volume is ``<data-root>/volumes/<name>/_data`` with its metadata beside it in
+``meta.json`` (written atomically). A new named or anonymous volume mounted on a
+path where the image has content gets a copy of that content on first use,
+as Docker does. Anonymous volumes go with their container on ``rm -v``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+from typing import Any, Callable
+
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.fsutil import atomic_write
+
+VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+class VolumeStore:
+    def __init__(self, root: str, now: Callable[[], str], in_use: Callable[[str], list[str]]):
+        self.root = root
+        self._now = now
+        self._in_use = in_use  # volume name -> ids of containers using it
+        self._lock = threading.Lock()
+        os.makedirs(root, mode=0o701, exist_ok=True)
+
+    # -- volumes ------------------------------------------------------------
+
+    def _meta_path(self, name: str) -> str:
+        return os.path.join(self.root, name, "meta.json")
+
+    def data_path(self, name: str) -> str:
+        return os.path.join(self.root, name, "_data")
+
+    def create(self, name: str | None = None, labels: dict | None = None, driver: str = "local",
+               options: dict | None = None, anonymous: bool = False) -> dict[str, Any]:
+        if driver not in ("", "local"):
+            raise NotFound(f"volume driver {driver!r} not found: only the local driver is built in")
+        if options:
+            raise InvalidArgument(f"the local volume driver takes no options here (got {', '.join(options)})")
+        name = name or secrets.token_hex(32)
+        if not VALID_NAME.match(name):
+            raise InvalidArgument(f"{name!r} includes invalid characters for a local volume name, only "
+                                  "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        with self._lock:
+            if os.path.exists(self._meta_path(name)):
+                return self.inspect(name)
+            os.makedirs(self.data_path(name), mode=0o755, exist_ok=True)
+            meta = {"Name": name, "Driver": "local", "CreatedAt": self._now(), "Labels": labels or {},
+                    "Options": {}, "Scope": "local", "Anonymous": anonymous, "Populated": False}
+            atomic_write(self._meta_path(name), json.dumps(meta).encode(), 0o600)
+        return self.inspect(name)
+
+    def _meta(self, name: str) -> dict[str, Any]:
+        try:
+            with open(self._meta_path(name), encoding="utf-8") as f:
+                return json.load(f)
+        except (FileNotFoundError, NotADirectoryError):
+            raise NotFound(f"get {name}: no such volume") from None
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        meta = self._meta(name)
+        return {"Name": meta["Name"], "Driver": "local", "Mountpoint": self.data_path(name),
+                "CreatedAt": meta["CreatedAt"], "Labels": meta.get("Labels") or {}, "Scope": "local",
+                "Options": meta.get("Options") or {}, "Status": None}
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for name in sorted(os.listdir(self.root)):
+            try:
+                out.append(self.inspect(name))
+            except NotFound:
+                continue
+        return out
+
+    def remove(self, name: str, force: bool = False) -> None:
+        self._meta(name)
+        users = self._in_use(name)
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+
+    def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:
+        """Docker 23+: by default only anonymous volumes; ``all`` also named ones."""
+        removed, reclaimed = [], 0
+        for vol in self.list():
+            meta = self._meta(vol["Name"])
+            if (meta.get("Anonymous") or all_volumes) and not self._in_use(vol["Name"]):
+                reclaimed += disk_usage(self.data_path(vol["Name"]))
+                self.remove(vol["Name"])
+                removed.append(vol["Name"])
+        return removed, reclaimed
+
+    # -- a container's mounts ----------------------------------------------
+
+    def prepare(self, container: Any, image_cfg: dict[str, Any]) -> None:
+        """Resolve -v/--mount/VOLUME into the container's mount table, creating volumes (at create time)."""
+        hc = container.host_config
+        table: dict[str, dict[str, Any]] = {}
+        for bind in hc.get("Binds") or []:
+            entry = self._parse_bind(bind)
+            table[entry["Destination"]] = entry
+        for m in hc.get("Mounts") or []:
+            entry = self._parse_mount(m)
+            table[entry["Destination"]] = entry
+        for dest in {**(image_cfg.get("Volumes") or {}), **(container.config.get("Volumes") or {})}:
+            dest = os.path.normpath(dest)
+            if dest not in table:
+                table[dest] = self._volume_entry(None, dest, True, anonymous=True)
+        container.mounts = list(table.values())
+
+    def _volume_entry(self, name: str | None, dest: str, rw: bool, anonymous: bool = False,
+                      labels: dict | None = None) -> dict[str, Any]:
+        vol = self.create(name, labels=labels, anonymous=anonymous)
+        return {"Type": "volume", "Name": vol["Name"], "Source": vol["Mountpoint"], "Destination": dest,
+                "Driver": "local", "Mode": "" if rw else "ro", "RW": rw, "Propagation": "", "Anonymous": anonymous}
+
+    def _parse_bind(self, spec: str) -> dict[str, Any]:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3):
+            raise InvalidArgument(f"invalid volume specification: {spec!r}")
+        source, dest = parts[0], parts[1]
+        mode = parts[2] if len(parts) == 3 else ""
+        modes = set(mode.split(",")) - {""}
+        if modes - {"ro", "rw", "z", "Z", "nocopy"}:
+            raise InvalidArgument(f"invalid mode {mode!r} in volume specification {spec!r}")
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"invalid volume specification: {spec!r}: the mount destination must be absolute")
+        rw = "ro" not in modes
+        if source.startswith("/"):
+            if not os.path.exists(source):
+                os.makedirs(source, mode=0o755)  # Docker creates a missing bind source for -v
+            return {"Type": "bind", "Source": source, "Destination": os.path.normpath(dest), "Mode": mode,
+                    "RW": rw, "Propagation": "rprivate"}
+        return self._volume_entry(source, os.path.normpath(dest), rw)
+
+    def _parse_mount(self, m: dict[str, Any]) -> dict[str, Any]:
+        kind = m.get("Type") or "volume"
+        dest = m.get("Target") or m.get("Destination") or ""
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"invalid mount config: target {dest!r} must be an absolute path")
+        rw = not m.get("ReadOnly")
+        if kind == "bind":
+            source = m.get("Source") or ""
+            if not os.path.exists(source):
+                raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
+            return {"Type": "bind", "Source": source, "Destination": os.path.normpath(dest), "Mode": "",
+                    "RW": rw, "Propagation": "rprivate"}
+        if kind == "volume":
+            labels = ((m.get("VolumeOptions") or {}).get("Labels")) or None
+            return self._volume_entry(m.get("Source") or None, os.path.normpath(dest), rw,
+                                      anonymous=not m.get("Source"), labels=labels)
+        if kind == "tmpfs":
+            opts = m.get("TmpfsOptions") or {}
+            return {"Type": "tmpfs", "Source": "", "Destination": os.path.normpath(dest), "Mode": "", "RW": rw,
+                    "Propagation": "", "SizeBytes": opts.get("SizeBytes"), "FileMode": opts.get("Mode")}
+        raise InvalidArgument(f"invalid mount type {kind!r}: use bind, volume or tmpfs")
+
+    def mounts(self, container: Any) -> list[dict[str, Any]]:
+        """OCI mounts for the container's table; first use of a volume copies the image's content in."""
+        out = []
+        for m in container.mounts:
+            ro = [] if m["RW"] else ["ro"]
+            if m["Type"] == "tmpfs":
+                opts = ["nosuid", "nodev", *ro]
+                if m.get("SizeBytes"):
+                    opts.append(f"size={int(m['SizeBytes'])}")
+                if m.get("FileMode"):
+                    opts.append(f"mode={int(m['FileMode']):o}")
+                out.append({"destination": m["Destination"], "type": "tmpfs", "source": "tmpfs", "options": opts})
+                continue
+            if m["Type"] == "volume":
+                self._copy_up(m["Name"], container.rootfs, m["Destination"])
+            out.append({"destination": m["Destination"], "type": "bind", "source": m["Source"],
+                        "options": ["rbind", "rprivate", *ro]})
+        return out
+
+    def _copy_up(self, name: str, rootfs: str, dest: str) -> None:
+        meta = self._meta(name)
+        if meta.get("Populated") or not rootfs:
+            return
+        data = self.data_path(name)
+        source = _dir_in_root(rootfs, dest)
+        if source and not os.listdir(data):
+            # cp -a keeps owners, modes, links; the source was resolved without following symlinks
+            subprocess.run(["cp", "-a", source + "/.", data], check=True, capture_output=True)
+            st = os.stat(source)
+            os.chown(data, st.st_uid, st.st_gid)
+            os.chmod(data, st.st_mode & 0o7777)
+        meta["Populated"] = True
+        atomic_write(self._meta_path(name), json.dumps(meta).encode(), 0o600)
+
+    def release(self, container: Any, remove_anonymous: bool) -> None:
+        """At container removal: drop its anonymous volumes when asked (``rm -v``)."""
+        if not remove_anonymous:
+            return
+        for m in container.mounts:
+            if m["Type"] == "volume" and m.get("Anonymous") and not [
+                    c for c in self._in_use(m["Name"]) if c != container.id]:
+                shutil.rmtree(os.path.join(self.root, m["Name"]), ignore_errors=True)
+
+    @staticmethod
+    def inspect_mounts(container: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in m.items() if k not in ("Anonymous", "SizeBytes", "FileMode")}
+                for m in container.mounts]
+
+
+def _dir_in_root(root: str, path: str) -> str | None:
+    """``root + path`` if every component is a real directory (no symlink may lead out of the rootfs)."""
+    current = root
+    for part in [p for p in path.split("/") if p]:
+        current = os.path.join(current, part)
+        if os.path.islink(current) or not os.path.isdir(current):
+            return None
+    return current
+
+
+def disk_usage(path: str) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
