@@ -97,8 +97,9 @@ def leak_check(suite_tmp):
 class Daemon:
     """A berthd subprocess on its own data-root, exec-root and socket."""
 
-    def __init__(self, base: str, args: list[str] = (), env: dict | None = None):
+    def __init__(self, base: str, args: list[str] = (), env: dict | None = None, netns: str | None = None):
         self.base = base
+        self.netns = netns  # run inside this named network namespace (with the default bridge)
         self.data_root = os.path.join(base, "data")
         self.exec_root = os.path.join(base, "run")
         self.socket = os.path.join(self.exec_root, "berth.sock")
@@ -109,8 +110,12 @@ class Daemon:
         self.log_path = os.path.join(base, "berthd.log")
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "berth.daemon", "--data-root", self.data_root, "--exec-root", self.exec_root,
-                "-H", self.host, "--bridge", "none", "--config-file", os.path.join(self.base, "daemon.json"), *self.args]
+        # Outside a test namespace there is no default bridge: nothing may touch the host's network.
+        bridge = [] if self.netns else ["--bridge", "none"]
+        prefix = ["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []
+        return [*prefix, sys.executable, "-m", "berth.daemon", "--data-root", self.data_root, "--exec-root",
+                self.exec_root, "-H", self.host, *bridge, "--config-file", os.path.join(self.base, "daemon.json"),
+                *self.args]
 
     def start(self, timeout: float = 20) -> "Daemon":
         cfg = os.path.join(self.base, "daemon.json")
@@ -179,6 +184,25 @@ def daemon(suite_tmp, busybox_path, request):
     _unmount_all(base)
 
 
+@pytest.fixture
+def sandbox_netns():
+    """A network namespace of the test's own; everything networked happens inside it, then it is deleted."""
+    import secrets
+
+    name = f"berth-test-{secrets.token_hex(4)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+def in_netns(netns: str, *command: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run a host command inside the sandbox namespace (nsenter keeps /sys and the cgroups visible)."""
+    return subprocess.run(["nsenter", f"--net=/run/netns/{netns}", *command], capture_output=True, timeout=timeout)
+
+
 def _unmount_all(base: str) -> None:
     for mount in reversed(_mounts_under(base)):
         subprocess.run(["umount", "-l", mount], check=False)
@@ -189,8 +213,8 @@ def make_daemon(suite_tmp):
     """Factory for tests that need their own daemon (flags, env, restarts)."""
     made: list[Daemon] = []
 
-    def make(args=(), env=None, base=None) -> Daemon:
-        d = Daemon(base or tempfile.mkdtemp(prefix="d-", dir=suite_tmp), list(args), env)
+    def make(args=(), env=None, base=None, netns=None) -> Daemon:
+        d = Daemon(base or tempfile.mkdtemp(prefix="d-", dir=suite_tmp), list(args), env, netns)
         made.append(d)
         return d
 
