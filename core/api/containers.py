@@ -137,8 +137,12 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
-                  wanted: set[str], tty: bool) -> None:
-    """Copy the monitor's output to the client and the client's input to the monitor until either ends."""
+                  wanted: set[str], tty: bool, before_close=None) -> None:
+    """Copy the monitor's output to the client and the client's input to the monitor until either ends.
+
+    ``before_close`` is awaited between the end of the output and closing the client's
+    connection (exec: the exit code must be recorded before the client inspects it).
+    """
 
     async def to_client() -> None:
         if tty:
@@ -171,6 +175,8 @@ async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWri
     closed = asyncio.ensure_future(client.closed.wait())
     try:
         await asyncio.wait({output, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if before_close is not None and output.done():
+            await asyncio.wait_for(before_close(), 10)
     finally:
         for task in (output, inp, closed):
             task.cancel()

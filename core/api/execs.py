@@ -41,7 +41,8 @@ async def start(request: web.Request) -> web.StreamResponse:
         client.close()
         return response
     wanted = {s for s, key in (("stdout", "AttachStdout"), ("stderr", "AttachStderr")) if inst.config.get(key, True)}
-    await splice(client, reader, writer, bool(inst.config.get("AttachStdin")), wanted, tty)
+    await splice(client, reader, writer, bool(inst.config.get("AttachStdin")), wanted, tty,
+                 before_close=inst.done.wait)
     return response
 
 

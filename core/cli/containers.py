@@ -120,12 +120,28 @@ def create_body(opts: argparse.Namespace) -> dict:
 OWN_HELP = ("run", "create")
 
 
+def create_container(client: Client, opts: argparse.Namespace) -> dict:
+    """POST /containers/create; a missing image is pulled first, as the docker CLI does."""
+    body = create_body(opts)
+    try:
+        return client.post("/containers/create", body, name=opts.name)
+    except APIError as exc:
+        if exc.status != 404 or "No such image" not in exc.message:
+            raise
+    from berth.cli.registry import pull_image
+
+    print(f"Unable to find image '{opts.image}' locally", file=sys.stderr)
+    if pull_image(client, opts.image, platform=getattr(opts, "platform", None), out=sys.stderr) != 0:
+        raise SystemExit(125)
+    return client.post("/containers/create", body, name=opts.name)
+
+
 def setup_create(p: argparse.ArgumentParser) -> None:
     _container_options(p)
 
 
 def run_create(client: Client, opts: argparse.Namespace) -> int:
-    result = client.post("/containers/create", create_body(opts), name=opts.name)
+    result = create_container(client, opts)
     for warning in result.get("Warnings") or []:
         print(f"WARNING: {warning}", file=sys.stderr)
     print(result["Id"])
@@ -139,7 +155,7 @@ def setup_run(p: argparse.ArgumentParser) -> None:
 
 
 def run_run(client: Client, opts: argparse.Namespace) -> int:
-    result = client.post("/containers/create", create_body(opts), name=opts.name)
+    result = create_container(client, opts)
     cid = result["Id"]
     for warning in result.get("Warnings") or []:
         print(f"WARNING: {warning}", file=sys.stderr)

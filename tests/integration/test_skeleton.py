@@ -106,10 +106,12 @@ def test_images_lists_the_bootstrapped_busybox(daemon):
     assert any(line.split()[:2] == ["busybox", "latest"] for line in lines[1:])
 
 
-def test_unknown_image_is_a_clear_error(daemon):
-    result = daemon.cli("run", "--rm", "no-such-image:1.0", "true")
+def test_unknown_image_is_pulled_and_a_failed_pull_is_a_clear_error(daemon):
+    # a registry on a closed loopback port: the pull fails without any traffic leaving the machine
+    result = daemon.cli("run", "--rm", "127.0.0.1:9/no-such-image:1.0", "true")
     assert result.returncode == 125
-    assert "No such image: no-such-image:1.0" in err(result)
+    assert "Unable to find image '127.0.0.1:9/no-such-image:1.0' locally" in err(result)
+    assert "127.0.0.1:9" in err(result).splitlines()[-1]
 
 
 def test_info_reports_every_driver_kind(daemon):

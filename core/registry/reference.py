@@ -1,0 +1,61 @@
+"""What the registry client adds to the image store's references (:mod:`berth.images.reference`).
+
+Parsing and Docker's normalisation (``busybox`` = ``docker.io/library/busybox:latest``)
+live in the image store; here: which host serves a repository's ``/v2/`` API, the
+``fromImage``/``tag`` pair of ``POST /images/create``, and the names progress
+lines and RepoDigests use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from berth.errors import InvalidArgument
+from berth.images.reference import DEFAULT_DOMAIN, DEFAULT_TAG, Reference, parse
+
+__all__ = ["Reference", "parse", "api_host", "from_query", "with_tag", "with_digest", "repo_digest",
+           "DOCKER_HUB_API_HOST", "DEFAULT_DOMAIN"]
+
+#: the host that serves Docker Hub's v2 API (docker.io itself does not)
+DOCKER_HUB_API_HOST = "registry-1.docker.io"
+_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}$")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+
+
+def api_host(ref: Reference) -> str:
+    """The host[:port] whose ``/v2/`` API serves ``ref``'s repository."""
+    return DOCKER_HUB_API_HOST if ref.domain == DEFAULT_DOMAIN else ref.domain
+
+
+def with_tag(ref: Reference, tag: str | None) -> Reference:
+    return dataclasses.replace(ref, tag=tag, digest=None)
+
+
+def with_digest(ref: Reference, digest: str) -> Reference:
+    return dataclasses.replace(ref, tag=None, digest=digest)
+
+
+def manifest_reference(ref: Reference) -> str:
+    """What the registry is asked for: the digest when there is one, else the tag."""
+    return ref.digest or ref.tag or DEFAULT_TAG
+
+
+def repo_digest(ref: Reference, digest: str) -> str:
+    """The RepoDigests entry, familiar form: ``busybox@sha256:...``."""
+    return f"{ref.familiar_name}@{digest}"
+
+
+def from_query(image: str, tag: str | None) -> Reference:
+    """``POST /images/create?fromImage=&tag=``: ``tag`` replaces any tag or digest in ``image``.
+
+    As in Docker, ``tag`` may itself be a digest (``sha256:...``).
+    """
+    ref = parse(image, default_tag=not tag)
+    if not tag:
+        return ref
+    if _SHA256.match(tag):
+        return with_digest(ref, tag)
+    if not _TAG.match(tag):
+        raise InvalidArgument(f"invalid reference format: tag {tag!r}")
+    return with_tag(ref, tag)

@@ -1,0 +1,100 @@
+"""The daemon's registry operations, bound to one engine: what the API routes call.
+
+Holds the distribution metadata (:mod:`berth.registry.distmeta`) and turns the
+daemon's settings (``insecure-registries``, the data-root) into the options of
+each pull, push, search and login; publishes Docker's ``pull``/``push`` events.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from berth.registry import auth, pull, push, search
+from berth.registry import reference as refs
+from berth.registry.distmeta import DistributionMetadata
+from berth.registry.errors import Unauthorized
+from berth.registry.progress import Progress
+from berth.registry.transport import Registry, RetryPolicy, with_session
+
+
+class RegistryService:
+    """One per engine (created on first use by :func:`service_of`)."""
+
+    def __init__(self, engine: Any, retry: RetryPolicy = RetryPolicy()):
+        self.engine = engine
+        self.retry = retry
+        data_root = os.path.abspath(engine.config.data_root)
+        self.meta = DistributionMetadata(data_root)
+        self.tmp_dir = os.path.join(data_root, "image", "tmp")
+
+    @property
+    def insecure(self) -> list[str]:
+        return list(getattr(self.engine.config, "insecure_registries", None) or [])
+
+    async def pull(self, ref: refs.Reference, progress: Progress, creds: auth.Credentials = auth.ANONYMOUS,
+                   platform: str | None = None) -> pull.PullResult:
+        options = pull.PullOptions(platform=platform, creds=creds, insecure=self.insecure, retry=self.retry)
+
+        async def run(session):
+            return await pull.Puller(self.engine.images, self.meta, session, progress, options,
+                                     self.tmp_dir).pull(ref)
+
+        result = await with_session(run)
+        self.engine.events.publish("image", "pull", str(ref), {"name": str(ref)})
+        return result
+
+    async def push(self, ref: refs.Reference, progress: Progress,
+                   creds: auth.Credentials = auth.ANONYMOUS) -> push.PushResult:
+        options = push.PushOptions(creds=creds, insecure=self.insecure, retry=self.retry)
+        progress.status(f"The push refers to repository [{ref.name}]", detail=False)
+
+        async def run(session):
+            return await push.Pusher(self.engine.images, self.meta, session, progress, options,
+                                     self.tmp_dir).push(ref)
+
+        result = await with_session(run)
+        self.engine.events.publish("image", "push", str(ref), {"name": str(ref)})
+        return result
+
+    async def search(self, term: str, limit: int, filters: dict[str, list[str]],
+                     creds: auth.Credentials = auth.ANONYMOUS) -> list[dict]:
+        return await with_session(lambda s: search.search(s, term, limit, filters, creds, self.insecure, self.retry))
+
+    async def login(self, server: str | None, creds: auth.Credentials) -> str:
+        """Check ``creds`` against ``server`` (Docker Hub when empty); raises :class:`Unauthorized` if refused."""
+        host = _login_host(server)
+
+        async def run(session):
+            await Registry(session, host, creds, self.insecure, self.retry).ping()
+
+        try:
+            await with_session(run)
+        except Unauthorized as exc:
+            raise Unauthorized(f"login to {server or refs.DEFAULT_DOMAIN} failed: wrong username or password "
+                               f"({exc.message})") from None
+        return "Login Succeeded"
+
+
+def _login_host(server: str | None) -> str:
+    if not server:
+        return refs.DOCKER_HUB_API_HOST
+    host = server
+    for prefix in ("https://", "http://"):
+        if host.startswith(prefix):
+            host = host[len(prefix):]
+    host = host.split("/", 1)[0]
+    if host in ("docker.io", "index.docker.io"):
+        return refs.DOCKER_HUB_API_HOST
+    return host
+
+
+_SERVICES: dict[int, RegistryService] = {}
+
+
+def service_of(engine: Any) -> RegistryService:
+    """The engine's registry service (one per engine object)."""
+    svc = _SERVICES.get(id(engine))
+    if svc is None or svc.engine is not engine:
+        svc = _SERVICES[id(engine)] = RegistryService(engine)
+    return svc
