@@ -25,14 +25,12 @@ the hooks of its kind (see :mod:`berth.hookspecs`)::
         def graph_create(self, layer_id, parent): ...
 """
 
-from typing import Any
-
 __version__ = "0.1.0"
 
 PROJECT = "berth"
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str):
     """``hookspec`` / ``hookimpl`` markers, made on first use so the CLI never imports pluggy."""
     if name in ("hookspec", "hookimpl"):
         import pluggy
