@@ -204,7 +204,13 @@ class ContainerManager:
             atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec, indent=1).encode(), 0o600)
             io = IOConfig(log_path=self.store.log_path(c.id), attach_socket=self.attach_socket(c.id),
                           tty=bool(c.config.get("Tty")), open_stdin=bool(c.config.get("OpenStdin")))
-            state = await asyncio.to_thread(self.exec.create, c.id, bundle, spec, io)
+            try:
+                state = await asyncio.to_thread(self.exec.create, c.id, bundle, spec, io)
+            except ExecError as exc:  # runtimes like runc check the command at create time
+                c.rootfs = ""
+                await asyncio.to_thread(self.graph.unmount, c.layer_id)
+                await self._record_failed_start(c, exc, created=False)
+                raise
             created = True
             await self._release_attachers(c.id)
             netns = None if sandbox.share_host else (sandbox.netns_path or f"/proc/{state.pid}/ns/net")
@@ -218,7 +224,7 @@ class ContainerManager:
         except BaseException:
             if created and c.state.status != State.EXITED:
                 await asyncio.to_thread(self._teardown, c)
-            elif not created:
+            elif not created and c.rootfs:
                 c.rootfs = ""
                 await asyncio.to_thread(self.graph.unmount, c.layer_id)
             raise
@@ -273,8 +279,9 @@ class ContainerManager:
             done = driver.publish_port(network.id, c.id, replace(binding, container_ip=address))
             c.ports.append(portmap.to_record(done))
 
-    async def _record_failed_start(self, c: Container, exc: ExecError) -> None:
-        await asyncio.to_thread(self._teardown, c)
+    async def _record_failed_start(self, c: Container, exc: ExecError, created: bool = True) -> None:
+        if created:
+            await asyncio.to_thread(self._teardown, c)
         c.transition(State.EXITED)
         c.state.exit_code, c.state.error, c.state.finished_at = exc.exit_code, exc.message, now_rfc3339()
         c.state.pid = 0

@@ -182,7 +182,8 @@ class Cgroups:
                 if swap:
                     ctl.memsw_limit_in_bytes = swap
                 ctl.limit_in_bytes = limit
-        if swap and os.path.exists(ctl.filepath("memory.memsw.limit_in_bytes")):
+        # memsw exists only with swap accounting; cgroupspy's paths are bytes, so test with ours.
+        if swap and os.path.exists(os.path.join(self.dir("memory") or "", "memory.memsw.limit_in_bytes")):
             ctl.memsw_limit_in_bytes = swap
         if memory.get("reservation"):
             ctl.soft_limit_in_bytes = memory["reservation"]
@@ -253,11 +254,11 @@ class Cgroups:
     def oom_killed(self) -> bool:
         """True when the kernel's OOM killer killed a task of this cgroup."""
         text = self._read("memory", "memory.oom_control") or ""
-        for line in text.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and int(value or 0) > 0:
-                return True
-        return False
+        fields = dict(line.partition(" ")[::2] for line in text.splitlines())
+        if "oom_kill" in fields:  # kernels >= 4.13 count kills per cgroup
+            return int(fields["oom_kill"] or 0) > 0
+        # Older kernels: the limit was hit (failcnt); the caller only asks after an exit by SIGKILL.
+        return int((self._read("memory", "memory.failcnt") or "0").strip() or 0) > 0
 
     def stats(self) -> dict:
         """Resource usage in the shape of Docker's stats JSON."""

@@ -15,7 +15,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable, NoReturn
 
-from . import channel, process, rootfs, syscalls
+from ..monitoring import channel
+from . import process, reaper, rootfs, syscalls
 from .cgroups import Cgroups
 
 #: Namespaces set up by the init itself; "pid" is entered by the monitor before it forks,
@@ -207,8 +208,22 @@ def container_init(ctx: InitContext) -> NoReturn:
             ("wait for start", lambda: wait_for_start(ctx)),
         ]
         _run_steps(steps)
+        if reaper.wanted(ctx.spec):
+            # pid 1 stays ours and reaps; the user's process is its child. Our copy of the channel
+            # closes here so the monitor still learns of the execve from the child's copy closing.
+            reaper.run(lambda: _exec_or_fail(ctx, seccomp_profile),
+                       (ctx.process.get("capabilities") or {}).get("bounding"),
+                       close=[ctx.chan, *set(ctx.stdio or ()), ctx.slave])
         exec_process(ctx, seccomp_profile)
     except BaseException as exc:  # noqa: BLE001 - the child must never return into the monitor's code
+        _fail(ctx, exc)
+
+
+def _exec_or_fail(ctx: InitContext, seccomp_profile: dict | None) -> NoReturn:
+    """The --init child: become the user's process, or report why not and exit with Docker's code."""
+    try:
+        exec_process(ctx, seccomp_profile)
+    except BaseException as exc:  # noqa: BLE001
         _fail(ctx, exc)
 
 

@@ -141,8 +141,16 @@ def mount_entry(rootfs: str, entry: dict, cgroups: Cgroups | None, new_cgroupns:
 
 
 def mount_cgroups(target: str, flags: int, cgroups: Cgroups | None, new_cgroupns: bool) -> None:
-    """The v1 hierarchies under a tmpfs, each showing only the container's own cgroup (runc's way)."""
+    """The v1 hierarchies under a tmpfs, each showing only the container's own cgroup (runc's way); on v2, cgroup2."""
     _mkdir_or_file(target, False)
+    if cgroups is not None and getattr(cgroups, "version", 1) == 2:
+        v2_flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | (flags & sc.MS_RDONLY)
+        if new_cgroupns:  # rooted at the container's cgroup by the namespace
+            sc.mount("cgroup2", target, "cgroup2", v2_flags)
+        else:
+            sc.mount(cgroups.directory, target, None, sc.MS_BIND)
+            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | v2_flags)
+        return
     sc.mount("tmpfs", target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
     hierarchies = cgroups.hierarchies if cgroups else {}
     sub_flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | (flags & sc.MS_RDONLY)

@@ -1,11 +1,13 @@
 """The fork server: a single-threaded process that forks monitors on request.
 
-Starting a container must not pay for a fresh Python interpreter. The driver
-spawns this server once (``python -m berth.plugins.execdrivers.native.forkserver``);
-it imports everything a monitor and a container init need, then waits on a
-SEQPACKET socket. Each request carries a reply socket (SCM_RIGHTS); the server
-double-forks so the monitor ends up in its own session, reparented away from
-both the server and the daemon, and closes its copy of the reply socket.
+Starting a container must not pay for a fresh Python interpreter. A driver
+spawns this server once (``python -m berth.plugins.execdrivers.monitoring.forkserver
+FD MODULE...``); it imports the driver's modules (everything a monitor and a
+container init need), then waits on a SEQPACKET socket. Each request names the
+monitor's entry point (``"entry": "package.module:function"``, which must live in
+one of the preloaded modules) and carries a reply socket (SCM_RIGHTS); the server
+double-forks so the monitor ends up in its own session, reparented away from both
+the server and the daemon, and closes its copy of the reply socket.
 
 The server exits when the daemon's end of its socket closes; monitors it made
 keep running.
@@ -13,19 +15,26 @@ keep running.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import socket
 import sys
 import threading
+from typing import Callable
 
 from . import channel
 
-# Everything the monitor and the container's init use, imported once here so a
-# fork starts warm (and so nothing is imported after pivot_root).
-from . import attach, caps, cgroups, init, monitor, process, rootfs, state, syscalls  # noqa: F401
-import cgroupspy.nodes  # noqa: F401,E402
-import cgroupspy.controllers  # noqa: F401,E402
+_entries: dict[str, Callable[[dict, socket.socket], None]] = {}
+
+
+def resolve(entry: str) -> Callable[[dict, socket.socket], None]:
+    """The monitor function named ``module:function``; only preloaded modules are accepted."""
+    module_name, _, func = entry.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None or not func:
+        raise LookupError(f"monitor entry {entry!r} is not in a module the fork server preloaded")
+    return getattr(module, func)
 
 
 def _spawn_monitor(request: dict, reply_fd: int, server: socket.socket) -> None:
@@ -40,11 +49,12 @@ def _spawn_monitor(request: dict, reply_fd: int, server: socket.socket) -> None:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             reply = socket.socket(fileno=reply_fd)
-            if request["op"] == "create":
-                monitor.run_container(request, reply)
-            elif request["op"] == "exec":
-                monitor.run_exec(request, reply)
-            channel.send(reply, {"ok": False, "error": f"unknown fork server request {request['op']!r}"})
+            try:
+                run = resolve(request.get("entry", ""))
+            except (LookupError, AttributeError) as exc:
+                channel.send(reply, {"ok": False, "error": str(exc)})
+            else:
+                run(request, reply)
         finally:
             os._exit(1)
     os.close(reply_fd)
@@ -70,6 +80,8 @@ def serve(server: socket.socket) -> None:
 def main() -> None:
     # Terminal signals meant for the daemon must not take the server (or, through it, new monitors) down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in sys.argv[2:]:
+        importlib.import_module(name)  # warm: monitors forked later import nothing
     assert threading.active_count() == 1, "the fork server must stay single-threaded"
     server = socket.socket(fileno=int(sys.argv[1]))
     serve(server)

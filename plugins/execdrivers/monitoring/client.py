@@ -10,14 +10,16 @@ import threading
 
 from . import channel
 
-_MODULE = "berth.plugins.execdrivers.native.forkserver"
+_MODULE = "berth.plugins.execdrivers.monitoring.forkserver"
 
 
 class ForkServerClient:
     """Spawns the fork server lazily and forwards create/exec requests to it (thread-safe)."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, preload: list[str]):
+        """``preload``: modules the server imports at start; request entry points must live in them."""
         self.root = root
+        self.preload = list(preload)
         self.lock = threading.Lock()
         self.sock: socket.socket | None = None
         self.proc: subprocess.Popen | None = None
@@ -27,7 +29,7 @@ class ForkServerClient:
         log = os.open(os.path.join(self.root, "forkserver.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", _MODULE, str(theirs.fileno())],
+                [sys.executable, "-m", _MODULE, str(theirs.fileno()), *self.preload],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=log, start_new_session=True, close_fds=True,
             )

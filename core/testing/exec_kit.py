@@ -1,0 +1,385 @@
+"""Conformance kit for exec drivers: a pytest plugin every exec driver, built-in or third-party, runs against itself.
+
+Run it for one driver (or several, repeating the option)::
+
+    pytest -p berth.testing.exec_kit --pyargs berth.testing.exec_kit --berth-execdriver=NAME
+
+Without ``--berth-execdriver`` the tests are parametrised over every installed
+exec driver (entry-point group ``berth.execdrivers``) whose ``probe()`` passes; a
+driver whose probe fails is reported as skipped with its reason. A test module
+may also pull the kit in with ``from berth.testing.exec_kit import *``.
+
+The kit builds a busybox rootfs (from the static ``/bin/busybox``), writes OCI
+specs shaped like berth's engine writes them (``berth.containers.spec``), and
+drives the driver through berth's plugin manager and exec facade, exactly as the
+engine does. It checks the contract of :mod:`berth.hookspecs.execution`:
+create/start/wait and exit codes, pid 1 and hostname, 127 for a missing command,
+kill, idempotent delete, restore from a new driver instance, attach-socket
+framing, exec, and pause/resume where the driver implements them. Every test
+removes its containers; cgroups go under ``/berth-kit/<id>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import uuid
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from berth.errors import ExecError, NotFound, NotImplementedYet
+from berth.hookspecs.types import IOConfig, RuntimeStatus
+
+EXECDRIVER_GROUP = "berth.execdrivers"
+BUSYBOX = "/bin/busybox"
+CGROUP_PARENT = "berth-kit"
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("berth-exec", "berth exec driver conformance kit")
+    group.addoption("--berth-execdriver", action="append", default=[], metavar="NAME",
+                    help="exec driver(s) to test (default: every installed exec driver whose probe passes)")
+
+
+def installed_execdrivers() -> dict[str, metadata.EntryPoint]:
+    """Every installed exec driver's entry point, by name."""
+    return {ep.name.strip().lower().replace("_", "-"): ep for ep in metadata.entry_points(group=EXECDRIVER_GROUP)}
+
+
+def pytest_generate_tests(metafunc) -> None:
+    # Runs twice when the kit is both loaded with -p and collected as the test module; parametrise once.
+    if "execdriver_name" in metafunc.fixturenames and not getattr(metafunc, "_berth_execdriver_done", False):
+        metafunc._berth_execdriver_done = True
+        try:
+            names = metafunc.config.getoption("--berth-execdriver")
+        except ValueError:  # imported by a test module, not loaded with -p
+            names = []
+        metafunc.parametrize("execdriver_name", names or sorted(installed_execdrivers()))
+
+
+# ---------------------------------------------------------------------------
+# rootfs and specs
+# ---------------------------------------------------------------------------
+
+
+def build_busybox_rootfs(target: Path) -> Path:
+    """A minimal rootfs: static busybox with its applet links, passwd/group, and two test files."""
+    if not os.path.exists(BUSYBOX):
+        pytest.skip(f"the exec kit needs a static busybox at {BUSYBOX}")
+    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root"):
+        (target / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(BUSYBOX, target / "bin" / "busybox")
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            os.symlink("busybox", target / "bin" / applet)
+    (target / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (target / "etc" / "group").write_text("root:x:0:\n")
+    (target / "etc" / "hello.txt").write_text("from the rootfs\n")
+    os.chmod(target / "tmp", 0o1777)
+    return target
+
+
+def make_spec(rootfs: Path, args: list[str], container_id: str, *, hostname: str = "kitbox", tty: bool = False,
+              memory: int | None = None, annotations: dict | None = None) -> dict:
+    """The spec berth's engine would write for ``berth run [--memory] busybox ARGS`` (network: none)."""
+    from berth.containers import spec as ocispec
+    from berth.containers.users import ExecUser
+    from berth.hookspecs.types import Sandbox
+
+    host_config = {"Memory": memory, "MemorySwap": memory} if memory else {}
+    spec = ocispec.build_spec(
+        container_id=container_id, config={"Cmd": args, "Tty": tty}, host_config=host_config, image_config={},
+        rootfs=str(rootfs), hostname=hostname,
+        user=ExecUser(uid=0, gid=0, additional_gids=[], home="/root"),
+        sandbox=Sandbox(), etc_files={})
+    spec["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{container_id}"
+    spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
+    spec["annotations"].update(annotations or {})
+    return spec
+
+
+# ---------------------------------------------------------------------------
+# the harness
+# ---------------------------------------------------------------------------
+
+
+class ExecHarness:
+    """One driver instance over a temp root, reached through berth's facade, plus the containers it made."""
+
+    def __init__(self, name: str, tmp: Path, rootfs_template: Path):
+        self.name, self.tmp, self.template = name, tmp, rootfs_template
+        self.root = str(tmp / "exec-root")
+        self.created: list[str] = []
+        self.exec, self.driver = self._open()
+
+    def _open(self):
+        from berth.drivers import ExecDriver
+        from berth.pluginmanager import EXEC, build_manager
+
+        cls = installed_execdrivers()[self.name].load()
+        reason = cls.probe(self.root) if hasattr(cls, "probe") else None
+        if reason:
+            pytest.skip(f"exec driver {self.name} cannot run here: {reason}")
+        driver = cls(root=self.root, options={})
+        return ExecDriver(build_manager(EXEC, driver, self.name), self.name, driver), driver
+
+    def new_instance(self):
+        """What a restarted daemon does: a fresh driver over the same root."""
+        close = getattr(self.driver, "close", None)
+        if close:
+            close()
+        self.exec, self.driver = self._open()
+        return self.exec
+
+    def supports(self, hook: str) -> bool:
+        return callable(getattr(self.driver, hook, None))
+
+    def create(self, args: list[str], io: IOConfig | None = None, **spec_kw) -> tuple[str, object]:
+        cid = "kit" + uuid.uuid4().hex[:12]
+        rootfs = self.tmp / f"{cid}-rootfs"
+        shutil.copytree(self.template, rootfs, symlinks=True)
+        bundle = self.tmp / f"{cid}-bundle"
+        bundle.mkdir()
+        spec = make_spec(rootfs, args, cid, **spec_kw)
+        (bundle / "config.json").write_text(json.dumps(spec))
+        self.created.append(cid)
+        io = io or IOConfig(log_path=str(self.tmp / f"{cid}-json.log"))
+        return cid, self.exec.create(cid, str(bundle), spec, io)
+
+    def run(self, args: list[str], **kw) -> tuple[str, object]:
+        cid, _ = self.create(args, **kw)
+        self.exec.start(cid)
+        return cid, self.exec.wait(cid, 60)
+
+    def output(self, cid: str, stream: str = "stdout") -> str:
+        path = self.tmp / f"{cid}-json.log"
+        if not path.exists():
+            return ""
+        entries = [json.loads(line) for line in path.read_text().splitlines()]
+        return "".join(e["log"] for e in entries if e["stream"] == stream)
+
+    def cleanup(self) -> None:
+        for cid in self.created:
+            try:
+                self.exec.delete(cid, force=True)
+            except Exception:  # noqa: BLE001 - keep cleaning; the leak check below reports what stays
+                pass
+        close = getattr(self.driver, "close", None)
+        if close:
+            close()
+
+
+def _cgroups_of(cid: str) -> list[str]:
+    return [p for p in (f"/sys/fs/cgroup/{h}/{CGROUP_PARENT}/{cid}" for h in os.listdir("/sys/fs/cgroup"))
+            if os.path.isdir(p)]
+
+
+@pytest.fixture(scope="session")
+def kit_rootfs(tmp_path_factory) -> Path:
+    """The busybox rootfs template, copied for every container."""
+    return build_busybox_rootfs(tmp_path_factory.mktemp("exec-kit-rootfs"))
+
+
+@pytest.fixture
+def exec_harness(execdriver_name, tmp_path, kit_rootfs) -> Iterator[ExecHarness]:
+    """A driver named by ``execdriver_name``; every container is force-deleted and checked gone afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("exec drivers need root")
+    harness = ExecHarness(execdriver_name, tmp_path, kit_rootfs)
+    try:
+        yield harness
+    finally:
+        harness.cleanup()
+        leaks = [p for cid in harness.created for p in _cgroups_of(cid)]
+        for hierarchy in os.listdir("/sys/fs/cgroup"):
+            try:
+                os.rmdir(f"/sys/fs/cgroup/{hierarchy}/{CGROUP_PARENT}")
+            except OSError:
+                pass
+        mounts = open("/proc/self/mountinfo").read()
+        assert not leaks, f"exec driver {execdriver_name} left cgroups behind: {leaks}"
+        assert str(tmp_path) not in mounts, f"exec driver {execdriver_name} left mounts under {tmp_path}"
+
+
+def read_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
+    """Docker's multiplexed stream, read to EOF, as (stream, payload) pairs."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    frames = []
+    while data:
+        assert len(data) >= 8, f"a truncated frame header: {data!r}"
+        stream, length = struct.unpack(">BxxxI", data[:8])
+        frames.append((stream, data[8: 8 + length]))
+        data = data[8 + length:]
+    return frames
+
+
+# ---------------------------------------------------------------------------
+# the contract
+# ---------------------------------------------------------------------------
+
+
+class TestExecDriverContract:
+    """What the engine relies on from any exec driver."""
+
+    def test_create_then_start_runs_the_process(self, exec_harness):
+        cid, state = exec_harness.create(["sh", "-c", "echo started"])
+        assert state.status == RuntimeStatus.CREATED and state.pid > 0
+        assert os.path.exists(f"/proc/{state.pid}/ns/net"), "the engine configures the network through the pid"
+        assert exec_harness.output(cid) == ""
+        running = exec_harness.exec.start(cid)
+        assert running.status in (RuntimeStatus.RUNNING, RuntimeStatus.STOPPED)
+        final = exec_harness.exec.wait(cid, 60)
+        assert final.status == RuntimeStatus.STOPPED and final.exit_code == 0 and final.finished_at
+        assert exec_harness.output(cid) == "started\n"
+
+    @pytest.mark.parametrize("code", [0, 3, 255])
+    def test_exit_codes(self, exec_harness, code):
+        _, final = exec_harness.run(["sh", "-c", f"exit {code}"])
+        assert final.status == RuntimeStatus.STOPPED and final.exit_code == code
+
+    def test_pid_1_and_hostname(self, exec_harness):
+        cid, final = exec_harness.run(["sh", "-c", "echo pid=$$; hostname; cat /etc/hello.txt"])
+        assert final.exit_code == 0
+        assert exec_harness.output(cid).splitlines() == ["pid=1", "kitbox", "from the rootfs"]
+        assert socket.gethostname() != "kitbox"
+
+    def test_stdout_and_stderr_are_logged_apart(self, exec_harness):
+        cid, final = exec_harness.run(["sh", "-c", "echo out; echo err >&2"])
+        assert final.exit_code == 0
+        assert exec_harness.output(cid) == "out\n" and exec_harness.output(cid, "stderr") == "err\n"
+
+    def test_missing_command_is_127(self, exec_harness):
+        """Raised by create (runtimes that check the command early) or by start; either way no process runs."""
+        with pytest.raises(ExecError) as info:
+            cid, _ = exec_harness.create(["no-such-command"])
+            exec_harness.exec.start(cid)
+        assert info.value.exit_code == 127
+        assert "no-such-command" in info.value.message
+
+    def test_kill_ends_with_128_plus_signal(self, exec_harness):
+        cid, _ = exec_harness.create(["sleep", "1000"])
+        exec_harness.exec.start(cid)
+        assert exec_harness.exec.wait(cid, 0.2).status == RuntimeStatus.RUNNING
+        exec_harness.exec.kill(cid, signal.SIGKILL)
+        final = exec_harness.exec.wait(cid, 60)
+        assert final.status == RuntimeStatus.STOPPED and final.exit_code == 137
+
+    def test_kill_all_processes(self, exec_harness):
+        cid, _ = exec_harness.create(["sh", "-c", "sleep 1000 & wait"])
+        exec_harness.exec.start(cid)
+        exec_harness.exec.kill(cid, signal.SIGKILL, all_processes=True)
+        assert exec_harness.exec.wait(cid, 60).exit_code == 137
+
+    def test_delete_is_idempotent_and_forgets(self, exec_harness):
+        cid, state = exec_harness.create(["sleep", "1000"])
+        exec_harness.exec.start(cid)
+        exec_harness.exec.delete(cid, force=True)
+        assert not os.path.exists(f"/proc/{state.pid}/cmdline") or not open(f"/proc/{state.pid}/cmdline").read()
+        assert not _cgroups_of(cid)
+        with pytest.raises(NotFound):
+            exec_harness.exec.state(cid)
+        assert cid not in exec_harness.exec.list()
+        exec_harness.exec.delete(cid)  # again: no error
+        exec_harness.exec.delete(cid, force=True)
+
+    def test_restore_from_a_new_instance(self, exec_harness):
+        running, _ = exec_harness.create(["sh", "-c", "echo before; exec sleep 1000"])
+        exec_harness.exec.start(running)
+        finished, _ = exec_harness.run(["sh", "-c", "exit 5"])
+        created, _ = exec_harness.create(["sh", "-c", "echo late"])
+        fresh = exec_harness.new_instance()
+        assert {running, finished, created} <= set(fresh.list())
+        assert fresh.restore(running).status == RuntimeStatus.RUNNING
+        stopped = fresh.restore(finished)
+        assert stopped.status == RuntimeStatus.STOPPED and stopped.exit_code == 5
+        assert fresh.restore(created).status == RuntimeStatus.CREATED
+        fresh.start(created)
+        assert fresh.wait(created, 60).exit_code == 0
+        assert exec_harness.output(created) == "late\n"
+        fresh.kill(running, signal.SIGKILL)
+        assert fresh.wait(running, 60).exit_code == 137
+        assert exec_harness.output(running) == "before\n"
+
+    def test_attach_socket_frames_output_and_feeds_stdin(self, exec_harness, tmp_path):
+        path = str(tmp_path / "a.sock")
+        cid, _ = exec_harness.create(["sh", "-c", "read line; echo got $line; echo oops >&2"],
+                                     io=IOConfig(log_path=str(tmp_path / f"{'x'}.log"), attach_socket=path,
+                                                 open_stdin=True))
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            client.connect(path)
+            exec_harness.exec.start(cid)
+            client.sendall(b"hello\n")
+            client.shutdown(socket.SHUT_WR)
+            frames = read_frames(client)
+        finally:
+            client.close()
+        assert (1, b"got hello\n") in frames and (2, b"oops\n") in frames
+        assert exec_harness.exec.wait(cid, 60).exit_code == 0
+
+    def test_exec_joins_the_container(self, exec_harness, tmp_path):
+        if not exec_harness.supports("exec_exec"):
+            pytest.skip(f"exec driver {exec_harness.name} does not implement exec_exec")
+        cid, state = exec_harness.create(["sleep", "1000"])
+        exec_harness.exec.start(cid)
+        log = tmp_path / "exec.log"
+        proc = exec_harness.exec.exec(cid, "e1", {
+            "args": ["sh", "-c", "hostname; cat /etc/hello.txt; exit 4"], "env": ["PATH=/bin"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}}, IOConfig(log_path=str(log)))
+        assert proc.pid > 0 and proc.pid != state.pid
+        assert exec_harness.exec.exec_wait(cid, "e1", 60) == 4
+        lines = [json.loads(line)["log"] for line in log.read_text().splitlines()]
+        assert lines == ["kitbox\n", "from the rootfs\n"]
+        with pytest.raises(ExecError) as info:
+            exec_harness.exec.exec(cid, "e2", {"args": ["nope"], "env": ["PATH=/bin"], "cwd": "/",
+                                               "user": {"uid": 0, "gid": 0}}, IOConfig())
+        assert info.value.exit_code == 127
+
+    def test_pause_and_resume(self, exec_harness):
+        if not (exec_harness.supports("exec_pause") and exec_harness.supports("exec_resume")):
+            pytest.skip(f"exec driver {exec_harness.name} does not implement pause/resume")
+        cid, _ = exec_harness.create(["sleep", "1000"])
+        exec_harness.exec.start(cid)
+        exec_harness.exec.pause(cid)
+        assert exec_harness.exec.state(cid).status == RuntimeStatus.PAUSED
+        exec_harness.exec.resume(cid)
+        assert exec_harness.exec.state(cid).status == RuntimeStatus.RUNNING
+
+    def test_oom_kill_is_reported(self, exec_harness):
+        """--memory 32m and a shell that holds 70 MB: the kernel kills it; the driver must say so."""
+        cid, final = exec_harness.run(["sh", "-c", "x=$(head -c 70000000 /dev/zero | tr '\\0' a); echo survived"],
+                                      memory=32 * 1024 * 1024)
+        assert final.status == RuntimeStatus.STOPPED
+        assert final.exit_code == 137 and final.oom_killed, (final, exec_harness.output(cid, "stderr"))
+        assert "survived" not in exec_harness.output(cid)
+
+    def test_a_clean_exit_is_not_oom_killed(self, exec_harness):
+        _, final = exec_harness.run(["sh", "-c", "exit 0"], memory=32 * 1024 * 1024)
+        assert final.exit_code == 0 and not final.oom_killed
+
+    def test_init_reaps_and_forwards_signals(self, exec_harness):
+        """Annotation io.berth.init=true (``--init``): pid 1 is an init, the process is its child."""
+        init = {"io.berth.init": "true"}
+        try:
+            cid, final = exec_harness.run(["sh", "-c", "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; exit 7"],
+                                          annotations=init)
+        except NotImplementedYet as exc:
+            pytest.skip(f"exec driver {exec_harness.name}: {exc}")
+        assert final.exit_code == 7
+        out = exec_harness.output(cid).splitlines()
+        assert out[0] == "pid=2" and "sh -c" not in out[1]
+        cid, _ = exec_harness.create(["sleep", "1000"], annotations=init)
+        exec_harness.exec.start(cid)
+        exec_harness.exec.kill(cid, signal.SIGTERM)  # forwarded to sleep, which (not being pid 1) dies of it
+        assert exec_harness.exec.wait(cid, 60).exit_code == 143

@@ -1,0 +1,128 @@
+"""The native driver's cgroup v2 writer against a fake cgroupfs tree (this host is v1, so no kernel is involved)."""
+
+from __future__ import annotations
+
+import pytest
+
+from berth.plugins.execdrivers.native.cgroups2 import CgroupsV2, blkio_to_io_weight, shares_to_weight
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A unified hierarchy root offering every controller, with the files the kernel would create."""
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma\n")
+    (tmp_path / "cgroup.subtree_control").write_text("")
+    return tmp_path
+
+
+def _populate(directory, controllers="cpuset cpu io memory pids"):
+    """What the kernel would put in a new cgroup directory (a plain mkdir here creates nothing)."""
+    (directory / "cgroup.controllers").write_text(controllers + "\n")
+    for name in ("cgroup.subtree_control", "cgroup.procs", "cgroup.freeze", "memory.max", "memory.swap.max",
+                 "memory.low", "cpu.max", "cpu.weight", "cpuset.cpus", "cpuset.mems", "pids.max", "io.weight"):
+        (directory / name).write_text("")
+
+
+def test_create_delegates_controllers_down_the_path(fake_root):
+    cg = CgroupsV2("/berth/c1", root=str(fake_root))
+    cg.create()
+    assert (fake_root / "berth" / "c1").is_dir()
+    # Only the controllers the parent offers, never hugetlb/rdma which the container does not use.
+    assert (fake_root / "cgroup.subtree_control").read_text() == "+cpuset +cpu +io +memory +pids"
+
+
+def test_nested_create_writes_every_ancestor(fake_root):
+    (fake_root / "berth").mkdir()
+    _populate(fake_root / "berth", "cpu memory pids")
+    CgroupsV2("/berth/c2", root=str(fake_root)).create()
+    assert (fake_root / "berth" / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+
+
+def test_resources_map_to_v2_files(fake_root):
+    cg = CgroupsV2("/berth/c3", root=str(fake_root))
+    cg.create()
+    d = fake_root / "berth" / "c3"
+    _populate(d)
+    cg.apply({
+        "memory": {"limit": 64 << 20, "swap": 96 << 20, "reservation": 16 << 20},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"},
+        "pids": {"limit": 50},
+        "blockIO": {"weight": 500},
+        "devices": [{"allow": False, "access": "rwm"}],
+    })
+    assert (d / "memory.max").read_text() == str(64 << 20)
+    assert (d / "memory.swap.max").read_text() == str(32 << 20)  # OCI swap is memory+swap
+    assert (d / "memory.low").read_text() == str(16 << 20)
+    assert (d / "cpu.weight").read_text() == str(shares_to_weight(512))
+    assert (d / "cpu.max").read_text() == "50000 100000"
+    assert (d / "cpuset.cpus").read_text() == "0-1" and (d / "cpuset.mems").read_text() == "0"
+    assert (d / "pids.max").read_text() == "50"
+    assert (d / "io.weight").read_text() == f"default {blkio_to_io_weight(500)}"
+
+
+def test_unlimited_values_are_max(fake_root):
+    cg = CgroupsV2("/c4", root=str(fake_root))
+    cg.create()
+    _populate(fake_root / "c4")
+    cg.apply({"pids": {"limit": 0}, "cpu": {"quota": -1, "period": 100000}, "memory": {"swap": -1}})
+    assert (fake_root / "c4" / "pids.max").read_text() == "max"
+    assert (fake_root / "c4" / "cpu.max").read_text() == "max 100000"
+    assert (fake_root / "c4" / "memory.swap.max").read_text() == "max"
+
+
+def test_conversions_match_runc():
+    assert shares_to_weight(2) == 1 and shares_to_weight(262144) == 10000 and shares_to_weight(1024) == 39
+    assert blkio_to_io_weight(10) == 1 and blkio_to_io_weight(1000) == 10000
+
+
+def test_freeze_reads_cgroup_events(fake_root):
+    cg = CgroupsV2("/c5", root=str(fake_root))
+    cg.create()
+    d = fake_root / "c5"
+    _populate(d)
+    (d / "cgroup.events").write_text("populated 1\nfrozen 0\n")
+    assert not cg.frozen()
+    (d / "cgroup.events").write_text("populated 1\nfrozen 1\n")  # what the kernel reports once frozen
+    cg.freeze()
+    assert (d / "cgroup.freeze").read_text() == "1" and cg.frozen()
+
+
+def test_oom_kill_from_memory_events_and_procs(fake_root):
+    cg = CgroupsV2("/c6", root=str(fake_root))
+    cg.create()
+    d = fake_root / "c6"
+    _populate(d)
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n")
+    assert not cg.oom_killed()
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 1\n")
+    assert cg.oom_killed()
+    (d / "cgroup.procs").write_text("42\n7\n")
+    assert cg.procs() == [7, 42]
+    cg.join(5)
+    assert (d / "cgroup.procs").read_text() == "5"
+
+
+def test_destroy_removes_the_directory(fake_root):
+    cg = CgroupsV2("/c7", root=str(fake_root))
+    cg.create()
+    assert cg.exists()
+    cg.destroy()
+    assert not cg.exists()
+    cg.destroy()  # idempotent
+
+
+def test_stats_shape(fake_root):
+    cg = CgroupsV2("/c8", root=str(fake_root))
+    cg.create()
+    d = fake_root / "c8"
+    _populate(d)
+    (d / "cpu.stat").write_text("usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n")
+    (d / "memory.current").write_text("4096\n")
+    (d / "memory.max").write_text("8192\n")
+    (d / "pids.current").write_text("3\n")
+    (d / "io.stat").write_text("8:0 rbytes=10 wbytes=20 rios=1 wios=2\n")
+    stats = cg.stats()
+    assert stats["cpu_stats"]["cpu_usage"]["total_usage"] == 1_500_000
+    assert stats["memory_stats"]["usage"] == 4096 and stats["memory_stats"]["limit"] == 8192
+    assert stats["pids_stats"] == {"current": 3}
+    assert {"major": 8, "minor": 0, "op": "Write", "value": 20} in stats["blkio_stats"]["io_service_bytes_recursive"]
