@@ -1,21 +1,324 @@
-"""Image routes: list, inspect, and berth's offline bootstrap of busybox."""
+"""Image routes: list, inspect, history, tag, remove, prune, save, load, import, and berth's busybox bootstrap.
+
+Image names may contain slashes (``registry:5000/team/app:v1``), so the routes
+take ``{name:.+}`` as Docker's router does. ``POST /images/create`` is shared with
+the registry: ``fromSrc`` (import) is answered here, ``fromImage`` (pull) by the
+handler the registry module registers for the same route.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+from datetime import datetime, timezone
+from typing import Any
 
 from aiohttp import web
 
 from berth.api import views
+from berth.api.filesystem import filters_of, request_body, send_tar
 from berth.api.server import Routes, engine_of, json_response, query_bool
+from berth.errors import InvalidArgument, NotFound, NotImplementedYet
+from berth.images import reference as refs
 
 routes = Routes()
 
 
+def _containers_use(engine: Any) -> list:
+    from berth.images.remove import ContainerUse
+
+    return [ContainerUse(c.id, c.image_id, c.state.running) for c in engine.containers.store.containers.values()]
+
+
+# ---------------------------------------------------------------------------
+# list, inspect, history
+# ---------------------------------------------------------------------------
+
+
+def _glob(pattern: str, text: str) -> bool:
+    """Go's ``path.Match``: ``*`` and ``?`` never cross a ``/`` (unlike fnmatch)."""
+    regex = "".join("[^/]*" if ch == "*" else "[^/]" if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, text) is not None
+
+
+def _ref_matches(ref: str, patterns: list[str]) -> bool:
+    repo = ref.split("@", 1)[0] if "@" in ref else ref.rpartition(":")[0]
+    return any(_glob(p, ref) or _glob(p, repo) for p in patterns)
+
+
+def _reference_matches(image, patterns: list[str]) -> bool:
+    """Docker's ``reference=`` filter: a glob against ``repo:tag`` or ``repo`` of any of the image's references."""
+    return any(_ref_matches(ref, patterns) for ref in image.repo_tags + image.repo_digests)
+
+
+def _created(store, name: str) -> str:
+    return store.get(name).created
+
+
+def _filter_images(store, images: list, filters: dict[str, list[str]]) -> list:
+    known = {"reference", "dangling", "label", "before", "since"}
+    unknown = sorted(set(filters) - known)
+    if unknown:
+        raise InvalidArgument(f"invalid filter {unknown[0]!r}: images take {', '.join(sorted(known))}")
+    out = []
+    for image in images:
+        if "dangling" in filters:
+            wanted = filters["dangling"][0].lower()
+            if wanted not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'dangling={wanted}': use true or false")
+            if (wanted in ("true", "1")) != (not image.repo_tags):
+                continue
+        if "reference" in filters and not _reference_matches(image, filters["reference"]):
+            continue
+        if "label" in filters:
+            labels = ((image.config or {}).get("config") or {}).get("Labels") or {}
+            if not all((k in labels and (not sep or labels[k] == v))
+                       for k, sep, v in (f.partition("=") for f in filters["label"])):
+                continue
+        if "before" in filters and not image.created < min(_created(store, n) for n in filters["before"]):
+            continue
+        if "since" in filters and not image.created > max(_created(store, n) for n in filters["since"]):
+            continue
+        out.append(image)
+    return out
+
+
 @routes.add("GET", "/images/json")
 async def list_images(request: web.Request) -> web.StreamResponse:
-    images = engine_of(request).images.list(all=query_bool(request, "all"))
-    return json_response([views.image_summary(i) for i in images])
+    engine = engine_of(request)
+    filters = filters_of(request)
+    store = engine.images
+    images = await asyncio.to_thread(store.list, query_bool(request, "all"))
+    images = _filter_images(store, images, filters)
+    counts: dict[str, int] = {}
+    for c in engine.containers.store.containers.values():
+        counts[c.image_id] = counts.get(c.image_id, 0) + 1
+    summaries = [views.image_summary(i, containers=counts.get(i.id, 0)) for i in images]
+    if "reference" in filters:
+        # as Docker: only the references that matched are listed
+        for summary in summaries:
+            for key in ("RepoTags", "RepoDigests"):
+                summary[key] = [r for r in summary[key] if _ref_matches(r, filters["reference"])]
+    return json_response(summaries)
+
+
+@routes.add("GET", "/images/{name:.+}/json")
+async def inspect(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    image = engine.images.get(request.match_info["name"])
+    layers = engine.images.image_layers(image)
+    graph_data = await asyncio.to_thread(engine.graph.metadata, image.layer_id) if image.layer_id else {}
+    return json_response(views.image_inspect(image, [lay.diff_id for lay in layers], engine.graph.name, graph_data))
+
+
+@routes.add("GET", "/images/{name:.+}/history")
+async def history(request: web.Request) -> web.StreamResponse:
+    store = engine_of(request).images
+    image = store.get(request.match_info["name"])
+    layers = store.image_layers(image)
+    entries: list[dict] = []
+    counter = 0
+    for h in (image.config or {}).get("history") or []:
+        size = 0
+        if not h.get("empty_layer"):
+            if counter >= len(layers):
+                raise InvalidArgument(f"image {image.short_id}: its history lists more layers than its rootfs has")
+            size = layers[counter].size
+            counter += 1
+        entries.insert(0, {"Id": "<missing>", "Created": int(views.parse_time(h.get("created", ""))),
+                           "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
+                           "Comment": h.get("comment", "")})
+    # As Docker: the newest entries get the image's ID and then its parents', one each
+    current = image
+    for entry in entries:
+        entry["Id"], entry["Tags"] = current.id, list(current.repo_tags) or None
+        if not current.parent:
+            break
+        try:
+            current = store.get(current.parent)
+        except NotFound:
+            break
+    return json_response(entries)
+
+
+# ---------------------------------------------------------------------------
+# tag, remove, prune
+# ---------------------------------------------------------------------------
+
+
+@routes.add("POST", "/images/{name:.+}/tag")
+async def tag(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    repo = request.query.get("repo") or ""
+    tag_name = request.query.get("tag") or ""
+    if not repo:
+        raise InvalidArgument("repo is required: POST /images/NAME/tag?repo=REPO&tag=TAG")
+    reference = f"{repo}:{tag_name}" if tag_name else repo
+    parsed = refs.parse(reference)
+    if parsed.digest:
+        raise InvalidArgument(f"refusing to create a tag with a digest reference: {reference}")
+    image = engine.images.get(request.match_info["name"])
+    await asyncio.to_thread(engine.images.tag, image.id, reference)
+    engine.events.publish("image", "tag", image.id, {"name": str(parsed)})
+    return web.Response(status=201)
+
+
+@routes.add("DELETE", "/images/{name:.+}")
+async def remove(request: web.Request) -> web.StreamResponse:
+    from berth.images.remove import delete_image
+
+    engine = engine_of(request)
+    records = await asyncio.to_thread(delete_image, engine.images, request.match_info["name"], _containers_use(engine),
+                                      query_bool(request, "force"), not query_bool(request, "noprune"))
+    for record in records:
+        for action, value in record.items():
+            engine.events.publish("image", action.lower().replace("untagged", "untag").replace("deleted", "delete"),
+                                  value, {"name": value})
+    return json_response(records)
+
+
+@routes.add("POST", "/images/prune")
+async def prune(request: web.Request) -> web.StreamResponse:
+    from berth.images.remove import delete_image
+
+    engine = engine_of(request)
+    store = engine.images
+    filters = filters_of(request)
+    dangling_only = (filters.pop("dangling", ["true"])[0].lower() in ("true", "1"))
+    labels = filters.pop("label", [])
+    if filters:
+        raise InvalidArgument(f"invalid filter {sorted(filters)[0]!r} for image prune: use dangling or label")
+    used = {c.image_id for c in engine.containers.store.containers.values()}
+    deleted: list[dict] = []
+    reclaimed = 0
+    for image in store.list(all=False):
+        if image.id in used or (dangling_only and image.repo_tags) or store.children(image.id):
+            continue
+        if labels and not _filter_images(store, [image], {"label": labels}):
+            continue
+        try:
+            records = await asyncio.to_thread(delete_image, store, image.id, _containers_use(engine), True, True)
+        except NotFound:
+            continue  # already removed as the parent of an earlier one
+        deleted += records
+        reclaimed += image.size
+    return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
+
+
+# ---------------------------------------------------------------------------
+# save, load, import
+# ---------------------------------------------------------------------------
+
+
+async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
+    from berth.images.archive import select_images, write_archive
+    from berth.images.pipestream import producer_stream
+
+    engine = engine_of(request)
+    store = engine.images
+    chosen = await asyncio.to_thread(select_images, store, names)  # unknown names fail before any byte
+    stream = producer_stream(lambda out: write_archive(store, chosen, out), what=f"save of {', '.join(names)}")
+    for item in chosen:
+        engine.events.publish("image", "save", item.image.id, {"name": ",".join(item.tags) or item.image.id})
+    return await send_tar(request, stream)
+
+
+@routes.add("GET", "/images/get")
+async def save_many(request: web.Request) -> web.StreamResponse:
+    return await _save(request, [n for value in request.query.getall("names", []) for n in value.split(",") if n])
+
+
+@routes.add("GET", "/images/{name:.+}/get")
+async def save_one(request: web.Request) -> web.StreamResponse:
+    return await _save(request, [request.match_info["name"]])
+
+
+def _ndjson(lines: list[dict]) -> web.Response:
+    return web.Response(body=b"".join(json.dumps(line).encode() + b"\n" for line in lines),
+                        content_type="application/json")
+
+
+@routes.add("POST", "/images/load")
+async def load(request: web.Request) -> web.StreamResponse:
+    from berth.images.archive import load_archive
+
+    engine = engine_of(request)
+    messages: list[str] = []
+    body = request_body(request)
+    images = await asyncio.to_thread(load_archive, engine.images, body, messages.append)
+    for image in images:
+        engine.events.publish("image", "load", image.id, {"name": ",".join(image.repo_tags) or image.id})
+    return _ndjson([{"stream": m} for m in messages])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _import(store, body, reference: str | None, changes: list[str], message: str, source: str):
+    """``docker import``: the tar is one base layer; the config is built from ``changes``."""
+    from berth.images.bootstrap import oci_architecture
+    from berth.images.changes_dsl import apply_changes
+
+    config_section = apply_changes({}, changes)  # bad changes fail before the layer is stored
+    layer = store.add_layer(None, body)
+    created = _now()
+    config = {
+        "architecture": oci_architecture(), "os": "linux", "created": created, "config": config_section,
+        "history": [{"created": created, "comment": message or f"Imported from {source}"}],
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+    }
+    try:
+        return store.create_image(config, [layer], reference)
+    except BaseException:
+        if store.unreferenced(layer.chain_id):
+            store.release_layer(layer.chain_id)
+        raise
+
+
+def _registry_create_handler():
+    """The registry module's own ``POST /images/create`` handler (pull), if that module is installed."""
+    try:
+        from berth.api import registry  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    for method, path, handler in getattr(registry, "routes").table:
+        if method == "POST" and path == "/images/create":
+            return handler
+    return None
+
+
+@routes.add("POST", "/images/create")
+async def create(request: web.Request) -> web.StreamResponse:
+    if "fromSrc" not in request.query:
+        handler = _registry_create_handler()
+        if handler is None:
+            raise NotImplementedYet("pulling images (fromImage) needs berth's registry module, which is not installed; "
+                                    "use berth load or berth import")
+        return await handler(request)
+    engine = engine_of(request)
+    source = request.query["fromSrc"]
+    if source != "-":
+        raise NotImplementedYet(f"importing from a URL ({source}) is not supported: download the tar and import it "
+                                "from a file or stdin (fromSrc=-)")
+    repo, tag_name = request.query.get("repo") or "", request.query.get("tag") or ""
+    if tag_name and not repo:
+        raise InvalidArgument("a tag needs a repository: pass repo= with tag=")
+    reference = (f"{repo}:{tag_name}" if tag_name else repo) or None
+    if reference:
+        refs.parse(reference)  # a bad name fails before the upload is read
+    changes = [line for value in request.query.getall("changes", []) for line in value.splitlines()]
+    body = request_body(request)
+    image = await asyncio.to_thread(_import, engine.images, body, reference, changes,
+                                    request.query.get("message", ""), source)
+    engine.events.publish("image", "import", image.id, {"name": reference or image.id})
+    return _ndjson([{"status": image.id}])
+
+
+# ---------------------------------------------------------------------------
+# berth's own
+# ---------------------------------------------------------------------------
 
 
 @routes.add("POST", "/berth/images/bootstrap")

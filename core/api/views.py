@@ -114,12 +114,39 @@ def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, r
     }
 
 
-def image_summary(image: Any) -> dict[str, Any]:
+def image_summary(image: Any, containers: int = -1) -> dict[str, Any]:
     """One row of ``GET /images/json``."""
     cfg = (image.config or {}).get("config") or {}
     return {
         "Id": image.id, "ParentId": image.parent or "", "RepoTags": list(image.repo_tags),
         "RepoDigests": list(image.repo_digests), "Created": int(parse_time(image.created)),
         "Size": image.size, "SharedSize": -1, "VirtualSize": image.size, "Labels": cfg.get("Labels") or {},
-        "Containers": -1,
+        "Containers": containers,
+    }
+
+
+def image_inspect(image: Any, diff_ids: list[str], driver: str, graph_data: dict[str, str]) -> dict[str, Any]:
+    """``GET /images/{name}/json``."""
+    config = image.config or {}
+    return {
+        "Id": image.id,
+        "RepoTags": list(image.repo_tags),
+        "RepoDigests": list(image.repo_digests),
+        "Parent": image.parent or "",
+        "Comment": config.get("comment", ""),
+        "Created": config.get("created", image.created),
+        "Container": config.get("container", ""),
+        "ContainerConfig": config.get("container_config"),
+        "DockerVersion": config.get("docker_version", ""),
+        "Author": config.get("author", ""),
+        "Config": config.get("config"),
+        "Architecture": config.get("architecture", ""),
+        "Variant": config.get("variant", ""),
+        "Os": config.get("os", ""),
+        "OsVersion": config.get("os.version", ""),
+        "Size": image.size,
+        "VirtualSize": image.size,
+        "GraphDriver": {"Name": driver, "Data": graph_data},
+        "RootFS": {"Type": (config.get("rootfs") or {}).get("type", "layers"), "Layers": diff_ids},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }

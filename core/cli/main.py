@@ -38,7 +38,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "port": ("monitoring", "List port mappings or a specific mapping for the container"),
     "stats": ("monitoring", "Display a live stream of container(s) resource usage statistics"),
     "events": ("monitoring", "Get real time events from the server"),
-    "container": ("groups", "Manage containers"),
+    "container": ("containers", "Manage containers"),
     "network": ("network", "Manage networks"),
     "volume": ("volume", "Manage volumes"),
     "system": ("system", "Manage berth (df, prune, info, events)"),
@@ -53,7 +53,17 @@ VERBS: dict[str, tuple[str, str]] = {
     "login": ("registry", "Log in to a registry"),
     "logout": ("registry", "Log out from a registry"),
     "search": ("registry", "Search a registry for images"),
-    "image": ("images", "Manage images (ls, bootstrap)"),
+    "image": ("images", "Manage images (ls, inspect, history, tag, rm, prune, save, load, import, bootstrap)"),
+    "history": ("images", "Show the history of an image"),
+    "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "rmi": ("images", "Remove one or more images"),
+    "save": ("images", "Save one or more images to a tar archive"),
+    "load": ("images", "Load an image from a tar archive or STDIN"),
+    "import": ("images", "Import the contents from a tarball to create a filesystem image"),
+    "export": ("filesystem", "Export a container's filesystem as a tar archive"),
+    "diff": ("filesystem", "Inspect changes to files or directories on a container's filesystem"),
+    "commit": ("filesystem", "Create a new image from a container's changes"),
+    "cp": ("filesystem", "Copy files/folders between a container and the local filesystem"),
 }
 
 #: flag or argument errors exit with this status, as the docker CLI does

@@ -118,13 +118,13 @@ class ContainerManager:
         )
         c.config["Hostname"] = c.hostname
         with log.job("container.create", container_id=cid[:12], image_id=image.id[7:19], driver=self.graph.name):
-            await asyncio.to_thread(self.graph.create_rw, cid, image.layer_id, {})
+            await asyncio.to_thread(self.images.create_container_layers, cid, image)
             try:
                 if self.volumes is not None:
                     await asyncio.to_thread(self.volumes.prepare, c, image_cfg)
                 self.store.save(c)
             except BaseException:
-                await asyncio.to_thread(self.graph.remove, cid)
+                await asyncio.to_thread(self.images.remove_container_layers, cid)
                 raise
         self.event(c, "create")
         return c
@@ -640,7 +640,7 @@ class ContainerManager:
                 self.store.save(c)
             with log.job("container.remove", container_id=c.short_id, driver=self.graph.name):
                 await asyncio.to_thread(self._teardown, c)
-                await asyncio.to_thread(self.graph.remove, c.layer_id)
+                await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
                 if self.volumes is not None:
                     await asyncio.to_thread(self.volumes.release, c, volumes)
                 self.store.delete(c.id)

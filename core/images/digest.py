@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 
 class DigestReader(io.RawIOBase):
@@ -16,9 +16,10 @@ class DigestReader(io.RawIOBase):
     covers every byte.
     """
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, on_data: "Callable[[bytes], None] | None" = None):
         super().__init__()
         self._stream = stream
+        self._on_data = on_data  # sees every byte too (e.g. a tar-split recorder)
         self._hash = hashlib.sha256()
         self.count = 0
 
@@ -29,6 +30,8 @@ class DigestReader(io.RawIOBase):
         data = self._stream.read(size)
         self._hash.update(data)
         self.count += len(data)
+        if self._on_data is not None and data:
+            self._on_data(data)
         return data
 
     def readinto(self, buf) -> int:

@@ -48,11 +48,12 @@ class LayerTarWriter:
         self._tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
         self._links: dict[tuple[int, int], str] = {}
 
-    def add(self, root: str, rel: str, st: os.stat_result | None = None) -> None:
-        """Add ``root/rel`` (not recursing) under the archive name ``rel``."""
-        path = os.path.join(root, rel)
+    def add(self, root: str, rel: str, st: os.stat_result | None = None, arcname: str | None = None) -> None:
+        """Add ``root/rel`` (not recursing) under the archive name ``arcname`` (default ``rel``)."""
+        path = os.path.join(root, rel) if rel else root
         st = st or os.lstat(path)
-        ti = tarfile.TarInfo(rel)
+        name = rel if arcname is None else arcname
+        ti = tarfile.TarInfo(name)
         ti.mode = stat.S_IMODE(st.st_mode)
         ti.uid, ti.gid = st.st_uid, st.st_gid
         ti.uname = ti.gname = ""
@@ -67,7 +68,7 @@ class LayerTarWriter:
                 self._tar.addfile(ti)
                 return
             if st.st_nlink > 1:
-                self._links[key] = rel
+                self._links[key] = name
             ti.type, ti.size = tarfile.REGTYPE, st.st_size
             with open(path, "rb", buffering=0) as f:
                 self._tar.addfile(ti, f)

@@ -4,9 +4,12 @@ Tables (the seed's GraphDB, in SQL):
 
 * ``layers``      one row per layer by chain ID: diff ID, parent chain ID, the graph
                   driver's cache ID, applied size, and ``refs`` = images using it as
-                  their top layer + layers built on it
+                  their top layer + layers built on it + containers on it
 * ``images``      one row per image ID: top layer, parent image, created, size
 * ``refs``        ``repo:tag`` / ``repo@digest`` (familiar form) -> image ID
+* ``mounts``      one row per container: its init layer and the image layer it
+                  stands on (which holds one of that layer's ``refs``, so removing
+                  the image never pulls a layer from under a container)
 * ``pending``     graph-driver layers being created; a crash leaves them listed and
                   :meth:`MetadataDB.pending` lets start-up remove them
 
@@ -50,6 +53,12 @@ CREATE TABLE IF NOT EXISTS refs (
     kind     TEXT NOT NULL CHECK (kind IN ('tag', 'digest'))
 );
 CREATE INDEX IF NOT EXISTS refs_image ON refs(image_id);
+CREATE TABLE IF NOT EXISTS mounts (
+    container_id TEXT PRIMARY KEY,
+    init_id      TEXT,
+    parent_chain TEXT REFERENCES layers(chain_id),
+    created      TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pending (
     cache_id TEXT PRIMARY KEY,
     started  TEXT NOT NULL

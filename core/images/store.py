@@ -1,7 +1,9 @@
 """The image store: layers (by chain ID) on the graph driver, image configs, and references.
 
-On disk under ``<data-root>/image``: ``metadata.db`` (see :mod:`berth.images.metadata`)
-and ``blobs/sha256/<hex>`` (configs). Identities follow Docker/OCI:
+On disk under ``<data-root>/image``: ``metadata.db`` (see :mod:`berth.images.metadata`),
+``blobs/sha256/<hex>`` (configs) and ``tarsplit/<cache-id>.gz`` (what it takes to
+give a layer's original tar back, see :mod:`berth.images.tarsplit`). Identities
+follow Docker/OCI:
 
 * diff ID   sha256 of a layer's *uncompressed* tar, computed while it is applied
 * chain ID  the diff ID for a base layer, else sha256(parent chain ID + " " + diff ID)
@@ -21,11 +23,14 @@ from datetime import datetime, timezone
 from typing import BinaryIO
 
 from berth.drivers import GraphDriver
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
 from berth.images import reference as refs
 from berth.images.blobs import BlobStore
 from berth.images.digest import DigestReader, chain_id as make_chain_id, uncompressed
+from berth.images.initlayer import init_layer_id, write_placeholders
 from berth.images.metadata import MetadataDB
+from berth.images.pipestream import producer_stream
+from berth.images.tarsplit import Recorder, TarSplit
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,8 @@ class ImageStore:
         self.graph = graph
         self.blobs = BlobStore(os.path.join(self.root, "blobs"))
         self.db = MetadataDB(os.path.join(self.root, "metadata.db"))
+        self.tarsplit_dir = os.path.join(self.root, "tarsplit")
+        os.makedirs(self.tarsplit_dir, mode=0o700, exist_ok=True)
         self._configs: dict[str, dict] = {}
         self._reconcile()
 
@@ -107,6 +114,16 @@ class ImageStore:
             self.graph.remove(cache_id)
         except Exception as exc:  # keep starting; the layer stays listed for the next start
             log.warning("cannot remove half-created layer %s: %s", cache_id, exc)
+        self._remove_tarsplit(cache_id)
+
+    def _tarsplit_path(self, cache_id: str) -> str:
+        return os.path.join(self.tarsplit_dir, cache_id + ".gz")
+
+    def _remove_tarsplit(self, cache_id: str) -> None:
+        try:
+            os.unlink(self._tarsplit_path(cache_id))
+        except FileNotFoundError:
+            pass
 
     # -- layers -------------------------------------------------------------------------
 
@@ -131,10 +148,12 @@ class ImageStore:
         try:
             self.graph.create(cache_id, parent.cache_id if parent else None)
             created = True
-            reader = DigestReader(uncompressed(tar_stream))
+            recorder = Recorder()
+            reader = DigestReader(uncompressed(tar_stream), on_data=recorder.feed)
             size = self.graph.apply_diff(cache_id, parent.cache_id if parent else None, reader)
             reader.drain()
             diff_id = reader.digest
+            recorder.save(self._tarsplit_path(cache_id), diff_id)
             chain = make_chain_id(parent_chain, diff_id)
             layer = Layer(chain, diff_id, parent_chain, cache_id, int(size or 0), _now())
             with self.db.tx() as db:
@@ -169,6 +188,33 @@ class ImageStore:
             chain = layer.parent
         return out[::-1]
 
+    def layer_tar(self, layer: Layer) -> tuple[int, BinaryIO]:
+        """(size, stream) of the exact tar ``layer`` was applied from (its bytes hash to its diff ID).
+
+        The stream reads the layer's files from a mount taken here and released when
+        the stream is closed; a layer changed on disk fails the stream at its end.
+        """
+        split = TarSplit(self._tarsplit_path(layer.cache_id))
+        if split.digest != layer.diff_id:
+            raise DriverError(f"layer {layer.chain_id}: recorded tar metadata is for {split.digest}, not {layer.diff_id}")
+        root = self.graph.mount(layer.cache_id)
+        try:
+            return split.size, producer_stream(lambda out: split.write(root, out),
+                                               release=lambda: self.graph.unmount(layer.cache_id),
+                                               what=f"tar of layer {layer.diff_id}")
+        except BaseException:
+            self.graph.unmount(layer.cache_id)
+            raise
+
+    def release_layer(self, chain_id: str) -> list[str]:
+        """Drop one reference taken on a layer (e.g. by :meth:`add_layer` for an image that failed to load)."""
+        return self._release_layer(chain_id)
+
+    def unreferenced(self, chain_id: str) -> bool:
+        """True when nothing (image, child layer, container) holds layer ``chain_id``."""
+        rows = self.db.query("SELECT refs FROM layers WHERE chain_id = ?", (chain_id,))
+        return bool(rows) and rows[0]["refs"] == 0
+
     def _release_layer(self, chain_id: str | None) -> list[str]:
         """Drop one reference to a layer; a layer losing its last one is removed, releasing its parent."""
         removed: list[str] = []
@@ -185,6 +231,7 @@ class ImageStore:
                 db.execute("INSERT OR IGNORE INTO pending (cache_id, started) VALUES (?, ?)", (row["cache_id"], _now()))
                 db.execute("DELETE FROM layers WHERE chain_id = ?", (chain_id,))
             self.graph.remove(row["cache_id"])
+            self._remove_tarsplit(row["cache_id"])
             with self.db.tx() as db:
                 db.execute("DELETE FROM pending WHERE cache_id = ?", (row["cache_id"],))
             removed.append(chain_id)
@@ -284,6 +331,49 @@ class ImageStore:
         removed = self._release_layer(image.top_layer) if image.top_layer else []
         self.blobs.delete(image.id)
         return removed
+
+    # -- containers' layers -------------------------------------------------------------------
+
+    def create_container_layers(self, container_id: str, image: Image, options: dict | None = None) -> str:
+        """Create ``<id>-init`` (mount-point placeholders) and the read-write layer ``<id>`` on ``image``.
+
+        Returns the read-write layer's graph id (``container_id``). The image's top
+        layer gains a reference, so removing the image (``rmi -f``) never removes a
+        layer the container stands on; :meth:`remove_container_layers` drops it.
+        """
+        init_id = init_layer_id(container_id)
+        with self.db.tx() as db:
+            db.execute("INSERT INTO mounts (container_id, init_id, parent_chain, created) VALUES (?, ?, ?, ?)",
+                       (container_id, init_id, image.top_layer, _now()))
+            if image.top_layer:
+                db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (image.top_layer,))
+        try:
+            self.graph.create_rw(init_id, image.layer_id, {})
+            root = self.graph.mount(init_id)
+            try:
+                write_placeholders(root)
+            finally:
+                self.graph.unmount(init_id)
+            self.graph.create_rw(container_id, init_id, options or {})
+        except BaseException:
+            self.remove_container_layers(container_id)
+            raise
+        return container_id
+
+    def container_base_layer(self, container_layer_id: str, image_layer_id: str | None) -> str | None:
+        """The graph layer a container's changes are taken against: its init layer, else its image's top."""
+        init_id = init_layer_id(container_layer_id)
+        return init_id if self.graph.exists(init_id) else image_layer_id
+
+    def remove_container_layers(self, container_id: str) -> None:
+        """Remove a container's read-write and init layers and release its image layer. Idempotent."""
+        self.graph.remove(container_id)
+        self.graph.remove(init_layer_id(container_id))
+        with self.db.tx() as db:
+            row = db.execute("SELECT parent_chain FROM mounts WHERE container_id = ?", (container_id,)).fetchone()
+            db.execute("DELETE FROM mounts WHERE container_id = ?", (container_id,))
+        if row is not None and row["parent_chain"]:
+            self._release_layer(row["parent_chain"])
 
     # -- lookup ------------------------------------------------------------------------------
 

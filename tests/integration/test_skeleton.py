@@ -95,9 +95,10 @@ def test_rm_removes_the_containers_layer(daemon):
     daemon.cli("create", "--name", "layer-check", "busybox", "true")
     cid = json.loads(out(daemon.cli("inspect", "layer-check")))[0]["Id"]
     layer_dir = os.path.join(daemon.data_root, "vfs", "dir", cid)
-    assert os.path.isdir(layer_dir)
+    init_dir = layer_dir + "-init"  # Docker's init layer: placeholders for the bind-mounted /etc files
+    assert os.path.isdir(layer_dir) and os.path.isfile(os.path.join(init_dir, "etc", "hostname"))
     daemon.cli("rm", "layer-check")
-    assert not os.path.exists(layer_dir)
+    assert not os.path.exists(layer_dir) and not os.path.exists(init_dir)
 
 
 def test_images_lists_the_bootstrapped_busybox(daemon):

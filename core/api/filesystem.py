@@ -1,0 +1,243 @@
+"""Container filesystem routes: export, changes, archive (``cp``) and ``POST /commit``.
+
+A container that is not running has no mount; these routes take one through the
+graph facade (reference-counted, so a running container's mount is shared) and
+release it when the response is done. Tar bodies flow through worker threads:
+:class:`RequestBody` lets a thread read the request as a file, and
+:func:`send_tar` streams what a producer thread writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any, BinaryIO, Callable
+
+from aiohttp import web
+
+from berth import log
+from berth.api.server import Routes, engine_of, json_response, query_bool, read_json
+from berth.containers.model import State
+from berth.errors import InvalidArgument, NotFound
+from berth.images import fsarchive
+from berth.images.pipestream import producer_stream
+
+routes = Routes()
+
+TAR = "application/x-tar"
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+_CHUNK = 1 << 16
+
+
+# ---------------------------------------------------------------------------
+# streaming helpers (shared with the image routes)
+# ---------------------------------------------------------------------------
+
+
+class _BodyRaw(io.RawIOBase):
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop):
+        super().__init__()
+        self._content = request.content
+        self._loop = loop
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        data = asyncio.run_coroutine_threadsafe(self._content.read(len(buf)), self._loop).result()
+        buf[:len(data)] = data
+        return len(data)
+
+
+def request_body(request: web.Request) -> BinaryIO:
+    """The request body as a blocking binary file, for use from a worker thread only."""
+    return io.BufferedReader(_BodyRaw(request, asyncio.get_running_loop()), buffer_size=1 << 20)
+
+
+async def send_tar(request: web.Request, stream: BinaryIO, headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """Stream ``stream`` (closed afterwards) as an ``application/x-tar`` response.
+
+    A failure after the headers went out cannot change the status any more: the
+    connection is cut, so the client sees a truncated archive instead of a short
+    "successful" one.
+    """
+    response = web.StreamResponse(status=200, headers={"Content-Type": TAR, **(headers or {})})
+    try:
+        first = await asyncio.to_thread(stream.read, _CHUNK)
+        await response.prepare(request)
+        chunk = first
+        while chunk:
+            await response.write(chunk)
+            chunk = await asyncio.to_thread(stream.read, _CHUNK)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client stopped reading (a tar reader stops at the end-of-archive blocks)
+    except Exception as exc:
+        if not response.prepared:
+            raise
+        log.get().warning("api.stream_failed", path=request.path, error=str(exc))
+        if request.transport is not None:
+            request.transport.close()
+    finally:
+        await asyncio.to_thread(stream.close)
+    return response
+
+
+# ---------------------------------------------------------------------------
+# container trees
+# ---------------------------------------------------------------------------
+
+
+def _container(request: web.Request):
+    return engine_of(request).containers.get(request.match_info["id"])
+
+
+def _image_layer(engine: Any, c: Any) -> str | None:
+    try:
+        return engine.images.get(c.image_id).layer_id
+    except NotFound:
+        return None  # removed with rmi -f while this container kept its layers
+
+
+def base_layer(engine: Any, c: Any) -> str | None:
+    """The layer a container's changes are measured against (its init layer, else its image's top)."""
+    return engine.images.container_base_layer(c.layer_id, _image_layer(engine, c))
+
+
+def _tree_stream(engine: Any, c: Any, produce: Callable[[str, BinaryIO], None], what: str) -> BinaryIO:
+    """Mount the container's tree, run ``produce(root, out)`` in a thread, unmount when the stream closes."""
+    root = engine.graph.mount(c.layer_id)
+    try:
+        return producer_stream(lambda out: produce(root, out), release=lambda: engine.graph.unmount(c.layer_id),
+                               what=what)
+    except BaseException:
+        engine.graph.unmount(c.layer_id)
+        raise
+
+
+@routes.add("GET", "/containers/{id}/export")
+async def export(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    c = _container(request)
+    stream = await asyncio.to_thread(_tree_stream, engine, c, fsarchive.write_export, f"export of {c.short_id}")
+    engine.containers.event(c, "export")
+    return await send_tar(request, stream)
+
+
+@routes.add("GET", "/containers/{id}/changes")
+async def changes(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    c = _container(request)
+    found = await asyncio.to_thread(engine.graph.changes, c.layer_id, base_layer(engine, c))
+    return json_response([{"Path": ch.path, "Kind": int(ch.kind)} for ch in found])
+
+
+def _archive_path(request: web.Request) -> str:
+    path = request.query.get("path")
+    if not path:
+        raise InvalidArgument("path is required: pass ?path=/a/path/in/the/container")
+    return path
+
+
+def _stat(engine: Any, c: Any, path: str) -> dict:
+    root = engine.graph.mount(c.layer_id)
+    try:
+        return fsarchive.stat_path(root, path, c.short_id)
+    finally:
+        engine.graph.unmount(c.layer_id)
+
+
+@routes.add("HEAD", "/containers/{id}/archive")
+async def archive_head(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    c = _container(request)
+    try:
+        st = await asyncio.to_thread(_stat, engine, c, _archive_path(request))
+    except NotFound as exc:
+        # HEAD has no body: the message travels in a header so clients can show it
+        return web.Response(status=404, headers={"X-Berth-Error": exc.message})
+    return web.Response(status=200, headers={STAT_HEADER: fsarchive.encode_stat(st), "Content-Type": "application/json"})
+
+
+@routes.add("GET", "/containers/{id}/archive")
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    c = _container(request)
+    path = _archive_path(request)
+    st = await asyncio.to_thread(_stat, engine, c, path)  # a missing path is a 404 before any byte is sent
+    stream = await asyncio.to_thread(_tree_stream, engine, c, lambda root, out: fsarchive.write_path_archive(root, path, out),
+                                     f"archive of {path} in {c.short_id}")
+    return await send_tar(request, stream, {STAT_HEADER: fsarchive.encode_stat(st)})
+
+
+@routes.add("PUT", "/containers/{id}/archive")
+async def archive_put(request: web.Request) -> web.StreamResponse:
+    engine = engine_of(request)
+    c = _container(request)
+    path = _archive_path(request)
+    if c.host_config.get("ReadonlyRootfs"):
+        raise InvalidArgument(f"container {c.short_id} has a read-only root filesystem; cannot copy into it")
+    body = request_body(request)
+
+    def extract() -> None:
+        root = engine.graph.mount(c.layer_id)
+        try:
+            fsarchive.extract_to_path(root, path, body, c.short_id)
+        finally:
+            engine.graph.unmount(c.layer_id)
+
+    await asyncio.to_thread(extract)
+    engine.containers.event(c, "extract-to-dir", path=path)
+    return web.Response(status=200)
+
+
+# ---------------------------------------------------------------------------
+# commit
+# ---------------------------------------------------------------------------
+
+
+@routes.add("POST", "/commit")
+async def commit(request: web.Request) -> web.StreamResponse:
+    from berth import __version__
+    from berth.images.commit import CommitRequest, commit as do_commit
+
+    engine = engine_of(request)
+    name = request.query.get("container")
+    if not name:
+        raise InvalidArgument("container is required: POST /commit?container=NAME")
+    c = engine.containers.get(name)
+    body = await read_json(request)
+    repo, tag = request.query.get("repo") or "", request.query.get("tag") or ""
+    if tag and not repo:
+        raise InvalidArgument("a tag needs a repository: pass repo= with tag=")
+    reference = (f"{repo}:{tag}" if tag else repo) or None
+    changes = [line for value in request.query.getall("changes", []) for line in value.splitlines()]
+    req = CommitRequest(
+        container_id=c.id, layer_id=c.layer_id, image_id=c.image_id, container_config=c.config,
+        command=" ".join([c.path, *c.args]).strip(), reference=reference,
+        comment=request.query.get("comment", ""), author=request.query.get("author", ""), changes=changes,
+        config_override=body if isinstance(body, dict) and body else None,
+    )
+    pause = query_bool(request, "pause", True) and c.state.status == State.RUNNING
+    if pause:
+        await engine.containers.pause(c.id)
+    try:
+        image = await asyncio.to_thread(do_commit, engine.images, req, base_layer(engine, c), f"berth {__version__}")
+    finally:
+        if pause:
+            await engine.containers.unpause(c.id)
+    engine.containers.event(c, "commit", comment=req.comment, imageID=image.id)
+    return json_response({"Id": image.id}, status=201)
+
+
+def filters_of(request: web.Request) -> dict[str, list[str]]:
+    """Docker's ``filters`` query parameter as {key: [values]} (list or legacy {value: true} form)."""
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid filters: {raw!r}") from None
+    return {k: (list(v) if isinstance(v, (list, dict)) else [str(v)]) for k, v in data.items()}

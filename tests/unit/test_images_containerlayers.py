@@ -1,0 +1,106 @@
+"""Containers' init and read-write layers, and rmi's rules, on a real vfs store."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import pytest
+
+from berth.errors import Conflict
+from berth.images.remove import ContainerUse, delete_image
+from berth.images.store import ImageStore
+from berth.testing.graph_kit import open_graph
+
+
+def layer_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in sorted(files.items()):
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mtime = len(data), 1
+            tar.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path):
+    root = str(tmp_path / "data")
+    s = ImageStore(root, open_graph("vfs", os.path.join(root, "vfs")))
+    yield s
+    s.close()
+
+
+def make_image(store, files, ref, parent_image=None):
+    parent_chain = parent_image.top_layer if parent_image else None
+    layer = store.add_layer(parent_chain, io.BytesIO(layer_tar(files)))
+    layers = [*(store.image_layers(parent_image) if parent_image else []), layer]
+    return store.create_image({"architecture": "amd64", "os": "linux", "created": ref, "config": {}}, layers, ref,
+                              parent=parent_image.id if parent_image else "")
+
+
+def test_container_changes_are_taken_against_the_init_layer(store):
+    image = make_image(store, {"etc/passwd": b"root\n"}, "img:1")
+    cid = "c" * 64
+    assert store.create_container_layers(cid, image) == cid
+    base = store.container_base_layer(cid, image.layer_id)
+    assert base == cid + "-init"
+    root = store.graph.mount(cid)
+    try:
+        for placeholder in ("etc/hosts", "etc/resolv.conf", "etc/hostname", "proc", "dev/pts"):
+            assert os.path.lexists(os.path.join(root, placeholder)), placeholder
+        os.unlink(os.path.join(root, "etc/passwd"))
+    finally:
+        store.graph.unmount(cid)
+    changes = [(c.path, c.kind.letter) for c in store.graph.changes(cid, base)]
+    assert changes == [("/etc", "C"), ("/etc/passwd", "D")]  # no placeholders
+
+
+def test_removing_a_container_removes_both_layers(store):
+    image = make_image(store, {"a": b"1"}, "img:1")
+    cid = "d" * 64
+    store.create_container_layers(cid, image)
+    store.remove_container_layers(cid)
+    assert not store.graph.exists(cid) and not store.graph.exists(cid + "-init")
+    store.remove_container_layers(cid)  # idempotent
+
+
+def test_forced_rmi_keeps_the_layer_a_container_stands_on(store):
+    image = make_image(store, {"a": b"1"}, "img:1")
+    cid = "e" * 64
+    store.create_container_layers(cid, image)
+    users = [ContainerUse(cid, image.id, running=False)]
+    with pytest.raises(Conflict, match="must force"):
+        delete_image(store, "img:1", users)
+    assert store.get("img:1").id == image.id  # refused before untagging
+    records = delete_image(store, "img:1", users, force=True)
+    assert {"Untagged": "img:1"} in records and {"Deleted": image.id} in records
+    assert store.graph.exists(image.layer_id)  # the container still needs it
+    store.remove_container_layers(cid)
+    assert not store.graph.exists(image.layer_id)  # released with the container
+
+
+def test_running_container_blocks_even_forced_delete(store):
+    image = make_image(store, {"a": b"1"}, "img:1")
+    with pytest.raises(Conflict, match="cannot be forced"):
+        delete_image(store, image.id, [ContainerUse("f" * 64, image.id, running=True)], force=True)
+
+
+def test_rmi_untags_first_and_never_removes_a_shared_layer(store):
+    base = make_image(store, {"a": b"1"}, "base:1")
+    child = make_image(store, {"b": b"2"}, "child:1", parent_image=base)
+    store.tag("base:1", "base:alias")
+    assert delete_image(store, "base:alias", []) == [{"Untagged": "base:alias"}]
+    with pytest.raises(Conflict, match="dependent child images"):
+        delete_image(store, base.id, [])
+    records = delete_image(store, "child:1", [], prune=False)
+    assert records[0] == {"Untagged": "child:1"} and {"Deleted": child.id} in records
+    assert store.graph.exists(base.layer_id) and store.get("base:1").id == base.id
+
+
+def test_rmi_of_a_parent_by_tag_only_untags_it(store):
+    base = make_image(store, {"a": b"1"}, "base:1")
+    make_image(store, {"b": b"2"}, "child:1", parent_image=base)
+    assert delete_image(store, "base:1", []) == [{"Untagged": "base:1"}]
+    assert store.get(base.id).repo_tags == [] and store.graph.exists(base.layer_id)
