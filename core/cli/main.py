@@ -53,6 +53,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "login": ("registry", "Log in to a registry"),
     "logout": ("registry", "Log out from a registry"),
     "search": ("registry", "Search a registry for images"),
+    "build": ("build", "Build an image from a Dockerfile"),
     "image": ("images", "Manage images (ls, inspect, history, tag, rm, prune, save, load, import, bootstrap)"),
     "history": ("images", "Show the history of an image"),
     "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),

@@ -1,0 +1,141 @@
+"""``berth build``: send a build context to the daemon and show the build's output.
+
+The context is packed here, leaving out what ``.dockerignore`` excludes, as the
+docker CLI does. ``PATH`` may be ``-``: standard input is then either a context
+tar (plain or gzip) or a Dockerfile with an empty context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from typing import Any
+from urllib.parse import urlencode
+
+from berth.cli.client import Client
+
+
+def _key_values(items: list[str], what: str, from_env: bool) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise SystemExit(f"invalid {what} {item!r}: expected KEY=VALUE")
+        # Docker: --build-arg NAME without a value takes NAME from the environment (and is skipped if unset)
+        out[key] = value if sep else (os.environ.get(key) if from_env else "")
+    return {k: v for k, v in out.items() if v is not None or not from_env}
+
+
+def setup_build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH|-", help="the build context directory, or - for standard input")
+    p.add_argument("-t", "--tag", action="append", default=[], help="name and optionally a tag (name:tag); repeatable")
+    p.add_argument("-f", "--file", help="name of the Dockerfile (default: PATH/Dockerfile)")
+    p.add_argument("--build-arg", action="append", default=[], help="set a build-time variable (NAME=VALUE)")
+    p.add_argument("--target", help="build the stage with this name and stop")
+    p.add_argument("--label", action="append", default=[], help="set metadata on the image (KEY=VALUE)")
+    p.add_argument("--no-cache", action="store_true", help="do not use the cache")
+    p.add_argument("--pull", action="store_true", help="always try to pull newer versions of the base images")
+    p.add_argument("--rm", default="true", nargs="?", const="true",
+                   help="remove intermediate containers after a build (default true; --rm=false keeps them)")
+    p.add_argument("--force-rm", action="store_true", help="always remove intermediate containers")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress the build output and print the image ID")
+    p.add_argument("--iidfile", help="write the image ID to this file")
+    p.add_argument("--network", default="default", help="network mode of the RUN containers (default: default)")
+    p.add_argument("--platform", help="platform of the image (only the host's is supported)")
+
+
+def _context(opts: argparse.Namespace) -> tuple[bytes, str | None]:
+    """The context tar to send and the dockerfile name inside it."""
+    from berth.build.context import context_tar
+
+    dockerfile = opts.file
+    if opts.path == "-":
+        data = sys.stdin.buffer.read()
+        if data[:2] == b"\x1f\x8b" or (len(data) >= 262 and data[257:262] == b"ustar"):
+            return data, dockerfile
+        import io
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo("Dockerfile")
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue(), "Dockerfile"
+    root = os.path.abspath(opts.path)
+    extra: dict[str, bytes] = {}
+    name = None
+    if dockerfile == "-":
+        name = f".berth-dockerfile-{secrets.token_hex(6)}"
+        extra[name] = sys.stdin.buffer.read()
+    elif dockerfile:
+        path = os.path.abspath(dockerfile)
+        rel = os.path.relpath(path, root)
+        if rel.startswith(".."):  # outside the context: sent under a name of its own, as docker does
+            name = f".berth-dockerfile-{secrets.token_hex(6)}"
+            with open(path, "rb") as f:
+                extra[name] = f.read()
+        else:
+            name = rel.replace(os.sep, "/")
+    return context_tar(root, name, extra), name
+
+
+def run_build(client: Client, opts: argparse.Namespace) -> int:
+    try:
+        body, dockerfile = _context(opts)
+    except OSError as exc:
+        print(f"unable to prepare context: {exc}", file=sys.stderr)
+        return 1
+    params: dict[str, Any] = {
+        "dockerfile": dockerfile, "buildargs": _key_values(opts.build_arg, "--build-arg", True) or None,
+        "labels": _key_values(opts.label, "--label", False) or None, "target": opts.target,
+        "nocache": opts.no_cache or None, "pull": opts.pull or None,
+        "rm": str(opts.rm).lower() not in ("false", "0"), "forcerm": opts.force_rm or None,
+        "q": opts.quiet or None, "networkmode": opts.network, "platform": opts.platform,
+    }
+    # "t" repeats, so the query is encoded here (Client.path takes one value per parameter)
+    query = [(k, json.dumps(v) if isinstance(v, dict) else ("1" if v is True else "0" if v is False else v))
+             for k, v in params.items() if v is not None]
+    query += [("t", tag) for tag in opts.tag]
+    resp = client.open("POST", "/build?" + urlencode(query), None, body, headers={"Content-Type": "application/x-tar"})
+    return render(resp, opts.quiet, opts.iidfile)
+
+
+def render(resp, quiet: bool, iidfile: str | None) -> int:
+    """Print the NDJSON build stream; return the exit code (the failing step's, as docker does)."""
+    image_id = None
+    buf = b""
+    code = 0
+    while True:
+        chunk = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            msg = json.loads(line)
+            if "error" in msg or "errorDetail" in msg:
+                detail = msg.get("errorDetail") or {}
+                print(detail.get("message") or msg.get("error"), file=sys.stderr)
+                code = int(detail.get("code") or 1)
+            elif isinstance(msg.get("aux"), dict) and msg["aux"].get("ID"):
+                image_id = msg["aux"]["ID"]
+            elif "stream" in msg and not quiet:
+                sys.stdout.write(msg["stream"])
+                sys.stdout.flush()
+            elif "status" in msg and not quiet:
+                print(f"{msg['id']}: {msg['status']}" if msg.get("id") else msg["status"])
+    if code:
+        return code
+    if quiet and image_id:
+        print(image_id)
+    if iidfile and image_id:
+        with open(iidfile, "w") as f:
+            f.write(image_id)
+    return 0
