@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal as signals
+import time
 from dataclasses import asdict
 
 from berth import hookimpl
@@ -27,6 +28,33 @@ from ..monitoring.client import ForkServerClient
 _MONITOR = "berth.plugins.execdrivers.native.monitor"
 #: What the fork server imports once, so a forked monitor (and the container's init) imports nothing.
 _PRELOAD = [_MONITOR, "cgroupspy.nodes", "cgroupspy.controllers"]
+
+
+#: The phases of a create, as (field logged, mark that ends it); each starts where the previous ended.
+_PHASES = (
+    ("fork_monitor_ms", "monitor_started"),    # fork server's double fork, the monitor's own set-up
+    ("cgroups_ms", "cgroups_created"),         # mkdir + limits in every hierarchy, listeners, pid namespace
+    ("fork_init_ms", "init_forked"),           # stdio pipes and the fork of the container's init
+    ("join_cgroups_ms", "cgroups_joined"),     # cgroup.procs writes (the kernel waits for an RCU grace period)
+    ("namespaces_ms", "namespaces_entered"),   # unshare/setns
+    ("mounts_ms", "pivoted"),                  # rootfs, spec mounts, devices, pivot_root
+    ("paths_ms", "paths_masked"),              # hostname, sysctls, read-only and masked paths
+    ("ready_ms", "ready"),                     # init reports ready, the monitor saves its state
+)
+
+
+def _log_phases(container_id: str, sent: float, marks: dict) -> None:
+    """One ``native.create`` event with the time between the monitor's and init's marks (all CLOCK_MONOTONIC)."""
+    from berth import log
+
+    fields, last = {}, sent
+    for name, mark in _PHASES:
+        if mark in marks:
+            fields[name] = round((marks[mark] - last) * 1000, 2)
+            last = marks[mark]
+    fields["reply_ms"] = round((time.monotonic() - last) * 1000, 2)
+    log.get().info("native.create", container_id=container_id[:12],
+                   duration_ms=round((time.monotonic() - sent) * 1000, 1), **fields)
 
 
 class NativeDriver(MonitoredDriver):
@@ -92,6 +120,7 @@ class NativeDriver(MonitoredDriver):
                 "bundle": bundle, "spec": spec,
                 "io": asdict(io), "cgroup_path": cgroup_path(spec, container_id),
             }
+            sent = time.monotonic()
             reply = self.forkserver.request(request)
         except BaseException as exc:
             shutil.rmtree(directory, ignore_errors=True)
@@ -103,6 +132,7 @@ class NativeDriver(MonitoredDriver):
             if "exec_error" in reply:
                 raise ExecError(reply["exec_error"], reply.get("exit_code", 126))
             raise DriverError(f"native driver: creating container {container_id} failed: {reply.get('error')}")
+        _log_phases(container_id, sent, reply.get("marks") or {})
         return self._runtime_state(reply["state"])
 
     def _kill_all(self, container_id: str, record: dict, sig: int) -> None:

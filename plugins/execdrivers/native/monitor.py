@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 import traceback
 from typing import NoReturn
 
@@ -26,6 +27,14 @@ from .cgroups2 import open_cgroups
 
 class NativeMonitor(Monitor):
     """A monitor whose process is a child it forked and released over a channel."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: CLOCK_MONOTONIC (system-wide) at the phases of a create, ours and the init's; sent to the driver
+        self.marks: dict[str, float] = {}
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = time.monotonic()
 
     def fork_child(self, run_child) -> None:
         """Fork; the child runs ``run_child(chan, stdio)`` and never returns here."""
@@ -48,6 +57,7 @@ class NativeMonitor(Monitor):
         message, fds = channel.recv(self.chan)
         if message and message.get("ready"):
             self.adopt_master(fds)
+            self.marks.update(message.get("marks") or {})
             return
         self.reap(block=True)
         if message and "exec_error" in message:
@@ -107,6 +117,7 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
     spec = request["spec"]
     io = dict(request["io"], tty=bool(request["io"].get("tty") or (spec.get("process") or {}).get("terminal")))
     mon = NativeMonitor(directory, io, base_record(request, "container"))
+    mon.mark("monitor_started")
     cgroups = open_cgroups(request["cgroup_path"])
     mon.cgroups = cgroups
     try:
@@ -115,6 +126,7 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
             cgroups.apply((spec.get("linux") or {}).get("resources"))
             mon.open_listeners()
             _enter_pid_namespace(spec)
+            mon.mark("cgroups_created")
         except Exception as exc:
             raise SetupFailed({"ok": False, "error": f"preparing the container: {exc}"}) from exc
 
@@ -126,7 +138,8 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
         mon.await_ready()
         mon.record["status"] = "created"
         mon.save()
-        channel.send(reply, {"ok": True, "state": mon.record})
+        mon.mark("ready")
+        channel.send(reply, {"ok": True, "state": mon.record, "marks": mon.marks})
         reply.close()
         mon.serve()
         mon.finish()
