@@ -11,7 +11,8 @@ from aiohttp import web
 from berth.api import views
 from berth.fsutil import unix_connect
 from berth.api.server import Routes, engine_of, json_response, query_bool, query_int, read_json
-from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame, hijack
+from berth.api.streams import (MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, DetachScanner, frame, hijack,
+                               parse_detach_keys)
 from berth.containers.logs import read_log
 from berth.containers.manager import now_rfc3339
 from berth.containers.model import State
@@ -75,9 +76,27 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     rows = [c for c in rows if _matches(c, filters)]
     if limit > 0:
         rows = rows[:limit]
-    volumes = engine_of(request).volumes
-    return json_response([views.container_summary(c, c.config.get("Image", ""), volumes.inspect_mounts(c))
-                          for c in rows])
+    engine = engine_of(request)
+    out = []
+    for c in rows:
+        row = views.container_summary(c, c.config.get("Image", ""), engine.volumes.inspect_mounts(c))
+        if query_bool(request, "size"):
+            row.update(await asyncio.to_thread(sizes, engine, c))
+        out.append(row)
+    return json_response(out)
+
+
+def sizes(engine, c) -> dict[str, int]:
+    """``SizeRw`` (the container's own layer) and ``SizeRootFs`` (that plus its image), as ``ps -s`` shows."""
+    try:
+        image = engine.images.get(c.image_id)
+    except Exception:  # the image may be gone (rmi -f): report what we can
+        return {"SizeRw": -1, "SizeRootFs": -1}
+    try:
+        rw = engine.graph.diff_size(c.layer_id, image.layer_id)
+    except Exception:
+        rw = -1
+    return {"SizeRw": rw, "SizeRootFs": max(rw, 0) + (image.size or 0)}
 
 
 @routes.add("GET", "/containers/{id}/json")
@@ -86,9 +105,12 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     c = engine.containers.get(request.match_info["id"])
     directory = engine.containers.store.directory(c.id)
     graph_data = await asyncio.to_thread(engine.graph.metadata, c.layer_id)
-    return json_response(views.container_inspect(
+    body = views.container_inspect(
         c, graph_data, engine.containers.store.log_path(c.id), os.path.join(directory, "resolv.conf"),
-        os.path.join(directory, "hosts"), os.path.join(directory, "hostname"), engine.volumes.inspect_mounts(c)))
+        os.path.join(directory, "hosts"), os.path.join(directory, "hostname"), engine.volumes.inspect_mounts(c))
+    if query_bool(request, "size"):
+        body.update(await asyncio.to_thread(sizes, engine, c))
+    return json_response(body)
 
 
 @routes.add("POST", "/containers/{id}/start")
@@ -122,6 +144,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_stdin = query_bool(request, "stdin")
     wanted = {s for s in ("stdout", "stderr") if query_bool(request, s)}
     tty = bool(c.config.get("Tty"))
+    detach_keys = parse_detach_keys(request.query.get("detachKeys")) if want_stdin else b""
     response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
     try:
         socket_path, ack = await manager.attach_target(c.id)
@@ -132,17 +155,20 @@ async def attach(request: web.Request) -> web.StreamResponse:
         return response
     if ack is not None and not ack.done():
         ack.set_result(True)
-    await splice(client, reader, writer, want_stdin, wanted, tty)
+    await splice(client, reader, writer, want_stdin, wanted, tty, detach_keys=detach_keys)
     return response
 
 
 async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
-                  wanted: set[str], tty: bool, before_close=None) -> None:
+                 wanted: set[str], tty: bool, before_close=None, detach_keys: bytes = b"") -> None:
     """Copy the monitor's output to the client and the client's input to the monitor until either ends.
 
     ``before_close`` is awaited between the end of the output and closing the client's
     connection (exec: the exit code must be recorded before the client inspects it).
+    Typing ``detach_keys`` ends the session without closing the process's stdin (Docker's ctrl-p ctrl-q).
     """
+    scanner = DetachScanner(detach_keys)
+    detached = asyncio.Event()
 
     async def to_client() -> None:
         if tty:
@@ -165,20 +191,26 @@ async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWri
             if not data:
                 break
             if want_stdin:
-                writer.write(data)
-                await writer.drain()
+                data = scanner.feed(data)
+                if data:
+                    writer.write(data)
+                    await writer.drain()
+                if scanner.detached:
+                    detached.set()
+                    return
         if want_stdin and writer.can_write_eof():
             writer.write_eof()
 
     output = asyncio.ensure_future(to_client())
     inp = asyncio.ensure_future(from_client())
     closed = asyncio.ensure_future(client.closed.wait())
+    detach = asyncio.ensure_future(detached.wait())
     try:
-        await asyncio.wait({output, closed}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({output, closed, detach}, return_when=asyncio.FIRST_COMPLETED)
         if before_close is not None and output.done():
             await asyncio.wait_for(before_close(), 10)
     finally:
-        for task in (output, inp, closed):
+        for task in (output, inp, closed, detach):
             task.cancel()
         writer.close()
         client.close()
@@ -304,17 +336,70 @@ async def top(request: web.Request) -> web.StreamResponse:
     return json_response({"Titles": titles, "Processes": processes})
 
 
+def _net_dev(pid: int) -> dict:
+    """Per-interface counters of the container's network namespace, in Docker's ``networks`` shape."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/net/dev", encoding="ascii") as f:
+            lines = f.readlines()[2:]
+    except OSError:
+        return out
+    for line in lines:
+        name, _, counters = line.partition(":")
+        name = name.strip()
+        values = counters.split()
+        if name == "lo" or len(values) < 16:
+            continue
+        v = [int(x) for x in values]
+        out[name] = {"rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_dropped": v[3],
+                     "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_dropped": v[11]}
+    return out
+
+
+def _host_memory() -> int:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+async def _stats_sample(manager, c) -> dict:
+    sample = dict(await manager.stats(c.id))
+    memory = dict(sample.get("memory_stats") or {})
+    host = _host_memory()
+    # an unlimited cgroup reports ~2**63; Docker shows the host's memory as the limit then
+    if memory and host and (not memory.get("limit") or memory["limit"] > host):
+        memory["limit"] = host
+        sample["memory_stats"] = memory
+    if c.state.pid and "networks" not in sample:
+        nets = _net_dev(c.state.pid)
+        if nets:
+            sample["networks"] = nets
+    return sample
+
+
 @routes.add("GET", "/containers/{id}/stats")
 async def stats(request: web.Request) -> web.StreamResponse:
+    """Docker's stats: one JSON object per second; ``stream=false`` waits for a second sample so that
+    ``precpu_stats`` is filled (as dockerd's collector does), ``one-shot=true`` answers at once."""
     manager = _manager(request)
     c = manager.get(request.match_info["id"])
-    stream = query_bool(request, "stream", True) and not query_bool(request, "one-shot")
+    one_shot = query_bool(request, "one-shot")
+    stream = query_bool(request, "stream", True) and not one_shot
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await response.prepare(request)
     previous: dict = {}
+    if not stream and not one_shot and c.state.running:
+        previous = {"read": now_rfc3339(), **(await _stats_sample(manager, c))}
+        await asyncio.sleep(1)
     while True:
-        sample = await manager.stats(c.id)
-        body = {"read": now_rfc3339(), "preread": previous.get("read", "0001-01-01T00:00:00Z"),
+        sample = await _stats_sample(manager, c) if c.state.running else {}
+        body = {"read": now_rfc3339() if sample else "0001-01-01T00:00:00Z",
+                "preread": previous.get("read", "0001-01-01T00:00:00Z"),
                 "id": c.id, "name": "/" + c.name, "num_procs": 0,
                 "cpu_stats": {}, "memory_stats": {}, "pids_stats": {}, "blkio_stats": {},
                 **sample, "precpu_stats": previous.get("cpu_stats", {})}
@@ -325,4 +410,3 @@ async def stats(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(1)
     await response.write_eof()
     return response
-

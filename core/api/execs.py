@@ -9,7 +9,7 @@ from aiohttp import web
 from berth.api.containers import splice
 from berth.fsutil import unix_connect
 from berth.api.server import Routes, engine_of, json_response, query_int, read_json
-from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame, hijack
+from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame, hijack, parse_detach_keys
 
 routes = Routes()
 
@@ -17,6 +17,7 @@ routes = Routes()
 @routes.add("POST", "/containers/{id}/exec")
 async def create(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
+    parse_detach_keys(body.get("DetachKeys") or None)  # a bad sequence is refused now, not after the upgrade
     inst = engine_of(request).execs.create(request.match_info["id"], body)
     return json_response({"Id": inst.id}, 201)
 
@@ -30,6 +31,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     if body.get("Detach"):
         await execs.start(inst.id, detach=True)
         return web.Response(status=200)
+    keys = parse_detach_keys(inst.config.get("DetachKeys") or None)
     response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
     try:
         await execs.start(inst.id, detach=False)
@@ -41,8 +43,9 @@ async def start(request: web.Request) -> web.StreamResponse:
         client.close()
         return response
     wanted = {s for s, key in (("stdout", "AttachStdout"), ("stderr", "AttachStderr")) if inst.config.get(key, True)}
-    await splice(client, reader, writer, bool(inst.config.get("AttachStdin")), wanted, tty,
-                 before_close=inst.done.wait)
+    stdin = bool(inst.config.get("AttachStdin"))
+    await splice(client, reader, writer, stdin, wanted, tty, before_close=inst.done.wait,
+                 detach_keys=keys if stdin else b"")
     return response
 
 

@@ -201,3 +201,12 @@ def _rw_size(engine, c) -> int:
         return engine.graph.diff_size(c.layer_id, parent)
     except Exception:
         return -1
+
+
+@routes.add("POST", "/build/prune")
+async def build_prune(request: web.Request) -> web.StreamResponse:
+    """berth's builder keeps its cache as ordinary images (pruned with ``image prune``): nothing else to free.
+
+    Served because ``docker system prune`` and docker-py's ``prune_builds`` call it.
+    """
+    return json_response({"CachesDeleted": [], "SpaceReclaimed": 0})

@@ -1,23 +1,30 @@
-"""A small Docker Engine API client on the standard library: unix socket, TCP, TLS, hijack.
+"""A small Docker Engine API client on bare sockets: unix socket, TCP, TLS, streamed bodies, hijack.
 
 Finds the daemon through ``-H``, ``BERTH_HOST``, ``DOCKER_HOST`` or the default
 socket; honours ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` as the docker CLI does.
+
+It speaks just enough HTTP/1.1 for the Engine API (one request per connection,
+``Content-Length``, chunked and read-until-close bodies) instead of importing
+``http.client``, which pulls in ``email`` and ``ssl`` and costs every command
+about 15 ms of start-up; ``ssl`` is imported only for TLS hosts.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
 from typing import Any
-from urllib.parse import quote, urlencode, urlparse
+from urllib.parse import quote, urlencode
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
-API_PREFIX = "/v1.45"
+API_VERSION = "1.45"
+API_PREFIX = "/v" + API_VERSION
 
 
 class APIError(Exception):
+    """The daemon answered with a status of 400 or more; ``message`` is Docker's ``{"message"}``."""
+
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
@@ -28,47 +35,170 @@ class DaemonUnreachable(Exception):
     pass
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
+def _split_host(host: str) -> tuple[str, str, int | None]:
+    """``unix:///p`` -> ("unix", "/p", None); ``tcp://h:2376`` -> ("tcp", "h", 2376)."""
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        raise DaemonUnreachable(f"invalid daemon host {host!r}: use unix:///path or tcp://host:port")
+    if scheme == "unix":
+        return scheme, rest, None
+    address = rest.split("/", 1)[0]
+    if address.startswith("["):  # [::1]:2376
+        name, _, port = address[1:].partition("]")
+        port = port.lstrip(":")
+    else:
+        name, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+    if port and not port.isdigit():
+        raise DaemonUnreachable(f"invalid port in daemon host {host!r}")
+    return scheme, name or "127.0.0.1", int(port) if port else None
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            sock.settimeout(self.timeout)
-        sock.connect(self.path)
+
+class Response:
+    """A response whose head has been read; the body is read on demand (``read``, ``read1``, ``recv``)."""
+
+    def __init__(self, sock: socket.socket, status: int, headers: dict[str, str], rest: bytes, method: str):
         self.sock = sock
+        self.status = status
+        self.headers = headers
+        self._buf = rest
+        self._eof = False
+        self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._chunk_left = 0  # bytes left in the current chunk
+        if method == "HEAD" or status in (101, 204, 304):
+            self._remaining: int | None = 0
+        elif "content-length" in headers and not self.chunked:
+            self._remaining = int(headers["content-length"])
+        else:
+            self._remaining = None  # chunked, or until the server closes
+
+    def getheader(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        try:
+            data = self.sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._eof = True
+            return False
+        self._buf += data
+        return True
+
+    def _raw(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the wire (waiting for at least one unless at EOF)."""
+        if not self._buf and not self._fill():
+            return b""
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def read1(self, n: int = 65536) -> bytes:
+        """Some body bytes (at most ``n``); b"" at the end of the body."""
+        if self._remaining == 0 and not self.chunked:
+            return b""
+        if not self.chunked:
+            want = n if self._remaining is None else min(n, self._remaining)
+            out = self._raw(want)
+            if self._remaining is not None:
+                self._remaining -= len(out)
+            return out
+        while self._chunk_left == 0:
+            while b"\r\n" not in self._buf:
+                if not self._fill():
+                    return b""
+            line, _, self._buf = self._buf.partition(b"\r\n")
+            line = line.split(b";")[0].strip()
+            if not line:
+                continue  # the CRLF that ends the previous chunk
+            size = int(line, 16)
+            if size == 0:
+                self.chunked, self._remaining = False, 0
+                return b""
+            self._chunk_left = size
+        out = self._raw(min(n, self._chunk_left))
+        self._chunk_left -= len(out)
+        return out
+
+    recv = read1
+
+    def read(self) -> bytes:
+        parts = []
+        while chunk := self.read1(1 << 20):
+            parts.append(chunk)
+        self.close()
+        return b"".join(parts)
+
+    def lines(self):
+        """The body as lines (newline-delimited JSON streams: events, stats, pull progress)."""
+        pending = b""
+        while chunk := self.read1():
+            pending += chunk
+            while b"\n" in pending:
+                line, _, pending = pending.partition(b"\n")
+                yield line
+        if pending:
+            yield pending
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 class Client:
-    def __init__(self, host: str | None = None, tls_verify: bool | None = None, cert_path: str | None = None):
+    def __init__(self, host: str | None = None, tls_verify: bool | None = None, cert_path: str | None = None,
+                 tls_files: tuple[str | None, str | None, str | None] | None = None):
         self.host = host or os.environ.get("BERTH_HOST") or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-        self.url = urlparse(self.host)
+        if "://" not in self.host:
+            self.host = ("unix://" if self.host.startswith("/") else "tcp://") + self.host
+        self.scheme, self.address, self.port = _split_host(self.host)
         if tls_verify is None:
             tls_verify = os.environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
         self.tls_verify = tls_verify
         self.cert_path = cert_path or os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
+        # --tlscacert/--tlscert/--tlskey override the files of the cert directory one by one
+        given = tls_files or (None, None, None)
+        self.tls_files = tuple(given[i] or os.path.join(self.cert_path, name)
+                               for i, name in enumerate(("ca.pem", "cert.pem", "key.pem")))
 
     # -- connections --------------------------------------------------------
 
-    def connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
-        if self.url.scheme == "unix":
-            return _UnixConnection(self.url.path, timeout)
-        if self.url.scheme in ("tcp", "https", "http"):
-            host, port = self.url.hostname or "127.0.0.1", self.url.port
-            if self.tls_verify or self.url.scheme == "https":
-                import ssl
-
-                ctx = ssl.create_default_context(cafile=os.path.join(self.cert_path, "ca.pem"))
-                ctx.load_cert_chain(os.path.join(self.cert_path, "cert.pem"), os.path.join(self.cert_path, "key.pem"))
-                ctx.check_hostname = False
-                return http.client.HTTPSConnection(host, port or 2376, timeout=timeout, context=ctx)
-            return http.client.HTTPConnection(host, port or 2375, timeout=timeout)
-        raise DaemonUnreachable(f"unsupported daemon host {self.host!r}: use unix:///path or tcp://host:port")
-
     def _unreachable(self, exc: Exception) -> DaemonUnreachable:
         return DaemonUnreachable(f"Cannot connect to the berth daemon at {self.host}. Is berthd running? ({exc})")
+
+    def connect(self, timeout: float | None = None) -> socket.socket:
+        try:
+            if self.scheme == "unix":
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(timeout)
+                sock.connect(self.address)
+                return sock
+            if self.scheme not in ("tcp", "https", "http"):
+                raise DaemonUnreachable(f"unsupported daemon host {self.host!r}: use unix:///path or tcp://host:port")
+            tls = self.tls_verify or self.scheme == "https"
+            sock = socket.create_connection((self.address, self.port or (2376 if tls else 2375)), timeout)
+            if tls:
+                sock = self._wrap_tls(sock)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError, socket.gaierror) as exc:
+            raise self._unreachable(exc) from None
+
+    def _wrap_tls(self, sock: socket.socket) -> socket.socket:
+        import ssl
+
+        ca, cert, key = self.tls_files
+        try:
+            ctx = ssl.create_default_context(cafile=ca if os.path.exists(ca) else None)
+            if os.path.exists(cert):
+                ctx.load_cert_chain(cert, key)
+            return ctx.wrap_socket(sock, server_hostname=self.address)
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            raise DaemonUnreachable(f"TLS handshake with {self.host} failed: {exc} "
+                                    f"(CA {ca}, client certificate {cert}, key {key})") from None
 
     @staticmethod
     def path(path: str, params: dict[str, Any] | None = None) -> str:
@@ -76,29 +206,59 @@ class Client:
                  for k, v in (params or {}).items() if v is not None}
         return API_PREFIX + path + ("?" + urlencode(query) if query else "")
 
-    def open(self, method: str, path: str, params: dict | None = None, body: Any = None,
-             headers: dict | None = None, timeout: float | None = None) -> http.client.HTTPResponse:
-        """Send a request and return the response once its headers arrived; errors raise APIError."""
-        conn = self.connection(timeout)
-        data = None
-        hdrs = dict(headers or {})
+    def _send(self, method: str, path: str, params: dict | None, body: Any, headers: dict | None,
+              timeout: float | None, upgrade: bool = False) -> Response:
+        sock = self.connect(timeout)
+        hdrs = {"Host": "docker", "User-Agent": "berth-cli", **(headers or {})}
         if body is not None and not isinstance(body, (bytes, bytearray)) and not hasattr(body, "read"):
-            data = json.dumps(body).encode()
+            body = json.dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
+        if upgrade:
+            hdrs.update({"Connection": "Upgrade", "Upgrade": "tcp"})
         else:
-            data = body
+            hdrs.setdefault("Connection", "close")
+        streaming = hasattr(body, "read")
+        if streaming:
+            hdrs["Transfer-Encoding"] = "chunked"
+        elif body is not None or method in ("POST", "PUT"):
+            hdrs["Content-Length"] = str(len(body or b""))
+        head = f"{method} {self.path(path, params)} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
         try:
-            conn.request(method, self.path(path, params), body=data, headers=hdrs)
-            resp = conn.getresponse()
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+            sock.sendall(head.encode() + b"\r\n")
+            if streaming:
+                while chunk := body.read(1 << 20):
+                    sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sock.sendall(b"0\r\n\r\n")
+            elif body:
+                sock.sendall(body)
+            return self._read_head(sock, method)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            sock.close()
             raise self._unreachable(exc) from None
+
+    def _read_head(self, sock: socket.socket, method: str) -> Response:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                sock.close()
+                raise APIError(502, f"the daemon at {self.host} closed the connection without an answer")
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        return Response(sock, status, headers, rest, method)
+
+    def open(self, method: str, path: str, params: dict | None = None, body: Any = None,
+             headers: dict | None = None, timeout: float | None = None) -> Response:
+        """Send a request and return the response once its head arrived; errors raise APIError."""
+        resp = self._send(method, path, params, body, headers, timeout)
         if resp.status >= 400:
-            raw = resp.read()
-            try:
-                message = json.loads(raw).get("message", "")
-            except ValueError:
-                message = raw.decode(errors="replace").strip()
-            raise APIError(resp.status, message or f"HTTP {resp.status}")
+            raise _error_of(resp)
         return resp
 
     def call(self, method: str, path: str, params: dict | None = None, body: Any = None) -> Any:
@@ -106,7 +266,7 @@ class Client:
         raw = resp.read()
         if not raw or resp.status == 204:
             return None
-        if resp.getheader("Content-Type", "").startswith("application/json"):
+        if resp.getheader("Content-Type").startswith("application/json"):
             return json.loads(raw)
         return raw
 
@@ -121,41 +281,28 @@ class Client:
 
     # -- hijacked streams ---------------------------------------------------
 
-    def hijack(self, path: str, params: dict | None = None, body: Any = None) -> socket.socket:
+    def hijack(self, path: str, params: dict | None = None, body: Any = None) -> "HijackedSocket":
         """POST with ``Upgrade: tcp`` and return the raw socket after the 101 (or 200) response."""
-        conn = self.connection()
-        try:
-            conn.connect()
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
-            raise self._unreachable(exc) from None
-        sock = conn.sock
-        payload = json.dumps(body).encode() if body is not None else b""
-        head = (f"POST {self.path(path, params)} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n").encode()
-        sock.sendall(head + payload)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise APIError(502, "daemon closed the connection during attach")
-            buf += chunk
-        header, _, rest = buf.partition(b"\r\n\r\n")
-        status = int(header.split(b" ", 2)[1])
-        if status >= 400:
-            body_text = rest
-            try:
-                message = json.loads(body_text).get("message", "")
-            except ValueError:
-                message = body_text.decode(errors="replace")
-            raise APIError(status, message)
-        return _PrefixedSocket(sock, rest)
+        resp = self._send("POST", path, params, body if body is not None else b"", None, None, upgrade=True)
+        if resp.status >= 400:
+            raise _error_of(resp)
+        return HijackedSocket(resp.sock, resp._buf)
+
+
+def _error_of(resp: Response) -> APIError:
+    raw = resp.read()
+    try:
+        message = json.loads(raw).get("message", "")
+    except (ValueError, AttributeError):
+        message = raw.decode(errors="replace").strip()
+    return APIError(resp.status, message or f"HTTP {resp.status}")
 
 
 def quote_ref(ref: str) -> str:
     return quote(ref, safe="")
 
 
-class _PrefixedSocket:
+class HijackedSocket:
     """A socket whose first reads return bytes already read past the response head."""
 
     def __init__(self, sock: socket.socket, prefix: bytes):
@@ -166,19 +313,27 @@ class _PrefixedSocket:
         if self.prefix:
             out, self.prefix = self.prefix[:n], self.prefix[n:]
             return out
-        return self.sock.recv(n)
+        try:
+            return self.sock.recv(n)
+        except OSError:
+            return b""
 
     def sendall(self, data: bytes) -> None:
         self.sock.sendall(data)
 
     def shutdown_write(self) -> None:
         try:
+            if hasattr(self.sock, "unwrap"):  # TLS: close_notify would end both directions; just stop writing
+                return
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 
     def close(self) -> None:
-        self.sock.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     def fileno(self) -> int:
         return self.sock.fileno()

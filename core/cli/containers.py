@@ -1,13 +1,16 @@
-"""Container verbs: run, create, start, stop, kill, wait, rm, ps, logs, attach."""
+"""Container verbs: run, create, start, stop, restart, kill, pause, unpause, wait, rm, rename, update,
+ps, logs, attach, exec, and ``container prune``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 
 from berth.cli import format as fmt
 from berth.cli.client import APIError, Client
+from berth.cli.runopts import add_container_options, create_body
 
 
 def _exit_code_for_start_error(message: str) -> int:
@@ -20,181 +23,99 @@ def _exit_code_for_start_error(message: str) -> int:
     return 125
 
 
+def _error(message: str) -> None:
+    print(f"Error response from daemon: {message}", file=sys.stderr)
+
+
 # -- create / run -------------------------------------------------------------
-
-
-def _container_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--help", action="help", help="show this help message and exit")
-    p.add_argument("--name", help="assign a name to the container")
-    p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
-    p.add_argument("--env-file", action="append", default=[], help="read in a file of environment variables")
-    p.add_argument("-w", "--workdir", help="working directory inside the container")
-    p.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
-    p.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
-    p.add_argument("-h", "--hostname", help="container host name")
-    p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open even if not attached")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
-    p.add_argument("--network", "--net", dest="network", help="connect a container to a network")
-    p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
-    p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
-    p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
-    p.add_argument("--read-only", action="store_true", help="mount the container's root filesystem as read only")
-    p.add_argument("--tmpfs", action="append", default=[], help="mount a tmpfs directory")
-    p.add_argument("--stop-signal", help="signal to stop the container")
-    p.add_argument("--stop-timeout", type=int, help="timeout (in seconds) to stop a container")
-    p.add_argument("-m", "--memory", help="memory limit")
-    p.add_argument("--memory-swap", help="memory + swap limit; -1 for unlimited swap")
-    p.add_argument("--cpus", type=float, help="number of CPUs")
-    p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
-    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
-    p.add_argument("--pids-limit", type=int, help="tune container pids limit (-1 for unlimited)")
-    p.add_argument("--dns", action="append", default=[], help="set custom DNS servers")
-    p.add_argument("--dns-search", action="append", default=[], help="set custom DNS search domains")
-    p.add_argument("--dns-option", action="append", default=[], help="set DNS options")
-    p.add_argument("--add-host", action="append", default=[], help="add a custom host-to-IP mapping (host:ip)")
-    p.add_argument("image")
-    p.add_argument("command", nargs=argparse.REMAINDER)
-
-
-def _read_env_files(paths: list[str]) -> list[str]:
-    env = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    line = line.strip()
-                    if line and not line.startswith("#"):
-                        env.append(line)
-        except OSError as exc:
-            raise SystemExit(f"berth: cannot read env file {path}: {exc.strerror}") from None
-    return env
-
-
-def _expand_env(items: list[str]) -> list[str]:
-    """``-e NAME`` without a value takes the value from our own environment, as Docker does."""
-    import os
-
-    out = []
-    for item in items:
-        if "=" in item:
-            out.append(item)
-        elif item in os.environ:
-            out.append(f"{item}={os.environ[item]}")
-    return out
-
-
-def create_body(opts: argparse.Namespace) -> dict:
-    host_config: dict = {
-        "AutoRemove": bool(getattr(opts, "rm", False)), "Privileged": opts.privileged,
-        "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None, "ReadonlyRootfs": opts.read_only,
-        "NetworkMode": opts.network or "default", "Dns": opts.dns or None, "DnsSearch": opts.dns_search or None,
-        "DnsOptions": opts.dns_option or None, "ExtraHosts": opts.add_host or None,
-        "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
-    }
-    if opts.memory:
-        host_config["Memory"] = fmt.parse_bytes(opts.memory)
-    if opts.memory_swap:
-        host_config["MemorySwap"] = -1 if opts.memory_swap == "-1" else fmt.parse_bytes(opts.memory_swap)
-    if opts.cpus:
-        host_config["NanoCpus"] = int(opts.cpus * 1e9)
-    if opts.cpu_shares:
-        host_config["CpuShares"] = opts.cpu_shares
-    if opts.cpuset_cpus:
-        host_config["CpusetCpus"] = opts.cpuset_cpus
-    if opts.pids_limit:
-        host_config["PidsLimit"] = opts.pids_limit
-    body = {
-        "Image": opts.image, "Cmd": opts.command or None, "Env": _read_env_files(opts.env_file) + _expand_env(opts.env),
-        "WorkingDir": opts.workdir or "", "User": opts.user or "", "Hostname": opts.hostname or "",
-        "Tty": opts.tty, "OpenStdin": opts.interactive, "StdinOnce": opts.interactive,
-        "AttachStdin": opts.interactive, "AttachStdout": True, "AttachStderr": True,
-        "Labels": dict(label.partition("=")[::2] for label in opts.label),
-        "StopSignal": opts.stop_signal, "StopTimeout": opts.stop_timeout, "HostConfig": host_config,
-    }
-    if opts.entrypoint is not None:
-        body["Entrypoint"] = [opts.entrypoint] if opts.entrypoint else [""]
-    return body
-
 
 OWN_HELP = ("run", "create")
 
 
-def create_container(client: Client, opts: argparse.Namespace) -> dict:
-    """POST /containers/create; a missing image is pulled first, as the docker CLI does."""
-    body = create_body(opts)
-    try:
-        return client.post("/containers/create", body, name=opts.name)
-    except APIError as exc:
-        if exc.status != 404 or "No such image" not in exc.message:
-            raise
-    from berth.cli.registry import pull_image
-
-    print(f"Unable to find image '{opts.image}' locally", file=sys.stderr)
-    if pull_image(client, opts.image, platform=getattr(opts, "platform", None), out=sys.stderr) != 0:
-        raise SystemExit(125)
-    return client.post("/containers/create", body, name=opts.name)
-
-
 def setup_create(p: argparse.ArgumentParser) -> None:
-    _container_options(p)
+    add_container_options(p)
+
+
+def _create(client: Client, opts: argparse.Namespace) -> str:
+    """Create the container, pulling a missing image first (``--pull missing``) as docker run does."""
+    body = create_body(opts)
+    if opts.pull == "always":
+        _pull(client, opts)
+    try:
+        result = client.post("/containers/create", body, name=opts.name)
+    except APIError as exc:
+        if exc.status != 404 or opts.pull == "never" or not exc.message.startswith("No such image"):
+            raise
+        print(f"Unable to find image '{opts.image}' locally", file=sys.stderr)
+        _pull(client, opts)
+        result = client.post("/containers/create", body, name=opts.name)
+    for warning in result.get("Warnings") or []:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return result["Id"]
+
+
+def _pull(client: Client, opts: argparse.Namespace) -> None:
+    try:
+        from berth.cli.registry import pull_image
+    except ImportError:
+        raise APIError(404, f"No such image: {opts.image}") from None
+    if pull_image(client, opts.image, opts.platform, opts.quiet, out=sys.stderr) != 0:
+        raise SystemExit(125)
 
 
 def run_create(client: Client, opts: argparse.Namespace) -> int:
-    result = create_container(client, opts)
-    for warning in result.get("Warnings") or []:
-        print(f"WARNING: {warning}", file=sys.stderr)
-    print(result["Id"])
+    print(_create(client, opts))
     return 0
 
 
 def setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("-d", "--detach", action="store_true", help="run container in background and print container ID")
     p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
-    _container_options(p)
+    p.add_argument("--detach-keys", help="override the key sequence for detaching a container (ctrl-p,ctrl-q)")
+    p.add_argument("--sig-proxy", default="true", help="proxy received signals to the process (true/false)")
+    p.add_argument("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
+    add_container_options(p)
 
 
 def run_run(client: Client, opts: argparse.Namespace) -> int:
-    result = create_container(client, opts)
-    cid = result["Id"]
-    for warning in result.get("Warnings") or []:
-        print(f"WARNING: {warning}", file=sys.stderr)
+    if opts.detach and opts.attach:
+        print("berth: conflicting options: cannot specify both --attach and --detach", file=sys.stderr)
+        return 125
+    cid = _create(client, opts)
     if opts.detach:
-        _start(client, cid)
+        code = _start(client, cid)
+        if code:
+            return code
         print(cid)
         return 0
-    from berth.cli import streams
-
-    sock = client.hijack(f"/containers/{cid}/attach",
-                         {"stream": True, "stdin": opts.interactive, "stdout": True, "stderr": True})
-    # Docker's order: attach, then wait (headers return at once), then start.
+    streams_wanted = {s.lower() for s in opts.attach} or {"stdout", "stderr", *(["stdin"] if opts.interactive else [])}
+    sock = client.hijack(f"/containers/{cid}/attach", {
+        "stream": True, "stdin": "stdin" in streams_wanted, "stdout": "stdout" in streams_wanted,
+        "stderr": "stderr" in streams_wanted, "detachKeys": opts.detach_keys})
+    # Docker's order: attach, then wait (its headers come back at once), then start.
     waiter = client.open("POST", f"/containers/{cid}/wait", {"condition": "removed" if opts.rm else "next-exit"})
     code = _start(client, cid)
     if code:
         sock.close()
         return code
-    with streams.RawTerminal(opts.tty and opts.interactive):
-        if opts.tty:
-            _resize(client, cid)
-        if opts.interactive:
-            streams.pump_stdin(sock)
-        streams.pump_output(sock, opts.tty)
-    sock.close()
-    status = json.loads(waiter.read() or b"{}")
+    from berth.cli import streams
+
+    detached = streams.interact(sock, opts.tty, "stdin" in streams_wanted, opts.detach_keys,
+                                lambda h, w: client.post(f"/containers/{cid}/resize", h=h, w=w))
+    if detached:
+        waiter.close()
+        return 0
+    return _exit_status(waiter)
+
+
+def _exit_status(waiter) -> int:
+    try:
+        status = json.loads(waiter.read() or b"{}")
+    except ValueError:
+        return 125
     if status.get("Error") and status["Error"].get("Message"):
         print(status["Error"]["Message"], file=sys.stderr)
     return int(status.get("StatusCode", 125))
-
-
-def _resize(client: Client, cid: str) -> None:
-    from berth.cli import streams
-
-    height, width = streams.terminal_size()
-    if height and width:
-        try:
-            client.post(f"/containers/{cid}/resize", h=height, w=width)
-        except APIError:
-            pass
 
 
 def _start(client: Client, cid: str) -> int:
@@ -206,76 +127,101 @@ def _start(client: Client, cid: str) -> int:
     return 0
 
 
-# -- start / stop / kill / wait / rm ------------------------------------------
+# -- start / stop / restart / kill / pause / unpause / wait / rm --------------
 
 
 def setup_start(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
     p.add_argument("-i", "--interactive", action="store_true", help="attach container's STDIN")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("--detach-keys", help="override the key sequence for detaching a container")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def run_start(client: Client, opts: argparse.Namespace) -> int:
     if opts.attach or opts.interactive:
+        if len(opts.containers) > 1:
+            print("berth: you cannot start and attach multiple containers at once", file=sys.stderr)
+            return 1
         from berth.cli import streams
 
         info = client.get(f"/containers/{opts.containers[0]}/json")
-        tty = bool(info["Config"].get("Tty"))
-        sock = client.hijack(f"/containers/{info['Id']}/attach",
-                             {"stream": True, "stdin": opts.interactive, "stdout": True, "stderr": True})
-        waiter = client.open("POST", f"/containers/{info['Id']}/wait", {"condition": "next-exit"})
-        code = _start(client, info["Id"])
-        if code:
-            return code
-        with streams.RawTerminal(tty and opts.interactive):
-            if opts.interactive:
-                streams.pump_stdin(sock)
-            streams.pump_output(sock, tty)
-        return int(json.loads(waiter.read() or b"{}").get("StatusCode", 0))
-    failed = 0
-    for ref in opts.containers:
+        cid, tty = info["Id"], bool(info["Config"].get("Tty"))
+        stdin = opts.interactive and bool(info["Config"].get("OpenStdin"))
+        sock = client.hijack(f"/containers/{cid}/attach", {"stream": True, "stdin": stdin, "stdout": True,
+                                                           "stderr": True, "detachKeys": opts.detach_keys})
+        waiter = client.open("POST", f"/containers/{cid}/wait", {"condition": "next-exit"})
         try:
-            client.post(f"/containers/{ref}/start")
-            print(ref)
+            client.post(f"/containers/{cid}/start")
         except APIError as exc:
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
-            failed = 1
-    return failed
+            if exc.status != 304:
+                sock.close()
+                raise
+        detached = streams.interact(sock, tty, stdin, opts.detach_keys,
+                                    lambda h, w: client.post(f"/containers/{cid}/resize", h=h, w=w))
+        return 0 if detached else _exit_status(waiter)
+    return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/start"))
 
 
-def _each(client: Client, refs: list[str], action) -> int:
+def _each(refs: list[str], action) -> int:
+    """Apply ``action`` to every reference, printing it on success and the daemon's error otherwise."""
     failed = 0
     for ref in refs:
         try:
             action(ref)
             print(ref)
         except APIError as exc:
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
+            _error(exc.message)
             failed = 1
     return failed
 
 
 def setup_stop(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-t", "--time", type=int, help="seconds to wait before killing the container")
+    p.add_argument("-t", "--time", "--timeout", dest="time", type=int,
+                   help="seconds to wait before killing the container")
     p.add_argument("-s", "--signal", help="signal to send to the container")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def run_stop(client: Client, opts: argparse.Namespace) -> int:
-    return _each(client, opts.containers, lambda ref: client.post(f"/containers/{ref}/stop", t=opts.time, signal=opts.signal))
+    return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/stop", t=opts.time, signal=opts.signal))
+
+
+def setup_restart(p: argparse.ArgumentParser) -> None:
+    setup_stop(p)
+
+
+def run_restart(client: Client, opts: argparse.Namespace) -> int:
+    return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/restart", t=opts.time,
+                                                          signal=opts.signal))
 
 
 def setup_kill(p: argparse.ArgumentParser) -> None:
     p.add_argument("-s", "--signal", default="KILL", help="signal to send to the container")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def run_kill(client: Client, opts: argparse.Namespace) -> int:
-    return _each(client, opts.containers, lambda ref: client.post(f"/containers/{ref}/kill", signal=opts.signal))
+    return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/kill", signal=opts.signal))
+
+
+def setup_pause(p: argparse.ArgumentParser) -> None:
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def run_pause(client: Client, opts: argparse.Namespace) -> int:
+    return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/pause"))
+
+
+def setup_unpause(p: argparse.ArgumentParser) -> None:
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def run_unpause(client: Client, opts: argparse.Namespace) -> int:
+    return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/unpause"))
 
 
 def setup_wait(p: argparse.ArgumentParser) -> None:
-    p.add_argument("containers", nargs="+")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def run_wait(client: Client, opts: argparse.Namespace) -> int:
@@ -285,7 +231,7 @@ def run_wait(client: Client, opts: argparse.Namespace) -> int:
             result = client.post(f"/containers/{ref}/wait")
             print(result["StatusCode"])
         except APIError as exc:
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
+            _error(exc.message)
             failed = 1
     return failed
 
@@ -293,84 +239,180 @@ def run_wait(client: Client, opts: argparse.Namespace) -> int:
 def setup_rm(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--force", action="store_true", help="force the removal of a running container (uses SIGKILL)")
     p.add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes associated with the container")
-    p.add_argument("containers", nargs="+")
+    p.add_argument("-l", "--link", action="store_true", help="remove the specified link (not supported)")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
 
 
 def run_rm(client: Client, opts: argparse.Namespace) -> int:
-    return _each(client, opts.containers,
-                 lambda ref: client.delete(f"/containers/{ref}", force=opts.force, v=opts.volumes))
+    return _each(opts.containers, lambda ref: client.delete(f"/containers/{ref}", force=opts.force, v=opts.volumes))
 
 
-# -- ps / logs / attach -------------------------------------------------------
+def setup_rename(p: argparse.ArgumentParser) -> None:
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("new_name", metavar="NEW_NAME")
+
+
+def run_rename(client: Client, opts: argparse.Namespace) -> int:
+    client.post(f"/containers/{opts.container}/rename", name=opts.new_name)
+    return 0
+
+
+def setup_update(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-m", "--memory", help="memory limit")
+    p.add_argument("--memory-swap", help="swap limit equal to memory plus swap: -1 to enable unlimited swap")
+    p.add_argument("--cpus", type=float, help="number of CPUs")
+    p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
+    p.add_argument("--cpu-period", type=int, help="limit CPU CFS period")
+    p.add_argument("--cpu-quota", type=int, help="limit CPU CFS quota")
+    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)")
+    p.add_argument("--pids-limit", type=int, help="tune container pids limit (-1 for unlimited)")
+    p.add_argument("--blkio-weight", type=int, help="block IO (relative weight), between 10 and 1000, or 0")
+    p.add_argument("--restart", help="restart policy to apply when a container exits")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def run_update(client: Client, opts: argparse.Namespace) -> int:
+    body: dict = {}
+    if opts.memory:
+        body["Memory"] = fmt.parse_bytes(opts.memory)
+    if opts.memory_swap:
+        body["MemorySwap"] = -1 if opts.memory_swap == "-1" else fmt.parse_bytes(opts.memory_swap)
+    if opts.cpus:
+        body["NanoCpus"] = int(opts.cpus * 1e9)
+    for key, value in (("CpuShares", opts.cpu_shares), ("CpuPeriod", opts.cpu_period), ("CpuQuota", opts.cpu_quota),
+                       ("CpusetCpus", opts.cpuset_cpus), ("CpusetMems", opts.cpuset_mems),
+                       ("PidsLimit", opts.pids_limit), ("BlkioWeight", opts.blkio_weight)):
+        if value is not None:
+            body[key] = value
+    if opts.restart:
+        from berth.containers.restart import parse_cli
+        from berth.errors import InvalidArgument
+
+        try:
+            body["RestartPolicy"] = parse_cli(opts.restart)
+        except InvalidArgument as exc:
+            print(f"berth: {exc.message}", file=sys.stderr)
+            return 125
+    if not body:
+        print("berth: you must provide one or more flags when using this command", file=sys.stderr)
+        return 125
+    return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/update", body))
+
+
+def setup_prune(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], help="provide filter values (e.g. 'until=<timestamp>')")
+
+
+def confirm(question: str, force: bool) -> bool:
+    """Docker's prune prompt: "Are you sure you want to continue? [y/N]"."""
+    if force:
+        return True
+    sys.stdout.write(f"{question}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def run_prune(client: Client, opts: argparse.Namespace) -> int:
+    if not confirm("WARNING! This will remove all stopped containers.", opts.force):
+        return 0
+    result = client.post("/containers/prune", filters=fmt.parse_filters(opts.filter) or None) or {}
+    deleted = result.get("ContainersDeleted") or []
+    if deleted:
+        print("Deleted Containers:")
+        for cid in deleted:
+            print(cid)
+        print()
+    print(f"Total reclaimed space: {fmt.human_size(result.get('SpaceReclaimed') or 0)}")
+    return 0
+
+
+# -- ps -----------------------------------------------------------------------
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
+              "CreatedAt": "CREATED AT", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "State": "STATE",
+              "Size": "SIZE", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+              "LocalVolumes": "LOCAL VOLUMES", "Label": "LABEL"}
+PS_DEFAULT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 
 def setup_ps(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
     p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
-    p.add_argument("-l", "--latest", action="store_true", help="show the latest created container")
-    p.add_argument("-n", "--last", type=int, default=-1, help="show n last created containers")
+    p.add_argument("-l", "--latest", action="store_true", help="show the latest created container (includes all states)")
+    p.add_argument("-n", "--last", type=int, default=-1, help="show n last created containers (includes all states)")
+    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
     p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
-    p.add_argument("-f", "--filter", action="append", default=[], help="filter output (status=, name=, id=, label=)")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="filter output based on conditions provided (status=, name=, id=, label=, exited=, ancestor=)")
+    p.add_argument("--format", help="format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
+
+
+def format_ports(ports: list[dict]) -> str:
+    """The PORTS column: ``0.0.0.0:8080->80/tcp, 443/tcp`` (docker sorts and groups the same way)."""
+    out = []
+    for p in sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("Type", ""), p.get("IP", ""))):
+        if p.get("PublicPort"):
+            ip = p.get("IP") or "0.0.0.0"
+            ip = f"[{ip}]" if ":" in ip else ip
+            out.append(f"{ip}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}")
+        else:
+            out.append(f"{p['PrivatePort']}/{p['Type']}")
+    return ", ".join(dict.fromkeys(out))
+
+
+def container_context(c: dict, trunc: bool) -> dict:
+    """One ``ps`` row as docker's formatter context (every value as the table shows it)."""
+    command = c.get("Command") or ""
+    labels = c.get("Labels") or {}
+    size = ""
+    if "SizeRw" in c or "SizeRootFs" in c:
+        size = f"{fmt.human_size(c.get('SizeRw') or 0)} (virtual {fmt.human_size(c.get('SizeRootFs') or 0)})"
+    image = c.get("Image") or ""
+    if trunc and image.startswith("sha256:"):
+        image = image[7:19]
+    return {
+        "ID": c["Id"][:12] if trunc else c["Id"], "Image": image,
+        "Command": json.dumps(fmt.truncate(command, 20) if trunc else command, ensure_ascii=False),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.get("Created") or 0)),
+        "RunningFor": fmt.ago(c.get("Created") or 0), "Ports": format_ports(c.get("Ports") or []),
+        "State": c.get("State", ""), "Status": c.get("Status", ""), "Size": size,
+        "Names": ",".join(n.lstrip("/") for n in c.get("Names") or []),
+        "Labels": ",".join(f"{k}={v}" for k, v in labels.items()),
+        "Mounts": ",".join((m.get("Name") or m.get("Source") or "")[:15 if trunc else None] for m in c.get("Mounts") or []),
+        "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}))),
+        "LocalVolumes": str(sum(1 for m in c.get("Mounts") or [] if m.get("Type") == "volume")),
+        "Label": lambda key: labels.get(key, ""),
+    }
 
 
 def run_ps(client: Client, opts: argparse.Namespace) -> int:
-    filters: dict[str, list[str]] = {}
-    for item in opts.filter:
-        key, _, value = item.partition("=")
-        filters.setdefault(key, []).append(value)
+    filters = fmt.parse_filters(opts.filter)
     limit = 1 if opts.latest else opts.last
     rows = client.get("/containers/json", all=opts.all or limit > 0, limit=limit if limit > 0 else None,
-                      filters=filters or None)
-    if opts.quiet:
+                      size=opts.size or None, filters=filters or None)
+    if opts.quiet and not opts.format:
         for c in rows:
             print(c["Id"] if opts.no_trunc else c["Id"][:12])
         return 0
-    table_rows = []
-    for c in rows:
-        command = c["Command"] if opts.no_trunc else fmt.truncate(c["Command"], 20)
-        table_rows.append([c["Id"] if opts.no_trunc else c["Id"][:12], c["Image"], f'"{command}"',
-                           fmt.ago(c["Created"]), c["Status"], _ports(c.get("Ports") or []),
-                           ",".join(n.lstrip("/") for n in c["Names"])])
-    fmt.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], table_rows)
+    default = PS_DEFAULT + ("\t{{.Size}}" if opts.size else "")
+    fmt.emit(opts.format, default, [container_context(c, not opts.no_trunc) for c in rows], PS_HEADERS)
     return 0
 
 
-def _ports(ports: list[dict]) -> str:
-    out = []
-    for p in ports:
-        if p.get("PublicPort"):
-            out.append(f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}")
-        else:
-            out.append(f"{p['PrivatePort']}/{p['Type']}")
-    return ", ".join(out)
+# -- logs / attach / exec -------------------------------------------------------
 
 
 def setup_logs(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="follow log output")
     p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     p.add_argument("-n", "--tail", default="all", help="number of lines to show from the end of the logs")
-    p.add_argument("--since", help="show logs since timestamp or relative (e.g. 42m)")
-    p.add_argument("--until", help="show logs before a timestamp or relative (e.g. 42m)")
-    p.add_argument("container")
-
-
-def _time_arg(text: str | None) -> str | None:
-    """``42m``/``10s``/``2h`` relative, unix seconds, or RFC 3339 -> unix seconds string."""
-    if not text:
-        return None
-    import calendar
-    import time
-
-    units = {"s": 1, "m": 60, "h": 3600}
-    if text[-1:] in units and text[:-1].replace(".", "").isdigit():
-        return str(time.time() - float(text[:-1]) * units[text[-1]])
-    if text.replace(".", "").isdigit():
-        return text
-    head = text.rstrip("Z").split(".")[0]
-    try:
-        return str(calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
-        raise SystemExit(f"invalid time value {text!r}: use 10m, unix seconds or 2006-01-02T15:04:05Z") from None
+    p.add_argument("--since", help="show logs since timestamp (2013-01-02T13:23:37Z) or relative (42m)")
+    p.add_argument("--until", help="show logs before a timestamp (2013-01-02T13:23:37Z) or relative (42m)")
+    p.add_argument("--details", action="store_true", help="show extra details provided to logs")
+    p.add_argument("container", metavar="CONTAINER")
 
 
 def run_logs(client: Client, opts: argparse.Namespace) -> int:
@@ -379,26 +421,141 @@ def run_logs(client: Client, opts: argparse.Namespace) -> int:
     info = client.get(f"/containers/{opts.container}/json")
     resp = client.open("GET", f"/containers/{info['Id']}/logs", {
         "stdout": True, "stderr": True, "follow": opts.follow, "timestamps": opts.timestamps,
-        "tail": opts.tail, "since": _time_arg(opts.since), "until": _time_arg(opts.until)})
+        "tail": opts.tail, "since": fmt.parse_time(opts.since), "until": fmt.parse_time(opts.until)})
     streams.pump_output(resp, bool(info["Config"].get("Tty")))
     return 0
 
 
 def setup_attach(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-stdin", action="store_true", help="do not attach STDIN")
-    p.add_argument("container")
+    p.add_argument("--sig-proxy", default="true", help="proxy all received signals to the process")
+    p.add_argument("--detach-keys", help="override the key sequence for detaching a container")
+    p.add_argument("container", metavar="CONTAINER")
 
 
 def run_attach(client: Client, opts: argparse.Namespace) -> int:
     from berth.cli import streams
 
     info = client.get(f"/containers/{opts.container}/json")
+    cid = info["Id"]
+    if not info["State"].get("Running"):
+        print("You cannot attach to a stopped container, start it first", file=sys.stderr)
+        return 1
+    if info["State"].get("Paused"):
+        print("You cannot attach to a paused container, unpause it first", file=sys.stderr)
+        return 1
     tty = bool(info["Config"].get("Tty"))
     stdin = bool(info["Config"].get("OpenStdin")) and not opts.no_stdin
-    sock = client.hijack(f"/containers/{info['Id']}/attach", {"stream": True, "stdin": stdin, "stdout": True, "stderr": True})
-    waiter = client.open("POST", f"/containers/{info['Id']}/wait", {"condition": "not-running"})
-    with streams.RawTerminal(tty and stdin):
-        if stdin:
-            streams.pump_stdin(sock)
-        streams.pump_output(sock, tty)
-    return int(json.loads(waiter.read() or b"{}").get("StatusCode", 0))
+    sock = client.hijack(f"/containers/{cid}/attach", {"stream": True, "stdin": stdin, "stdout": True,
+                                                       "stderr": True, "detachKeys": opts.detach_keys})
+    waiter = client.open("POST", f"/containers/{cid}/wait", {"condition": "not-running"})
+    detached = streams.interact(sock, tty, stdin, opts.detach_keys,
+                                lambda h, w: client.post(f"/containers/{cid}/resize", h=h, w=w))
+    if detached:
+        waiter.close()
+        return 0
+    return _exit_status(waiter)
+
+
+def setup_exec(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-d", "--detach", action="store_true", help="detached mode: run command in the background")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open even if not attached")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
+    p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
+    p.add_argument("--env-file", action="append", default=[], help="read in a file of environment variables")
+    p.add_argument("-w", "--workdir", help="working directory inside the container")
+    p.add_argument("--privileged", action="store_true", help="give extended privileges to the command")
+    p.add_argument("--detach-keys", help="override the key sequence for detaching a container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
+
+
+def run_exec(client: Client, opts: argparse.Namespace) -> int:
+    from berth.cli.runopts import expand_env, read_env_files
+
+    if not opts.command:
+        print("berth exec: requires at least 2 arguments.\nSee 'berth exec --help'.", file=sys.stderr)
+        return 125
+    body = {"AttachStdin": opts.interactive and not opts.detach, "AttachStdout": not opts.detach,
+            "AttachStderr": not opts.detach, "Tty": opts.tty, "Cmd": opts.command,
+            "Env": read_env_files(opts.env_file) + expand_env(opts.env), "WorkingDir": opts.workdir or "",
+            "User": opts.user or "", "Privileged": opts.privileged}
+    if opts.detach_keys:
+        body["DetachKeys"] = opts.detach_keys
+    exec_id = client.post(f"/containers/{opts.container}/exec", body)["Id"]
+    if opts.detach:
+        client.post(f"/exec/{exec_id}/start", {"Detach": True, "Tty": opts.tty})
+        return 0
+    from berth.cli import streams
+
+    sock = client.hijack(f"/exec/{exec_id}/start", body={"Detach": False, "Tty": opts.tty})
+    detached = streams.interact(sock, opts.tty, opts.interactive, opts.detach_keys,
+                                lambda h, w: client.post(f"/exec/{exec_id}/resize", h=h, w=w))
+    if detached:
+        return 0
+    return exec_exit_code(client, exec_id)
+
+
+def exec_exit_code(client: Client, exec_id: str) -> int:
+    """The exec's exit code; the stream can end a moment before the daemon has reaped the process."""
+    delay = 0.005
+    for _ in range(200):
+        info = client.get(f"/exec/{exec_id}/json")
+        if not info.get("Running") and info.get("ExitCode") is not None:
+            return int(info["ExitCode"])
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return 126
+
+
+# -- the "container" management group ------------------------------------------
+
+#: ``berth container SUB`` -> (module, function suffix, help); filesystem verbs come from their own module
+CONTAINER_GROUP: dict[str, tuple[str, str, str]] = {
+    "attach": ("containers", "attach", "Attach local standard input, output, and error streams to a running container"),
+    "create": ("containers", "create", "Create a new container"),
+    "exec": ("containers", "exec", "Execute a command in a running container"),
+    "inspect": ("system", "container_inspect", "Display detailed information on one or more containers"),
+    "kill": ("containers", "kill", "Kill one or more running containers"),
+    "logs": ("containers", "logs", "Fetch the logs of a container"),
+    "ls": ("containers", "ps", "List containers"),
+    "ps": ("containers", "ps", "List containers"),
+    "list": ("containers", "ps", "List containers"),
+    "pause": ("containers", "pause", "Pause all processes within one or more containers"),
+    "port": ("monitoring", "port", "List port mappings or a specific mapping for the container"),
+    "prune": ("containers", "prune", "Remove all stopped containers"),
+    "rename": ("containers", "rename", "Rename a container"),
+    "restart": ("containers", "restart", "Restart one or more containers"),
+    "rm": ("containers", "rm", "Remove one or more containers"),
+    "run": ("containers", "run", "Create and run a new container from an image"),
+    "start": ("containers", "start", "Start one or more stopped containers"),
+    "stats": ("monitoring", "stats", "Display a live stream of container(s) resource usage statistics"),
+    "stop": ("containers", "stop", "Stop one or more running containers"),
+    "top": ("monitoring", "top", "Display the running processes of a container"),
+    "unpause": ("containers", "unpause", "Unpause all processes within one or more containers"),
+    "update": ("containers", "update", "Update configuration of one or more containers"),
+    "wait": ("containers", "wait", "Block until one or more containers stop, then print their exit codes"),
+}
+_FILESYSTEM_VERBS = {"cp": "Copy files/folders between a container and the local filesystem",
+                     "diff": "Inspect changes to files or directories on a container's filesystem",
+                     "export": "Export a container's filesystem as a tar archive",
+                     "commit": "Create a new image from a container's changes"}
+
+
+def setup_container(p: argparse.ArgumentParser) -> None:
+    from berth.cli.main import add_subcommands
+
+    table = dict(CONTAINER_GROUP)
+    try:
+        from berth.cli import filesystem
+    except ImportError:
+        filesystem = None
+    for verb, text in _FILESYSTEM_VERBS.items():
+        if filesystem is not None and hasattr(filesystem, "setup_" + verb):
+            table[verb] = ("filesystem", verb, text)
+    add_subcommands(p, dict(sorted(table.items())))
+
+
+def run_container(client: Client, opts: argparse.Namespace) -> int:
+    return opts._run(client, opts)

@@ -1,11 +1,15 @@
-"""Copying hijacked attach/exec streams to the terminal: demultiplexing, stdin, raw TTY mode."""
+"""Copying hijacked attach/exec streams to the terminal: demultiplexing, stdin, raw TTY, detach keys, resize."""
 
 from __future__ import annotations
 
 import os
+import socket
 import struct
 import sys
 import threading
+from typing import Callable
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
 
 def _reader(source):
@@ -43,14 +47,70 @@ def pump_output(sock, tty: bool) -> None:
         target.flush()
 
 
-def pump_stdin(sock) -> threading.Thread:
-    """Forward our stdin to the container in the background; close its stdin at our EOF."""
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's ``--detach-keys``: ``ctrl-p,ctrl-q``, ``a``, ``ctrl-@``... -> the byte sequence."""
+    out = bytearray()
+    for key in spec.split(","):
+        key = key.strip()
+        if key.lower().startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            specials = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+            if "a" <= ch <= "z":
+                out.append(ord(ch) - ord("a") + 1)
+            elif ch in specials:
+                out.append(specials[ch])
+            else:
+                raise SystemExit(f"berth: invalid detach key {key!r}: use ctrl-<a-z, @, [, \\, ], ^, _> or one character")
+        elif len(key) == 1:
+            out.append(ord(key))
+        else:
+            raise SystemExit(f"berth: invalid detach keys {spec!r}: use a comma-separated list such as ctrl-p,ctrl-q")
+    return bytes(out)
+
+
+class DetachFilter:
+    """Finds the detach sequence in stdin; bytes of a partial match are held until it is decided."""
+
+    def __init__(self, keys: bytes):
+        self.keys = keys
+        self.held = b""
+        self.detached = False
+
+    def feed(self, data: bytes) -> bytes:
+        """The bytes to forward; sets :attr:`detached` (and forwards nothing after) once the keys were typed."""
+        if not self.keys:
+            return data
+        out = bytearray()
+        for byte in data:
+            self.held += bytes([byte])
+            # drop (forward) leading bytes until what is held could still become the sequence
+            while self.held and not self.keys.startswith(self.held):
+                out.append(self.held[0])
+                self.held = self.held[1:]
+            if self.held == self.keys:
+                self.detached = True
+                return bytes(out)
+        return bytes(out)
+
+
+def pump_stdin(sock, detach_keys: bytes = b"", on_detach: Callable[[], None] | None = None) -> threading.Thread:
+    """Forward our stdin to the container in the background; close its stdin at our EOF.
+
+    With ``detach_keys``, typing them ends the session (``on_detach``) without closing the container's stdin.
+    """
+    filt = DetachFilter(detach_keys)
 
     def copy() -> None:
         fd = sys.stdin.fileno()
         try:
             while data := os.read(fd, 65536):
-                sock.sendall(data)
+                data = filt.feed(data)
+                if data:
+                    sock.sendall(data)
+                if filt.detached:
+                    if on_detach:
+                        on_detach()
+                    return
         except OSError:
             return
         sock.shutdown_write()
@@ -84,8 +144,67 @@ class RawTerminal:
 
 
 def terminal_size() -> tuple[int, int]:
-    try:
-        size = os.get_terminal_size(sys.stdout.fileno())
-        return size.lines, size.columns
-    except OSError:
-        return 0, 0
+    for stream in (sys.stdout, sys.stdin, sys.stderr):
+        try:
+            size = os.get_terminal_size(stream.fileno())
+            return size.lines, size.columns
+        except (OSError, ValueError):
+            continue
+    return 0, 0
+
+
+class ResizeForwarder:
+    """Send our terminal's size now and on every SIGWINCH (``POST .../resize?h=&w=``)."""
+
+    def __init__(self, send: Callable[[int, int], None]):
+        self.send = send
+        self.previous = None
+
+    def __enter__(self) -> "ResizeForwarder":
+        import signal
+
+        self.update()
+        self.previous = signal.signal(signal.SIGWINCH, lambda *_: self.update())
+        return self
+
+    def update(self) -> None:
+        height, width = terminal_size()
+        if height and width:
+            try:
+                self.send(height, width)
+            except Exception:  # a resize racing the container's exit is harmless
+                pass
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGWINCH, self.previous)
+
+
+def interact(sock, tty: bool, stdin: bool, detach_keys: str | None, resize: Callable[[int, int], None] | None,
+             ) -> bool:
+    """Run an attached session until the stream ends; True when the user detached with the detach keys."""
+    keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS) if stdin else b""
+    detached = threading.Event()
+
+    def detach() -> None:
+        detached.set()
+        try:
+            sock.sock.shutdown(socket.SHUT_RDWR)  # wakes the output pump on the main thread
+        except (OSError, AttributeError):
+            pass
+
+    with RawTerminal(tty and stdin):
+        resizer = ResizeForwarder(resize) if (tty and resize and sys.stdin.isatty()) else None
+        if resizer:
+            resizer.__enter__()
+        try:
+            if stdin:
+                pump_stdin(sock, keys, detach)
+            pump_output(sock, tty)
+        finally:
+            if resizer:
+                resizer.__exit__()
+    sock.close()
+    return detached.is_set()
