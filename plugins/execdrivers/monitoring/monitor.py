@@ -335,7 +335,8 @@ class Monitor:
             except OSError:
                 pass
         self.save()
-        if self.held and self.attach_sock is not None and not self.clients:
+        # an exec with no output yet still waits: its attacher must see the end of the stream
+        if self.held is not None and self.attach_sock is not None and not self.clients:
             self._wait_for_first_client()
         deadline = time.monotonic() + 1.0
         for client in list(self.clients):

@@ -167,7 +167,8 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
     directory = request["dir"]
     detach_stdio(directory, "berth-exec-mon")
     container = request["container"]  # the container's state record
-    mon = NativeMonitor(directory, request["io"], base_record(request, "exec"), hold_output=True)
+    mon = NativeMonitor(directory, request["io"], base_record(request, "exec"),
+                        hold_output=bool(request["io"].get("hold_until_attached")))
     cgroups = open_cgroups(container["cgroup_path"]) if container.get("cgroup_path") else None
     init_pid = container["pid"]
     try:

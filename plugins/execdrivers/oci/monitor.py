@@ -49,6 +49,8 @@ def receive_console(listener: socket.socket, timeout: float = _CONSOLE_WAIT) -> 
 class OciMonitor(Monitor):
     """A monitor whose process is made by the runtime binary and adopted as an orphan."""
 
+    argv0 = ""  # the command, for runtime errors that do not name it
+
     def __init__(self, directory: str, io: dict, record: dict, runtime: Runtime, hold_output: bool = False):
         super().__init__(directory, io, record, hold_output)
         self.runtime = runtime
@@ -100,7 +102,7 @@ class OciMonitor(Monitor):
                 message = error_text(os.read(err_r, 65536).decode(errors="replace"))
             except OSError:
                 pass
-        failed = exec_failure(message)
+        failed = exec_failure(message, self.argv0)
         if failed is not None:
             return {"ok": False, "exec_error": failed[0], "exit_code": failed[1]}
         return {"ok": False, "error": f"`{self.runtime.name} {verb}` failed for {subject}: "
@@ -112,7 +114,7 @@ class OciMonitor(Monitor):
             return None
         message = error_text(done.stderr.decode(errors="replace"))
         self.record["error"] = message
-        failed = exec_failure(message)
+        failed = exec_failure(message, self.argv0)
         if failed is not None:
             return {"ok": False, "exec_error": failed[0], "exit_code": failed[1]}
         return {"ok": False, "error": f"`{self.runtime.name} start` failed: {message}"}
@@ -141,6 +143,7 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
     io = dict(request["io"], tty=bool((spec.get("process") or {}).get("terminal")))
     runtime = Runtime(**request["runtime"])
     mon = OciMonitor(directory, io, base_record(request, "container"), runtime)
+    mon.argv0 = ((spec.get("process") or {}).get("args") or [""])[0]
     if request.get("cgroup_path"):
         from ..native.cgroups2 import open_cgroups
 
@@ -170,7 +173,9 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
     detach_stdio(directory, "berth-oci-exec")
     runtime = Runtime(**request["runtime"])
     io = dict(request["io"], tty=bool(request["process"].get("terminal")))
-    mon = OciMonitor(directory, io, base_record(request, "exec"), runtime, hold_output=True)
+    mon = OciMonitor(directory, io, base_record(request, "exec"), runtime,
+                     hold_output=bool(request["io"].get("hold_until_attached")))
+    mon.argv0 = (request["process"].get("args") or [""])[0]
     try:
         become_subreaper()
         mon.open_listeners()

@@ -199,7 +199,8 @@ _NOT_FOUND = (re.compile(r'exec: "(?P<cmd>[^"]*)": executable file not found in 
               re.compile(r'exec: "(?P<cmd>[^"]*)": no such file or directory'),
               re.compile(r"execv?p?e? `(?P<cmd>[^`]*)`: No such file or directory"))
 _DENIED = (re.compile(r'exec: "(?P<cmd>[^"]*)": permission denied'),
-           re.compile(r"(?:open executable|exec(?:v|vp|ve)?) `?(?P<cmd>[^`:]*)`?: Permission denied"))
+           # crun says "open executable: Permission denied" without naming it
+           re.compile(r"(?:open executable|exec(?:v|vp|ve)?)(?: `?(?P<cmd>[^`:]*)`?)?: Permission denied"))
 
 
 def error_text(raw: str) -> str:
@@ -219,8 +220,11 @@ def error_text(raw: str) -> str:
     return message
 
 
-def exec_failure(message: str) -> tuple[str, int] | None:
-    """Docker's wording and exit code (127 not found, 126 not executable) for a runtime's exec error."""
+def exec_failure(message: str, argv0: str = "") -> tuple[str, int] | None:
+    """Docker's wording and exit code (127 not found, 126 not executable) for a runtime's exec error.
+
+    ``argv0`` names the command when the runtime's message does not.
+    """
     for pattern in _NOT_FOUND:
         if match := pattern.search(message):
             cmd = match.group("cmd")
@@ -229,5 +233,5 @@ def exec_failure(message: str) -> tuple[str, int] | None:
             return f'exec: "{cmd}": executable file not found in $PATH', 127
     for pattern in _DENIED:
         if match := pattern.search(message):
-            return f'exec: "{match.group("cmd")}": permission denied', 126
+            return f'exec: "{match.group("cmd") or argv0}": permission denied', 126
     return None
