@@ -310,7 +310,7 @@ async def update(request: web.Request) -> web.StreamResponse:
 
 @routes.add("POST", "/containers/prune")
 async def prune(request: web.Request) -> web.StreamResponse:
-    removed, reclaimed = await _manager(request).prune()
+    removed, reclaimed = await _manager(request).prune(_filters(request))
     return json_response({"ContainersDeleted": removed, "SpaceReclaimed": reclaimed})
 
 

@@ -34,6 +34,7 @@ from berth.errors import BerthError, Conflict, ExecError, InvalidArgument, NotIm
 from berth.events import EventBus
 from berth.fsutil import atomic_write
 from berth.hookspecs.types import IOConfig, RuntimeState, RuntimeStatus
+from berth.images.initlayer import init_layer_id
 from berth.networks import NetworkManager
 
 
@@ -652,13 +653,26 @@ class ContainerManager:
             if not fut.done():
                 fut.set_result((c.state.exit_code, c.state.error))
 
-    async def prune(self) -> tuple[list[str], int]:
-        removed = []
+    async def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
+        """Remove stopped containers (Docker's filters: ``until``, ``label``, ``label!``); report the bytes freed."""
+        filters = filters or {}
+        until = min((_until_seconds(v) for v in filters.get("until", [])), default=None)
+        removed, reclaimed = [], 0
         for c in list(self.store.containers.values()):
-            if c.state.status in (State.EXITED, State.CREATED, State.DEAD):
-                await self.remove(c.id)
-                removed.append(c.id)
-        return removed, 0
+            if c.state.status not in (State.EXITED, State.CREATED, State.DEAD):
+                continue
+            if until is not None and _parse_time(c.created) >= until:
+                continue
+            if not _labels_match(c.labels, filters.get("label", []), filters.get("label!", [])):
+                continue
+            try:  # the container's own changes: its layer against the init layer beneath it
+                size = await asyncio.to_thread(self.graph.diff_size, c.layer_id, init_layer_id(c.layer_id))
+            except BerthError:
+                size = 0
+            await self.remove(c.id)
+            removed.append(c.id)
+            reclaimed += size
+        return removed, reclaimed
 
     # -- daemon start-up ----------------------------------------------------
 
@@ -720,6 +734,25 @@ class ContainerManager:
 
 def _parse_time(text: str) -> float:
     return 0.0 if not text or text.startswith("0001-") else parse_timestamp(text)
+
+
+def _until_seconds(value: str) -> float:
+    """Docker's ``until``: a unix timestamp, an RFC 3339 time, or a duration ago (``10m``, ``2h``)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(value[:-1]) * units[value[-1]]
+    try:
+        return float(value)
+    except ValueError:
+        return parse_timestamp(value)
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str], unwanted: list[str]) -> bool:
+    def has(spec: str) -> bool:
+        key, sep, value = spec.partition("=")
+        return key in labels and (not sep or labels[key] == value)
+
+    return all(has(w) for w in wanted) and not any(has(u) for u in unwanted)
 
 
 def parse_signal(signal: str | int) -> int:

@@ -201,3 +201,18 @@ def test_containers_survive_a_daemon_crash_and_are_readopted(daemon, client):
             except docker.errors.NotFound:
                 pass
         fresh.close()
+
+
+def test_container_prune_honours_label_filters_and_reports_space(client):
+    keep = client.containers.run("busybox", ["true"], detach=True, labels={"keep": "yes"})
+    drop = client.containers.run("busybox", ["sh", "-c", "head -c 100000 /dev/zero > /big"], detach=True,
+                                 labels={"keep": "no"})
+    try:
+        keep.wait(timeout=30)
+        drop.wait(timeout=30)
+        result = client.containers.prune(filters={"label": ["keep=no"]})
+        assert result["ContainersDeleted"] == [drop.id]
+        assert result["SpaceReclaimed"] >= 100000
+        keep.reload()  # still there
+    finally:
+        keep.remove(force=True)
