@@ -92,6 +92,12 @@ class NetworkManager:
                 self.networks[net.id] = net
             except ConfigError as exc:
                 warnings.append(f"network {name!r} is unavailable: {exc.message}")
+        for net in self.networks.values():  # user-defined ones: drivers rebuild what a restart lost
+            if net.name not in PREDEFINED:
+                try:
+                    net.driver_data = self.driver(net.driver).create_network(net.as_config()) or net.driver_data
+                except Exception as exc:  # one broken network must not keep the daemon down
+                    warnings.append(f"network {net.name!r} could not be restored: {exc}")
         self._save()
         return warnings
 

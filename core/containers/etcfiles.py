@@ -33,18 +33,26 @@ def hosts_content(hostname: str, address: str = "", extra_hosts: list[str] | Non
     return "\n".join(lines) + "\n"
 
 
+def _read_host_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _host_search(host: str) -> list[str]:
+    return [w for line in re.findall(r"^\s*search\s+(.+)$", host, re.M) for w in line.split()]
+
+
 def resolv_conf_content(dns: list[str], search: list[str], options: list[str], host_file: str = HOST_RESOLV_CONF) -> str:
     """Explicit settings win; otherwise the host's file without loopback resolvers."""
-    try:
-        with open(host_file, encoding="utf-8", errors="replace") as f:
-            host = f.read()
-    except OSError:
-        host = ""
+    host = _read_host_file(host_file)
     servers = dns or [s for s in re.findall(r"^\s*nameserver\s+(\S+)", host, re.M)
                       if not s.startswith("127.") and s != "::1"]
     if not servers:
         servers = FALLBACK_DNS
-    search = search or [w for line in re.findall(r"^\s*search\s+(.+)$", host, re.M) for w in line.split()]
+    search = search or _host_search(host)
     options = options or [w for line in re.findall(r"^\s*options\s+(.+)$", host, re.M) for w in line.split()]
     out = [f"nameserver {s}" for s in servers]
     if search:
@@ -54,13 +62,33 @@ def resolv_conf_content(dns: list[str], search: list[str], options: list[str], h
     return "\n".join(out) + "\n"
 
 
-def write_etc_files(directory: str, hostname: str, hosts: str, resolv: str) -> dict[str, str]:
-    """Write the three files into the container's directory; return {container path: host path}."""
+def embedded_resolv_conf(search: list[str], options: list[str], host_file: str = HOST_RESOLV_CONF) -> str:
+    """resolv.conf pointing at the embedded resolver (127.0.0.11), keeping search domains and options."""
+    search = search or _host_search(_read_host_file(host_file))
+    out = ["nameserver 127.0.0.11"]
+    if search:
+        out.append("search " + " ".join(search))
+    out.append("options " + " ".join(["ndots:0", *options]))
+    return "\n".join(out) + "\n"
+
+
+def write_etc_files(directory: str, hostname: str, hosts: str, resolv: str, in_place: bool = False) -> dict[str, str]:
+    """Write the three files into the container's directory; return {container path: host path}.
+
+    Before the container exists they are replaced atomically. Once they are bind-mounted
+    (``in_place``), a rename would leave the container on the old inode, so they are
+    rewritten in place, as Docker does; that happens before the process starts.
+    """
     files = {"/etc/hostname": ("hostname", hostname + "\n"), "/etc/hosts": ("hosts", hosts),
              "/etc/resolv.conf": ("resolv.conf", resolv)}
     out = {}
     for dest, (name, content) in files.items():
         path = os.path.join(directory, name)
-        atomic_write(path, content.encode(), 0o644)
+        if in_place and os.path.exists(path):
+            with open(path, "r+b") as f:
+                f.write(content.encode())
+                f.truncate()
+        else:
+            atomic_write(path, content.encode(), 0o644)
         out[dest] = path
     return out

@@ -110,6 +110,8 @@ class ContainerManager:
         portmap.requested(host_config, config.get("ExposedPorts") or {})  # validate -p now
         cid = secrets.token_hex(32)
         endpoint_cfg = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(network.name) or {}
+        if endpoint_cfg.get("Aliases") and network.name == "bridge":
+            raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
         c = Container(
             id=cid, name=name, created=now_rfc3339(), image_id=image.id, config=config, host_config=host_config,
             path=argv[0], args=argv[1:], graph_driver=self.graph.name, exec_driver=self.exec.name,
@@ -236,26 +238,26 @@ class ContainerManager:
         self.store.save(c)
         self._watch(c.id)
 
-    def _write_etc_files(self, c: Container, address: str, embedded_dns: bool) -> dict[str, str]:
+    def _write_etc_files(self, c: Container, address: str, embedded_dns: bool, in_place: bool = False) -> dict[str, str]:
         hc = c.host_config
         if embedded_dns:
-            # Docker's embedded resolver; it forwards what it does not know to the configured DNS
-            resolv = "nameserver 127.0.0.11\noptions ndots:0\n"
+            # Docker's embedded resolver: the real servers are its upstreams, not the container's
+            resolv = etcfiles.embedded_resolv_conf(hc.get("DnsSearch") or self.dns.get("dns_search", []),
+                                                   hc.get("DnsOptions") or self.dns.get("dns_opts", []))
         else:
             resolv = etcfiles.resolv_conf_content(hc.get("Dns") or self.dns.get("dns", []),
                                                   hc.get("DnsSearch") or self.dns.get("dns_search", []),
                                                   hc.get("DnsOptions") or self.dns.get("dns_opts", []))
         return etcfiles.write_etc_files(self.store.directory(c.id), c.hostname,
-                                        etcfiles.hosts_content(c.hostname, address, hc.get("ExtraHosts")), resolv)
+                                        etcfiles.hosts_content(c.hostname, address, hc.get("ExtraHosts")), resolv,
+                                        in_place)
 
     def _join_networks(self, c: Container, netns: str | None) -> None:
         """Attach every network of the container, then publish its ports on the primary one (worker thread)."""
         address, embedded_dns = "", False
         for net_name, record in c.endpoints.items():
             network = self.networks.find(net_name)
-            info = self.networks.join(network, c.id, netns, {
-                "container_name": c.name, "hostname": c.hostname, "aliases": record.get("aliases") or [],
-                **({"ip": record["ip"]} if record.get("ip") else {})})
+            info = self.networks.join(network, c.id, netns, self._join_options(c, record))
             record.update(network_id=network.id, interface=info.interface, ipv4_address=info.ipv4_address,
                           gateway=info.gateway, mac_address=info.mac_address, dns=info.extra.get("dns", ""),
                           netns=netns or "")
@@ -263,8 +265,14 @@ class ContainerManager:
                 address = info.ipv4_address.split("/")[0]
             embedded_dns = embedded_dns or bool(info.extra.get("dns"))
         if address or embedded_dns:
-            self._write_etc_files(c, address, embedded_dns)
+            self._write_etc_files(c, address, embedded_dns, in_place=True)
         self._publish_ports(c)
+
+    @staticmethod
+    def _join_options(c: Container, record: dict[str, Any]) -> dict[str, Any]:
+        """What a network driver may use: names for its resolver, a requested address, upstream DNS."""
+        return {"container_name": c.name, "hostname": c.hostname, "aliases": record.get("aliases") or [],
+                "dns": c.host_config.get("Dns") or [], **({"ip": record["ip"]} if record.get("ip") else {})}
 
     def _publish_ports(self, c: Container) -> None:
         wanted = portmap.requested(c.host_config, c.config.get("ExposedPorts") or {})
@@ -587,9 +595,8 @@ class ContainerManager:
             record = self._endpoint_record(network, endpoint_cfg or {})
             if c.state.status in (State.RUNNING, State.PAUSED):
                 netns = next((r.get("netns") for r in c.endpoints.values() if r.get("netns")), None)
-                info = await asyncio.to_thread(self.networks.join, network, c.id, netns, {
-                    "container_name": c.name, "hostname": c.hostname, "aliases": record["aliases"],
-                    **({"ip": record["ip"]} if record["ip"] else {})})
+                info = await asyncio.to_thread(self.networks.join, network, c.id, netns,
+                                               self._join_options(c, record))
                 record.update(interface=info.interface, ipv4_address=info.ipv4_address, gateway=info.gateway,
                               mac_address=info.mac_address, dns=info.extra.get("dns", ""), netns=netns or "")
             c.endpoints[network.name] = record

@@ -15,8 +15,14 @@ published ports' proxy listeners.
 Kernel objects live in the namespace of the calling (daemon) thread: the bridge
 ``<name>`` with the gateway address, host-side veths ``veth<hash>`` enslaved to it,
 and the ``ip berth`` nftables table (see :mod:`.nat`). Published ports are relayed
-by one userland proxy for the whole daemon (see :mod:`.portproxy`). Name
-resolution (embedded DNS) is not this driver's job.
+by one userland proxy for the whole daemon (see :mod:`.portproxy`).
+
+Every network but the default ``bridge`` gets Docker's embedded DNS: one resolver
+for the whole daemon (see :mod:`.dns`) answers on 127.0.0.11:53 inside each joined
+container's namespace (sockets on random ports there, plus an ``ip berth_dns``
+DNAT table, see :mod:`.dnsredirect`) and resolves the names of the container's
+networks. An endpoint's record keeps what that needs after a restart: under
+``dns`` its names, its own upstream servers and the identity of its namespace.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from typing import Any
 from berth import hookimpl
 from berth.errors import BerthError, Conflict, DriverError, InvalidArgument, NotFound
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, PortBinding, Sandbox
-from berth.plugins.netdrivers import ipam, nat, store
+from berth.plugins.netdrivers import dns, ipam, nat, store
+from berth.plugins.netdrivers.dnsnames import NameTable, dns_names
 from berth.plugins.netdrivers.portproxy import Forward, PortProxy
 
 log = logging.getLogger(__name__)
@@ -80,11 +87,14 @@ class BridgeDriver:
         self._proxy = PortProxy()
         self._forwards: dict[tuple[str, str, str], Forward] = {}  # (network, endpoint, binding key) -> live forward
         self._networks: dict[str, dict] = {}
+        self._names = NameTable()
+        self._dns = dns.EmbeddedDNS(self._names, dns.DefaultUpstreams(self.options.get("dns")))
         for entry in sorted(os.listdir(self._dir())) if os.path.isdir(self._dir()) else []:
             if entry.endswith(".json"):
                 data = store.read_json(os.path.join(self._dir(), entry))
                 if isinstance(data, dict) and "id" in data:
                     self._networks[data["id"]] = data
+                    self._register_names(data)
 
     # -- state ---------------------------------------------------------------
 
@@ -116,6 +126,56 @@ class BridgeDriver:
             ]
             rules.append(nat.NetworkRules(net["bridge"], net["pool"]["subnet"], net["internal"], ports))
         nat.apply(rules)
+
+    # -- embedded DNS ----------------------------------------------------------
+
+    @staticmethod
+    def _has_dns(net: dict) -> bool:
+        # Docker: only user-defined networks get the embedded resolver; the default
+        # bridge's containers use the configured servers directly.
+        return net["name"] != DEFAULT_NETWORK_NAME
+
+    def _register_names(self, net: dict) -> None:
+        """Put a network and its endpoints' names in the name table (no listeners yet)."""
+        if not self._has_dns(net):
+            return
+        self._names.set_network(net["id"], net["name"], net["internal"])
+        for eid, ep in net["endpoints"].items():
+            if "dns" in ep:
+                self._names.set_endpoint(net["id"], eid, ep["ip"], ep["dns"]["names"])
+
+    def _start_dns(self, net: dict, endpoint_id: str, ep: dict) -> None:
+        """Make the endpoint's names resolvable and serve its container. Raises DriverError."""
+        if "dns" not in ep:
+            return
+        self._names.set_endpoint(net["id"], endpoint_id, ep["ip"], ep["dns"]["names"])
+        self._dns.attach(net["id"], endpoint_id, ep["netns"], ep["dns"]["upstreams"] or None)
+
+    def _stop_dns(self, network_id: str, endpoint_id: str) -> None:
+        self._dns.detach(network_id, endpoint_id)
+        self._names.remove_endpoint(network_id, endpoint_id)
+
+    def _restore_dns(self, net: dict, ipr) -> None:
+        """After a restart: serve again every endpoint whose container (namespace and veth) is still there."""
+        from berth.plugins.netdrivers import links
+
+        for eid, ep in net["endpoints"].items():
+            if "dns" not in ep or self._dns.serves(net["id"], eid):
+                continue
+            try:
+                alive = (links.index_of(ipr, ep["host_veth"]) is not None
+                         and list(dns.namespace_key(ep["netns"])) == ep["dns"]["netns_key"])
+            except BerthError:
+                alive = False
+            if not alive:
+                # The container went away while the daemon was down (its path may even name
+                # another process now): keep the record for the engine's leave, drop the names.
+                self._names.remove_endpoint(net["id"], eid)
+                continue
+            try:
+                self._start_dns(net, eid, ep)
+            except BerthError as exc:
+                log.warning("network %s: embedded DNS for endpoint %s cannot be restored: %s", net["name"], eid[:12], exc)
 
     # -- networks ------------------------------------------------------------
 
@@ -184,6 +244,7 @@ class BridgeDriver:
                 if not net["internal"]:
                     nat.enable_ip_forwarding()
                 self._save(net)
+                self._register_names(net)
             except BaseException as exc:
                 # Leave nothing half-made: no state, no rules for it, no bridge we created.
                 self._networks.pop(network.id, None)
@@ -216,6 +277,8 @@ class BridgeDriver:
         self._apply_rules()
         if not net["internal"]:
             nat.enable_ip_forwarding()
+        self._register_names(net)
+        self._restore_dns(net, ipr)
         for eid, ep in net["endpoints"].items():
             for p in ep.get("ports", []):
                 key = (net["id"], eid, self._binding_key(p))
@@ -240,6 +303,7 @@ class BridgeDriver:
                 self._drop_endpoint(net, eid, ipr)
             links.delete_link(ipr, net["bridge"])
             del self._networks[network_id]
+            self._names.remove_network(network_id)
             self._apply_rules()
             store.remove(self._path(network_id))
             return True
@@ -264,8 +328,10 @@ class BridgeDriver:
             pool = self._pool(net)
             old = net["endpoints"].get(endpoint_id)
             host_veth = _host_veth_name(network_id, endpoint_id)
+            upstreams = dns.validate_servers(options.get("dns") or [], f"DNS servers of endpoint {endpoint_id[:12]}")
             with iproute() as ipr:
                 if old is not None and links.index_of(ipr, host_veth) is not None:
+                    self._start_dns(net, endpoint_id, old)  # a no-op unless the daemon restarted
                     return self._endpoint_info(net, endpoint_id, old)  # already joined (idempotent)
                 if old is not None:  # stale record: its veth is gone with an old namespace
                     links.delete_link(ipr, host_veth)
@@ -283,10 +349,16 @@ class BridgeDriver:
                         )
                     ep = {"ip": str(address), "mac": mac, "ifname": ifname, "host_veth": host_veth,
                           "netns": netns_path, "aliases": list(options.get("aliases") or []),
-                          "container_name": options.get("container_name", ""), "ports": []}
+                          "container_name": options.get("container_name", ""),
+                          "hostname": options.get("hostname", ""), "ports": []}
+                    if self._has_dns(net):
+                        ep["dns"] = {"names": dns_names(endpoint_id, options), "upstreams": upstreams,
+                                     "netns_key": list(dns.namespace_key(netns_path))}
                     net["endpoints"][endpoint_id] = ep
+                    self._start_dns(net, endpoint_id, ep)
                     self._save(net)
                 except BaseException as exc:
+                    self._stop_dns(network_id, endpoint_id)
                     links.delete_link(ipr, host_veth)
                     pool.release(endpoint_id)
                     net["pool"] = pool.to_dict()
@@ -305,10 +377,12 @@ class BridgeDriver:
     def _endpoint_info(self, net: dict, endpoint_id: str, ep: dict) -> EndpointInfo:
         pool = net["pool"]
         prefix = pool["subnet"].split("/")[1]
+        extra = {"bridge": net["bridge"], "host_interface": ep["host_veth"]}
+        if "dns" in ep:
+            extra["dns"] = dns.ADDRESS  # the engine points the container's resolv.conf here
         return EndpointInfo(
             endpoint_id=endpoint_id, interface=ep["ifname"], ipv4_address=f"{ep['ip']}/{prefix}",
-            gateway="" if net["internal"] else pool["gateway"], mac_address=ep["mac"],
-            extra={"bridge": net["bridge"], "host_interface": ep["host_veth"]},
+            gateway="" if net["internal"] else pool["gateway"], mac_address=ep["mac"], extra=extra,
         )
 
     def _drop_endpoint(self, net: dict, endpoint_id: str, ipr) -> None:
@@ -316,6 +390,8 @@ class BridgeDriver:
         from berth.plugins.netdrivers import links
 
         ep = net["endpoints"].pop(endpoint_id, None)
+        # First: the resolver's sockets hold the container's namespace (and so its veth) alive.
+        self._stop_dns(net["id"], endpoint_id)
         for key in [k for k in self._forwards if k[0] == net["id"] and k[1] == endpoint_id]:
             self._proxy.remove(self._forwards.pop(key))
         links.delete_link(ipr, _host_veth_name(net["id"], endpoint_id) if ep is None else ep["host_veth"])
@@ -410,11 +486,13 @@ class BridgeDriver:
                 ("Bridges", bridges),
                 ("Endpoints", str(sum(len(n["endpoints"]) for n in self._networks.values()))),
                 ("Published ports", str(len(self._forwards))),
+                ("Embedded DNS", f"{dns.ADDRESS} in {self._dns.listener_count()} containers"),
                 ("Firewall", f"nftables table ip {nat.TABLE}"),
             ]
 
     def close(self) -> None:
-        """Stop the port proxy (daemon shutdown). Kernel state stays for the next start to reconcile."""
+        """Stop the port proxy and the embedded DNS (daemon shutdown). Kernel state stays for the next start to reconcile."""
         with self._lock:
             self._proxy.close()
+            self._dns.close()
             self._forwards.clear()

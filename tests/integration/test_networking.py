@@ -104,3 +104,14 @@ def test_removing_everything_leaves_no_veth_bridge_or_rule(netd):
     assert "tmpnet" not in links and "br-" not in links
     rules = out(in_netns(netd.netns_name, "nft", "list", "ruleset"))
     assert "9090" not in rules
+
+
+def test_etc_files_name_the_container_and_its_resolver(netd):
+    netd.cli("network", "create", "filesnet")
+    lines = out(netd.cli("run", "--rm", "--network", "filesnet", "--hostname", "box1", "busybox", "sh", "-c",
+                         "cat /etc/hosts /etc/resolv.conf; ip -o -4 addr show eth0")).splitlines()
+    address = next(line.split()[3].split("/")[0] for line in lines if " eth0 " in line)
+    assert f"{address}\tbox1" in lines
+    assert "nameserver 127.0.0.11" in lines  # the embedded resolver on user-defined networks
+    default = out(netd.cli("run", "--rm", "busybox", "cat", "/etc/resolv.conf"))
+    assert "127.0.0.11" not in default
