@@ -12,10 +12,13 @@ import json
 import os
 import secrets
 import sys
-from typing import Any
 from urllib.parse import urlencode
 
 from berth.cli.client import Client
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import Any
 
 
 def _key_values(items: list[str], what: str, from_env: bool) -> dict[str, str | None]:

@@ -14,8 +14,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any
 from urllib.parse import quote, urlencode
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import Any
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
 API_VERSION = "1.45"

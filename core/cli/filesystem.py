@@ -9,9 +9,12 @@ import os
 import stat
 import sys
 import tarfile
-from typing import BinaryIO, Callable
 
 from berth.cli.client import APIError, Client, quote_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import BinaryIO, Callable
 
 _CHUNK = 1 << 20
 _GO_DIR = 1 << 31

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterable, Sequence
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import Any, Iterable, Sequence
 
 MIN_WIDTH, PADDING = 10, 3
 

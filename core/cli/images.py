@@ -6,11 +6,14 @@ import argparse
 import json
 import os
 import sys
-from typing import BinaryIO
 
 from berth.cli import format as fmt
 from berth.cli.client import APIError, Client, quote_ref
 from berth.humanize import size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import BinaryIO
 
 _CHUNK = 1 << 20
 

@@ -14,7 +14,10 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Any, Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import Any, Callable
 
 #: verb -> (module under berth.cli, help). A module provides ``setup_<verb>(parser)`` and ``run_<verb>(client, opts)``.
 VERBS: dict[str, tuple[str, str]] = {

@@ -12,10 +12,13 @@ import argparse
 import getpass
 import json
 import sys
-from typing import IO, Any
 
 from berth.cli import format as fmt
 from berth.cli.client import Client, quote_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import IO, Any
 
 
 # ---------------------------------------------------------------------------

@@ -7,7 +7,10 @@ import socket
 import struct
 import sys
 import threading
-from typing import Callable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import Callable
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 

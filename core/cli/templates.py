@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import Any
 
 _MISSING = object()
 _TOKEN = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)

@@ -19,7 +19,7 @@ def setup_volume_create(p: argparse.ArgumentParser) -> None:
 
 def run_volume_create(client: Client, opts: argparse.Namespace) -> int:
     if opts.name and opts.name_flag and opts.name != opts.name_flag:
-        print(f"berth: conflicting options: either specify --name or provide positional arg, not both",
+        print("berth: conflicting options: either specify --name or provide positional arg, not both",
               file=sys.stderr)
         return 125
     body = {"Name": opts.name or opts.name_flag or "", "Driver": opts.driver,

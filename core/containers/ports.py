@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from berth.errors import InvalidArgument
 from berth.hookspecs.types import PortBinding
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from typing import Any
 
 
 def _split(key: str) -> tuple[int, str]:
