@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-
 from berth.errors import InvalidArgument
-from berth.hookspecs.types import PortBinding
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+if TYPE_CHECKING:  # annotations only: the CLI imports this module and pays for neither
     from typing import Any
+
+    from berth.hookspecs.types import PortBinding
 
 
 def _split(key: str) -> tuple[int, str]:
@@ -21,6 +21,8 @@ def _split(key: str) -> tuple[int, str]:
 
 def requested(host_config: dict[str, Any], exposed: dict[str, Any]) -> list[PortBinding]:
     """Every binding to publish: explicit ``PortBindings``, plus random host ports for ``-P``."""
+    from berth.hookspecs.types import PortBinding  # not at import: the CLI uses this module's parsers only
+
     out: list[PortBinding] = []
     bindings = host_config.get("PortBindings") or {}
     for key, targets in bindings.items():
@@ -44,6 +46,8 @@ def to_record(binding: PortBinding) -> dict[str, Any]:
 
 
 def from_record(record: dict[str, Any]) -> PortBinding:
+    from berth.hookspecs.types import PortBinding
+
     return PortBinding(**record)
 
 
