@@ -1,0 +1,124 @@
+"""The fuse-overlay serving process: one per mounted layer.
+
+Started by the driver as::
+
+    python -m berth.plugins.graphdrivers.fuse_overlay.serve MERGED --upper DIFF --work WORK
+        [--lower DIR]... --ready-fd N --pid-file FILE
+
+It forks once and the parent exits, so the server is no child of berthd and lives
+on in its own session when berthd stops (the FUSE mount outlives the daemon,
+like a kernel mount). The server mounts, writes ``ready`` (or ``error: ...``) to
+the ready fd, and serves until the mount goes away (``umount``/``fusermount3
+-u``), then exits. SIGTERM and SIGINT unmount and exit.
+
+Only the standard library, the whiteout helpers and (after the fork) pyfuse3 and
+trio are imported: this must start in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+
+MOUNT_OPTIONS = ("fsname=berth-fuse-overlay", "subtype=berth-fuse-overlay", "allow_other", "default_permissions",
+                 "dev", "suid")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="fuse-overlay-serve", description="serve one fuse-overlay union mount")
+    parser.add_argument("mountpoint")
+    parser.add_argument("--upper", required=True, help="the writable layer's diff directory")
+    parser.add_argument("--work", required=True, help="scratch dir on the upper's filesystem (copy-up staging)")
+    parser.add_argument("--lower", action="append", default=[], help="a lower diff directory, nearest first")
+    parser.add_argument("--ready-fd", type=int, default=-1, help="write 'ready' or 'error: ...' here, then close it")
+    parser.add_argument("--pid-file", default="", help="write the serving process's pid here")
+    parser.add_argument("--foreground", action="store_true", help="do not fork (for debugging)")
+    return parser.parse_args(argv)
+
+
+def _tell(fd: int, message: str) -> None:
+    if fd >= 0:
+        try:
+            os.write(fd, message.encode() + b"\n")
+        except OSError:
+            pass  # the driver gave up waiting; the mount is still usable
+
+
+def _write_pid(path: str) -> None:
+    if not path:
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Mount the union at ``args.mountpoint`` and serve it until it is unmounted."""
+    import pyfuse3
+    import trio
+
+    from berth.plugins.graphdrivers.fuse_overlay.ops import UnionOperations
+    from berth.plugins.graphdrivers.fuse_overlay.union import Union
+
+    # Modes and owners are set explicitly by the handlers; our umask must not bite.
+    os.umask(0)
+    ops = UnionOperations(Union(args.upper, args.lower, args.work))
+    try:
+        pyfuse3.init(ops, args.mountpoint, set(MOUNT_OPTIONS))
+    except Exception as exc:
+        _tell(args.ready_fd, f"error: cannot mount FUSE at {args.mountpoint}: {exc}")
+        return 1
+    _tell(args.ready_fd, "ready")
+    if args.ready_fd >= 0:
+        os.close(args.ready_fd)
+        args.ready_fd = -1
+    signalled = False
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            async def on_signals() -> None:
+                nonlocal signalled
+                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for _ in signals:
+                        signalled = True
+                        pyfuse3.terminate()
+                        return
+
+            nursery.start_soon(on_signals)
+            await pyfuse3.main(max_tasks=8)
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(run)
+    finally:
+        # After an outside unmount this is only clean-up: unmounting again could hit a
+        # new mount made at the same place since. After a signal (or a crash) we unmount.
+        pyfuse3.close(unmount=signalled or sys.exc_info()[0] is not None)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, detach from the caller, then serve."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    if not args.foreground and os.fork() != 0:
+        os._exit(0)  # the driver reaps this parent; the child is adopted by init
+    os.chdir("/")  # never keep a directory of the caller busy
+    _write_pid(args.pid_file)
+    try:
+        return serve(args)
+    except Exception as exc:  # reported to the driver when it is still listening
+        _tell(args.ready_fd, f"error: {type(exc).__name__}: {exc}")
+        raise
+
+
+if __name__ == "__main__":
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown (trio, pyfuse3): the driver waits for this exit on unmount
+    os._exit(status)

@@ -1,0 +1,331 @@
+"""Overlay-style layer storage shared by the ``overlay`` and ``fuse-overlay`` drivers.
+
+Both drivers keep layers in the same on-disk layout (after Moby's overlay2) and
+differ only in who presents the union at ``merged``: the kernel's overlayfs, or a
+FUSE server. Under the driver root::
+
+    l/<SHORT>            symlink -> ../<layer-id>/diff; SHORT is a random 26-character
+                         name, so a list of lower layers stays short
+    <layer-id>/diff/     the layer's own files: its applied diff, or a container's
+                         writes (the upper dir). Whiteouts in overlay's format
+                         (see :mod:`berth.plugins.graphdrivers.whiteout`)
+    <layer-id>/link      SHORT, the name of this layer under l/
+    <layer-id>/lower     the ancestors as "l/<SHORT-parent>:l/<SHORT-grandparent>:...",
+                         nearest first; absent for a base layer
+    <layer-id>/work/     scratch space on the same filesystem as diff/ (only for
+                         layers with a lower): overlay's workdir, fuse-overlay's
+                         copy-up staging area
+    <layer-id>/merged/   the mount point while mounted (removed on unmount, as Docker)
+    .tmp-<layer-id>-*    a layer being created; renamed into place when complete
+    .rm-<layer-id>-*     a layer being removed
+
+A base layer (no lower) is "mounted" by handing out its ``diff`` directory.
+Mounts are reference-counted in memory only (a count persisted on disk would be
+wrong after a crash); a layer whose merged dir is still mounted from a previous
+daemon run is adopted on its first mount.
+
+Diffs are native: a layer's diff against its parent *is* its ``diff`` directory,
+so it is tarred directly, converting overlay whiteouts to OCI ones, and applied
+directly, converting back. Asked for a diff against a layer that is not the
+parent, the hooks return None and the core's naive diff answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import stat
+import threading
+import uuid
+from typing import BinaryIO
+
+from berth import hookimpl
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.fsutil import atomic_write, fsync_dir, is_mountpoint, read_text, remove_path
+from berth.images.layertar import LayerTarWriter, walk
+from berth.images.pipestream import producer_stream
+from berth.images.tarsafe import extract_layer, remove_at
+from berth.plugins.graphdrivers.whiteout import is_opaque, is_whiteout, make_whiteout, set_opaque
+
+_SHORT_LEN = 26  # as overlay2: 128 "l/<26>:" entries fit in a page
+
+
+def short_id() -> str:
+    """A random name for a layer's entry under ``l/``."""
+    return base64.b32encode(secrets.token_bytes(20)).decode()[:_SHORT_LEN]
+
+
+class OverlayWhiteouts:
+    """Apply OCI whiteouts to an upper directory as overlay whiteouts."""
+
+    def whiteout(self, parent_fd: int, name: str, rel: str, member) -> None:
+        remove_at(parent_fd, name)
+        make_whiteout(parent_fd, name, member.uid, member.gid)
+
+    def opaque(self, dir_fd: int, rel: str, member, extracted: set[str]) -> None:
+        set_opaque(dir_fd)
+
+
+class OverlayLayerStore:
+    """The layout above plus every hook that does not depend on how ``merged`` is mounted.
+
+    Subclasses set ``name`` and implement :meth:`_attach` (mount ``merged``),
+    :meth:`_detach` (unmount it) and :meth:`_adoptable` (is an existing mount
+    at ``merged`` usable as it is).
+    """
+
+    name = "overlay-layers"
+
+    def __init__(self, root: str):
+        self.root = root
+        self.links = os.path.join(root, "l")
+        os.makedirs(self.links, mode=0o700, exist_ok=True)
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._refs: dict[str, int] = {}
+
+    # -- what subclasses provide -----------------------------------------------------
+
+    def _attach(self, layer_id: str, lower: str, mount_label: str) -> None:
+        """Mount the union of ``layer_id``'s diff over ``lower`` at its ``merged`` dir."""
+        raise NotImplementedError
+
+    def _detach(self, layer_id: str) -> None:
+        """Unmount ``layer_id``'s ``merged`` dir (not mounted is not an error)."""
+        raise NotImplementedError
+
+    def _adoptable(self, layer_id: str, merged: str) -> bool:
+        """True when the mount found at ``merged`` (left by an earlier daemon) can be used as it is."""
+        return True
+
+    # -- layout helpers ---------------------------------------------------------------
+
+    def cleanup_leftovers(self, unmount) -> None:
+        """Delete half-created and half-removed layers and dangling links from a crash.
+
+        ``unmount(path)`` is called on the merged dir of a leftover probe.
+        """
+        for entry in os.listdir(self.root):
+            if entry.startswith((".tmp-", ".rm-", ".probe-")):
+                path = os.path.join(self.root, entry)
+                merged = os.path.join(path, "merged")
+                if entry.startswith(".probe-"):
+                    unmount(merged)
+                elif os.path.isdir(merged) and is_mountpoint(merged):
+                    continue  # never delete through a mount
+                remove_path(path)
+        for link in os.listdir(self.links):
+            if not os.path.exists(os.path.join(self.links, link)):
+                os.unlink(os.path.join(self.links, link))  # its layer was never completed or is gone
+
+    def _dir(self, layer_id: str) -> str:
+        if not layer_id or "/" in layer_id or layer_id.startswith(".") or layer_id == "l":
+            raise InvalidArgument(f"{self.name}: invalid layer id {layer_id!r}")
+        return os.path.join(self.root, layer_id)
+
+    def _lock(self, layer_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(layer_id, threading.Lock())
+
+    def _lower(self, layer_id: str) -> str | None:
+        return read_text(os.path.join(self._dir(layer_id), "lower"))
+
+    def lower_dirs(self, layer_id: str) -> list[str]:
+        """Absolute ``diff`` dirs of the layer's ancestors, nearest first."""
+        lower = self._lower(layer_id)
+        if not lower:
+            return []
+        return [os.path.realpath(os.path.join(self.root, entry)) for entry in lower.split(":")]
+
+    def _is_parent(self, layer_id: str, parent: str | None) -> bool:
+        """True when ``parent`` is ``layer_id``'s real parent (so the diff dir is the diff)."""
+        lower = self._lower(layer_id)
+        if parent is None:
+            return lower is None
+        link = read_text(os.path.join(self._dir(parent), "link"))
+        return lower is not None and link is not None and lower.split(":", 1)[0] == f"l/{link}"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @hookimpl
+    def graph_create(self, layer_id: str, parent: str | None) -> bool:
+        final = self._dir(layer_id)
+        if os.path.lexists(final):
+            raise Conflict(f"{self.name}: layer {layer_id} already exists")
+        lower = None
+        if parent is not None:
+            parent_link = read_text(os.path.join(self._dir(parent), "link"))
+            if parent_link is None:
+                raise NotFound(f"{self.name}: parent layer {parent} of {layer_id} does not exist")
+            parent_lower = self._lower(parent)
+            lower = f"l/{parent_link}" + (f":{parent_lower}" if parent_lower else "")
+        tmp = os.path.join(self.root, f".tmp-{layer_id}-{uuid.uuid4().hex[:8]}")
+        short = short_id()
+        link_path = os.path.join(self.links, short)
+        try:
+            os.mkdir(tmp, 0o710)
+            diff = os.path.join(tmp, "diff")
+            os.mkdir(diff, 0o755)
+            os.chown(diff, 0, 0)
+            os.chmod(diff, 0o755)
+            atomic_write(os.path.join(tmp, "link"), short.encode())
+            if lower is not None:
+                os.mkdir(os.path.join(tmp, "work"), 0o700)
+                atomic_write(os.path.join(tmp, "lower"), lower.encode())
+            # The link first (dangling until the rename): a layer never exists without it
+            os.symlink(f"../{layer_id}/diff", link_path)
+            os.rename(tmp, final)
+        except BaseException:
+            remove_path(tmp)
+            if os.path.islink(link_path) and not os.path.exists(final):
+                os.unlink(link_path)
+            raise
+        fsync_dir(self.root)
+        return True
+
+    @hookimpl
+    def graph_create_rw(self, layer_id: str, parent: str | None, options: dict) -> bool:
+        if options:
+            raise InvalidArgument(
+                f"{self.name}: storage options {sorted(options)} are not supported for container {layer_id} "
+                "(no per-container quota yet); drop --storage-opt"
+            )
+        return self.graph_create(layer_id, parent)
+
+    @hookimpl
+    def graph_remove(self, layer_id: str) -> bool:
+        path = self._dir(layer_id)
+        if not os.path.lexists(path):
+            return True
+        with self._lock(layer_id):
+            merged = os.path.join(path, "merged")
+            if self._refs.get(layer_id) or (os.path.isdir(merged) and is_mountpoint(merged)):
+                raise Conflict(f"{self.name}: cannot remove layer {layer_id}: it is mounted at {merged}")
+            link = read_text(os.path.join(path, "link"))
+            if link:
+                try:
+                    os.unlink(os.path.join(self.links, link))
+                except FileNotFoundError:
+                    pass
+            doomed = os.path.join(self.root, f".rm-{layer_id}-{uuid.uuid4().hex[:8]}")
+            os.rename(path, doomed)
+            remove_path(doomed)
+        with self._guard:
+            self._locks.pop(layer_id, None)
+        return True
+
+    @hookimpl
+    def graph_exists(self, layer_id: str) -> bool:
+        return os.path.isfile(os.path.join(self._dir(layer_id), "link"))
+
+    # -- mounting (reference counts; the mount itself is the subclass's) -------------------
+
+    @hookimpl
+    def graph_mount(self, layer_id: str, mount_label: str) -> str:
+        path = self._dir(layer_id)
+        with self._lock(layer_id):
+            if not os.path.isdir(os.path.join(path, "diff")):
+                raise NotFound(f"{self.name}: cannot mount layer {layer_id}: it does not exist")
+            lower = self._lower(layer_id)
+            if lower is None:
+                self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
+                return os.path.join(path, "diff")
+            merged = os.path.join(path, "merged")
+            if self._refs.get(layer_id, 0) == 0:
+                os.makedirs(merged, mode=0o700, exist_ok=True)
+                if not (is_mountpoint(merged) and self._adoptable(layer_id, merged)):
+                    self._attach(layer_id, lower, mount_label)
+            self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
+            return merged
+
+    @hookimpl
+    def graph_unmount(self, layer_id: str) -> bool:
+        path = self._dir(layer_id)
+        with self._lock(layer_id):
+            count = self._refs.get(layer_id, 0)
+            if count > 1:
+                self._refs[layer_id] = count - 1
+                return True
+            self._refs.pop(layer_id, None)
+            merged = os.path.join(path, "merged")
+            if count == 1 and os.path.isdir(merged):
+                self._detach(layer_id)
+                try:
+                    # As Docker: removing the mount point also drops copies of the
+                    # mount that propagated into other mount namespaces.
+                    os.rmdir(merged)
+                except OSError:
+                    pass
+        return True
+
+    def mount_count(self, layer_id: str) -> int:
+        """References currently held on ``layer_id`` (for tests and ``inspect``)."""
+        with self._lock(layer_id):
+            return self._refs.get(layer_id, 0)
+
+    @hookimpl
+    def graph_cleanup(self) -> bool:
+        with self._guard:
+            held = [lid for lid, n in self._refs.items() if n]
+        for layer_id in held:
+            with self._lock(layer_id):
+                self._refs.pop(layer_id, None)
+                if os.path.isdir(os.path.join(self.root, layer_id, "merged")):
+                    self._detach(layer_id)
+        return True
+
+    # -- native diffs ----------------------------------------------------------------------
+
+    @hookimpl
+    def graph_diff(self, layer_id: str, parent: str | None) -> BinaryIO | None:
+        if not self._is_parent(layer_id, parent):
+            return None  # the core's naive diff compares the two mounted trees
+        upper = os.path.join(self._dir(layer_id), "diff")
+
+        def produce(out: BinaryIO) -> None:
+            writer = LayerTarWriter(out)
+            for rel, st in walk(upper):
+                if is_whiteout(st):
+                    writer.add_whiteout(rel)
+                    continue
+                writer.add(upper, rel, st)
+                if stat.S_ISDIR(st.st_mode) and is_opaque(os.path.join(upper, rel)):
+                    writer.add_opaque(rel)
+            writer.close()
+
+        return producer_stream(produce, what=f"diff of {self.name} layer {layer_id}")
+
+    @hookimpl
+    def graph_apply_diff(self, layer_id: str, parent: str | None, diff: BinaryIO) -> int | None:
+        if not self._is_parent(layer_id, parent):
+            return None
+        upper = os.path.join(self._dir(layer_id), "diff")
+        return extract_layer(diff, upper, OverlayWhiteouts()).size
+
+    @hookimpl
+    def graph_diff_size(self, layer_id: str, parent: str | None) -> int | None:
+        if not self._is_parent(layer_id, parent):
+            return None
+        seen: set[int] = set()
+        total = 0
+        for _, st in walk(os.path.join(self._dir(layer_id), "diff")):
+            if stat.S_ISREG(st.st_mode) and st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+        return total
+
+    # -- reporting --------------------------------------------------------------------------
+
+    @hookimpl
+    def graph_metadata(self, layer_id: str) -> dict[str, str]:
+        path = self._dir(layer_id)
+        if not os.path.isdir(path):
+            raise NotFound(f"{self.name}: layer {layer_id} does not exist")
+        meta = {"UpperDir": os.path.join(path, "diff")}
+        lower = self._lower(layer_id)
+        if lower is not None:
+            meta["LowerDir"] = ":".join(self.lower_dirs(layer_id))
+            meta["WorkDir"] = os.path.join(path, "work")
+            meta["MergedDir"] = os.path.join(path, "merged")
+        return meta
