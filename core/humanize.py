@@ -31,11 +31,11 @@ def duration(seconds: float) -> str:
     return f"{hours // 24 // 365} years"
 
 
-def size(num: float) -> str:
-    """``units.HumanSizeWithPrecision(n, 3)``: decimal units, three significant digits ("4.26MB")."""
+def size(num: float, precision: int = 3) -> str:
+    """``units.HumanSizeWithPrecision(n, precision)``: decimal units ("4.26MB"); ``units.HumanSize`` is precision 4."""
     units = ["B", "kB", "MB", "GB", "TB", "PB"]
     i = 0
     while num >= 1000 and i < len(units) - 1:
         num /= 1000.0
         i += 1
-    return f"{num:.3g}{units[i]}"
+    return f"{num:.{precision}g}{units[i]}"

@@ -114,12 +114,9 @@ def ago(unix_seconds: float) -> str:
 
 def human_size(num: float, precision: int = 3) -> str:
     """``units.HumanSizeWithPrecision(n, precision)``: "1.98MB", "0B" (``units.HumanSize`` is precision 4)."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while num >= 1000 and i < len(units) - 1:
-        num /= 1000.0
-        i += 1
-    return f"{num:.{precision}g}{units[i]}"
+    from berth.humanize import size
+
+    return size(num, precision)
 
 
 def bytes_size(num: float) -> str:

@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+
+from berth.fsutil import atomic_write
 
 
 def write_json(path: str, data: object) -> None:
     """Replace ``path`` with ``data`` as JSON so that a crash leaves the old or the new file, never half."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dfd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dfd)  # make the rename itself durable
-    finally:
-        os.close(dfd)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    atomic_write(path, json.dumps(data, indent=1, sort_keys=True).encode(), 0o600)
 
 
 def read_json(path: str) -> object | None:
