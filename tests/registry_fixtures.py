@@ -6,6 +6,11 @@
   It is stopped by PID.
 * :func:`build_oci_layout` writes an OCI image layout from busybox (deterministic
   gzip layers) for ``skopeo copy oci:DIR:tag docker://...``.
+* :func:`fake_engine` is what the registry service and routes need of an engine:
+  a real image store on vfs, an event bus and the config they read.
+* The fixtures at the end (``registry_peers``, ``workdir``, ``registry``,
+  ``basic_registry``, ``test_image``; each defined as ``<name>_fixture``) are
+  shared by the registry test modules, which import them.
 """
 
 from __future__ import annotations
@@ -25,8 +30,11 @@ import tarfile
 import threading
 import time
 import urllib.request
+import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+import pytest
 
 REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
@@ -308,3 +316,77 @@ def skopeo_copy(src: str, dest: str, *extra: str) -> subprocess.CompletedProcess
     """``skopeo copy`` with TLS verification off on both sides (loopback registries); raises on failure."""
     return subprocess.run([SKOPEO, "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false", *extra,
                            src, dest], check=True, capture_output=True, timeout=120)
+
+
+def fake_engine(data_root: str) -> types.SimpleNamespace:
+    """An engine stand-in for the registry code: ``images`` (vfs store), ``events``, ``graph``, ``config``.
+
+    The caller closes ``images`` when done.
+    """
+    from berth import pluginmanager as plugins
+    from berth.defaults import GraphDefaults
+    from berth.drivers import GraphDriver
+    from berth.events import EventBus
+    from berth.images.store import ImageStore
+    from berth.naivediff import NaiveDiff
+    from berth.plugins.graphdrivers.vfs import VfsDriver
+
+    driver = VfsDriver(root=os.path.join(data_root, "vfs"))
+    facade = GraphDriver(None, "vfs", driver)  # type: ignore[arg-type]
+    facade.pm = plugins.build_manager(plugins.GRAPH, driver, "vfs", [GraphDefaults(), NaiveDiff(facade)])
+    return types.SimpleNamespace(images=ImageStore(data_root, facade), events=EventBus(), graph=facade,
+                                 config=types.SimpleNamespace(data_root=data_root, insecure_registries=[]))
+
+
+# ---------------------------------------------------------------------------
+# fixtures (import them by name into a test module)
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True, name="registry_peers")
+def registry_peers_fixture():
+    """docker-registry and skopeo are peers: absent, every test here fails in CI and skips elsewhere.
+
+    Module scope and autouse, so it runs before the module fixtures that start the registry.
+    """
+    from tests import peers  # here, not at the top: bench/pull.py imports this module without the tests package
+
+    peers.require_executables(REGISTRY_BIN, SKOPEO,
+                              fix="install Debian's docker-registry and skopeo (`bash .ci/install` does)")
+
+
+@pytest.fixture(scope="module", name="workdir")
+def workdir_fixture(tmp_path_factory) -> str:
+    """The module's directory for registry storage and OCI layouts."""
+    return str(tmp_path_factory.mktemp("registry"))
+
+
+def _server(workdir: str, name: str, **kw) -> RegistryServer:
+    base = os.path.join(workdir, name)
+    os.makedirs(base)
+    return RegistryServer(base, **kw).start()
+
+
+@pytest.fixture(scope="module", name="registry")
+def registry_fixture(workdir):
+    """A plain (no auth) registry for the module."""
+    server = _server(workdir, "plain")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", name="basic_registry")
+def basic_registry_fixture(workdir):
+    """A registry with htpasswd Basic auth; user ``alice``, password ``s3cret``."""
+    server = _server(workdir, "basic", auth="htpasswd", users={"alice": "s3cret"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", name="test_image")
+def test_image_fixture(workdir):
+    """An OCI layout: busybox + a 300 kB data layer, command ``echo pulled-ok``."""
+    path = os.path.join(workdir, "oci-image")
+    info = build_oci_layout(path, [busybox_layer(), data_layer("a.bin", 300_000, 1)], cmd=["/bin/echo", "pulled-ok"])
+    info["path"] = path
+    return info

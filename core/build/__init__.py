@@ -9,7 +9,7 @@ Modules, in the order a build uses them:
 * :mod:`~berth.build.state`        the per-stage build state and the image configs a step commits
 * :mod:`~berth.build.fscopy`       COPY/ADD/WORKDIR file work inside a layer's tree, confined to it
 * :mod:`~berth.build.sources`      COPY/ADD sources: wildcards, content checksums, downloads
-* :mod:`~berth.build.layers`       a scratch read-write layer and committing its diff
+* :mod:`~berth.build.layers`       a scratch read-write layer for COPY/ADD/WORKDIR, committed as a commit is
 * :mod:`~berth.build.cache`        the build cache: a step is reused when a child image matches it
 * :mod:`~berth.build.instructions` one dispatcher per instruction
 * :mod:`~berth.build.builder`      the orchestration: stages, steps, output messages, tags

@@ -26,9 +26,10 @@ from berth.build.context import BuildContext
 from berth.build.instructions import DISPATCH
 from berth.build.lexer import Lexer
 from berth.build.parser import Dockerfile, DockerfileError, Instruction, Stage, parse_instruction
-from berth.build.state import PROXY_ARGS, StageState, env_dict, host_architecture, layers_of, scratch_config
-from berth.build.layers import commit_diff, layer_from_work
+from berth.build.state import PROXY_ARGS, StageState, env_dict, host_architecture, scratch_config
+from berth.build.layers import layer_from_work
 from berth.errors import BerthError, InvalidArgument, NotFound, NotImplementedYet
+from berth.images.commit import commit_layer, create_child
 from berth.images.store import Image
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -267,23 +268,13 @@ class Builder:
         st.image_config = copy.deepcopy(image.config)
         st.run_config = copy.deepcopy(image.config.get("config") or {})
 
-    def _create(self, st: StageState, config: dict[str, Any], layer) -> Image:
-        layers = layers_of(self.images, st.image) + ([layer] if layer is not None else [])
-        config["rootfs"] = {"type": "layers", "diff_ids": [lay.diff_id for lay in layers]}
-        try:
-            return self.images.create_image(config, layers, None, parent=st.image_id)
-        except BaseException:
-            if layer is not None and self.images.unreferenced(layer.chain_id):
-                self.images.release_layer(layer.chain_id)
-            raise
-
     async def commit_metadata(self, st: StageState, comment: str, author: str | None = None) -> None:
         """Commit a step that changed only the config (``#(nop)``, an empty layer)."""
         container_config = st.container_config(st.nop_cmd(comment))
         if await self._probe(st, container_config):
             return
         config = st.child_config(container_config, empty_layer=True, author=author)
-        self._advance(st, await asyncio.to_thread(self._create, st, config, None))
+        self._advance(st, await asyncio.to_thread(create_child, self.images, st.image, None, config))
 
     async def commit_files(self, st: StageState, comment: str, work: Callable[[str], Any],
                            cacheable: bool = True) -> None:
@@ -293,9 +284,9 @@ class Builder:
             return
 
         def commit() -> Image:
-            layer = layer_from_work(self.images, st.image, work, self.tmp_dir)
+            layer = layer_from_work(self.images, st.image, work)
             config = st.child_config(container_config, empty_layer=layer is None)
-            return self._create(st, config, layer)
+            return create_child(self.images, st.image, layer, config)
 
         self._advance(st, await asyncio.to_thread(commit))
 
@@ -441,9 +432,9 @@ class Builder:
 
             def commit() -> Image:
                 base = self.images.container_base_layer(c.layer_id, st.image.layer_id)
-                layer = commit_diff(self.images, c.layer_id, base, st.image, self.tmp_dir)
+                layer = commit_layer(self.images, c.layer_id, base, st.image)
                 config = st.child_config(container_config, empty_layer=layer is None, container_id=c.id)
-                return self._create(st, config, layer)
+                return create_child(self.images, st.image, layer, config)
 
             image = await asyncio.to_thread(commit)
             succeeded = True

@@ -1,8 +1,8 @@
 """File work inside a layer's tree for COPY, ADD and WORKDIR, confined to that tree.
 
-Paths inside the image are resolved the way the container would see them:
-symlinks are followed, but an absolute link target or ``..`` never leaves the
-tree (the secure-join rule). Nothing here follows a symlink of the host.
+Paths inside the image are resolved the way the container would see them, by
+:func:`berth.images.scope.resolve_in_root`: symlinks are followed, but an absolute
+link target or ``..`` never leaves the tree. Nothing here follows a symlink of the host.
 """
 
 from __future__ import annotations
@@ -14,40 +14,12 @@ import stat
 from dataclasses import dataclass
 
 from berth.errors import InvalidArgument
-
-_MAX_LINKS = 255
-
-
-def resolve_in_root(root: str, path: str, follow_last: bool = True) -> str:
-    """The host path of ``path`` inside the tree ``root``, symlinks resolved within ``root``."""
-    parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        if part == ".":
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        if (parts or follow_last) and os.path.islink(candidate):
-            links += 1
-            if links > _MAX_LINKS:
-                raise InvalidArgument(f"too many levels of symbolic links resolving {path!r} in the image")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
+from berth.images.scope import clean, resolve_in_root
 
 
 def mkdir_all(root: str, path: str, uid: int = 0, gid: int = 0, mode: int = 0o755) -> str:
     """``mkdir -p`` of ``path`` inside ``root``; new directories get ``uid:gid``. Returns the host path."""
-    parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
+    parts = [p for p in clean(path).split("/") if p]
     current = "/"
     for part in parts:
         current = posixpath.join(current, part)
@@ -145,5 +117,5 @@ def copy_into(root: str, sources: list[str], dest: str, workdir: str, owner: Own
         else:
             parent = posixpath.dirname(posixpath.normpath(dest_path)) or "/"
             mkdir_all(root, parent)
-            target = resolve_in_root(root, dest_path, follow_last=False)
+            target = resolve_in_root(root, dest_path, follow_final=False)
         copy_tree(src, target, owner)

@@ -87,16 +87,9 @@ class Lexer:
             if stop and ch == stop:
                 self._next()
                 break
-            if ch == "'":
+            if ch in ("'", '"'):
                 self._next()
-                chunk = self._single_quoted()
-                out.append(chunk)
-                words.mark()
-                for c in chunk:
-                    words.add(c, True)
-            elif ch == '"':
-                self._next()
-                chunk = self._double_quoted()
+                chunk = self._single_quoted() if ch == "'" else self._double_quoted()
                 out.append(chunk)
                 words.mark()
                 for c in chunk:

@@ -15,7 +15,7 @@ import stat
 import tarfile
 from dataclasses import dataclass
 
-from berth.build.fscopy import resolve_in_root
+from berth.images.scope import resolve_in_root
 from berth.errors import InvalidArgument
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -60,7 +60,7 @@ def expand(root: str, src: str, what: str) -> list[str]:
         raise InvalidArgument(f"{what} failed: forbidden path outside the build context: {src}")
     parts = [p for p in clean.split("/") if p]
     if not _GLOB_CHARS.search(src):
-        path = resolve_in_root(root, clean, follow_last=False)
+        path = resolve_in_root(root, clean, follow_final=False)
         if not os.path.lexists(path):
             raise InvalidArgument(f"{what} failed: file not found in build context or excluded by "
                                   f".dockerignore: stat {src}: file does not exist")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from berth.images.store import Image, Layer
+from berth.images.store import Image
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 #: build args every build accepts without an ARG line; used by RUN, never stored in history
@@ -110,7 +110,3 @@ class StageState:
 
 def scratch_config() -> dict[str, Any]:
     return {"architecture": host_architecture(), "os": "linux", "config": {}, "history": []}
-
-
-def layers_of(images, image: Image | None) -> list[Layer]:
-    return images.image_layers(image) if image else []

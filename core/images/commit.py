@@ -1,21 +1,30 @@
-"""``commit``: a container's changes become a new image layer on top of its image (Moby's ``daemon/commit.go``).
+"""``commit``: a read-write layer's changes become a new image layer on top of an image (Moby's ``daemon/commit.go``).
 
-The container's read-write layer is diffed against the layer below it (its init
-layer, so the engine's /etc/hosts placeholders never end up in an image), the
-diff is applied as a new layer on the image's top layer, and a config is written
-that is the image's, with the container's settings, the ``changes`` applied, and
-one more history entry. The new image's parent is the container's image.
+Two steps serve both ``POST /commit`` and the builder's steps:
+
+* :func:`commit_layer` diffs a read-write layer against the layer below it (a
+  container's init layer, so the engine's /etc/hosts placeholders never end up
+  in an image) and stores the diff on the image's top layer; a diff with no
+  change at all gives no layer (None), as Moby's ``image.NewChildImage`` treats
+  an empty tar (the history entry is then ``empty_layer``);
+* :func:`create_child` stores the child image from a config given in full, with
+  the parent's layers plus the new one, and drops the new layer again if that fails.
+
+:func:`commit` is ``POST /commit``: the config is the image's, with the container's
+settings, the ``changes`` applied, and one more history entry (``empty_layer``
+when nothing changed). The new image's parent is the container's image.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 from berth.images.changes_dsl import apply_changes
-from berth.images.store import Image, ImageStore
+from berth.images.store import Image, ImageStore, Layer
 
 _PER_COMMIT_KEYS = ("rootfs", "history", "created", "container", "container_config", "author", "comment", "id", "parent")
 
@@ -75,20 +84,81 @@ def build_config(image: Image, req: CommitRequest, diff_ids: list[str], version:
     return config
 
 
+def commit_layer(store: ImageStore, layer_id: str, base_layer: str | None, image: Image | None) -> Layer | None:
+    """Store the changes of graph layer ``layer_id`` (against ``base_layer``) on ``image``'s top layer.
+
+    Returns the new layer, or None when nothing changed: the diff's first tar
+    block is read before anything is stored, and an empty archive starts with
+    the end-of-archive (all-zero) block.
+    """
+    stream = store.graph.diff(layer_id, base_layer)
+    try:
+        head = _read_exactly(stream, _TAR_BLOCK)
+        if len(head) < _TAR_BLOCK or head == bytes(_TAR_BLOCK):
+            return None
+        return store.add_layer(image.top_layer if image else None, _Prefixed(head, stream))
+    finally:
+        stream.close()
+
+
+_TAR_BLOCK = 512
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes, fewer only at the end of ``stream`` (a pipe may return short reads)."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` followed by the rest of ``stream``: a diff whose first block was already read."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        if self._head:
+            n = min(len(buf), len(self._head))
+            buf[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+
+def create_child(store: ImageStore, image: Image | None, layer: Layer | None, config: dict[str, Any],
+                 reference: str | None = None) -> Image:
+    """Store the image ``config`` (final but for ``rootfs``) on ``image``'s layers plus ``layer`` (if any).
+
+    ``image`` None is ``FROM scratch``. A ``layer`` no image ended up using is
+    released when the image cannot be created.
+    """
+    layers = (store.image_layers(image) if image else []) + ([layer] if layer is not None else [])
+    config["rootfs"] = {"type": "layers", "diff_ids": [lay.diff_id for lay in layers]}
+    try:
+        return store.create_image(config, layers, reference, parent=image.id if image else "")
+    except BaseException:
+        if layer is not None and store.unreferenced(layer.chain_id):
+            store.release_layer(layer.chain_id)
+        raise
+
+
 def commit(store: ImageStore, req: CommitRequest, base_layer: str | None, version: str = "berth") -> Image:
     """Commit the container layer ``req.layer_id`` (diffed against ``base_layer``) as a new image."""
     image = store.get(req.image_id)
     config = build_config(image, req, [], version)  # validate the changes before any disk work
-    stream = store.graph.diff(req.layer_id, base_layer)
-    try:
-        layer = store.add_layer(image.top_layer, stream)
-    finally:
-        stream.close()
-    layers = [*store.image_layers(image), layer]
-    config["rootfs"]["diff_ids"] = [lay.diff_id for lay in layers]
-    try:
-        return store.create_image(config, layers, req.reference, parent=image.id)
-    except BaseException:
-        if store.unreferenced(layer.chain_id):
-            store.release_layer(layer.chain_id)
-        raise
+    layer = commit_layer(store, req.layer_id, base_layer, image)
+    if layer is None:
+        config["history"][-1]["empty_layer"] = True
+    return create_child(store, image, layer, config, req.reference)

@@ -1,7 +1,9 @@
 """Resolving a path inside a container's root the way a chroot would (Moby's ``FollowSymlinkInScope``).
 
-Used wherever the daemon touches a container's or layer's tree by a path that came
-from a user or an archive (``cp``, the init layer, re-reading a layer's files):
+The one implementation used wherever berth touches a container's or layer's tree by
+a path that came from a user, an archive or a spec (``cp``, the init layer,
+re-reading a layer's files, the builder's COPY/ADD/WORKDIR, the native exec
+driver's mount targets and devices):
 symlinks among the components are followed *within* the root (an absolute
 target restarts at the root, ``..`` stops at it), so no path can name a file of
 the host. Like Docker's, this is a path computation: a concurrent writer in the

@@ -9,6 +9,7 @@ Modules, in the order a pull uses them:
 * ``blobs``      verified blob downloads, decompression (gzip, zstd, none)
 * ``pull``       manifest -> config -> concurrent layer downloads -> image store
 * ``push``       layer existence checks, cross-repository mounts, uploads, manifest put
+* ``transfer``   what a pull and a push share: options, session, progress, temp dir, transfer slots
 * ``search``     Docker Hub v1 search, or the v2 catalog filtered by the term
 * ``progress``   Docker's NDJSON progress messages
 * ``distmeta``   which compressed blob holds which layer, per registry repository

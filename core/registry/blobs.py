@@ -26,6 +26,7 @@ from typing import BinaryIO, Callable
 import aiohttp
 
 from berth.errors import NotImplementedYet
+from berth.fsutil import remove_path
 from berth.registry.errors import DigestMismatch, Transient
 from berth.registry.manifest import Descriptor
 from berth.registry.transport import Registry
@@ -81,7 +82,7 @@ async def fetch_blob(registry: Registry, repo_path: str, desc: Descriptor, direc
                 await asyncio.sleep(registry.retry.delay(attempt))
         raise AssertionError("unreachable")
     except BaseException:
-        _unlink(path)
+        remove_path(path)
         raise
 
 
@@ -108,8 +109,8 @@ async def _fetch_once(registry: Registry, repo_path: str, desc: Descriptor, path
                         unzip = None
                 out.write(chunk)
                 on_bytes(count, desc.size)
-            out.flush()
-            os.fsync(out.fileno())
+            # No fsync: the file is scratch, read back once and removed. What must survive a crash
+            # is the applied layer, which the pull syncs before the image record commits.
     finally:
         resp.release()
     digest = "sha256:" + sha.hexdigest()
@@ -228,10 +229,3 @@ class CountingReader(io.RawIOBase):
         if not self.closed:
             self._raw.close()
         super().close()
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

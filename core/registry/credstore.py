@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
+from berth.fsutil import atomic_write
 from berth.registry.auth import Credentials, decode_basic, encode_basic
-from berth.images.reference import DEFAULT_DOMAIN, LEGACY_DOMAIN
-from berth.registry.reference import DOCKER_HUB_API_HOST
+from berth.registry.reference import server_host
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
@@ -31,16 +30,7 @@ def config_path() -> str:
 
 def server_key(server: str | None) -> str:
     """The ``auths`` key for a server address: a bare host[:port], or Docker Hub's historical URL."""
-    if not server:
-        return DOCKER_HUB_KEY
-    host = server
-    for prefix in ("https://", "http://"):
-        if host.startswith(prefix):
-            host = host[len(prefix):]
-    host = host.split("/", 1)[0]
-    if host in (DEFAULT_DOMAIN, LEGACY_DOMAIN, DOCKER_HUB_API_HOST):
-        return DOCKER_HUB_KEY
-    return host
+    return server_host(server) or DOCKER_HUB_KEY
 
 
 def _read(path: str) -> dict[str, Any]:
@@ -55,23 +45,10 @@ def _read(path: str) -> dict[str, Any]:
 
 
 def _write(path: str, data: dict[str, Any]) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config.json.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)  # before any secret is written
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent="\t")
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # Docker's own layout (tab-indented, trailing newline), mode 0600 from the start:
+    # atomic_write's temp file is created 0600 by mkstemp, so no secret is ever readable.
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    atomic_write(path, (json.dumps(data, indent="\t") + "\n").encode(), mode=0o600)
 
 
 def load(server: str | None, path: str | None = None) -> Credentials | None:

@@ -8,9 +8,7 @@ from berth.errors import BerthError, NotFound
 
 
 class RegistryError(BerthError):
-    """The registry refused or failed a request (500, as Docker reports registry failures)."""
-
-    status = 500
+    """The registry refused or failed a request (BerthError's 500, as Docker reports registry failures)."""
 
 
 class Unauthorized(RegistryError):
@@ -26,9 +24,7 @@ class Transient(RegistryError):
 
 
 class DigestMismatch(RegistryError):
-    """A blob or manifest whose content does not hash to the digest it was asked for."""
-
-    status = 500
+    """A blob or manifest whose content does not hash to the digest it was asked for (500)."""
 
 
 class RegistryNotFound(NotFound):

@@ -14,17 +14,14 @@ import json
 import time
 from typing import Any
 
+from berth import humanize
+
 BAR_WIDTH = 50
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
 
 def human_size(size: float) -> str:
     """go-units ``HumanSize``: decimal units, 4 significant digits (``1.234MB``)."""
-    i = 0
-    while size >= 1000 and i < len(_UNITS) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{_UNITS[i]}"
+    return humanize.size(size, 4)
 
 
 def bar(current: int, total: int) -> str:

@@ -23,28 +23,23 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import urlencode
-
-import aiohttp
 
 from berth.errors import NotFound
 from berth.registry import auth, manifest
 from berth.registry import reference as refs
-from berth.registry.distmeta import BlobRecord, DistributionMetadata
+from berth.registry.distmeta import BlobRecord
 from berth.registry.errors import RegistryError, RegistryNotFound, Unauthorized
-from berth.registry.progress import Progress, short_id
-from berth.registry.transport import Registry, RetryPolicy
+from berth.registry.progress import short_id
+from berth.registry.transfer import Transfer, TransferOptions
 
 CHUNK = 1 << 20
 
 
 @dataclass
-class PushOptions:
-    creds: auth.Credentials = auth.ANONYMOUS
-    insecure: list[str] = field(default_factory=list)
-    retry: RetryPolicy = RetryPolicy()
+class PushOptions(TransferOptions):
     max_concurrent_uploads: int = 5  # Docker's default
     chunk_threshold: int = 32 << 20  # blobs above this are uploaded in chunks of chunk_size
     chunk_size: int = 8 << 20
@@ -65,26 +60,17 @@ class _Blob:
     diff_id: str
 
 
-class Pusher:
+class Pusher(Transfer):
     """Pushes one local image under one tag to the repository of ``ref``."""
 
-    def __init__(self, store: Any, meta: DistributionMetadata, session: aiohttp.ClientSession,
-                 progress: Progress, options: PushOptions, tmp_dir: str):
-        self.store = store
-        self.meta = meta
-        self.session = session
-        self.progress = progress
-        self.options = options
-        self.tmp_dir = tmp_dir
-        os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
+    options: PushOptions
 
     async def push(self, ref: refs.Reference) -> PushResult:
         try:
             image = await asyncio.to_thread(self.store.get, str(ref))
         except NotFound:
             raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}") from None
-        self.registry = Registry(self.session, refs.api_host(ref), self.options.creds, self.options.insecure,
-                                 self.options.retry)
+        self.remote = self.registry(refs.api_host(ref))
         self.ref = ref
         self.scopes = (auth.scope(ref.path, ("pull", "push")),)
         config_raw: bytes = await asyncio.to_thread(self.store.blobs.get, image.id)
@@ -109,9 +95,9 @@ class Pusher:
         layer_descs = [manifest.Descriptor(manifest.DOCKER_LAYER, b.digest, b.size) for b in blobs]
         body = manifest.build_manifest(manifest.DOCKER_MANIFEST, config_desc, layer_descs)
         tag = ref.tag or "latest"
-        resp = await self.registry.request("PUT", f"/v2/{ref.path}/manifests/{tag}", self.scopes,
-                                           headers={"Content-Type": manifest.DOCKER_MANIFEST}, data=body,
-                                           ok=(201, 202), what=f"manifest upload for {ref}")
+        resp = await self.remote.request("PUT", f"/v2/{ref.path}/manifests/{tag}", self.scopes,
+                                         headers={"Content-Type": manifest.DOCKER_MANIFEST}, data=body,
+                                         ok=(201, 202), what=f"manifest upload for {ref}")
         resp.release()
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         if not rewritten:
@@ -124,10 +110,8 @@ class Pusher:
 
     async def _push_layer(self, layer: Any, semaphore: asyncio.Semaphore) -> _Blob:
         sid = short_id(layer.diff_id)
-        if semaphore.locked():
-            self.progress.status("Waiting", sid)
-        async with semaphore:
-            host, repo = self.registry.host, self.ref.path
+        async with self.slot(semaphore, sid):
+            host, repo = self.remote.host, self.ref.path
             known = await asyncio.to_thread(self.meta.for_diff_id, layer.diff_id, host)
             for rec in [r for r in known if r.repository == repo]:
                 if await self._exists(rec.digest):
@@ -180,8 +164,8 @@ class Pusher:
 
     async def _exists(self, digest: str) -> bool:
         try:
-            resp = await self.registry.request("HEAD", f"/v2/{self.ref.path}/blobs/{digest}", self.scopes,
-                                               what=f"blob check {digest}")
+            resp = await self.remote.request("HEAD", f"/v2/{self.ref.path}/blobs/{digest}", self.scopes,
+                                             what=f"blob check {digest}")
         except RegistryNotFound:
             return False
         resp.release()
@@ -190,9 +174,9 @@ class Pusher:
     async def _mount(self, rec: BlobRecord) -> bool:
         scopes = self.scopes + (auth.scope(rec.repository, ("pull",)),)
         try:
-            resp = await self.registry.request("POST", f"/v2/{self.ref.path}/blobs/uploads/", scopes,
-                                               params={"mount": rec.digest, "from": rec.repository},
-                                               ok=(201, 202), what=f"mount of {rec.digest} from {rec.repository}")
+            resp = await self.remote.request("POST", f"/v2/{self.ref.path}/blobs/uploads/", scopes,
+                                             params={"mount": rec.digest, "from": rec.repository},
+                                             ok=(201, 202), what=f"mount of {rec.digest} from {rec.repository}")
         except (RegistryNotFound, Unauthorized):
             return False
         location = resp.headers.get("Location", "")
@@ -201,22 +185,22 @@ class Pusher:
             return True
         if location:  # 202: the registry opened an upload instead; drop it
             try:
-                r = await self.registry.request("DELETE", location, self.scopes, ok=(204, 200, 404))
+                r = await self.remote.request("DELETE", location, self.scopes, ok=(204, 200, 404))
                 r.release()
             except RegistryError:
                 pass
         return False
 
     async def _upload(self, digest: str, size: int, body: Callable[[], Any], sid: str | None) -> None:
-        resp = await self.registry.request("POST", f"/v2/{self.ref.path}/blobs/uploads/", self.scopes, ok=(202,),
-                                           what=f"upload start for {digest}")
+        resp = await self.remote.request("POST", f"/v2/{self.ref.path}/blobs/uploads/", self.scopes, ok=(202,),
+                                         what=f"upload start for {digest}")
         location = resp.headers.get("Location")
         resp.release()
         if not location:
-            raise RegistryError(f"registry {self.registry.host} started an upload without a Location header")
+            raise RegistryError(f"registry {self.remote.host} started an upload without a Location header")
         report = (lambda n: self.progress.bytes("Pushing", sid, n, size)) if sid else (lambda n: None)
         if size <= self.options.chunk_threshold:
-            resp = await self.registry.request(
+            resp = await self.remote.request(
                 "PUT", _with_digest(location, digest), self.scopes,
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
                 data=lambda: body_with_progress(body(), report), ok=(201,), what=f"upload of {digest}")
@@ -236,13 +220,13 @@ class Pusher:
             location = await self._patch(location, buffer, sent, digest)
             sent += len(buffer)
             report(sent)
-        resp = await self.registry.request("PUT", _with_digest(location, digest), self.scopes,
-                                           headers={"Content-Length": "0"}, data=b"", ok=(201,),
-                                           what=f"upload completion of {digest}")
+        resp = await self.remote.request("PUT", _with_digest(location, digest), self.scopes,
+                                         headers={"Content-Length": "0"}, data=b"", ok=(201,),
+                                         what=f"upload completion of {digest}")
         resp.release()
 
     async def _patch(self, location: str, piece: bytes, start: int, digest: str) -> str:
-        resp = await self.registry.request(
+        resp = await self.remote.request(
             "PATCH", location, self.scopes, data=piece, ok=(202,), what=f"chunk upload of {digest}",
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(piece)),
                      "Content-Range": f"{start}-{start + len(piece) - 1}"})

@@ -12,10 +12,10 @@ import dataclasses
 import re
 
 from berth.errors import InvalidArgument
-from berth.images.reference import DEFAULT_DOMAIN, DEFAULT_TAG, Reference, parse
+from berth.images.reference import DEFAULT_DOMAIN, DEFAULT_TAG, LEGACY_DOMAIN, Reference, parse
 
-__all__ = ["Reference", "parse", "api_host", "from_query", "with_tag", "with_digest", "repo_digest",
-           "DOCKER_HUB_API_HOST", "DEFAULT_DOMAIN"]
+__all__ = ["Reference", "parse", "api_host", "server_host", "from_query", "with_tag", "with_digest",
+           "repo_digest", "DOCKER_HUB_API_HOST", "DEFAULT_DOMAIN"]
 
 #: the host that serves Docker Hub's v2 API (docker.io itself does not)
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
@@ -26,6 +26,21 @@ _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 def api_host(ref: Reference) -> str:
     """The host[:port] whose ``/v2/`` API serves ``ref``'s repository."""
     return DOCKER_HUB_API_HOST if ref.domain == DEFAULT_DOMAIN else ref.domain
+
+
+def server_host(server: str | None) -> str | None:
+    """The bare host[:port] of a ``login``/``logout`` server address, or None when it means Docker Hub.
+
+    Accepts what users type: ``host:5000``, ``https://host:5000/v1/``, ``docker.io``.
+    """
+    host = server or ""
+    for prefix in ("https://", "http://"):
+        if host.startswith(prefix):
+            host = host[len(prefix):]
+    host = host.split("/", 1)[0]
+    if host in ("", DEFAULT_DOMAIN, LEGACY_DOMAIN, DOCKER_HUB_API_HOST):
+        return None
+    return host
 
 
 def with_tag(ref: Reference, tag: str | None) -> Reference:

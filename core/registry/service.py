@@ -15,6 +15,7 @@ from berth.registry import reference as refs
 from berth.registry.distmeta import DistributionMetadata
 from berth.registry.errors import Unauthorized
 from berth.registry.progress import Progress
+from berth.registry.transfer import Transfer, TransferOptions
 from berth.registry.transport import Registry, RetryPolicy, with_session
 
 
@@ -35,26 +36,24 @@ class RegistryService:
     async def pull(self, ref: refs.Reference, progress: Progress, creds: auth.Credentials = auth.ANONYMOUS,
                    platform: str | None = None) -> pull.PullResult:
         options = pull.PullOptions(platform=platform, creds=creds, insecure=self.insecure, retry=self.retry)
-
-        async def run(session):
-            return await pull.Puller(self.engine.images, self.meta, session, progress, options,
-                                     self.tmp_dir).pull(ref)
-
-        result = await with_session(run)
-        self.engine.events.publish("image", "pull", str(ref), {"name": str(ref)})
-        return result
+        return await self._transfer(pull.Puller, "pull", ref, progress, options)
 
     async def push(self, ref: refs.Reference, progress: Progress,
                    creds: auth.Credentials = auth.ANONYMOUS) -> push.PushResult:
         options = push.PushOptions(creds=creds, insecure=self.insecure, retry=self.retry)
         progress.status(f"The push refers to repository [{ref.name}]", detail=False)
+        return await self._transfer(push.Pusher, "push", ref, progress, options)
+
+    async def _transfer(self, kind: type[Transfer], action: str, ref: refs.Reference, progress: Progress,
+                        options: TransferOptions) -> Any:
+        """Run ``kind(...).<action>(ref)`` (a pull or a push) on a session of its own; publish Docker's event."""
 
         async def run(session):
-            return await push.Pusher(self.engine.images, self.meta, session, progress, options,
-                                     self.tmp_dir).push(ref)
+            transfer = kind(self.engine.images, self.meta, session, progress, options, self.tmp_dir)
+            return await getattr(transfer, action)(ref)
 
         result = await with_session(run)
-        self.engine.events.publish("image", "push", str(ref), {"name": str(ref)})
+        self.engine.events.publish("image", action, str(ref), {"name": str(ref)})
         return result
 
     async def search(self, term: str, limit: int, filters: dict[str, list[str]],
@@ -63,7 +62,7 @@ class RegistryService:
 
     async def login(self, server: str | None, creds: auth.Credentials) -> str:
         """Check ``creds`` against ``server`` (Docker Hub when empty); raises :class:`Unauthorized` if refused."""
-        host = _login_host(server)
+        host = refs.server_host(server) or refs.DOCKER_HUB_API_HOST
 
         async def run(session):
             await Registry(session, host, creds, self.insecure, self.retry).ping()
@@ -74,19 +73,6 @@ class RegistryService:
             raise Unauthorized(f"login to {server or refs.DEFAULT_DOMAIN} failed: wrong username or password "
                                f"({exc.message})") from None
         return "Login Succeeded"
-
-
-def _login_host(server: str | None) -> str:
-    if not server:
-        return refs.DOCKER_HUB_API_HOST
-    host = server
-    for prefix in ("https://", "http://"):
-        if host.startswith(prefix):
-            host = host[len(prefix):]
-    host = host.split("/", 1)[0]
-    if host in ("docker.io", "index.docker.io"):
-        return refs.DOCKER_HUB_API_HOST
-    return host
 
 
 _SERVICES: dict[int, RegistryService] = {}

@@ -35,7 +35,7 @@ from typing import Iterator
 
 import pytest
 
-from berth.errors import ExecError, NotFound, NotImplementedYet
+from berth.errors import ExecError, NotFound
 from berth.hookspecs.types import IOConfig, RuntimeStatus
 
 EXECDRIVER_GROUP = "berth.execdrivers"
@@ -71,21 +71,31 @@ def pytest_generate_tests(metafunc) -> None:
 
 
 def build_busybox_rootfs(target: Path) -> Path:
-    """A minimal rootfs: static busybox with its applet links, passwd/group, and two test files."""
+    """A minimal rootfs: static busybox with its applet links, passwd/group (root and nobody), and a test file."""
     if not os.path.exists(BUSYBOX):
         pytest.skip(f"the exec kit needs a static busybox at {BUSYBOX}")
-    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root"):
+    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/nobody"):
         (target / d).mkdir(parents=True, exist_ok=True)
     shutil.copy2(BUSYBOX, target / "bin" / "busybox")
     applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
     for applet in applets:
         if applet != "busybox":
             os.symlink("busybox", target / "bin" / applet)
-    (target / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (target / "etc" / "group").write_text("root:x:0:\n")
+    (target / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n"
+                                           "nobody:x:65534:65534:nobody:/home/nobody:/bin/false\n")
+    (target / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
     (target / "etc" / "hello.txt").write_text("from the rootfs\n")
     os.chmod(target / "tmp", 0o1777)
     return target
+
+
+def remove_cgroup_parent(parent: str = CGROUP_PARENT) -> None:
+    """Remove the tests' parent cgroup (``/<parent>``) from every hierarchy; one still in use stays."""
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        try:
+            os.rmdir(f"/sys/fs/cgroup/{hierarchy}/{parent}")
+        except OSError:
+            pass
 
 
 def make_spec(rootfs: Path, args: list[str], container_id: str, *, hostname: str = "kitbox", tty: bool = False,
@@ -200,11 +210,7 @@ def exec_harness(execdriver_name, tmp_path, kit_rootfs) -> Iterator[ExecHarness]
     finally:
         harness.cleanup()
         leaks = [p for cid in harness.created for p in _cgroups_of(cid)]
-        for hierarchy in os.listdir("/sys/fs/cgroup"):
-            try:
-                os.rmdir(f"/sys/fs/cgroup/{hierarchy}/{CGROUP_PARENT}")
-            except OSError:
-                pass
+        remove_cgroup_parent()
         mounts = open("/proc/self/mountinfo").read()
         assert not leaks, f"exec driver {execdriver_name} left cgroups behind: {leaks}"
         assert str(tmp_path) not in mounts, f"exec driver {execdriver_name} left mounts under {tmp_path}"
@@ -371,14 +377,11 @@ class TestExecDriverContract:
     def test_init_reaps_and_forwards_signals(self, exec_harness):
         """Annotation io.berth.init=true (``--init``): pid 1 is an init, the process is its child."""
         init = {"io.berth.init": "true"}
-        try:
-            cid, final = exec_harness.run(["sh", "-c", "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; exit 7"],
-                                          annotations=init)
-        except NotImplementedYet as exc:
-            pytest.skip(f"exec driver {exec_harness.name}: {exc}")
+        cid, final = exec_harness.run(["sh", "-c", "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; exit 7"],
+                                      annotations=init)
         assert final.exit_code == 7
         out = exec_harness.output(cid).splitlines()
-        assert out[0] == "pid=2" and "sh -c" not in out[1]
+        assert out[0] == "pid=2" and not out[1].startswith("sh ")  # pid 1 is the init, not the shell
         cid, _ = exec_harness.create(["sleep", "1000"], annotations=init)
         exec_harness.exec.start(cid)
         exec_harness.exec.kill(cid, signal.SIGTERM)  # forwarded to sleep, which (not being pid 1) dies of it

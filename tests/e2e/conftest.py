@@ -16,6 +16,7 @@ import tempfile
 import pytest
 
 from tests.conftest import Daemon, _unmount_all
+from tests.peers import missing_peer
 
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
@@ -52,7 +53,7 @@ class DockerCLI:
 @pytest.fixture(scope="module")
 def docker_cli(daemon) -> DockerCLI:
     if not os.path.exists(DOCKER):
-        pytest.skip("the docker CLI is not installed")
+        missing_peer("the docker CLI is not installed", "apt-get install docker.io (bash .ci/peers does)")
     return DockerCLI(daemon)
 
 

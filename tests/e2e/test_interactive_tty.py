@@ -17,6 +17,7 @@ import pytest
 import subprocess
 
 from tests.e2e.conftest import DOCKER, docker_env
+from tests.peers import missing_peer
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -60,7 +61,7 @@ def _clients(daemon) -> dict[str, str]:
 @pytest.fixture(params=["docker", "berth"])
 def client_cmd(request, daemon):
     if request.param == "docker" and not shutil.which("docker") and not __import__("os").path.exists(DOCKER):
-        pytest.skip("the docker CLI is not installed")
+        missing_peer("the docker CLI is not installed", "apt-get install docker.io (bash .ci/peers does)")
     return request.param, _clients(daemon)[request.param]
 
 

@@ -13,6 +13,7 @@ import tarfile
 import textwrap
 
 import pytest
+from tests.peers import missing_peer
 
 pytestmark = pytest.mark.integration
 
@@ -395,7 +396,7 @@ def test_quiet_prints_only_the_id_and_iidfile_records_it(daemon, tmp_path):
 def test_docker_cli_legacy_builder_builds_and_runs(daemon, tmp_path):
     docker = shutil.which("docker") or "/usr/local/bin/docker"
     if not os.path.exists(docker):
-        pytest.skip("the docker CLI is not installed")
+        missing_peer("the docker CLI is not installed", "apt-get install docker.io (bash .ci/peers does)")
     ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n", "msg": "via docker\n"})
     env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_BUILDKIT": "0"}
     result = subprocess.run([docker, "build", "-t", "x", "."], cwd=ctx, env=env, capture_output=True, timeout=180)

@@ -15,20 +15,8 @@ import tempfile
 import pytest
 
 from berth.cli.client import APIError, Client
-from tests.conftest import Daemon, _unmount_all
-
-
-@pytest.fixture(scope="module", params=["vfs", "overlay"])
-def daemon(request, suite_tmp, busybox_path):
-    base = tempfile.mkdtemp(prefix=f"fs-{request.param}-", dir=suite_tmp)
-    d = Daemon(base, ["-s", request.param]).start()
-    result = d.cli("image", "bootstrap", "busybox")
-    assert result.returncode == 0, result.stderr.decode() + d.log()
-    d.driver = request.param
-    yield d
-    d.remove_everything()
-    d.stop()
-    _unmount_all(base)
+from tests.conftest import Daemon
+from tests.helpers import storage_daemon  # noqa: F401 - the ``daemon`` fixture
 
 
 def ok(d, *args, input=None) -> bytes:
@@ -116,6 +104,15 @@ def test_a_file_deleted_in_a_container_is_gone_after_commit(daemon):
     ok(daemon, "commit", "gone", "gone:1")
     assert daemon.cli("run", "--rm", "gone:1", "cat", "/etc/shadow").returncode != 0
     assert b"root:x:0:0" in ok(daemon, "run", "--rm", "gone:1", "cat", "/etc/passwd")
+
+
+def test_commit_of_an_unchanged_container_adds_no_layer(daemon):
+    ok(daemon, "create", "--name", "untouched", "busybox", "true")
+    ok(daemon, "commit", "untouched", "untouched:1")
+    client = Client(daemon.host)
+    image, base = client.get("/images/untouched:1/json"), client.get("/images/busybox/json")
+    assert image["RootFS"]["Layers"] == base["RootFS"]["Layers"]  # as Docker: an empty diff is no layer
+    assert image["Parent"] == base["Id"] and image["Id"] != base["Id"]
 
 
 def test_archive_stat_header_describes_the_path(daemon):

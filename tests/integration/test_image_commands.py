@@ -8,26 +8,14 @@ import os
 import shutil
 import subprocess
 import tarfile
-import tempfile
 
 import pytest
 
 from berth.cli.client import APIError, Client
-from tests.conftest import Daemon, _unmount_all
+from tests import peers
+from tests.helpers import storage_daemon  # noqa: F401 - the ``daemon`` fixture
 
 LAB_DOCKER = "/run/lab-docker.sock"
-
-
-@pytest.fixture(scope="module", params=["vfs", "overlay"])
-def daemon(request, suite_tmp, busybox_path):
-    base = tempfile.mkdtemp(prefix=f"img-{request.param}-", dir=suite_tmp)
-    d = Daemon(base, ["-s", request.param]).start()
-    result = d.cli("image", "bootstrap", "busybox")
-    assert result.returncode == 0, result.stderr.decode() + d.log()
-    yield d
-    d.remove_everything()
-    d.stop()
-    _unmount_all(base)
 
 
 def ok(d, *args, input=None) -> str:
@@ -126,18 +114,27 @@ def test_images_filters_quiet_and_digests(daemon):
 
 
 # ---------------------------------------------------------------------------
-# interop with the real Docker (installed by /work/shared/peers/setup-peers.sh)
+# interop with the real Docker (started by .ci/peers; a missing one fails in CI, see tests/peers.py)
 # ---------------------------------------------------------------------------
 
 
 def _real_docker() -> list[str]:
+    """The docker CLI bound to the lab dockerd; fails in CI (skips elsewhere) when that peer is absent."""
+    fix = (f"start it with `{peers.PEERS_SCRIPT}` (apt docker.io, then ../shared/peers/start-dockerd.sh overlay2; "
+           "stop it with `bash .ci/peers-stop`)")
     docker = shutil.which("docker")
-    if not docker or not os.path.exists(LAB_DOCKER):
-        pytest.skip(f"the real dockerd is not running at {LAB_DOCKER}: run /work/shared/peers/setup-peers.sh and "
-                    "start-dockerd.sh overlay2 to enable the interop tests")
+    if not docker:
+        peers.missing_peer("the docker CLI is not on PATH (Debian's docker.io provides /usr/bin/docker)", fix)
+    if not os.path.exists(LAB_DOCKER):
+        peers.missing_peer(f"the real dockerd is not running: no socket at {LAB_DOCKER}", fix)
     cmd = [docker, "-H", "unix://" + LAB_DOCKER]
-    if subprocess.run(cmd + ["version"], capture_output=True, timeout=30).returncode != 0:
-        pytest.skip(f"the real dockerd at {LAB_DOCKER} does not answer")
+    try:
+        version = subprocess.run(cmd + ["version"], capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        peers.missing_peer(f"the real dockerd at {LAB_DOCKER} did not answer `docker version` within 30 s", fix)
+    if version.returncode != 0:
+        peers.missing_peer(f"the real dockerd at {LAB_DOCKER} does not answer `docker version`: "
+                           f"{version.stderr.decode(errors='replace').strip()}", fix)
     return cmd
 
 

@@ -13,17 +13,16 @@ import signal
 import socket
 import struct
 import subprocess
-import time
 import uuid
 
 import pytest
 
 from berth.errors import Conflict, ExecError, NotFound
 from berth.hookspecs.types import IOConfig, RuntimeStatus
+from berth.testing.exec_kit import build_busybox_rootfs, remove_cgroup_parent
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the native driver needs root")
 
-BUSYBOX = "/bin/busybox"
 DOCKER_CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
     "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
@@ -39,22 +38,9 @@ def _mountinfo() -> str:
 
 @pytest.fixture(scope="session")
 def busybox_rootfs(tmp_path_factory):
-    """A rootfs template: static busybox, its applet links, passwd/group."""
-    if not os.path.exists(BUSYBOX):
-        pytest.skip("needs the static busybox at /bin/busybox")
-    root = tmp_path_factory.mktemp("rootfs-template")
-    for d in ("bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/nobody"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
-    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            os.symlink("busybox", root / "bin" / applet)
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home/nobody:/bin/false\n")
-    (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
-    (root / "etc" / "hello.txt").write_text("from the rootfs\n")
+    """A rootfs template: the exec kit's busybox rootfs, plus a script without the executable bit."""
+    root = build_busybox_rootfs(tmp_path_factory.mktemp("rootfs-template"))
     (root / "etc" / "not-executable").write_text("#!/bin/sh\necho hi\n")
-    os.chmod(root / "tmp", 0o1777)
     return root
 
 
@@ -179,11 +165,7 @@ def harness(tmp_path, rootfs):
         for cid in h.created:
             for hierarchy in os.listdir("/sys/fs/cgroup"):
                 assert not os.path.exists(f"/sys/fs/cgroup/{hierarchy}/{CGROUP_PARENT}/{cid}")
-        for hierarchy in os.listdir("/sys/fs/cgroup"):
-            try:
-                os.rmdir(f"/sys/fs/cgroup/{hierarchy}/{CGROUP_PARENT}")
-            except OSError:
-                pass
+        remove_cgroup_parent(CGROUP_PARENT)
         assert _mountinfo().count("\n") == mounts_before
         assert str(tmp_path) not in _mountinfo()
 

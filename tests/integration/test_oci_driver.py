@@ -16,7 +16,7 @@ import pytest
 from berth.errors import DriverError, ExecError, NotFound
 from berth.hookspecs.types import IOConfig, RuntimeStatus
 from berth.plugins.execdrivers.oci import runtime as runtimes
-from berth.testing.exec_kit import ExecHarness, build_busybox_rootfs
+from berth.testing.exec_kit import ExecHarness, build_busybox_rootfs, remove_cgroup_parent
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not runtimes.find("runc"), reason="needs root and runc")
 
@@ -33,11 +33,7 @@ def oci(tmp_path, template):
         yield harness
     finally:
         harness.cleanup()
-        for hierarchy in os.listdir("/sys/fs/cgroup"):
-            try:
-                os.rmdir(f"/sys/fs/cgroup/{hierarchy}/berth-kit")
-            except OSError:
-                pass
+        remove_cgroup_parent()
 
 
 # ---------------------------------------------------------------------------

@@ -10,24 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-import types
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 import registry_fixtures as rf  # noqa: E402
+from registry_fixtures import (  # noqa: E402,F401 - fixtures, used by name
+    basic_registry_fixture, registry_fixture, registry_peers_fixture, test_image_fixture, workdir_fixture)
 
-from berth import pluginmanager as plugins  # noqa: E402
-from berth.defaults import GraphDefaults  # noqa: E402
-from berth.drivers import GraphDriver  # noqa: E402
 from berth.errors import BerthError, NotFound  # noqa: E402
-from berth.events import EventBus  # noqa: E402
-from berth.images.store import ImageStore  # noqa: E402
-from berth.naivediff import NaiveDiff  # noqa: E402
-from berth.plugins.graphdrivers.vfs import VfsDriver  # noqa: E402
 from berth.registry import auth  # noqa: E402
 from berth.registry import reference as refs  # noqa: E402
 from berth.registry.errors import DigestMismatch, Unauthorized  # noqa: E402
@@ -35,8 +28,6 @@ from berth.registry.progress import Progress  # noqa: E402
 from berth.registry.service import RegistryService  # noqa: E402
 from berth.registry.transport import RetryPolicy  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not (os.path.exists(rf.REGISTRY_BIN) and os.path.exists(rf.SKOPEO)),
-                                reason="needs Debian's docker-registry and skopeo")
 
 FAST_RETRY = RetryPolicy(attempts=2, first_delay=0.01, max_delay=0.02)
 
@@ -44,29 +35,6 @@ FAST_RETRY = RetryPolicy(attempts=2, first_delay=0.01, max_delay=0.02)
 # ---------------------------------------------------------------------------
 # fixtures
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("registry"))
-
-
-@pytest.fixture(scope="module")
-def registry(workdir):
-    base = os.path.join(workdir, "plain")
-    os.makedirs(base)
-    server = rf.RegistryServer(base).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def basic_registry(workdir):
-    base = os.path.join(workdir, "basic")
-    os.makedirs(base)
-    server = rf.RegistryServer(base, auth="htpasswd", users={"alice": "s3cret"}).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -81,28 +49,12 @@ def token_registry(workdir):
     tokens.stop()
 
 
-@pytest.fixture(scope="module")
-def test_image(workdir):
-    """An OCI layout: busybox + a 300 kB data layer, command ``echo pulled-ok``."""
-    path = os.path.join(workdir, "oci-image")
-    info = rf.build_oci_layout(path, [rf.busybox_layer(), rf.data_layer("a.bin", 300_000, 1)],
-                               cmd=["/bin/echo", "pulled-ok"])
-    info["path"] = path
-    return info
-
-
 @pytest.fixture
 def engine(tmp_path):
     """What the registry service needs of an engine: a real image store on vfs, events, config."""
-    root = str(tmp_path / "data")
-    driver = VfsDriver(root=os.path.join(root, "vfs"))
-    facade = GraphDriver(None, "vfs", driver)  # type: ignore[arg-type]
-    facade.pm = plugins.build_manager(plugins.GRAPH, driver, "vfs", [GraphDefaults(), NaiveDiff(facade)])
-    store = ImageStore(root, facade)
-    eng = types.SimpleNamespace(images=store, events=EventBus(), graph=facade,
-                                config=types.SimpleNamespace(data_root=root, insecure_registries=[]))
+    eng = rf.fake_engine(str(tmp_path / "data"))
     yield eng
-    store.close()
+    eng.images.close()
 
 
 def service(engine) -> RegistryService:

@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 
 import pytest
 
 from berth.errors import Conflict
 from berth.images.remove import ContainerUse, delete_image
-from berth.images.store import ImageStore
-from berth.testing.graph_kit import open_graph
-
-
-def layer_tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in sorted(files.items()):
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mtime = len(data), 1
-            tar.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
-
-
-@pytest.fixture
-def store(tmp_path):
-    root = str(tmp_path / "data")
-    s = ImageStore(root, open_graph("vfs", os.path.join(root, "vfs")))
-    yield s
-    s.close()
-
-
-def make_image(store, files, ref, parent_image=None):
-    parent_chain = parent_image.top_layer if parent_image else None
-    layer = store.add_layer(parent_chain, io.BytesIO(layer_tar(files)))
-    layers = [*(store.image_layers(parent_image) if parent_image else []), layer]
-    return store.create_image({"architecture": "amd64", "os": "linux", "created": ref, "config": {}}, layers, ref,
-                              parent=parent_image.id if parent_image else "")
+from tests.helpers import data_root_fixture, make_image, store_fixture  # noqa: F401 - fixtures used by name
 
 
 def test_container_changes_are_taken_against_the_init_layer(store):

@@ -8,36 +8,13 @@ import io
 import json
 import os
 import sqlite3
-import tarfile
 
 import pytest
 
 from berth.errors import InvalidArgument, NotFound, UnsafeArchive
 from berth.images.bootstrap import PATH_ENV, bootstrap_busybox, build_layer, busybox_applets
 from berth.images.store import ImageStore
-from berth.testing.graph_kit import open_graph
-
-
-def layer_tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in sorted(files.items()):
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mtime = len(data), 1
-            tar.addfile(ti, io.BytesIO(data))
-    return buf.getvalue()
-
-
-@pytest.fixture
-def data_root(tmp_path):
-    return str(tmp_path / "data")
-
-
-@pytest.fixture
-def store(data_root):
-    s = ImageStore(data_root, open_graph("vfs", os.path.join(data_root, "vfs")))
-    yield s
-    s.close()
+from tests.helpers import data_root_fixture, layer_tar, store_fixture  # noqa: F401 - fixtures used by name
 
 
 def sha(data: bytes) -> str:

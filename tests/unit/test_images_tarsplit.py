@@ -11,17 +11,8 @@ import pytest
 
 from berth.errors import DriverError
 from berth.images.bootstrap import build_layer
-from berth.images.store import ImageStore
 from berth.images.tarsplit import Recorder
-from berth.testing.graph_kit import open_graph
-
-
-@pytest.fixture
-def store(tmp_path):
-    root = str(tmp_path / "data")
-    s = ImageStore(root, open_graph("vfs", os.path.join(root, "vfs")))
-    yield s
-    s.close()
+from tests.helpers import data_root_fixture, store_fixture  # noqa: F401 - fixtures used by name
 
 
 def awkward_tar() -> bytes:

@@ -4,21 +4,27 @@ Monitors write each container's (and exec's) record in ``<root>/<id>/state.json`
 (``<root>/<id>/execs/<exec>/state.json``); a driver holds no per-container memory,
 so a new instance (after a daemon restart) sees exactly what the old one saw.
 This base class reads those records, corrects the ones whose monitor died,
-waits on pidfds and talks to monitors' control sockets; subclasses add how a
-container is created, killed and removed, and whether it is paused.
+waits on pidfds, talks to monitors' control sockets and starts execs through the
+fork server; subclasses add how a container is created, killed and removed,
+whether it is paused, and what an exec's monitor is asked to do.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
+from typing import TYPE_CHECKING
 
 from berth import hookimpl
 from berth.errors import Conflict, DriverError, ExecError, NotFound
-from berth.hookspecs.types import RuntimeState, RuntimeStatus
+from berth.hookspecs.types import ExecProcess, IOConfig, RuntimeState, RuntimeStatus
 
 from . import channel, state
+
+if TYPE_CHECKING:
+    from .client import ForkServerClient
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -28,6 +34,7 @@ class MonitoredDriver:
 
     name = "monitored"
     root: str
+    forkserver: "ForkServerClient"
 
     def _dir(self, container_id: str) -> str:
         if not _ID.match(container_id or ""):
@@ -77,6 +84,13 @@ class MonitoredDriver:
         """True when the running container's processes are frozen (subclasses know how to tell)."""
         return False
 
+    def _running(self, container_id: str, verb: str) -> dict:
+        """The container's record; Conflict unless it is running (``verb`` completes "cannot ... it")."""
+        record = self._record(self._dir(container_id), "container")
+        if record["status"] != "running":
+            raise Conflict(f"container {container_id} is {record['status']}; cannot {verb} it")
+        return record
+
     def _wait_record(self, directory: str, what: str, timeout: float | None) -> dict:
         record = self._record(directory, what)
         if record["status"] == "stopped":
@@ -95,6 +109,34 @@ class MonitoredDriver:
                 finally:
                     os.close(fd)
         return self._record(directory, what)
+
+    def _request(self, message: dict, subject: str) -> dict:
+        """The fork server's reply to ``message``; a DriverError naming ``subject`` when there is none."""
+        try:
+            return self.forkserver.request(message)
+        except BaseException as exc:
+            raise DriverError(f"{self.name} driver: {subject} failed: {exc}") from exc
+
+    def _new_container_dir(self, container_id: str, spec: dict) -> str:
+        """Make the container's directory: the spec must name a mounted rootfs and the ID be new (Conflict)."""
+        if not os.path.isabs((spec.get("root") or {}).get("path", "")):
+            raise DriverError(f"container {container_id}: spec root.path must be an absolute, mounted rootfs")
+        directory = self._dir(container_id)
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            raise Conflict(f"container {container_id} already exists in the {self.name} driver; "
+                           f"delete it first") from None
+        return directory
+
+    def _created(self, container_id: str, directory: str, reply: dict) -> RuntimeState:
+        """The new container's state from its monitor's reply; a failed create leaves no directory behind."""
+        if not reply.get("ok"):
+            shutil.rmtree(directory, ignore_errors=True)
+            if "exec_error" in reply:
+                raise ExecError(reply["exec_error"], reply.get("exit_code", 126))
+            raise DriverError(f"{self.name} driver: creating container {container_id} failed: {reply.get('error')}")
+        return self._runtime_state(reply["state"])
 
     def _control(self, directory: str, message: dict) -> dict:
         path = os.path.join(directory, state.CONTROL_SOCKET)
@@ -166,6 +208,38 @@ class MonitoredDriver:
                         state.wait_pidfd(fd, max(0.0, deadline - time.monotonic()))
                     finally:
                         os.close(fd)
+
+    @hookimpl
+    def exec_exec(self, container_id: str, exec_id: str, process: dict, io: IOConfig) -> ExecProcess:
+        """Start ``process`` in the running container, under a monitor of its own forked by the fork server."""
+        directory = self._dir(container_id)
+        record = self._running(container_id, "exec in")
+        if self._paused(record):
+            raise Conflict(f"container {container_id} is paused, unpause the container before exec")
+        exec_dir = self._exec_dir(container_id, exec_id)
+        try:
+            os.makedirs(exec_dir, 0o700)
+        except FileExistsError:
+            raise Conflict(f"exec {exec_id} already exists in container {container_id}") from None
+        subject = f"exec {exec_id} in {container_id}"
+        try:
+            reply = self._request(self._exec_request(directory, record, exec_id, exec_dir, process, io), subject)
+        except BaseException:
+            shutil.rmtree(exec_dir, ignore_errors=True)
+            raise
+        if not reply.get("ok"):
+            if "exec_error" in reply:  # it ran and failed as Docker's 126/127: its record stays for inspect
+                raise ExecError(reply["exec_error"], reply.get("exit_code", 126))
+            shutil.rmtree(exec_dir, ignore_errors=True)
+            if reply.get("conflict"):
+                raise Conflict(f"container {container_id}: {reply['error']}")
+            raise DriverError(f"{self.name} driver: {subject} failed: {reply.get('error')}")
+        return ExecProcess(exec_id=exec_id, pid=reply["state"]["pid"])
+
+    def _exec_request(self, directory: str, record: dict, exec_id: str, exec_dir: str, process: dict,
+                      io: IOConfig) -> dict:
+        """The fork-server request that starts exec ``exec_id``'s monitor in ``exec_dir`` (the driver's own)."""
+        raise NotImplementedError
 
     @hookimpl
     def exec_exec_wait(self, container_id: str, exec_id: str, timeout: float | None) -> int | None:

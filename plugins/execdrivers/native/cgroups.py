@@ -40,6 +40,23 @@ def cgroup_path(spec: dict, container_id: str) -> str:
     return "/" + path.strip("/")
 
 
+def remove_cgroup_dir(directory: str, deadline: float) -> None:
+    """``rmdir`` of a cgroup (v1 or v2), retried until ``deadline`` (monotonic) while the kernel says EBUSY.
+
+    A cgroup stays busy for a moment after its last task is reaped; a missing one is already gone.
+    """
+    while True:
+        try:
+            os.rmdir(directory)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise OSError(exc.errno, f"cannot remove cgroup {directory}: {exc.strerror}") from None
+            time.sleep(0.01)
+
+
 class Cgroups:
     """The container's cgroup in every v1 hierarchy."""
 
@@ -123,19 +140,10 @@ class Cgroups:
                 f.write(str(pid))
 
     def destroy(self, timeout: float = 2.0) -> None:
-        """Remove the directories; a cgroup stays busy for a moment after its last task is reaped."""
+        """Remove the directories (each hierarchy's)."""
         deadline = time.monotonic() + timeout
         for directory in self.dirs():
-            while True:
-                try:
-                    os.rmdir(directory)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as exc:
-                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                        raise OSError(exc.errno, f"cannot remove cgroup {directory}: {exc.strerror}") from None
-                    time.sleep(0.01)
+            remove_cgroup_dir(directory, deadline)
 
     def exists(self) -> bool:
         return any(os.path.isdir(d) for d in self.dirs())

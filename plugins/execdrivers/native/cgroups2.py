@@ -110,17 +110,9 @@ class CgroupsV2:
         self._write("cgroup.procs", pid)
 
     def destroy(self, timeout: float = 2.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                os.rmdir(self.directory)
-                return
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                    raise OSError(exc.errno, f"cannot remove cgroup {self.directory}: {exc.strerror}") from None
-                time.sleep(0.01)
+        from .cgroups import remove_cgroup_dir
+
+        remove_cgroup_dir(self.directory, time.monotonic() + timeout)
 
     def exists(self) -> bool:
         return os.path.isdir(self.directory)

@@ -18,8 +18,8 @@ import time
 from dataclasses import asdict
 
 from berth import hookimpl
-from berth.errors import Conflict, DriverError, ExecError
-from berth.hookspecs.types import ExecProcess, IOConfig, RuntimeState
+from berth.errors import Conflict, DriverError
+from berth.hookspecs.types import IOConfig, RuntimeState
 
 from ..monitoring import state
 from ..monitoring.base import MonitoredDriver
@@ -107,33 +107,21 @@ class NativeDriver(MonitoredDriver):
     def exec_create(self, container_id: str, bundle: str, spec: dict, io: IOConfig) -> RuntimeState:
         from .cgroups import cgroup_path
 
-        directory = self._dir(container_id)
+        directory = self._new_container_dir(container_id, spec)
         try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            raise Conflict(f"container {container_id} already exists in the native driver; delete it first") from None
-        try:
-            if not os.path.isabs(spec.get("root", {}).get("path", "")):
-                raise DriverError(f"container {container_id}: spec root.path must be an absolute, mounted rootfs")
             request = {
                 "op": "create", "entry": f"{_MONITOR}:run_container", "id": container_id, "dir": directory,
                 "bundle": bundle, "spec": spec,
                 "io": asdict(io), "cgroup_path": cgroup_path(spec, container_id),
             }
             sent = time.monotonic()
-            reply = self.forkserver.request(request)
-        except BaseException as exc:
+            reply = self._request(request, f"creating container {container_id}")
+        except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
-            if isinstance(exc, (DriverError, Conflict)):
-                raise
-            raise DriverError(f"native driver: creating container {container_id} failed: {exc}") from exc
-        if not reply.get("ok"):
-            shutil.rmtree(directory, ignore_errors=True)
-            if "exec_error" in reply:
-                raise ExecError(reply["exec_error"], reply.get("exit_code", 126))
-            raise DriverError(f"native driver: creating container {container_id} failed: {reply.get('error')}")
+            raise
+        created = self._created(container_id, directory, reply)
         _log_phases(container_id, sent, reply.get("marks") or {})
-        return self._runtime_state(reply["state"])
+        return created
 
     def _kill_all(self, container_id: str, record: dict, sig: int) -> None:
         """Every process in the cgroup; for SIGKILL freeze first so nothing forks away (runc kill --all)."""
@@ -195,40 +183,16 @@ class NativeDriver(MonitoredDriver):
 
     # -- processes inside a running container ----------------------------------
 
-    @hookimpl
-    def exec_exec(self, container_id: str, exec_id: str, process: dict, io: IOConfig) -> ExecProcess:
-        directory = self._dir(container_id)
-        record = self._record(directory, "container")
-        if record["status"] != "running":
-            raise Conflict(f"container {container_id} is {record['status']}; exec needs a running container")
-        cgroups = self._cgroups(record)
-        if cgroups is not None and cgroups.frozen():
-            raise Conflict(f"container {container_id} is paused, unpause the container before exec")
-        exec_dir = self._exec_dir(container_id, exec_id)
-        try:
-            os.makedirs(exec_dir, 0o700)
-        except FileExistsError:
-            raise Conflict(f"exec {exec_id} already exists in container {container_id}") from None
+    def _exec_request(self, directory: str, record: dict, exec_id: str, exec_dir: str, process: dict,
+                      io: IOConfig) -> dict:
+        # the exec's init joins the container's namespaces and cgroups, with its seccomp profile
         spec = self._spec(record)
-        request = {
+        return {
             "op": "exec", "entry": f"{_MONITOR}:run_exec", "id": exec_id, "dir": exec_dir, "container": record,
             "process": process,
             "spec": {"linux": {"seccomp": (spec.get("linux") or {}).get("seccomp")}}, "io": asdict(io),
             "cgroup_path": record.get("cgroup_path"),
         }
-        try:
-            reply = self.forkserver.request(request)
-        except BaseException as exc:
-            shutil.rmtree(exec_dir, ignore_errors=True)
-            raise DriverError(f"native driver: exec {exec_id} in {container_id} failed: {exc}") from exc
-        if not reply.get("ok"):
-            if "exec_error" in reply:
-                raise ExecError(reply["exec_error"], reply.get("exit_code", 126))
-            shutil.rmtree(exec_dir, ignore_errors=True)
-            if reply.get("conflict"):
-                raise Conflict(f"container {container_id}: {reply['error']}")
-            raise DriverError(f"native driver: exec {exec_id} in {container_id} failed: {reply.get('error')}")
-        return ExecProcess(exec_id=exec_id, pid=reply["state"]["pid"])
 
     @staticmethod
     def _spec(record: dict) -> dict:
@@ -241,10 +205,7 @@ class NativeDriver(MonitoredDriver):
     # -- cgroups -------------------------------------------------------------
 
     def _running_cgroups(self, container_id: str, verb: str):
-        record = self._record(self._dir(container_id), "container")
-        if record["status"] != "running":
-            raise Conflict(f"container {container_id} is {record['status']}; cannot {verb} it")
-        cgroups = self._cgroups(record)
+        cgroups = self._cgroups(self._running(container_id, verb))
         if cgroups is None:
             raise DriverError(f"container {container_id} has no cgroups; cannot {verb} it")
         return cgroups

@@ -7,10 +7,11 @@ All of them run inside the container's new mount namespace, never in the host's.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import stat
+
+from berth.images.scope import resolve_in_root
 
 from . import syscalls as sc
 from .cgroups import Cgroups
@@ -67,32 +68,6 @@ def parse_options(options: list[str]) -> tuple[int, int, str]:
     return flags, propagation, ",".join(data)
 
 
-def secure_join(root: str, path: str) -> str:
-    """``root``/``path`` with every symlink resolved as if ``root`` were "/" (never escapes root)."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        try:
-            target = os.readlink(candidate)
-        except OSError:  # not a link, or does not exist yet
-            resolved.append(part)
-            continue
-        links += 1
-        if links > 40:
-            raise OSError(errno.ELOOP, f"too many symlinks resolving {path!r} in the container")
-        if target.startswith("/"):
-            resolved = []
-        parts = [p for p in target.split("/") if p and p != "."] + parts
-    return os.path.join(root, *resolved) if resolved else root
-
-
 def _mkdir_or_file(target: str, as_file: bool) -> None:
     if os.path.lexists(target):
         return
@@ -124,7 +99,7 @@ def mount_entry(rootfs: str, entry: dict, cgroups: Cgroups | None, new_cgroupns:
     flags, propagation, data = parse_options(options)
     kind = entry.get("type") or ""
     source = entry.get("source") or kind
-    target = secure_join(rootfs, entry["destination"])
+    target = resolve_in_root(rootfs, entry["destination"])
     if kind == "cgroup":
         mount_cgroups(target, flags, cgroups, new_cgroupns)
     elif flags & sc.MS_BIND or kind == "bind":
@@ -176,7 +151,7 @@ def create_devices(rootfs: str, devices: list[dict]) -> None:
     old_umask = os.umask(0)
     try:
         for dev in wanted.values():
-            target = secure_join(rootfs, dev["path"])
+            target = resolve_in_root(rootfs, dev["path"])
             os.makedirs(os.path.dirname(target), exist_ok=True)
             kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[dev.get("type", "c")]
             mode = dev.get("fileMode", 0o666) & 0o7777
@@ -200,7 +175,7 @@ def create_dev_symlinks(rootfs: str) -> None:
              ("/proc/self/fd/2", "stderr")]
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "core"))
-    dev = secure_join(rootfs, "/dev")
+    dev = resolve_in_root(rootfs, "/dev")
     if os.path.exists(os.path.join(dev, "pts", "ptmx")):
         # With a private devpts, /dev/ptmx must point into it or ptys come from the host's instance.
         if os.path.lexists(os.path.join(dev, "ptmx")):

@@ -12,8 +12,8 @@ Differences from the native driver worth knowing:
   before the container waits for ``start``), so a missing (127) or
   non-executable (126) command raises ``ExecError`` from :meth:`exec_create`;
   no container is left behind then;
-- ``--init`` (annotation ``io.berth.init``) is not supported: it raises
-  NotImplementedYet rather than running the container without it.
+- ``--init`` (annotation ``io.berth.init``) runs the process under a static tini
+  bind-mounted at /sbin/docker-init, as Docker does.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import shutil
 from dataclasses import asdict
 
 from berth import hookimpl
-from berth.errors import Conflict, DriverError, ExecError, NotImplementedYet
-from berth.hookspecs.types import ExecProcess, IOConfig, RuntimeState
+from berth.errors import Conflict, DriverError, NotImplementedYet
+from berth.hookspecs.types import IOConfig, RuntimeState
 
 from ..monitoring import state
 from ..monitoring.base import MonitoredDriver
@@ -36,6 +36,8 @@ from . import runtime as runtimes
 _MONITOR = "berth.plugins.execdrivers.oci.monitor"
 _PRELOAD = [_MONITOR, "berth.plugins.execdrivers.native.cgroups2", "subprocess", "json"]
 INIT_ANNOTATION = "io.berth.init"
+#: static inits that work in any rootfs (Debian's tini package ships tini-static)
+INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init")
 
 
 class OciDriver(MonitoredDriver):
@@ -76,37 +78,30 @@ class OciDriver(MonitoredDriver):
         cgroups = self._cgroups(record)
         return cgroups is not None and cgroups.frozen()
 
-    def _request(self, message: dict, subject: str) -> dict:
-        try:
-            return self.forkserver.request(message)
-        except BaseException as exc:
-            raise DriverError(f"oci driver: {subject} failed: {exc}") from exc
-
-    def _running(self, container_id: str, verb: str) -> dict:
-        record = self._record(self._dir(container_id), "container")
-        if record["status"] != "running":
-            raise Conflict(f"container {container_id} is {record['status']}; cannot {verb} it")
-        return record
-
     # -- lifecycle -----------------------------------------------------------
+
+    def _add_init(self, spec: dict) -> None:
+        """``--init`` as Docker does it: a static tini bind-mounted at /sbin/docker-init runs the process."""
+        init = self.options.get("init_path") or next((p for p in INIT_BINARIES if os.access(p, os.X_OK)), None)
+        if not init:
+            raise NotImplementedYet(f"--init with the oci driver needs a static init binary: install Debian's tini "
+                                    f"({' or '.join(INIT_BINARIES)}) or pass the exec-driver option init_path")
+        spec.setdefault("mounts", []).append({"destination": "/sbin/docker-init", "type": "bind", "source": init,
+                                              "options": ["rbind", "ro", "nosuid", "nodev"]})
+        process = spec.setdefault("process", {})
+        process["args"] = ["/sbin/docker-init", "--", *process.get("args", [])]
 
     @hookimpl
     def exec_create(self, container_id: str, bundle: str, spec: dict, io: IOConfig) -> RuntimeState:
         from ..native.cgroups import cgroup_path
 
+        spec = copy.deepcopy(spec)
         if (spec.get("annotations") or {}).get(INIT_ANNOTATION) == "true":
-            raise NotImplementedYet("the oci driver does not support --init yet; use the native exec driver")
-        directory = self._dir(container_id)
+            self._add_init(spec)
+        directory = self._new_container_dir(container_id, spec)
         try:
-            os.mkdir(directory, 0o700)
-        except FileExistsError:
-            raise Conflict(f"container {container_id} already exists in the oci driver; delete it first") from None
-        try:
-            if not os.path.isabs((spec.get("root") or {}).get("path", "")):
-                raise DriverError(f"container {container_id}: spec root.path must be an absolute, mounted rootfs")
             ours = os.path.join(directory, "bundle")
             os.mkdir(ours, 0o700)
-            spec = copy.deepcopy(spec)
             spec.setdefault("process", {})["terminal"] = bool(io.tty or spec["process"].get("terminal"))
             state.atomic_write(os.path.join(ours, "config.json"), json.dumps(spec).encode())
             request = {
@@ -118,12 +113,7 @@ class OciDriver(MonitoredDriver):
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
-        if not reply.get("ok"):
-            shutil.rmtree(directory, ignore_errors=True)
-            if "exec_error" in reply:
-                raise ExecError(reply["exec_error"], reply.get("exit_code", 126))
-            raise DriverError(f"oci driver: creating container {container_id} failed: {reply.get('error')}")
-        return self._runtime_state(reply["state"])
+        return self._created(container_id, directory, reply)
 
     def _kill_all(self, container_id: str, record: dict, sig: int) -> None:
         # The runtime freezes the cgroup around a SIGKILL so nothing forks away.
@@ -158,33 +148,13 @@ class OciDriver(MonitoredDriver):
 
     # -- processes inside a running container ----------------------------------
 
-    @hookimpl
-    def exec_exec(self, container_id: str, exec_id: str, process: dict, io: IOConfig) -> ExecProcess:
-        directory = self._dir(container_id)
-        record = self._running(container_id, "exec in")
-        if self._paused(record):
-            raise Conflict(f"container {container_id} is paused, unpause the container before exec")
-        exec_dir = self._exec_dir(container_id, exec_id)
-        try:
-            os.makedirs(exec_dir, 0o700)
-        except FileExistsError:
-            raise Conflict(f"exec {exec_id} already exists in container {container_id}") from None
-        request = {
+    def _exec_request(self, directory: str, record: dict, exec_id: str, exec_dir: str, process: dict,
+                      io: IOConfig) -> dict:
+        return {
             "op": "exec", "entry": f"{_MONITOR}:run_exec", "id": exec_id, "dir": exec_dir,
-            "container_id": container_id, "process": self._exec_process(directory, process, io),
+            "container_id": record["id"], "process": self._exec_process(directory, process, io),
             "io": asdict(io), "runtime": self.runtime.to_dict(),
         }
-        try:
-            reply = self._request(request, f"exec {exec_id} in {container_id}")
-        except BaseException:
-            shutil.rmtree(exec_dir, ignore_errors=True)
-            raise
-        if not reply.get("ok"):
-            if "exec_error" in reply:
-                raise ExecError(reply["exec_error"], reply.get("exit_code", 126))
-            shutil.rmtree(exec_dir, ignore_errors=True)
-            raise DriverError(f"oci driver: exec {exec_id} in {container_id} failed: {reply.get('error')}")
-        return ExecProcess(exec_id=exec_id, pid=reply["state"]["pid"])
 
     @staticmethod
     def _exec_process(directory: str, process: dict, io: IOConfig) -> dict:
