@@ -97,6 +97,7 @@ def test_addresses_survive_a_daemon_crash(netd):
 def test_removing_everything_leaves_no_veth_bridge_or_rule(netd):
     netd.cli("network", "create", "tmpnet")
     netd.cli("run", "-d", "--name", "t1", "--network", "tmpnet", "-p", "9090:80", "busybox", "sleep", "300")
+    assert ":9090" in out(in_netns(netd.netns_name, "ss", "-Hltnu"))
     netd.remove_everything()
     assert netd.cli("network", "rm", "tmpnet").returncode == 0
     links = out(in_netns(netd.netns_name, "ip", "-o", "link"))
@@ -104,6 +105,8 @@ def test_removing_everything_leaves_no_veth_bridge_or_rule(netd):
     assert "tmpnet" not in links and "br-" not in links
     rules = out(in_netns(netd.netns_name, "nft", "list", "ruleset"))
     assert "9090" not in rules
+    listeners = out(in_netns(netd.netns_name, "ss", "-Hltnu"))
+    assert ":9090" not in listeners  # the userland proxy let go of the port
 
 
 def test_etc_files_name_the_container_and_its_resolver(netd):
