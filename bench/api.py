@@ -81,12 +81,32 @@ def start_berthd(base: Path) -> tuple[subprocess.Popen, Path]:
     return proc, sock
 
 
+INSTALLED_CLI = Path("/usr/local/bin/berth")  # what .ci/install writes and users run
+
+
 def berth_launcher(base: Path, kind: str) -> list[str]:
-    """The CLI as users run it: the lean ``python -I -S`` launcher (as .ci/install makes it), or the venv script."""
+    """The CLI as users run it: the lean ``python -I -S`` launcher (as .ci/install makes it), or the venv script.
+
+    The installed /usr/local/bin/berth is used when it is the launcher for this checkout
+    (same interpreter, its path dir maps ``berth`` to the package this venv imports);
+    otherwise the same launcher is generated into the run's temp dir.
+    """
     if kind == "venv":
         return [str(VENV_BIN / "berth")]
     import berth
+    from berth.cli import launcher
 
+    package = Path(berth.__file__).resolve().parent
+    try:
+        text = INSTALLED_CLI.read_text()
+        for line in text.splitlines():
+            if line.startswith("sys.path.insert(0, "):
+                installed_dir = Path(line.split("(0, ", 1)[1].rstrip(")").strip("'\""))
+                if (text == launcher.render(sys.executable, str(installed_dir))
+                        and (installed_dir / "berth").resolve() == package):
+                    return [str(INSTALLED_CLI)]
+    except OSError:
+        pass
     path_dir = base / "cli-path"
     path_dir.mkdir()
     (path_dir / "berth").symlink_to(Path(berth.__file__).parent)
@@ -142,6 +162,7 @@ def main() -> None:
                 notes.append("lab dockerd has no busybox image (see make-busybox-image.sh): skipped")
         else:
             notes.append(f"no dockerd at {LAB_DOCKER_SOCKET} (start /work/shared/peers/start-dockerd.sh): skipped")
+        floor = statistics.median(timed_ms([sys.executable, "-IS", "-c", "pass"], None) for _ in range(args.n))
         for c in clients:  # warm-up: page cache, first-run costs
             for op in OPS:
                 timed_ms(c.argv(op), c.env)
@@ -149,7 +170,8 @@ def main() -> None:
             for op in OPS:
                 for c in clients:
                     c.samples[op].append(timed_ms(c.argv(op), c.env))
-        print(f"median latency in ms over {args.n} rounds (berth CLI: {args.cli})\n")
+        print(f"median latency in ms over {args.n} rounds (berth CLI: {args.cli}, {berth[0]}; "
+              f"python -IS -c pass: {floor:.1f} ms)\n")
         header = f"{'client':<24}" + "".join(f"{op:>10}" for op in OPS)
         print(header)
         print("-" * len(header))

@@ -6,19 +6,40 @@ socket; honours ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH`` as the docker CLI
 It speaks just enough HTTP/1.1 for the Engine API (one request per connection,
 ``Content-Length``, chunked and read-until-close bodies) instead of importing
 ``http.client``, which pulls in ``email`` and ``ssl`` and costs every command
-about 15 ms of start-up; ``ssl`` is imported only for TLS hosts.
+about 15 ms of start-up; ``ssl`` is imported only for TLS hosts. For the same
+reason a unix-socket request uses the C module ``_socket`` (``socket`` imports
+``enum`` and ``selectors``; it is imported for TCP only), queries are encoded here
+rather than by ``urllib.parse``, and JSON is decoded by :mod:`berth.cli.fastjson`.
 """
 
 from __future__ import annotations
 
-import json
+import _socket
 import os
-import socket
-from urllib.parse import quote, urlencode
+
+from berth.cli import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    from socket import socket as Socket
     from typing import Any
+
+# what urllib.parse.quote never escapes (RFC 3986 unreserved characters)
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+def quote(text: str, safe: str = "/") -> str:
+    """``urllib.parse.quote(text, safe)``: UTF-8, every byte but the unreserved and ``safe`` ones as %XX."""
+    keep = _UNRESERVED | frozenset(safe.encode())
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in text.encode())
+
+
+def urlencode(query: dict[str, Any]) -> str:
+    """``urllib.parse.urlencode(query)``: ``k=v&...``, quote_plus of ``str()`` of each key and value."""
+    def plus(value: Any) -> str:
+        return quote(value if isinstance(value, str) else str(value), safe=" ").replace(" ", "+")
+
+    return "&".join(f"{plus(k)}={plus(v)}" for k, v in query.items())
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
 API_VERSION = "1.45"
@@ -59,7 +80,7 @@ def _split_host(host: str) -> tuple[str, str, int | None]:
 class Response:
     """A response whose head has been read; the body is read on demand (``read``, ``read1``, ``recv``)."""
 
-    def __init__(self, sock: socket.socket, status: int, headers: dict[str, str], rest: bytes, method: str):
+    def __init__(self, sock: Socket, status: int, headers: dict[str, str], rest: bytes, method: str):
         self.sock = sock
         self.status = status
         self.headers = headers
@@ -172,24 +193,31 @@ class Client:
     def _unreachable(self, exc: Exception) -> DaemonUnreachable:
         return DaemonUnreachable(f"Cannot connect to the berth daemon at {self.host}. Is berthd running? ({exc})")
 
-    def connect(self, timeout: float | None = None) -> socket.socket:
+    def connect(self, timeout: float | None = None) -> Socket:
         try:
             if self.scheme == "unix":
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(timeout)
-                sock.connect(self.address)
-                return sock
+                # the C socket type: the same object socket.socket wraps, without importing socket
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+                try:
+                    sock.settimeout(timeout)
+                    sock.connect(self.address)
+                except BaseException:
+                    sock.close()
+                    raise
+                return sock  # type: ignore[return-value]
             if self.scheme not in ("tcp", "https", "http"):
                 raise DaemonUnreachable(f"unsupported daemon host {self.host!r}: use unix:///path or tcp://host:port")
+            import socket
+
             tls = self.tls_verify or self.scheme == "https"
             sock = socket.create_connection((self.address, self.port or (2376 if tls else 2375)), timeout)
             if tls:
                 sock = self._wrap_tls(sock)
             return sock
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError, socket.gaierror) as exc:
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError, _socket.gaierror) as exc:
             raise self._unreachable(exc) from None
 
-    def _wrap_tls(self, sock: socket.socket) -> socket.socket:
+    def _wrap_tls(self, sock: Socket) -> Socket:
         import ssl
 
         ca, cert, key = self.tls_files
@@ -205,7 +233,7 @@ class Client:
 
     @staticmethod
     def path(path: str, params: dict[str, Any] | None = None) -> str:
-        query = {k: (json.dumps(v) if isinstance(v, (dict, list)) else ("1" if v is True else "0" if v is False else v))
+        query = {k: (_dumps(v) if isinstance(v, (dict, list)) else ("1" if v is True else "0" if v is False else v))
                  for k, v in (params or {}).items() if v is not None}
         return API_PREFIX + path + ("?" + urlencode(query) if query else "")
 
@@ -214,7 +242,7 @@ class Client:
         sock = self.connect(timeout)
         hdrs = {"Host": "docker", "User-Agent": "berth-cli", **(headers or {})}
         if body is not None and not isinstance(body, (bytes, bytearray)) and not hasattr(body, "read"):
-            body = json.dumps(body).encode()
+            body = _dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         if upgrade:
             hdrs.update({"Connection": "Upgrade", "Upgrade": "tcp"})
@@ -239,7 +267,7 @@ class Client:
             sock.close()
             raise self._unreachable(exc) from None
 
-    def _read_head(self, sock: socket.socket, method: str) -> Response:
+    def _read_head(self, sock: Socket, method: str) -> Response:
         buf = b""
         while b"\r\n\r\n" not in buf:
             chunk = sock.recv(65536)
@@ -270,7 +298,7 @@ class Client:
         if not raw or resp.status == 204:
             return None
         if resp.getheader("Content-Type").startswith("application/json"):
-            return json.loads(raw)
+            return fastjson.loads(raw)
         return raw
 
     def get(self, path: str, **params: Any) -> Any:
@@ -295,7 +323,7 @@ class Client:
 def _error_of(resp: Response) -> APIError:
     raw = resp.read()
     try:
-        message = json.loads(raw).get("message", "")
+        message = fastjson.loads(raw).get("message", "")
     except (ValueError, AttributeError):
         message = raw.decode(errors="replace").strip()
     return APIError(resp.status, message or f"HTTP {resp.status}")
@@ -305,10 +333,16 @@ def quote_ref(ref: str) -> str:
     return quote(ref, safe="")
 
 
+def _dumps(value: Any) -> str:
+    import json  # only for requests that carry JSON (a body, or filters in the query)
+
+    return json.dumps(value)
+
+
 class HijackedSocket:
     """A socket whose first reads return bytes already read past the response head."""
 
-    def __init__(self, sock: socket.socket, prefix: bytes):
+    def __init__(self, sock: Socket, prefix: bytes):
         self.sock = sock
         self.prefix = prefix
 
@@ -328,7 +362,7 @@ class HijackedSocket:
         try:
             if hasattr(self.sock, "unwrap"):  # TLS: close_notify would end both directions; just stop writing
                 return
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 

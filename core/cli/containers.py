@@ -3,14 +3,18 @@ ps, logs, attach, exec, and ``container prune``."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 
 from berth.cli import format as fmt
-from berth.cli.client import APIError, Client
-from berth.cli.runopts import add_container_options, create_body
+from berth.cli import fastjson, options
+from berth.cli.client import APIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: ps and the other light verbs never import argparse
+    import argparse
+
+    from berth.cli.client import Client
 
 
 def _exit_code_for_start_error(message: str) -> int:
@@ -33,11 +37,15 @@ OWN_HELP = ("run", "create")
 
 
 def setup_create(p: argparse.ArgumentParser) -> None:
+    from berth.cli.runopts import add_container_options
+
     add_container_options(p)
 
 
 def _create(client: Client, opts: argparse.Namespace) -> str:
     """Create the container, pulling a missing image first (``--pull missing``) as docker run does."""
+    from berth.cli.runopts import create_body
+
     body = create_body(opts)
     if opts.pull == "always":
         _pull(client, opts)
@@ -74,6 +82,8 @@ def setup_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detach-keys", help="override the key sequence for detaching a container (ctrl-p,ctrl-q)")
     p.add_argument("--sig-proxy", default="true", help="proxy received signals to the process (true/false)")
     p.add_argument("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
+    from berth.cli.runopts import add_container_options
+
     add_container_options(p)
 
 
@@ -110,7 +120,7 @@ def run_run(client: Client, opts: argparse.Namespace) -> int:
 
 def _exit_status(waiter) -> int:
     try:
-        status = json.loads(waiter.read() or b"{}")
+        status = fastjson.loads(waiter.read() or b"{}")
     except ValueError:
         return 125
     if status.get("Error") and status["Error"].get("Message"):
@@ -338,16 +348,24 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Run
 PS_DEFAULT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 
 
+PS_OPTIONS: tuple[options.Option, ...] = (
+    (("-a", "--all"), "flag", "all", False, "show all containers (default shows just running)"),
+    (("-q", "--quiet"), "flag", "quiet", False, "only display container IDs"),
+    (("-l", "--latest"), "flag", "latest", False, "show the latest created container (includes all states)"),
+    (("-n", "--last"), "int", "last", -1, "show n last created containers (includes all states)"),
+    (("-s", "--size"), "flag", "size", False, "display total file sizes"),
+    (("--no-trunc",), "flag", "no_trunc", False, "don't truncate output"),
+    (("-f", "--filter"), "append", "filter", (),
+     "filter output based on conditions provided (status=, name=, id=, label=, exited=, ancestor=)"),
+    (("--format",), "str", "format", None, "format output using a Go template, 'table', 'table TEMPLATE' or 'json'"),
+)
+
+#: verbs whose options main() may read with options.fast_parse instead of building an argparse parser
+FAST_OPTIONS = {"ps": PS_OPTIONS}
+
+
 def setup_ps(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
-    p.add_argument("-l", "--latest", action="store_true", help="show the latest created container (includes all states)")
-    p.add_argument("-n", "--last", type=int, default=-1, help="show n last created containers (includes all states)")
-    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
-    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
-    p.add_argument("-f", "--filter", action="append", default=[],
-                   help="filter output based on conditions provided (status=, name=, id=, label=, exited=, ancestor=)")
-    p.add_argument("--format", help="format output using a Go template, 'table', 'table TEMPLATE' or 'json'")
+    options.add(p, PS_OPTIONS)
 
 
 def format_ports(ports: list[dict]) -> str:
@@ -375,7 +393,7 @@ def container_context(c: dict, trunc: bool) -> dict:
         image = image[7:19]
     return {
         "ID": c["Id"][:12] if trunc else c["Id"], "Image": image,
-        "Command": json.dumps(fmt.truncate(command, 20) if trunc else command, ensure_ascii=False),
+        "Command": fastjson.quote_string(fmt.truncate(command, 20) if trunc else command),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.get("Created") or 0)),
         "RunningFor": fmt.ago(c.get("Created") or 0), "Ports": format_ports(c.get("Ports") or []),
         "State": c.get("State", ""), "Status": c.get("Status", ""), "Size": size,
@@ -468,6 +486,8 @@ def setup_exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("--privileged", action="store_true", help="give extended privileges to the command")
     p.add_argument("--detach-keys", help="override the key sequence for detaching a container")
     p.add_argument("container", metavar="CONTAINER")
+    import argparse
+
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
 
 

@@ -5,18 +5,22 @@ or argument exits 125 with "See 'berth VERB --help'.", daemon errors print
 "Error response from daemon: ..." (exit 1, or 125 for ``run``/``create``), every
 verb and group has ``--help``. Start-up cost matters (it is part of every
 command's latency): only the verb's module is imported, and nothing here pulls
-in ``shutil``/``http.client``/``ssl`` unless the command needs them.
+in ``shutil``/``http.client``/``ssl`` unless the command needs them. argparse
+(with ``re``, ``gettext`` and ``locale``, the largest import of a short command)
+is skipped when the words are plain: ``-H`` alone among the global options and a
+verb whose module declares its options in ``FAST_OPTIONS`` (see
+:mod:`berth.cli.options`). Anything else, ``--help`` and every error included, goes
+through argparse exactly as before.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    import argparse
     from typing import Any, Callable
 
 #: verb -> (module under berth.cli, help). A module provides ``setup_<verb>(parser)`` and ``run_<verb>(client, opts)``.
@@ -74,32 +78,26 @@ VERBS: dict[str, tuple[str, str]] = {
 USAGE_ERROR = 125
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter, sized without importing ``shutil`` (which drags in lzma/bz2)."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 30, width: int | None = None):
-        if width is None:
-            try:
-                width = os.get_terminal_size(sys.stdout.fileno()).columns - 2
-            except (OSError, ValueError):
-                width = 100
-        super().__init__(prog, indent_increment, max_help_position, max(width, 40))
+def _module(name: str) -> Any:
+    """``importlib.import_module(name)`` without importing importlib (and, through it, warnings)."""
+    __import__(name)
+    return sys.modules[name]
 
 
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser that fails like the docker CLI: message, hint, exit 125."""
+def __getattr__(name: str) -> Any:
+    # the argparse classes live in berth.cli.argparsing (imported only when a parser is built)
+    if name in ("Parser", "_Formatter"):
+        from berth.cli import argparsing
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("formatter_class", _Formatter)
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: {message}\nSee '{self.prog} --help'.\n")
-        sys.exit(USAGE_ERROR)
+        return getattr(argparsing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def global_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from berth.cli.argparsing import Parser
+
     p = Parser(prog="berth", description="A Docker-compatible container engine",
                usage="berth [OPTIONS] COMMAND", add_help=False)
     p.add_argument("-H", "--host", help="daemon socket to connect to (unix:///path or tcp://host:port)")
@@ -131,7 +129,9 @@ def usage() -> str:
 
 def build_parser(verb: str) -> tuple[Any, argparse.ArgumentParser]:
     """The verb's module and its argument parser (also used by ``berth completion``)."""
-    module = importlib.import_module("berth.cli." + VERBS[verb][0])
+    from berth.cli.argparsing import Parser
+
+    module = _module("berth.cli." + VERBS[verb][0])
     name = verb.replace("-", "_")
     # verbs whose -h means something else (run -h HOSTNAME) add their own --help
     auto_help = name not in getattr(module, "OWN_HELP", ())
@@ -147,16 +147,18 @@ def add_subcommands(parser: argparse.ArgumentParser,
     Each subcommand reuses the module's ``setup_<suffix>``; the chosen ``run_<suffix>``
     is left in ``opts._run`` for :func:`run_subcommand`.
     """
+    from berth.cli.argparsing import Parser
+
     sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name, (module_name, suffix, text) in table.items():
-        own_help = suffix in getattr(importlib.import_module("berth.cli." + module_name), "OWN_HELP", ())
+        own_help = suffix in getattr(_module("berth.cli." + module_name), "OWN_HELP", ())
         child = sub.add_parser(name, help=text, description=text, add_help=not own_help)
         _lazy_setup(child, module_name, suffix)
 
 
 def _lazy_setup(parser: argparse.ArgumentParser, module_name: str, suffix: str) -> None:
-    module = importlib.import_module("berth.cli." + module_name)
+    module = _module("berth.cli." + module_name)
     getattr(module, "setup_" + suffix)(parser)
     parser.set_defaults(_run=getattr(module, "run_" + suffix))
 
@@ -166,8 +168,47 @@ def run_subcommand(client: Any, opts: argparse.Namespace) -> int:
     return run(client, opts)
 
 
+class _Globals:
+    """The global options of the fast path: only ``-H``/``--host`` was given (or nothing)."""
+
+    tls = tlsverify = tlscacert = tlscert = tlskey = None
+    version = help = False
+
+    def __init__(self, host: str | None, verb: str, rest: list[str]):
+        self.host, self.verb, self.rest = host, verb, rest
+
+
+def _fast_words(argv: list[str]) -> tuple[Any, Any, Any] | None:
+    """(globals, verb module, verb options) parsed without argparse, or None to take the argparse path."""
+    host, i = None, 0
+    while i < len(argv) and argv[i].startswith("-"):
+        word = argv[i]
+        if word in ("-H", "--host") and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            host, i = argv[i + 1], i + 2
+        elif word.startswith("--host=") and len(word) > 7:
+            host, i = word[7:], i + 1
+        else:
+            return None
+    if i >= len(argv) or argv[i] not in VERBS:
+        return None
+    verb, rest = argv[i], argv[i + 1:]
+    module = _module("berth.cli." + VERBS[verb][0])
+    table = getattr(module, "FAST_OPTIONS", {}).get(verb)
+    if table is None:
+        return None
+    from berth.cli.options import fast_parse
+
+    opts = fast_parse(table, rest)
+    return None if opts is None else (_Globals(host, verb, rest), module, opts)
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = global_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    words = sys.argv[1:] if argv is None else argv
+    fast = _fast_words(words)
+    if fast is not None:
+        args, module, opts = fast
+        _run(args, module, opts)
+    args = global_parser().parse_args(words)
     if args.version and not args.verb:
         from berth import __version__
 
@@ -180,7 +221,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"berth: '{args.verb}' is not a berth command.\nSee 'berth --help'", file=sys.stderr)
         sys.exit(1)
     module, parser = build_parser(args.verb)
-    opts = parser.parse_args(args.rest)
+    _run(args, module, parser.parse_args(args.rest))
+
+
+def _run(args: Any, module: Any, opts: Any) -> None:
+    """Run the verb with its parsed options and exit with its status (Docker's codes for daemon errors)."""
     from berth.cli.client import APIError, Client, DaemonUnreachable
 
     tls_files = (args.tlscacert, args.tlscert, args.tlskey) if (args.tlscacert or args.tlscert or args.tlskey) else None

@@ -13,16 +13,23 @@ is a callable in the data is called with the action's arguments (``{{.Label
 
 from __future__ import annotations
 
-import json
-import re
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
     from typing import Any
 
 _MISSING = object()
-_TOKEN = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
-_ARG = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\(|\)|\||:=|,|[^\s|(),]+')
+# re and json are imported where a template needs them: the tables of ps/images use
+# only {{.Field}} actions (see _simple_pieces), and importing re costs more than them
+_PATTERNS: dict[str, Any] = {}
+
+
+def _pattern(name: str) -> Any:
+    if not _PATTERNS:
+        import re
+
+        _PATTERNS["token"] = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
+        _PATTERNS["arg"] = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\(|\)|\||:=|,|[^\s|(),]+')
+    return _PATTERNS[name]
 
 
 class TemplateError(Exception):
@@ -58,6 +65,8 @@ def _truthy(value: Any) -> bool:
 def _json(value: Any) -> str:
     if isinstance(value, dict):  # method-style fields ({{.Label "k"}}) are not data
         value = {k: v for k, v in value.items() if not callable(v)}
+    import json
+
     return json.dumps(None if value is _MISSING else value, separators=(",", ":"), default=str)
 
 
@@ -71,6 +80,8 @@ def _index(value: Any, *keys: Any) -> Any:
 
 
 def _printf(fmt: str, *args: Any) -> str:
+    import re
+
     converted = re.sub(r"%v|%q", "%s", fmt)
     return converted % tuple(go_text(a) if isinstance(a, (dict, list, bool)) or a is None else a for a in args)
 
@@ -110,7 +121,7 @@ def _split_actions(template: str) -> list[tuple[str, str]]:
     """("text", ...) and ("action", ...) pieces, with ``{{-``/``-}}`` trimming applied to the text."""
     pieces: list[tuple[str, str]] = []
     pos, trim_next = 0, False
-    for match in _TOKEN.finditer(template):
+    for match in _pattern("token").finditer(template):
         text = template[pos:match.start()]
         if trim_next:
             text = text.lstrip()
@@ -191,6 +202,8 @@ def _field(value: Any, chain: str) -> Any:
 
 def _operand(token: str, scope: _Scope) -> Any:
     if token.startswith('"'):
+        import json
+
         return json.loads(token)
     if token.startswith("`"):
         return token[1:-1]
@@ -202,7 +215,7 @@ def _operand(token: str, scope: _Scope) -> Any:
         name, _, chain = token.partition(".")
         base = scope.root if name == "$" else scope.vars.get(name, _MISSING)
         return _field(base, chain) if chain else base
-    if re.fullmatch(r"-?\d+", token):
+    if token.lstrip("-")[:1].isdigit() and _is_int(token):
         return int(token)
     if token in ("true", "false"):
         return token == "true"
@@ -232,7 +245,7 @@ def _command(tokens: list[str], scope: _Scope, piped: Any = _MISSING) -> Any:
 
 
 def _pipeline(expr: str, scope: _Scope) -> Any:
-    tokens = _ARG.findall(expr)
+    tokens = _pattern("arg").findall(expr)
     declare = None
     if ":=" in tokens:
         at = tokens.index(":=")
@@ -276,7 +289,7 @@ def _run(nodes: list[_Node], scope: _Scope, out: list[str]) -> None:
 
 
 def _range(node: _Node, scope: _Scope, out: list[str]) -> None:
-    tokens = _ARG.findall(node.expr)
+    tokens = _pattern("arg").findall(node.expr)
     names: list[str] = []
     expr = node.expr
     if ":=" in tokens:
@@ -302,9 +315,41 @@ def _range(node: _Node, scope: _Scope, out: list[str]) -> None:
         _run(node.body, _Scope(item, scope.root, variables), out)
 
 
+def _is_int(token: str) -> bool:
+    """``-?[0-9]+`` (ASCII digits only, as the pattern it replaces)."""
+    digits = token[1:] if token.startswith("-") else token
+    return bool(digits) and all("0" <= ch <= "9" for ch in digits)
+
+
+def _simple_pieces(template: str) -> list[str] | None:
+    """Text and field chains, alternating, when every action is a plain ``{{.A}}``/``{{.A.B}}``; else None.
+
+    Such an action prints ``go_text`` of the field (called when it is a method), which
+    :func:`render` then does without parsing; anything else takes the full path.
+    """
+    first, *chunks = template.split("{{")
+    pieces = [first]
+    if "}}" in first:
+        return None
+    for chunk in chunks:
+        action, sep, text = chunk.partition("}}")
+        if not sep or "}}" in text or not action.startswith(".") or \
+                not all(part.isidentifier() for part in action[1:].split(".")):
+            return None
+        pieces += [action, text]
+    return pieces
+
+
 def render(template: str, data: Any) -> str:
     """Execute ``template`` on ``data``; ``\\t``/``\\n`` escapes in the template are honoured as docker does."""
     template = template.replace("\\t", "\t").replace("\\n", "\n")
+    pieces = _simple_pieces(template)
+    if pieces is not None:
+        out = [pieces[0]]
+        for i in range(1, len(pieces), 2):
+            value = _field(data, pieces[i])
+            out += [go_text(value() if callable(value) else value), pieces[i + 1]]
+        return "".join(out)
     try:
         nodes = _parse(template)
         out: list[str] = []
