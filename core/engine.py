@@ -42,6 +42,7 @@ class Engine:
         from berth.images.store import ImageStore
 
         self.images = ImageStore(self.data_root, self.graph)
+        self.images.layer_listeners.append(self.events.layer_applied)
         self.networks = NetworkManager(os.path.join(self.data_root, "network"), self._load_network_driver,
                                        config.bridge, now_rfc3339)
         self.warnings += self.networks.ensure_predefined()

@@ -49,6 +49,14 @@ class EventBus:
         except Exception as exc:  # a listener must never break the engine
             log.get().warning("event listener failed", action=action, error=str(exc))
 
+    def layer_applied(self, layer_id: str, diff_id: str, size: int, driver: str, seconds: float) -> None:
+        """Tell extensions a graph driver applied a layer (for storage research and accounting)."""
+        try:
+            self.pm.hook.berth_layer_applied(layer_id=layer_id, diff_id=diff_id, size=size, driver=driver,
+                                             seconds=seconds)
+        except Exception as exc:
+            log.get().warning("event listener failed", action="layer_applied", error=str(exc))
+
     def subscribe(self) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue()
         self.subscribers.add(queue)

@@ -223,7 +223,9 @@ async def commit(request: web.Request) -> web.StreamResponse:
     if pause:
         await engine.containers.pause(c.id)
     try:
-        image = await asyncio.to_thread(do_commit, engine.images, req, base_layer(engine, c), f"berth {__version__}")
+        with log.job("image.commit", container_id=c.short_id, driver=engine.graph.name) as ev:
+            image = await asyncio.to_thread(do_commit, engine.images, req, base_layer(engine, c), f"berth {__version__}")
+            ev["image_id"] = image.id[7:19]
     finally:
         if pause:
             await engine.containers.unpause(c.id)

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from berth import log
 from berth.api import views
 from berth.api.filesystem import filters_of, request_body, send_tar
 from berth.api.server import Routes, engine_of, json_response, query_bool
@@ -246,7 +247,9 @@ async def load(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     messages: list[str] = []
     body = request_body(request)
-    images = await asyncio.to_thread(load_archive, engine.images, body, messages.append)
+    with log.job("image.load", driver=engine.graph.name) as ev:
+        images = await asyncio.to_thread(load_archive, engine.images, body, messages.append)
+        ev["image_ids"] = ",".join(i.id[7:19] for i in images)
     for image in images:
         engine.events.publish("image", "load", image.id, {"name": ",".join(image.repo_tags) or image.id})
     return _ndjson([{"stream": m} for m in messages])
@@ -310,8 +313,9 @@ async def create(request: web.Request) -> web.StreamResponse:
         refs.parse(reference)  # a bad name fails before the upload is read
     changes = [line for value in request.query.getall("changes", []) for line in value.splitlines()]
     body = request_body(request)
-    image = await asyncio.to_thread(_import, engine.images, body, reference, changes,
-                                    request.query.get("message", ""), source)
+    with log.job("image.import", reference=reference or "", driver=engine.graph.name):
+        image = await asyncio.to_thread(_import, engine.images, body, reference, changes,
+                                        request.query.get("message", ""), source)
     engine.events.publish("image", "import", image.id, {"name": reference or image.id})
     return _ndjson([{"status": image.id}])
 
@@ -329,6 +333,8 @@ async def bootstrap(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     reference = request.query.get("reference") or "busybox:latest"
     busybox = request.query.get("busybox") or "/bin/busybox"
-    image = await asyncio.to_thread(bootstrap_busybox, engine.images, reference, busybox)
+    with log.job("image.bootstrap", reference=reference, driver=engine.graph.name) as ev:
+        image = await asyncio.to_thread(bootstrap_busybox, engine.images, reference, busybox)
+        ev["image_id"] = image.id[7:19]
     engine.events.publish("image", "import", image.id, {"name": reference})
     return json_response({"Id": image.id, "RepoTags": image.repo_tags})

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import BinaryIO
@@ -31,6 +32,7 @@ from berth.images.initlayer import init_layer_id, write_placeholders
 from berth.images.metadata import MetadataDB
 from berth.images.pipestream import producer_stream
 from berth.images.tarsplit import Recorder, TarSplit
+from berth.log import job
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ class ImageStore:
         self.tarsplit_dir = os.path.join(self.root, "tarsplit")
         os.makedirs(self.tarsplit_dir, mode=0o700, exist_ok=True)
         self._configs: dict[str, dict] = {}
+        #: called as ``listener(layer_id, diff_id, size, driver, seconds)`` after a new layer is stored
+        self.layer_listeners: list = []
         self._reconcile()
 
     def close(self) -> None:
@@ -140,6 +144,12 @@ class ImageStore:
         The diff ID is computed while the graph driver applies the stream. Adding a
         layer that already exists (same chain ID) returns the existing one.
         """
+        with job("layer.apply", parent=(parent_chain or "")[7:19], driver=self.graph.name) as ev:
+            layer = self._add_layer(parent_chain, tar_stream, ev)
+        return layer
+
+    def _add_layer(self, parent_chain: str | None, tar_stream: BinaryIO, ev: dict) -> Layer:
+        started = time.monotonic()
         parent = self.get_layer(parent_chain) if parent_chain else None
         cache_id = secrets.token_hex(32)
         with self.db.tx() as db:
@@ -167,9 +177,13 @@ class ImageStore:
                     )
                     if parent_chain:
                         db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (parent_chain,))
+            ev.update(chain_id=chain[7:19], diff_id=diff_id[7:19], size=layer.size)
             if existing is not None:
                 self._remove_graph_layer(cache_id)  # same content already stored
+                ev["existing"] = True
                 return _layer(existing)
+            for listener in self.layer_listeners:
+                listener(cache_id, diff_id, layer.size, self.graph.name, time.monotonic() - started)
             return layer
         except BaseException:
             if created:

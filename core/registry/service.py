@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from berth import log
 from berth.registry import auth, pull, push, search
 from berth.registry import reference as refs
 from berth.registry.distmeta import DistributionMetadata
@@ -52,7 +53,11 @@ class RegistryService:
             transfer = kind(self.engine.images, self.meta, session, progress, options, self.tmp_dir)
             return await getattr(transfer, action)(ref)
 
-        result = await with_session(run)
+        with log.job(f"image.{action}", reference=str(ref), driver=self.engine.graph.name) as ev:
+            result = await with_session(run)
+            image_id = getattr(result, "image_id", None) or getattr(result, "id", None)
+            if image_id:
+                ev["image_id"] = str(image_id)[7:19]
         self.engine.events.publish("image", action, str(ref), {"name": str(ref)})
         return result
 
