@@ -184,7 +184,7 @@ def create_body(opts: argparse.Namespace) -> dict:
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
         "PortBindings": port_bindings or None, "PublishAllPorts": opts.publish_all,
         "Binds": binds or None, "Mounts": [parse_mount(m) for m in opts.mount] or None,
-        "RestartPolicy": restart, "SecurityOpt": opts.security_opt or None,
+        "RestartPolicy": restart, "SecurityOpt": [security_opt(o) for o in opts.security_opt] or None,
     }
     if opts.init:
         host_config["Init"] = True
@@ -231,3 +231,15 @@ def create_body(opts: argparse.Namespace) -> dict:
             endpoint["IPAMConfig"] = {"IPv4Address": opts.ip}
         body["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
     return body
+
+
+def security_opt(option: str) -> str:
+    """``seccomp=PATH`` is sent as the profile's content, as the docker CLI does; other options as given."""
+    key, sep, value = option.partition("=" if "=" in option else ":")
+    if key != "seccomp" or value in ("unconfined", "builtin", "default", ""):
+        return option
+    try:
+        with open(value, encoding="utf-8") as f:
+            return f"seccomp={f.read()}"
+    except OSError as exc:
+        raise SystemExit(f"berth: opening seccomp profile ({value}) failed: {exc.strerror}") from None

@@ -77,7 +77,7 @@ class ExecManager:
             user={"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
         )
         if body.get("Privileged"):
-            caps = list(ocispec.ALL_CAPABILITIES)
+            caps = ocispec.host_capabilities()
             process["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")} | {
                 "inheritable": [], "ambient": []}
         return process

@@ -8,8 +8,10 @@ config and Docker's create options; output is a plain OCI spec dict.
 
 from __future__ import annotations
 
+import platform
 from typing import Any
 
+from berth.containers.seccomp import profile_for
 from berth.containers.users import ExecUser
 from berth.errors import InvalidArgument
 from berth.hookspecs.types import Sandbox
@@ -92,10 +94,24 @@ def merge_env(image_env: list[str], env: list[str], hostname: str, home: str) ->
     return [f"{k}={v}" for k, v in out.items()]
 
 
+def host_capabilities(status_file: str = "/proc/self/status") -> list[str]:
+    """Every capability the daemon may hand on (its bounding set): ``--privileged`` and ``ALL`` mean these.
+
+    Hosts may withhold some (this kind of machine has no CAP_SYS_RESOURCE); asking the kernel
+    for more than we hold would fail the container's capset.
+    """
+    try:
+        with open(status_file) as f:
+            bounding = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    except (OSError, StopIteration, ValueError):
+        return list(ALL_CAPABILITIES)
+    return [cap for bit, cap in enumerate(ALL_CAPABILITIES) if bounding >> bit & 1]
+
+
 def capabilities(host_config: dict[str, Any]) -> list[str]:
     """Docker's default set, adjusted by CapAdd/CapDrop (names with or without CAP_, or ALL)."""
     if host_config.get("Privileged"):
-        return list(ALL_CAPABILITIES)
+        return host_capabilities()
 
     def norm(name: str) -> str:
         name = name.upper()
@@ -107,7 +123,7 @@ def capabilities(host_config: dict[str, Any]) -> list[str]:
         if cap != "ALL" and cap not in ALL_CAPABILITIES:
             raise InvalidArgument(f"unknown capability: {cap!r}")
     caps = [] if "ALL" in drops else list(DEFAULT_CAPABILITIES)
-    caps = list(ALL_CAPABILITIES) if "ALL" in adds else caps + [c for c in adds if c not in caps]
+    caps = host_capabilities() if "ALL" in adds else caps + [c for c in adds if c not in caps]
     return [c for c in caps if c not in drops or c in adds]
 
 
@@ -158,6 +174,7 @@ def build_spec(
     for tmpfs_dest, opts in (host_config.get("Tmpfs") or {}).items():
         mounts.append({"destination": tmpfs_dest, "type": "tmpfs", "source": "tmpfs",
                        "options": ["nosuid", "nodev", "noexec", *[o for o in opts.split(",") if o]]})
+    seccomp = profile_for(host_config, caps, platform.machine())
     return {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -182,6 +199,7 @@ def build_spec(
                         for p, t, ma, mi in DEFAULT_DEVICES],
             "resources": resources(host_config),
             "cgroupsPath": f"/berth/{container_id}",
+            **({"seccomp": seccomp} if seccomp is not None else {}),
         },
         "annotations": {"io.berth.container.id": container_id,
                         **({"io.berth.init": "true"} if host_config.get("Init") else {})},

@@ -216,3 +216,33 @@ def test_container_prune_honours_label_filters_and_reports_space(client):
         keep.reload()  # still there
     finally:
         keep.remove(force=True)
+
+
+def test_dockers_default_seccomp_profile_is_applied(client, tmp_path):
+    assert run(client, "grep", "Seccomp:", "/proc/self/status")[1].split()[1] == "2"  # filter mode
+    # namespaces cannot be made even with the capability check passed... unless the profile allows it
+    code, output = run(client, "unshare", "-u", "true", cap_add=["SYS_ADMIN"])
+    assert code == 0, output  # CAP_SYS_ADMIN unlocks unshare in Docker's profile too
+    code, output = run(client, "sh", "-c", "unshare -u true 2>&1; echo rc=$?")
+    assert "rc=0" not in output
+    assert run(client, "grep", "Seccomp:", "/proc/self/status", security_opt=["seccomp=unconfined"])[1].split()[1] == "0"
+    assert run(client, "grep", "Seccomp:", "/proc/self/status", privileged=True)[1].split()[1] == "0"
+
+
+def test_a_custom_seccomp_profile_is_honoured(daemon, tmp_path):
+    import json
+
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile))
+    result = daemon.cli("run", "--rm", "--security-opt", f"seccomp={path}", "busybox", "sh", "-c",
+                        "mkdir /x 2>&1; echo done")
+    assert "Operation not permitted" in result.stdout.decode(), result.stderr.decode()
+
+
+def test_privileged_gets_every_capability_the_host_holds(client):
+    with open("/proc/self/status") as f:
+        bounding = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+    _, output = run(client, "grep", "CapEff", "/proc/self/status", privileged=True)
+    assert int(output.split()[1], 16) == int(bounding, 16)

@@ -27,7 +27,8 @@ from ..monitoring.client import ForkServerClient
 
 _MONITOR = "berth.plugins.execdrivers.native.monitor"
 #: What the fork server imports once, so a forked monitor (and the container's init) imports nothing.
-_PRELOAD = [_MONITOR, "cgroupspy.nodes", "cgroupspy.controllers"]
+# pyseccomp too: finding libseccomp runs ldconfig, which a monitor should not have to do
+_PRELOAD = [_MONITOR, "cgroupspy.nodes", "cgroupspy.controllers", "pyseccomp"]
 
 
 #: The phases of a create, as (field logged, mark that ends it); each starts where the previous ended.
@@ -113,6 +114,7 @@ class NativeDriver(MonitoredDriver):
                 "op": "create", "entry": f"{_MONITOR}:run_container", "id": container_id, "dir": directory,
                 "bundle": bundle, "spec": spec,
                 "io": asdict(io), "cgroup_path": cgroup_path(spec, container_id),
+                "seccomp_cache": os.path.join(self.root, "seccomp"),
             }
             sent = time.monotonic()
             reply = self._request(request, f"creating container {container_id}")
@@ -191,7 +193,7 @@ class NativeDriver(MonitoredDriver):
             "op": "exec", "entry": f"{_MONITOR}:run_exec", "id": exec_id, "dir": exec_dir, "container": record,
             "process": process,
             "spec": {"linux": {"seccomp": (spec.get("linux") or {}).get("seccomp")}}, "io": asdict(io),
-            "cgroup_path": record.get("cgroup_path"),
+            "cgroup_path": record.get("cgroup_path"), "seccomp_cache": os.path.join(self.root, "seccomp"),
         }
 
     @staticmethod

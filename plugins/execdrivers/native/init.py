@@ -39,6 +39,8 @@ class InitContext:
     slave: int = -1
     #: CLOCK_MONOTONIC (system-wide) after each step that has a mark; sent with "ready" for profiling
     marks: dict = field(default_factory=dict)
+    #: the spec's seccomp profile compiled to BPF by the monitor (None: no filter)
+    seccomp_program: bytes | None = None
 
 
 class StepFailed(Exception):
@@ -178,10 +180,10 @@ def wait_for_start(ctx: InitContext) -> None:
         os._exit(0)
 
 
-def exec_process(ctx: InitContext, seccomp_profile: dict | None) -> NoReturn:
+def exec_process(ctx: InitContext) -> NoReturn:
     """The user process replaces us; on success the monitor sees our channel close (CLOEXEC)."""
     stdio = (ctx.slave, ctx.slave, ctx.slave) if ctx.tty else ctx.stdio
-    process.run(ctx.process, stdio, ctx.tty, seccomp_profile)
+    process.run(ctx.process, stdio, ctx.tty, ctx.seccomp_program)
     raise AssertionError("unreachable: execve returned")
 
 
@@ -193,12 +195,8 @@ def exec_process(ctx: InitContext, seccomp_profile: dict | None) -> NoReturn:
 def container_init(ctx: InitContext) -> NoReturn:
     """The container's pid 1 from fork to execve."""
     linux = ctx.spec.get("linux") or {}
-    seccomp_profile = linux.get("seccomp")
     ctx.process = ctx.spec.get("process") or {}
     try:
-        if seccomp_profile:
-            from . import seccomp  # noqa: F401  (import before pivot_root hides the host's modules)
-            import pyseccomp  # noqa: F401
         steps = [
             ("join cgroups", lambda: join_cgroups(ctx)),
             ("enter namespaces", lambda: enter_namespaces(ctx)),
@@ -222,36 +220,32 @@ def container_init(ctx: InitContext) -> NoReturn:
         if reaper.wanted(ctx.spec):
             # pid 1 stays ours and reaps; the user's process is its child. Our copy of the channel
             # closes here so the monitor still learns of the execve from the child's copy closing.
-            reaper.run(lambda: _exec_or_fail(ctx, seccomp_profile),
+            reaper.run(lambda: _exec_or_fail(ctx),
                        (ctx.process.get("capabilities") or {}).get("bounding"),
                        close=[ctx.chan, *set(ctx.stdio or ()), ctx.slave])
-        exec_process(ctx, seccomp_profile)
+        exec_process(ctx)
     except BaseException as exc:  # noqa: BLE001 - the child must never return into the monitor's code
         _fail(ctx, exc)
 
 
-def _exec_or_fail(ctx: InitContext, seccomp_profile: dict | None) -> NoReturn:
+def _exec_or_fail(ctx: InitContext) -> NoReturn:
     """The --init child: become the user's process, or report why not and exit with Docker's code."""
     try:
-        exec_process(ctx, seccomp_profile)
+        exec_process(ctx)
     except BaseException as exc:  # noqa: BLE001
         _fail(ctx, exc)
 
 
 def exec_init(ctx: InitContext, init_pid: int) -> NoReturn:
     """A process started in a running container: join its namespaces and cgroups, then execve."""
-    seccomp_profile = (ctx.spec.get("linux") or {}).get("seccomp")
     try:
-        if seccomp_profile:
-            from . import seccomp  # noqa: F401
-            import pyseccomp  # noqa: F401
         _run_steps([
             ("join cgroups", lambda: join_cgroups(ctx)),
             ("join namespaces", lambda: join_container_namespaces(init_pid)),
             ("open console", lambda: open_pty(ctx)),
             ("report ready", lambda: report_ready(ctx)),
         ])
-        exec_process(ctx, seccomp_profile)
+        exec_process(ctx)
     except BaseException as exc:  # noqa: BLE001
         _fail(ctx, exc)
 

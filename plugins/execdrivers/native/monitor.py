@@ -20,7 +20,7 @@ from berth.containers.jsonlog import timestamp
 
 from ..monitoring import channel, state
 from ..monitoring.monitor import Monitor, SetupFailed, base_record, detach_stdio
-from . import init, syscalls
+from . import init, seccomp, syscalls
 from .cgroups import Cgroups
 from .cgroups2 import open_cgroups
 
@@ -125,6 +125,8 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
             cgroups.create()
             cgroups.apply((spec.get("linux") or {}).get("resources"))
             mon.open_listeners()
+            # before the pid namespace: compiling may run helpers, and the first child there is its pid 1
+            program = seccomp.program_for((spec.get("linux") or {}).get("seccomp"), request.get("seccomp_cache"))
             _enter_pid_namespace(spec)
             mon.mark("cgroups_created")
         except Exception as exc:
@@ -132,7 +134,7 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
 
         def child(chan, stdio):
             reply.close()
-            init.container_init(init.InitContext(spec, chan, cgroups, stdio, mon.tty))
+            init.container_init(init.InitContext(spec, chan, cgroups, stdio, mon.tty, seccomp_program=program))
 
         mon.fork_child(child)
         mon.await_ready()
@@ -176,13 +178,16 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
             if not state.is_alive(init_pid, container.get("pid_start")):
                 raise SetupFailed({"ok": False, "conflict": True, "error": "the container is not running"})
             mon.open_listeners()
+            program = seccomp.program_for((request["spec"].get("linux") or {}).get("seccomp"),
+                                          request.get("seccomp_cache"))
             _enter_pid_namespace({"linux": {"namespaces": [{"type": "pid", "path": f"/proc/{init_pid}/ns/pid"}]}})
         except OSError as exc:
             raise SetupFailed({"ok": False, "error": f"preparing the exec: {exc}"}) from exc
 
         def child(chan, stdio):
             reply.close()
-            ctx = init.InitContext(request["spec"], chan, cgroups, stdio, mon.tty, process=request["process"])
+            ctx = init.InitContext(request["spec"], chan, cgroups, stdio, mon.tty, process=request["process"],
+                                   seccomp_program=program)
             init.exec_init(ctx, init_pid)
 
         mon.fork_child(child)

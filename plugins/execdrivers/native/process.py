@@ -18,7 +18,7 @@ import stat
 import termios
 
 from . import caps, syscalls
-from .seccomp import load_seccomp
+from .seccomp import load_bpf
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -151,19 +151,19 @@ def execute(path: str, args: list[str], env: dict[str, str]) -> None:
         raise ExecFailure(f'exec: "{args[0]}": {exc.strerror.lower()}', code) from None
 
 
-def run(process: dict, stdio: tuple[int, int, int], tty: bool, seccomp_profile: dict | None) -> None:
+def run(process: dict, stdio: tuple[int, int, int], tty: bool, seccomp_program: bytes | None) -> None:
     """Turn the calling (already namespaced and pivoted) process into ``process``; never returns."""
     reset_signals()
     attach_stdio(*stdio, tty=tty)
     apply_rlimits(process.get("rlimits"))
     nnp = bool(process.get("noNewPrivileges"))
     set_no_new_privs(nnp)
-    if seccomp_profile and not nnp:
-        load_seccomp(seccomp_profile)
+    if seccomp_program and not nnp:
+        load_bpf(seccomp_program)
     switch_user(process.get("user") or {}, process.get("capabilities"))
     env = env_dict(process.get("env"))
     change_dir(process.get("cwd", "/"))
     path = resolve_executable((process.get("args") or [""])[0], env)
-    if seccomp_profile and nnp:
-        load_seccomp(seccomp_profile)
+    if seccomp_program and nnp:
+        load_bpf(seccomp_program)
     execute(path, process["args"], env)
