@@ -97,7 +97,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "KernelVersion": platform.release(), "OperatingSystem": _os_name(), "OSType": "linux",
         "Architecture": platform.machine(), "NCPU": os.cpu_count() or 1, "MemTotal": _meminfo_total(),
         "DockerRootDir": engine.data_root, "ExecRoot": engine.exec_root, "Labels": [], "ExperimentalBuild": False,
-        "SecurityOptions": [], "Runtimes": {engine.exec.name: {"path": engine.exec.name}},
+        "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"], "Runtimes": {engine.exec.name: {"path": engine.exec.name}},
         "DefaultRuntime": engine.exec.name, "Warnings": list(engine.warnings),
     })
 
