@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 
 from berth.cli import format as fmt
+from berth.cli import options
 from berth.cli.client import APIError, Client, quote_ref
 from berth.humanize import size
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing or argparse
+    import argparse
     from typing import BinaryIO
 
 _CHUNK = 1 << 20
@@ -37,15 +37,24 @@ def _filters(values: list[str] | None) -> dict[str, list[str]] | None:
 # ---------------------------------------------------------------------------
 
 
+IMAGES_OPTIONS: tuple[options.Option, ...] = (
+    ((), "arg?", "repository", None, "only images of this repository[:tag]"),
+    (("-a", "--all"), "flag", "all", False, "show all images (default hides intermediate images)"),
+    (("-q", "--quiet"), "flag", "quiet", False, "only show image IDs"),
+    (("--digests",), "flag", "digests", False, "show digests"),
+    (("-f", "--filter"), "append", "filter", [],
+     "filter output: reference=GLOB, dangling=true|false, label=K[=V], before=IMAGE, since=IMAGE"),
+    (("--format",), "str", "format", None,
+     "Go-template subset per image, e.g. '{{.Repository}}:{{.Tag}}'; 'json' for JSON lines"),
+    (("--no-trunc",), "flag", "no_trunc", False, "don't truncate output"),
+)
+
+#: verbs the fast path may parse without argparse (see berth.cli.options)
+FAST_OPTIONS = {"images": IMAGES_OPTIONS}
+
+
 def setup_images(p: argparse.ArgumentParser) -> None:
-    p.add_argument("repository", nargs="?", help="only images of this repository[:tag]")
-    p.add_argument("-a", "--all", action="store_true", help="show all images (default hides intermediate images)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
-    p.add_argument("--digests", action="store_true", help="show digests")
-    p.add_argument("-f", "--filter", action="append", metavar="KEY=VALUE",
-                   help="filter output: reference=GLOB, dangling=true|false, label=K[=V], before=IMAGE, since=IMAGE")
-    p.add_argument("--format", help="Go-template subset per image, e.g. '{{.Repository}}:{{.Tag}}'; 'json' for JSON lines")
-    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    options.add(p, IMAGES_OPTIONS)
 
 
 def _image_rows(images: list[dict], opts: argparse.Namespace) -> list[dict]:
@@ -78,6 +87,8 @@ def run_images(client: Client, opts: argparse.Namespace) -> int:
         return 0
     rows = _image_rows(images, opts)
     if opts.format:
+        import json  # lazily: json pulls in re, and `berth images` must start fast
+
         from berth.cli.templates import render
 
         for row in rows:
@@ -115,11 +126,14 @@ def run_image_inspect(client: Client, opts: argparse.Namespace) -> int:
         for r in results:
             print(render(opts.format, r))
     else:
+        import json
         print(json.dumps(results, indent=4))
     return failed
 
 
 def setup_history(p: argparse.ArgumentParser) -> None:
+    import argparse
+
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("-H", "--human", action=argparse.BooleanOptionalAction, default=True,
                    help="print sizes and dates in human readable format (default true)")
@@ -254,6 +268,7 @@ def _print_json_stream(resp) -> int:
     for line in resp.lines():
         if not line.strip():
             continue
+        import json
         msg = json.loads(line)
         if msg.get("error") or msg.get("errorDetail"):
             print((msg.get("errorDetail") or {}).get("message") or msg.get("error"), file=sys.stderr)

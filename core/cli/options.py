@@ -17,8 +17,10 @@ if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
     import argparse
     from typing import Any
 
-#: (flags, kind, dest, default, help); kind is "flag" (store_true), "str", "int" or "append" (repeatable str)
+#: (flags, kind, dest, default, help); kind is "flag" (store_true), "str", "int", "append" (repeatable
+#: str), or a positional argument: "arg?" (optional, one word) or "args+" (one or more words; flags ())
 Option = tuple  # tuple[tuple[str, ...], str, str, Any, str]
+POSITIONAL = {"arg?": "?", "args+": "+"}
 
 
 class Namespace:
@@ -34,7 +36,9 @@ class Namespace:
 def add(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
     """Declare ``options`` on an argparse parser (the path for ``--help`` and for errors)."""
     for flags, kind, dest, default, text in options:
-        if kind == "flag":
+        if kind in POSITIONAL:
+            parser.add_argument(dest, nargs=POSITIONAL[kind], default=default, help=text)
+        elif kind == "flag":
             parser.add_argument(*flags, dest=dest, action="store_true", help=text)
         elif kind == "append":
             parser.add_argument(*flags, dest=dest, action="append", default=list(default), help=text)
@@ -48,10 +52,15 @@ def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None
     by_flag = {flag: opt for opt in options for flag in opt[0]}
     values = {dest: (list(default) if kind == "append" else (False if kind == "flag" else default))
               for _, kind, dest, default, _ in options}
+    positionals = [opt for opt in options if opt[1] in POSITIONAL]
+    words: list[str] = []
     i = 0
     while i < len(argv):
         word = argv[i]
         i += 1
+        if not word.startswith("-") and word and positionals:
+            words.append(word)
+            continue
         if not word.startswith("-") or word in ("-", "--", "-h", "--help"):
             return None
         if word.startswith("--"):
@@ -89,4 +98,9 @@ def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None
             values[dest].append(value)
         else:
             values[dest] = value
+    if positionals:  # one positional per table: "arg?" takes at most one word, "args+" at least one
+        (_, kind, dest, _, _), = positionals
+        if (kind == "arg?" and len(words) > 1) or (kind == "args+" and not words):
+            return None
+        values[dest] = (words[0] if words else values[dest]) if kind == "arg?" else words
     return Namespace(**values)
