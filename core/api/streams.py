@@ -12,6 +12,8 @@ import struct
 
 from aiohttp import web
 
+from berth import detachkeys
+
 STDIN, STDOUT, STDERR = 0, 1, 2
 STREAM_IDS = {"stdout": STDOUT, "stderr": STDERR}
 RAW_STREAM = "application/vnd.docker.raw-stream"
@@ -68,53 +70,14 @@ async def hijack(request: web.Request, content_type: str = RAW_STREAM) -> tuple[
     return response, RawConnection(request.transport)
 
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-
-
 def parse_detach_keys(spec: str | None) -> bytes:
-    """Docker's detach keys (``ctrl-p,ctrl-q``, ``ctrl-@``, ``a``) as bytes; a bad spec is a 400 as in Docker."""
+    """Docker's detach keys as bytes; a bad spec is a 400, as in Docker."""
     from berth.errors import InvalidArgument
 
-    out = bytearray()
-    for key in (spec or DEFAULT_DETACH_KEYS).split(","):
-        key = key.strip()
-        lowered = key.lower()
-        if lowered.startswith("ctrl-") and len(key) == 6:
-            ch = lowered[5]
-            specials = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-            if "a" <= ch <= "z":
-                out.append(ord(ch) - ord("a") + 1)
-                continue
-            if ch in specials:
-                out.append(specials[ch])
-                continue
-        elif len(key) == 1:
-            out.append(ord(key))
-            continue
-        raise InvalidArgument(f"Invalid detach keys ({spec}) provided: use ctrl-<value> or single characters, "
-                              "comma-separated")
-    return bytes(out)
+    try:
+        return detachkeys.parse(spec)
+    except ValueError as exc:
+        raise InvalidArgument(f"Invalid detach keys ({spec}) provided: {exc}") from None
 
 
-class DetachScanner:
-    """Watches a client's stdin for the detach sequence; a partial match is held back until decided."""
-
-    def __init__(self, keys: bytes):
-        self.keys = keys
-        self.held = b""
-        self.detached = False
-
-    def feed(self, data: bytes) -> bytes:
-        if not self.keys:
-            return data
-        out = bytearray()
-        for byte in data:
-            self.held += bytes([byte])
-            while self.held and not self.keys.startswith(self.held):
-                out.append(self.held[0])
-                self.held = self.held[1:]
-            if self.held == self.keys:
-                self.detached = True
-                self.held = b""
-                break
-        return bytes(out)
+DetachScanner = detachkeys.Scanner

@@ -12,7 +12,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
     from typing import Callable
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
 
 def _reader(source):
@@ -50,50 +49,14 @@ def pump_output(sock, tty: bool) -> None:
         target.flush()
 
 
-def parse_detach_keys(spec: str) -> bytes:
-    """Docker's ``--detach-keys``: ``ctrl-p,ctrl-q``, ``a``, ``ctrl-@``... -> the byte sequence."""
-    out = bytearray()
-    for key in spec.split(","):
-        key = key.strip()
-        if key.lower().startswith("ctrl-") and len(key) == 6:
-            ch = key[5].lower()
-            specials = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-            if "a" <= ch <= "z":
-                out.append(ord(ch) - ord("a") + 1)
-            elif ch in specials:
-                out.append(specials[ch])
-            else:
-                raise SystemExit(f"berth: invalid detach key {key!r}: use ctrl-<a-z, @, [, \\, ], ^, _> or one character")
-        elif len(key) == 1:
-            out.append(ord(key))
-        else:
-            raise SystemExit(f"berth: invalid detach keys {spec!r}: use a comma-separated list such as ctrl-p,ctrl-q")
-    return bytes(out)
+def parse_detach_keys(spec: str | None) -> bytes:
+    """Docker's ``--detach-keys`` -> the byte sequence; a bad spec ends the command with the reason."""
+    from berth import detachkeys
 
-
-class DetachFilter:
-    """Finds the detach sequence in stdin; bytes of a partial match are held until it is decided."""
-
-    def __init__(self, keys: bytes):
-        self.keys = keys
-        self.held = b""
-        self.detached = False
-
-    def feed(self, data: bytes) -> bytes:
-        """The bytes to forward; sets :attr:`detached` (and forwards nothing after) once the keys were typed."""
-        if not self.keys:
-            return data
-        out = bytearray()
-        for byte in data:
-            self.held += bytes([byte])
-            # drop (forward) leading bytes until what is held could still become the sequence
-            while self.held and not self.keys.startswith(self.held):
-                out.append(self.held[0])
-                self.held = self.held[1:]
-            if self.held == self.keys:
-                self.detached = True
-                return bytes(out)
-        return bytes(out)
+    try:
+        return detachkeys.parse(spec)
+    except ValueError as exc:
+        raise SystemExit(f"berth: {exc}") from None
 
 
 def pump_stdin(sock, detach_keys: bytes = b"", on_detach: Callable[[], None] | None = None) -> threading.Thread:
@@ -101,7 +64,9 @@ def pump_stdin(sock, detach_keys: bytes = b"", on_detach: Callable[[], None] | N
 
     With ``detach_keys``, typing them ends the session (``on_detach``) without closing the container's stdin.
     """
-    filt = DetachFilter(detach_keys)
+    from berth.detachkeys import Scanner
+
+    filt = Scanner(detach_keys)
 
     def copy() -> None:
         fd = sys.stdin.fileno()
@@ -188,7 +153,7 @@ class ResizeForwarder:
 def interact(sock, tty: bool, stdin: bool, detach_keys: str | None, resize: Callable[[int, int], None] | None,
              ) -> bool:
     """Run an attached session until the stream ends; True when the user detached with the detach keys."""
-    keys = parse_detach_keys(detach_keys or DEFAULT_DETACH_KEYS) if stdin else b""
+    keys = parse_detach_keys(detach_keys) if stdin else b""  # empty: Docker's ctrl-p,ctrl-q
     detached = threading.Event()
 
     def detach() -> None:
