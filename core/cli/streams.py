@@ -13,7 +13,6 @@ if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
     from typing import Callable
 
 
-
 def _reader(source):
     """A hijacked socket has ``recv``; an HTTP response (logs) has ``read1``."""
     return getattr(source, "recv", None) or source.read1
