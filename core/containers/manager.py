@@ -540,7 +540,7 @@ class ContainerManager:
         c = self.get(ref)
         new_name = names.validate(new_name)
         if new_name == c.name:
-            raise Conflict(f"Renaming a container with the same name as its current name")
+            raise Conflict("Renaming a container with the same name as its current name")
         for other in self.store.containers.values():
             if other.name == new_name:
                 raise Conflict(f'Conflict. The container name "/{new_name}" is already in use by container '
@@ -590,7 +590,7 @@ class ContainerManager:
         if network.name in c.endpoints:
             raise Conflict(f"endpoint with name {c.name} already exists in network {network.name}")
         if c.network in ("host", "none") or network.driver in ("host", "none"):
-            raise Conflict(f"container cannot be disconnected from host/none networks nor connected to them")
+            raise Conflict("container cannot be disconnected from host/none networks nor connected to them")
         async with self.lock(c.id):
             record = self._endpoint_record(network, endpoint_cfg or {})
             if c.state.status in (State.RUNNING, State.PAUSED):

@@ -32,7 +32,6 @@ import logging
 import os
 import threading
 from dataclasses import replace
-from ipaddress import IPv4Address
 from typing import Any
 
 from berth import hookimpl

@@ -4,7 +4,6 @@ real default bridge (inside a network namespace the fixture made: nothing touche
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 

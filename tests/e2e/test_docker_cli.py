@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
-import pytest
 
 from tests.e2e.conftest import DOCKER
 

@@ -5,9 +5,7 @@ import os
 import re
 import socket
 import stat
-import subprocess
 
-import pytest
 
 
 def out(result) -> str:
