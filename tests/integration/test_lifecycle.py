@@ -173,9 +173,9 @@ def test_rename_and_states(client):
 
 
 def test_containers_survive_a_daemon_crash_and_are_readopted(daemon, client):
-    runner = client.containers.run("busybox", ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"],
-                                   detach=True, name="survivor")
-    quitter = client.containers.run("busybox", ["sh", "-c", "sleep 1; exit 7"], detach=True, name="quitter")
+    client.containers.run("busybox", ["sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"],
+                          detach=True, name="survivor")
+    client.containers.run("busybox", ["sh", "-c", "sleep 1; exit 7"], detach=True, name="quitter")
     daemon.proc.send_signal(signal.SIGKILL)
     daemon.proc.wait()
     daemon.logfile.close()
