@@ -246,3 +246,31 @@ def test_privileged_gets_every_capability_the_host_holds(client):
         bounding = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
     _, output = run(client, "grep", "CapEff", "/proc/self/status", privileged=True)
     assert int(output.split()[1], 16) == int(bounding, 16)
+
+
+def test_after_a_reboot_like_loss_of_monitors_containers_are_exited_and_removable(daemon, client):
+    """/run survives a reboot here: state says running, but no monitor or process is left."""
+    import json
+    import os
+
+    c = client.containers.run("busybox", ["sleep", "600"], detach=True, name="rebooted")
+    c.reload()
+    pid = c.attrs["State"]["Pid"]
+    with open(os.path.join(daemon.exec_root, "native", c.id, "state.json")) as f:
+        monitor = json.load(f)["monitor_pid"]
+    daemon.proc.send_signal(signal.SIGKILL)
+    daemon.proc.wait()
+    daemon.logfile.close()
+    for victim in (monitor, pid):  # both ours: the container's monitor and its process
+        os.kill(victim, signal.SIGKILL)
+    time.sleep(0.3)
+    daemon.start()
+    fresh = docker.DockerClient(base_url=daemon.host, version="1.45", timeout=60)
+    try:
+        gone = fresh.containers.get("rebooted")
+        assert gone.status == "exited"
+        assert gone.attrs["State"]["ExitCode"] in (137, 255)
+        gone.remove()
+        assert not fresh.containers.list(all=True, filters={"name": "rebooted"})
+    finally:
+        fresh.close()
