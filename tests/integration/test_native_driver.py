@@ -498,3 +498,31 @@ def test_container_survives_the_daemon_being_killed(harness, tmp_path):
     final = driver.exec_wait(container_id=cid, timeout=30)
     assert final.status == RuntimeStatus.STOPPED and final.exit_code == 137
     assert [json.loads(line)["log"] for line in log.read_text().splitlines()] == ["alive\n"]
+
+
+def test_the_created_init_is_already_inside_its_cgroups_and_limits(harness):
+    """The monitor moves the init into its cgroups while it sets up; create returns only once that is done."""
+    cid, state = harness.create(["sh", "-c", "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max"],
+                                resources={"pids": {"limit": 7}})
+    procs = open(f"/sys/fs/cgroup/pids/{CGROUP_PARENT}/{cid}/cgroup.procs").read().split()
+    assert procs == [str(state.pid)]  # before start: the user's process will begin inside the limits
+    harness.driver.exec_start(container_id=cid)
+    assert harness.driver.exec_wait(container_id=cid, timeout=30).exit_code == 0
+    lines = harness.output(cid).splitlines()
+    assert any(line.endswith(":pids:/") for line in lines)  # the cgroup namespace is rooted at its cgroup
+    assert lines[-1] == "7"
+
+
+def test_an_init_that_fails_set_up_reports_why_and_leaves_no_cgroup(harness, tmp_path):
+    cid = "tbadmount"
+    spec = make_spec(harness.rootfs, ["true"], container_id=cid)
+    spec["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path / "no-such-dir"),
+                           "options": ["rbind"]})
+    bundle = tmp_path / "bundle-bad"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(spec))
+    harness.created.append(cid)
+    with pytest.raises(Exception, match="no-such-dir|No such file"):
+        harness.driver.exec_create(container_id=cid, bundle=str(bundle), spec=spec, io=IOConfig())
+    for hierarchy in ("pids", "memory", "cpu"):
+        assert not os.path.exists(f"/sys/fs/cgroup/{hierarchy}/{CGROUP_PARENT}/{cid}")

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from berth import hookimpl
 from berth.errors import Conflict, DriverError, ExecError, NotFound
@@ -110,10 +110,13 @@ class MonitoredDriver:
                     os.close(fd)
         return self._record(directory, what)
 
-    def _request(self, message: dict, subject: str) -> dict:
-        """The fork server's reply to ``message``; a DriverError naming ``subject`` when there is none."""
+    def _request(self, message: dict, subject: str, while_waiting: Callable[[], None] | None = None) -> dict:
+        """The fork server's reply to ``message``; a DriverError naming ``subject`` when there is none.
+
+        ``while_waiting``: see :meth:`ForkServerClient.request`.
+        """
         try:
-            return self.forkserver.request(message)
+            return self.forkserver.request(message, while_waiting=while_waiting)
         except BaseException as exc:
             raise DriverError(f"{self.name} driver: {subject} failed: {exc}") from exc
 

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+from typing import Callable
 
 from . import channel
 
@@ -38,8 +39,13 @@ class ForkServerClient:
             theirs.close()
         self.sock = ours
 
-    def request(self, message: dict, timeout: float | None = 120.0) -> dict:
-        """Have a monitor forked for ``message`` and return its first reply."""
+    def request(self, message: dict, timeout: float | None = 120.0,
+                while_waiting: Callable[[], None] | None = None) -> dict:
+        """Have a monitor forked for ``message`` and return its first reply.
+
+        ``while_waiting`` runs in this thread once the request is sent, before the reply is
+        read (work that overlaps the monitor's); whatever it raises is ignored.
+        """
         ours, theirs = channel.pair()
         try:
             with self.lock:
@@ -55,6 +61,11 @@ class ForkServerClient:
                         if attempt == 2:
                             raise
             theirs.close()
+            if while_waiting is not None:
+                try:
+                    while_waiting()
+                except Exception:  # noqa: BLE001 - an optimisation must never fail the request
+                    pass
             ours.settimeout(timeout)
             reply, fds = channel.recv(ours)
             for fd in fds:

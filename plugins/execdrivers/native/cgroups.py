@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 import time
 
 #: Hierarchies whose cgroupspy controller we use (keyed by the mount's controller name).
@@ -55,6 +56,31 @@ def remove_cgroup_dir(directory: str, deadline: float) -> None:
             if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                 raise OSError(exc.errno, f"cannot remove cgroup {directory}: {exc.strerror}") from None
             time.sleep(0.01)
+
+
+def prime_attach_lock(hierarchies: dict[str, str]) -> None:
+    """Start the kernel's wait for the cgroup attach lock now, so a container's join soon after is cheap.
+
+    On cgroup v1 the first ``cgroup.procs``/``tasks`` write of a burst takes
+    ``cgroup_threadgroup_rwsem`` for writing, which waits for an RCU grace period
+    (5-15 ms here); writes in the next ~10 ms find it already passed. This moves the
+    calling thread into the cgroup it is already in (a no-op for the kernel's
+    accounting; the path is read from /proc just before), so the wait elapses while the
+    fork server and the monitor do their set-up instead of in the monitor's join.
+    Blocks for that wait: call it from a thread that would otherwise idle.
+    """
+    key = "pids" if "pids" in hierarchies else next((k for k in hierarchies if "=" not in k), None)
+    if key is None:
+        return
+    with open("/proc/thread-self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controllers == key:
+                break
+        else:
+            return
+    with open(os.path.join(hierarchies[key] + path.rstrip("/"), "tasks"), "w") as f:
+        f.write(str(threading.get_native_id()))
 
 
 class Cgroups:

@@ -36,11 +36,16 @@ _PHASES = (
     ("fork_monitor_ms", "monitor_started"),    # fork server's double fork, the monitor's own set-up
     ("cgroups_ms", "cgroups_created"),         # mkdir + limits in every hierarchy, listeners, pid namespace
     ("fork_init_ms", "init_forked"),           # stdio pipes and the fork of the container's init
-    ("join_cgroups_ms", "cgroups_joined"),     # cgroup.procs writes (the kernel waits for an RCU grace period)
-    ("namespaces_ms", "namespaces_entered"),   # unshare/setns
-    ("mounts_ms", "pivoted"),                  # rootfs, spec mounts, devices, pivot_root
+    ("namespaces_ms", "namespaces_entered"),   # unshare/setns (a new cgroup namespace waits for the join)
+    ("cgroup_wait_ms", "cgroups_awaited"),     # mounts before the cgroupfs one, then waiting for the join
+    ("mounts_ms", "pivoted"),                  # the remaining mounts, devices, pivot_root
     ("paths_ms", "paths_masked"),              # hostname, sysctls, read-only and masked paths
     ("ready_ms", "ready"),                     # init reports ready, the monitor saves its state
+)
+#: Spans logged apart because they overlap the phases: (field, start mark, end mark).
+_SPANS = (
+    # the monitor's cgroup.procs writes (on v1 the kernel waits for an RCU grace period), concurrent with the init
+    ("join_cgroups_ms", "init_forked_monitor", "cgroups_joined"),
 )
 
 
@@ -54,6 +59,9 @@ def _log_phases(container_id: str, sent: float, marks: dict) -> None:
             fields[name] = round((marks[mark] - last) * 1000, 2)
             last = marks[mark]
     fields["reply_ms"] = round((time.monotonic() - last) * 1000, 2)
+    for name, start, end in _SPANS:
+        if start in marks and end in marks:
+            fields[name] = round((marks[end] - marks[start]) * 1000, 2)
     log.get().info("native.create", container_id=container_id[:12],
                    duration_ms=round((time.monotonic() - sent) * 1000, 1), **fields)
 
@@ -85,12 +93,42 @@ class NativeDriver(MonitoredDriver):
         self.options = options or {}
         os.makedirs(root, mode=0o700, exist_ok=True)
         self.forkserver = ForkServerClient(root, _PRELOAD)
+        #: the host's v1 hierarchies, read once (for _prime_cgroups); {} on a pure v2 host
+        self._v1_hierarchies: dict[str, str] | None = None
 
     def close(self) -> None:
         """Stop the fork server; containers and their monitors keep running."""
         self.forkserver.close()
 
     # -- helpers -------------------------------------------------------------
+
+    def _prime_cgroups(self, path: str, made: list[bool]) -> None:
+        """While the fork server forks the monitor (cgroup v1 only): make the container's cgroup
+        directories, then start the kernel's wait that the monitor's join would otherwise pay.
+
+        The directories come first because that wait holds the kernel's cgroup_mutex, which a
+        cgroup mkdir needs; the monitor's own ``create`` then finds them made. ``made`` gets
+        True when this makes them (the caller removes them if the create fails).
+        """
+        from .cgroups import Cgroups, prime_attach_lock, v1_hierarchies
+
+        if self._v1_hierarchies is None:
+            self._v1_hierarchies = v1_hierarchies()
+        if not self._v1_hierarchies:
+            return
+        made.append(True)  # before create(): a half-made set is removed too
+        Cgroups(path, self._v1_hierarchies).create()
+        prime_attach_lock(self._v1_hierarchies)
+
+    def _remove_primed(self, primed: list[bool], path: str) -> None:
+        """A failed create: remove the cgroup directories _prime_cgroups made (the monitor may have already)."""
+        if primed and primed[0]:
+            from .cgroups import Cgroups
+
+            try:
+                Cgroups(path, self._v1_hierarchies).destroy()
+            except OSError:
+                pass  # still busy: the monitor is killing what it started and removes them itself
 
     def _paused(self, record: dict) -> bool:
         cgroups = self._cgroups(record)
@@ -109,18 +147,25 @@ class NativeDriver(MonitoredDriver):
         from .cgroups import cgroup_path
 
         directory = self._new_container_dir(container_id, spec)
+        primed: list[bool] = []  # [True] once _prime_cgroups made the cgroup directories
+        path = ""
         try:
+            path = cgroup_path(spec, container_id)
             request = {
                 "op": "create", "entry": f"{_MONITOR}:run_container", "id": container_id, "dir": directory,
                 "bundle": bundle, "spec": spec,
-                "io": asdict(io), "cgroup_path": cgroup_path(spec, container_id),
+                "io": asdict(io), "cgroup_path": path,
                 "seccomp_cache": os.path.join(self.root, "seccomp"),
             }
             sent = time.monotonic()
-            reply = self._request(request, f"creating container {container_id}")
+            reply = self._request(request, f"creating container {container_id}",
+                                  while_waiting=lambda: self._prime_cgroups(path, primed))
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
+            self._remove_primed(primed, path)
             raise
+        if not reply.get("ok"):
+            self._remove_primed(primed, path)
         created = self._created(container_id, directory, reply)
         _log_phases(container_id, sent, reply.get("marks") or {})
         return created

@@ -51,7 +51,7 @@ class StepFailed(Exception):
 
 
 #: Steps after which the init notes the time (the daemon logs the gaps as phases of a create).
-_MARKED_STEPS = {"join cgroups": "cgroups_joined", "enter namespaces": "namespaces_entered",
+_MARKED_STEPS = {"enter namespaces": "namespaces_entered", "wait for cgroups": "cgroups_awaited",
                  "pivot_root": "pivoted", "masked paths": "paths_masked"}
 
 
@@ -86,13 +86,17 @@ def _fail(ctx: InitContext, exc: BaseException) -> NoReturn:
 
 
 def join_cgroups(ctx: InitContext) -> None:
-    """Enter the container's cgroups first, so the cgroup namespace made next is rooted there."""
+    """An exec's process enters the container's cgroups itself, before it joins the namespaces."""
     if ctx.cgroups is not None:
         ctx.cgroups.join(0)
 
 
 def enter_namespaces(ctx: InitContext) -> None:
-    """setns into the namespaces the spec names by path, unshare the new ones (no entry: share the host's)."""
+    """setns into the namespaces the spec names by path, unshare the new ones (no entry: share the host's).
+
+    A new cgroup namespace is left to :func:`wait_for_cgroups`: it must be rooted at the container's
+    cgroup, which the monitor is moving us into while we get on with the rest.
+    """
     entries = {ns["type"]: ns for ns in (ctx.spec.get("linux") or {}).get("namespaces") or []}
     unshare_flags = 0
     for kind in _INIT_NAMESPACES:
@@ -106,18 +110,36 @@ def enter_namespaces(ctx: InitContext) -> None:
                 syscalls.setns(fd, flag, f"{kind} namespace {path}")
             finally:
                 os.close(fd)
-        else:
+        elif kind != "cgroup":
             unshare_flags |= flag
     if unshare_flags:
         syscalls.unshare(unshare_flags)
+
+
+def wait_for_cgroups(ctx: InitContext) -> None:
+    """Block until the monitor has moved us into the container's cgroups, then make the new cgroup namespace.
+
+    The monitor writes our pid into every ``cgroup.procs`` right after the fork; on cgroup v1
+    that write waits for an RCU grace period, which we spend on namespaces and mounts instead
+    of idling. Everything from here on (the cgroupfs mount, execve) needs the membership:
+    the namespace's root and the limits that apply to the user's process.
+    """
+    message, _ = channel.recv(ctx.chan)
+    if message is None:
+        os._exit(1)  # the monitor is gone (it failed and reports why itself)
+    if not message.get("cgroups_joined"):
+        raise RuntimeError(f"expected the monitor's cgroup go-ahead, got {message!r}")
+    if _new_namespace(ctx.spec, "cgroup"):
+        syscalls.unshare(syscalls.NAMESPACES["cgroup"][0])
 
 
 def _new_namespace(spec: dict, kind: str) -> bool:
     return any(ns["type"] == kind and not ns.get("path") for ns in (spec.get("linux") or {}).get("namespaces") or [])
 
 
-def prepare_rootfs(ctx: InitContext) -> list[tuple[str, Callable[[], None]]]:
-    """The mount steps before pivot_root, in the spec's order."""
+def prepare_rootfs(ctx: InitContext, cgroup_wait: tuple[str, Callable[[], None]] | None = None
+                   ) -> list[tuple[str, Callable[[], None]]]:
+    """The mount steps before pivot_root, in the spec's order; ``cgroup_wait`` goes before the first cgroupfs."""
     linux = ctx.spec.get("linux") or {}
     root = ctx.spec["root"]["path"]
     new_cgroupns = _new_namespace(ctx.spec, "cgroup")
@@ -126,6 +148,9 @@ def prepare_rootfs(ctx: InitContext) -> list[tuple[str, Callable[[], None]]]:
         ("bind rootfs", lambda: rootfs.bind_rootfs_on_itself(root)),
     ]
     for entry in ctx.spec.get("mounts") or []:
+        if cgroup_wait is not None and entry.get("type") == "cgroup":
+            steps.append(cgroup_wait)
+            cgroup_wait = None
         steps.append((f"mount {entry.get('type') or 'bind'} on {entry['destination']}",
                       lambda e=entry: rootfs.mount_entry(root, e, ctx.cgroups, new_cgroupns)))
     steps += [
@@ -193,15 +218,22 @@ def exec_process(ctx: InitContext) -> NoReturn:
 
 
 def container_init(ctx: InitContext) -> NoReturn:
-    """The container's pid 1 from fork to execve."""
+    """The container's pid 1 from fork to execve.
+
+    The monitor moves us into the container's cgroups concurrently; ``wait for cgroups`` comes
+    before the first step that depends on it (the cgroupfs mount, else before reporting ready),
+    so the create still returns a process inside its cgroups and execve happens under its limits.
+    """
     linux = ctx.spec.get("linux") or {}
     ctx.process = ctx.spec.get("process") or {}
     try:
+        cgroup_wait = ("wait for cgroups", lambda: wait_for_cgroups(ctx))
         steps = [
-            ("join cgroups", lambda: join_cgroups(ctx)),
             ("enter namespaces", lambda: enter_namespaces(ctx)),
         ]
-        steps += prepare_rootfs(ctx)
+        mount_steps = prepare_rootfs(ctx, cgroup_wait)
+        waits_in_mounts = any(step is cgroup_wait for step in mount_steps)
+        steps += mount_steps
         steps += [
             ("open console", lambda: open_console(ctx)),
             ("set hostname", lambda: set_hostname(ctx)),
@@ -211,6 +243,8 @@ def container_init(ctx: InitContext) -> NoReturn:
         ]
         if (ctx.spec.get("root") or {}).get("readonly"):
             steps.append(("read-only root", rootfs.remount_root_readonly))
+        if not waits_in_mounts:
+            steps.append(cgroup_wait)
         steps += [
             ("report ready", lambda: report_ready(ctx)),
             ("wait for start", lambda: wait_for_start(ctx)),

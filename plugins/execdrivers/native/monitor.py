@@ -52,6 +52,30 @@ class NativeMonitor(Monitor):
         self.chan = parent_chan
         self.adopt(pid)
 
+    def join_cgroups(self, cgroups: Cgroups) -> None:
+        """Move the just-forked init into ``cgroups`` and give it the go-ahead it waits for.
+
+        The init meanwhile enters its namespaces and mounts what does not depend on its
+        cgroup, so the kernel's wait in the ``cgroup.procs`` write (an RCU grace period on
+        cgroup v1) overlaps with that work instead of preceding it.
+        """
+        try:
+            cgroups.join(self.child)
+        except OSError as exc:
+            # The init may have failed (and said why) before we could move it: report its reason first.
+            self.kill_child()
+            message, _ = channel.recv(self.chan)
+            if message and "exec_error" in message:
+                raise SetupFailed({"ok": False, "exec_error": message["exec_error"],
+                                   "exit_code": message["exit_code"]}) from exc
+            detail = (message or {}).get("error") or f"moving the container's init into its cgroups: {exc}"
+            raise SetupFailed({"ok": False, "error": detail}) from exc
+        self.mark("cgroups_joined")
+        try:
+            channel.send(self.chan, {"cgroups_joined": True})
+        except OSError:
+            pass  # the init died meanwhile; await_ready reports why
+
     def await_ready(self) -> None:
         """Wait for the child's set-up; its failure becomes SetupFailed after it is reaped."""
         message, fds = channel.recv(self.chan)
@@ -137,6 +161,8 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
             init.container_init(init.InitContext(spec, chan, cgroups, stdio, mon.tty, seccomp_program=program))
 
         mon.fork_child(child)
+        mon.mark("init_forked_monitor")
+        mon.join_cgroups(cgroups)
         mon.await_ready()
         mon.record["status"] = "created"
         mon.save()
