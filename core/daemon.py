@@ -160,13 +160,19 @@ def _unix_listener(path: str) -> socket.socket:
     return sock
 
 
+MAX_HEADER_BYTES = 1 << 20
+
+
 async def serve(engine, listeners) -> None:
     from aiohttp import web
 
     from berth.api.server import create_app
 
     app = create_app(engine)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
+    # Docker's Go server accepts up to 1 MiB of request line and headers; clients rely on it for
+    # X-Registry-Auth with long identity tokens and for build args or filters in the query string.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1,
+                           max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES)
     await runner.setup()
     sockets = []
     for kind, address, context in listeners:
@@ -178,6 +184,9 @@ async def serve(engine, listeners) -> None:
             host, _, port = address.rpartition(":")
             await web.TCPSite(runner, host, int(port), ssl_context=context).start()
     await engine.containers.restore()
+    for cid, why in engine.containers.store.corrupt.items():
+        engine.warnings.append(f"container {cid[:12]} was not loaded: its record is corrupt ({why}); "
+                               "repair or remove that directory and restart berthd")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

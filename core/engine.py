@@ -45,7 +45,7 @@ class Engine:
         self.images.layer_listeners.append(self.events.layer_applied)
         self.networks = NetworkManager(os.path.join(self.data_root, "network"), self._load_network_driver,
                                        config.bridge, now_rfc3339)
-        self.warnings += self.networks.ensure_predefined()
+        self.warnings += self.networks.problems + self.networks.ensure_predefined()
         from berth.containers.execs import ExecManager
         from berth.volumes import VolumeStore
 

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -58,11 +59,43 @@ class NetworkManager:
         self.networks: dict[str, Network] = self._read()
 
     def _read(self) -> dict[str, Network]:
+        """The saved networks. A damaged file does not stop the daemon: its readable records are
+        kept, the file is copied aside (the next save would overwrite it) and :attr:`problems` says so."""
+        self.problems: list[str] = []
         try:
-            with open(self.path, encoding="utf-8") as f:
-                return {n["id"]: Network(**n) for n in json.load(f)}
+            with open(self.path, "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             return {}
+        try:
+            records = json.loads(raw)
+            if not isinstance(records, list):
+                raise ValueError(f"expected a list of networks, found {type(records).__name__}")
+        except ValueError as exc:
+            self._set_aside(raw, f"cannot parse it ({exc})")
+            return {}
+        networks: dict[str, Network] = {}
+        bad = 0
+        for record in records:
+            try:
+                net = Network(**record)
+                if not (isinstance(net.id, str) and isinstance(net.name, str) and isinstance(net.driver, str)):
+                    raise TypeError("id, name and driver must be strings")
+            except TypeError as exc:  # not a mapping, unknown or missing fields, wrong types
+                bad += 1
+                log.get().error("network.record_corrupt", path=self.path, error=str(exc))
+                continue
+            networks[net.id] = net
+        if bad:
+            self._set_aside(raw, f"{bad} of its records are unreadable and were skipped")
+        return networks
+
+    def _set_aside(self, raw: bytes, why: str) -> None:
+        kept = f"{self.path}.corrupt-{int(time.time())}"
+        atomic_write(kept, raw, 0o600)
+        message = f"network records in {self.path}: {why}; the original was kept as {kept}"
+        log.get().error("network.records_corrupt", path=self.path, kept=kept, reason=why)
+        self.problems.append(message)
 
     def _save(self) -> None:
         atomic_write(self.path, json.dumps([asdict(n) for n in self.networks.values()], indent=1).encode(), 0o600)
@@ -137,8 +170,12 @@ class NetworkManager:
             raise Conflict(f"network with name {name} already exists")
         net = Network(secrets.token_hex(32), name, driver, self._now(), subnet, gateway, ip_range, internal,
                       dict(options or {}), dict(labels or {}))
+        try:
+            facade = self.driver(driver)
+        except ConfigError as exc:  # a client naming an unknown driver is a 404, as Docker's "plugin not found"
+            raise NotFound(f'plugin "{driver}" not found: {exc.message}') from None
         with log.job("network.create", network=name, driver=driver):
-            net.driver_data = self.driver(driver).create_network(net.as_config()) or {}
+            net.driver_data = facade.create_network(net.as_config()) or {}
         self.networks[net.id] = net
         self._save()
         return net

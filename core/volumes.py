@@ -17,10 +17,15 @@ import subprocess
 import threading
 from typing import Any, Callable
 
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth import log
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.fsutil import atomic_write
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+class CorruptVolume(BerthError):
+    """A volume's metadata file exists but cannot be read (500: the daemon's state, not the request)."""
 
 
 class VolumeStore:
@@ -59,11 +64,22 @@ class VolumeStore:
         return self.inspect(name)
 
     def _meta(self, name: str) -> dict[str, Any]:
+        if not VALID_NAME.match(name):  # never let a name from a request walk out of the volumes root
+            raise NotFound(f"get {name}: no such volume")
+        path = self._meta_path(name)
         try:
-            with open(self._meta_path(name), encoding="utf-8") as f:
-                return json.load(f)
+            with open(path, encoding="utf-8") as f:
+                meta = json.load(f)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFound(f"get {name}: no such volume") from None
+        except ValueError as exc:  # damaged on disk (atomic writes rule out a torn one)
+            raise CorruptVolume(f"volume {name}: its metadata {path} is corrupt ({exc}); repair it, "
+                                "or remove the volume with `berth volume rm`") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("Name"), str) \
+                or not isinstance(meta.get("CreatedAt"), str):
+            raise CorruptVolume(f"volume {name}: its metadata {path} is corrupt (not a volume record); repair it, "
+                                "or remove the volume with `berth volume rm`")
+        return meta
 
     def inspect(self, name: str) -> dict[str, Any]:
         meta = self._meta(name)
@@ -78,10 +94,16 @@ class VolumeStore:
                 out.append(self.inspect(name))
             except NotFound:
                 continue
+            except CorruptVolume as exc:  # one damaged record must not hide every other volume
+                log.get().error("volume.record_corrupt", volume=name, error=exc.message)
+                continue
         return out
 
     def remove(self, name: str, force: bool = False) -> None:
-        self._meta(name)
+        try:
+            self._meta(name)
+        except CorruptVolume:
+            pass  # the volume exists; removing it is how a user gets rid of a damaged one
         users = self._in_use(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")

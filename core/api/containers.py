@@ -10,12 +10,13 @@ from aiohttp import web
 
 from berth.api import views
 from berth.fsutil import unix_connect
-from berth.api.server import Routes, engine_of, json_response, query_bool, query_int, read_json
+from berth.api.server import Routes, engine_of, json_response, query_bool, query_filters, query_int, query_time, read_json
 from berth.api.streams import (MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, DetachScanner, frame, hijack,
                                parse_detach_keys)
 from berth.containers.logs import read_log
 from berth.containers.manager import now_rfc3339
 from berth.containers.model import State
+from berth.containers.validate import check_create_body, check_update_body
 from berth.errors import InvalidArgument
 
 routes = Routes()
@@ -27,21 +28,13 @@ def _manager(request: web.Request):
 
 @routes.add("POST", "/containers/create")
 async def create(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
+    body = check_create_body(await read_json(request))
     c = await _manager(request).create(body, request.query.get("name") or None)
     return json_response({"Id": c.id, "Warnings": []}, status=201)
 
 
 def _filters(request: web.Request) -> dict[str, list[str]]:
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid filters: {raw!r}") from None
-    # Docker accepts both {"status": ["running"]} and the older {"status": {"running": true}}
-    return {k: (list(v) if isinstance(v, (list, dict)) else [str(v)]) for k, v in data.items()}
+    return query_filters(request)
 
 
 def _matches(c, filters: dict[str, list[str]]) -> bool:
@@ -123,7 +116,10 @@ async def start(request: web.Request) -> web.StreamResponse:
 async def wait(request: web.Request) -> web.StreamResponse:
     manager = _manager(request)
     c = manager.get(request.match_info["id"])
-    waiter = asyncio.ensure_future(manager.wait(c.id, request.query.get("condition") or "not-running"))
+    condition = request.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):  # refuse before the 200 headers go out
+        raise InvalidArgument(f"invalid condition: {condition!r}; use not-running, next-exit or removed")
+    waiter = asyncio.ensure_future(manager.wait(c.id, condition))
     # Docker sends the headers at once so that a client can start the container after them.
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await response.prepare(request)
@@ -224,10 +220,11 @@ async def logs(request: web.Request) -> web.StreamResponse:
     streams = {s for s in ("stdout", "stderr") if query_bool(request, s)}
     if not streams:
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
-    tail_text = request.query.get("tail", "all")
-    tail = None if tail_text in ("all", "") else int(tail_text)
-    since = float(request.query.get("since") or 0)
-    until = float(request.query.get("until") or 0)
+    tail = None if request.query.get("tail", "all") in ("all", "") else query_int(request, "tail")
+    if tail is not None and tail < 0:
+        tail = None  # Docker: a negative count means every line
+    since = query_time(request, "since") or 0.0
+    until = query_time(request, "until") or 0.0
     timestamps = query_bool(request, "timestamps")
     tty = bool(c.config.get("Tty"))
     response = web.StreamResponse(status=200, headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM})
@@ -304,6 +301,7 @@ async def resize(request: web.Request) -> web.StreamResponse:
 @routes.add("POST", "/containers/{id}/update")
 async def update(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
+    check_update_body(body)
     await _manager(request).update(request.match_info["id"], body)
     return json_response({"Warnings": []})
 

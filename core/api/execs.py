@@ -8,6 +8,7 @@ from aiohttp import web
 
 from berth.api.containers import splice
 from berth.fsutil import unix_connect
+from berth.containers.validate import check_exec_body
 from berth.api.server import Routes, engine_of, json_response, query_int, read_json
 from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame, hijack, parse_detach_keys
 
@@ -16,7 +17,7 @@ routes = Routes()
 
 @routes.add("POST", "/containers/{id}/exec")
 async def create(request: web.Request) -> web.StreamResponse:
-    body = await read_json(request)
+    body = check_exec_body(await read_json(request))
     parse_detach_keys(body.get("DetachKeys") or None)  # a bad sequence is refused now, not after the upgrade
     inst = engine_of(request).execs.create(request.match_info["id"], body)
     return json_response({"Id": inst.id}, 201)

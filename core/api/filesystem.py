@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from typing import Any, BinaryIO, Callable
 
 from aiohttp import web
 
 from berth import log
-from berth.api.server import Routes, engine_of, json_response, query_bool, read_json
+from berth.api.server import Routes, engine_of, json_response, query_bool, query_filters, read_json
 from berth.containers.model import State
 from berth.errors import InvalidArgument, NotFound
 from berth.images import fsarchive
@@ -235,11 +234,4 @@ async def commit(request: web.Request) -> web.StreamResponse:
 
 def filters_of(request: web.Request) -> dict[str, list[str]]:
     """Docker's ``filters`` query parameter as {key: [values]} (list or legacy {value: true} form)."""
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid filters: {raw!r}") from None
-    return {k: (list(v) if isinstance(v, (list, dict)) else [str(v)]) for k, v in data.items()}
+    return query_filters(request)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
 
-from berth.api.server import Routes, engine_of, json_response, read_json
+from berth.containers.validate import check_fields
+from berth.api.server import Routes, engine_of, json_response, query_filters, read_json
 from berth.errors import Conflict, InvalidArgument
 
 routes = Routes()
@@ -57,7 +57,7 @@ def _matches(net, filters: dict) -> bool:
 @routes.add("GET", "/networks")
 async def list_networks(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
-    filters = json.loads(request.query.get("filters") or "{}")
+    filters = query_filters(request)
     nets = [n for n in engine.networks.networks.values() if _matches(n, filters)]
     return json_response([_network_json(engine, n) for n in sorted(nets, key=lambda n: n.name)])
 
@@ -72,6 +72,9 @@ async def inspect_network(request: web.Request) -> web.StreamResponse:
 async def create_network(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     engine = engine_of(request)
+    check_fields("network config", body, {"Name": "str", "Driver": "str", "Internal": "bool", "IPAM": "dict",
+                                          "Labels": "str_dict", "Options": "str_dict"})
+    check_fields("network config", body.get("IPAM") or {}, {"Config": "dict_list"})
     name = body.get("Name")
     if not name:
         raise InvalidArgument("network name is required")
@@ -97,18 +100,27 @@ async def remove_network(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+def _container_ref(body: dict[str, Any]) -> str:
+    ref = body.get("Container")
+    if not ref or not isinstance(ref, str):
+        raise InvalidArgument("the request body needs \"Container\": the id or name of a container")
+    return ref
+
+
 @routes.add("POST", "/networks/{id}/connect")
 async def connect(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    await engine_of(request).containers.connect(body.get("Container") or "", request.match_info["id"],
-                                                body.get("EndpointConfig") or {})
+    endpoint = body.get("EndpointConfig") or {}
+    if not isinstance(endpoint, dict):
+        raise InvalidArgument("EndpointConfig must be a JSON object")
+    await engine_of(request).containers.connect(_container_ref(body), request.match_info["id"], endpoint)
     return web.Response(status=200)
 
 
 @routes.add("POST", "/networks/{id}/disconnect")
 async def disconnect(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
-    await engine_of(request).containers.disconnect(body.get("Container") or "", request.match_info["id"],
+    await engine_of(request).containers.disconnect(_container_ref(body), request.match_info["id"],
                                                    bool(body.get("Force")))
     return web.Response(status=200)
 

@@ -9,13 +9,12 @@ in the 200 stream. Credentials come in ``X-Registry-Auth`` and are never stored.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from berth import log
-from berth.api.server import Routes, engine_of, json_response, query_int, read_json
+from berth.api.server import Routes, engine_of, json_response, query_filters, query_int, read_json
 from berth.errors import BerthError, InvalidArgument, NotImplementedYet
 from berth.registry import auth
 from berth.registry import reference as refs
@@ -112,15 +111,7 @@ async def search_images(request: web.Request) -> web.StreamResponse:
     if not term:
         raise InvalidArgument("term is required: what to search for")
     limit = query_int(request, "limit", 25) or 25
-    raw = request.query.get("filters")
-    filters: dict[str, list[str]] = {}
-    if raw:
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise InvalidArgument(f"invalid filters: {raw!r}") from None
-        filters = {k: (list(v) if isinstance(v, list) else [k2 for k2, on in v.items() if on]
-                       if isinstance(v, dict) else [str(v)]) for k, v in data.items()}
+    filters = query_filters(request)
     results = await service_of(engine_of(request)).search(term, limit, filters, _creds(request))
     return json_response(results)
 

@@ -108,15 +108,23 @@ def create_app(engine: Any) -> web.Application:
     return app
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request's JSON body; an empty body is ``{}``; malformed JSON is Docker's 400."""
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body; an empty body is ``{}``; malformed JSON is Docker's 400.
+
+    Every Engine API body berth serves is a JSON object, so any other JSON value is refused
+    here rather than failing later on ``body.get`` (a 500).
+    """
     raw = await request.read()
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except ValueError as exc:
         raise web.HTTPBadRequest(reason=f"invalid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason=f"invalid JSON: the request body must be a JSON object, "
+                                        f"not {type(body).__name__}")
+    return body
 
 
 def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
@@ -134,3 +142,45 @@ def query_int(request: web.Request, name: str, default: int | None = None) -> in
         return int(value)
     except ValueError:
         raise web.HTTPBadRequest(reason=f"invalid value for {name}: {value!r}") from None
+
+
+def query_filters(request: web.Request) -> dict[str, list[str]]:
+    """Docker's ``filters`` parameter as {key: [values]}: a JSON object of string lists, or the legacy
+    {key: {value: true}} form. Anything else is a 400 naming the parameter."""
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(reason=f"invalid filters: {raw!r} is not JSON") from None
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(reason=f"invalid filters: {raw!r}: expected a JSON object of value lists")
+    out: dict[str, list[str]] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):  # legacy form: the keys whose flag is true
+            value = [k for k, on in value.items() if on]
+        elif isinstance(value, (str, bool, int, float)):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, (str, bool, int, float)) for v in value):
+            raise web.HTTPBadRequest(reason=f"invalid filters: the value of {key!r} must be a list of strings")
+        out[key] = [str(v).lower() if isinstance(v, bool) else str(v) for v in value]
+    return out
+
+
+def query_time(request: web.Request, name: str) -> float | None:
+    """Docker's ``since``/``until``: unix seconds (a fraction allowed) or an RFC 3339 time; None when absent."""
+    value = request.query.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from berth.containers.jsonlog import parse_timestamp
+
+    try:
+        return parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise web.HTTPBadRequest(reason=f"invalid value for {name}: {value!r}: use unix seconds "
+                                        "or an RFC 3339 time like 2024-01-02T15:04:05Z") from None

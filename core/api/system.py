@@ -9,7 +9,7 @@ from aiohttp import web
 
 import berth
 from berth import pluginmanager as plugins
-from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response
+from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response, query_filters, query_time
 from berth.containers.model import State
 
 routes = Routes()
@@ -121,16 +121,6 @@ def _event_matches(event: dict, filters: dict) -> bool:
     return True
 
 
-def _time_arg(value: str | None) -> float | None:
-    """Docker's since/until: unix seconds (with optional fraction), or RFC 3339."""
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        from berth.containers.jsonlog import parse_timestamp
-
-        return parse_timestamp(value)
 
 
 @routes.add("GET", "/events")
@@ -140,8 +130,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     import time
 
     engine = engine_of(request)
-    filters = json.loads(request.query.get("filters") or "{}")
-    since, until = _time_arg(request.query.get("since")), _time_arg(request.query.get("until"))
+    filters = query_filters(request)
+    since, until = query_time(request, "since"), query_time(request, "until")
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await response.prepare(request)
     queue = engine.events.subscribe()

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from aiohttp import web
 
-from berth.api.server import Routes, engine_of, json_response, query_bool, read_json
+from berth.containers.validate import check_fields
+from berth.api.server import Routes, engine_of, json_response, query_bool, query_filters, read_json
 
 routes = Routes()
 
 
 def _filters(request: web.Request) -> dict:
-    raw = request.query.get("filters")
-    return json.loads(raw) if raw else {}
+    return query_filters(request)
 
 
 @routes.add("GET", "/volumes")
@@ -37,6 +36,8 @@ async def list_volumes(request: web.Request) -> web.StreamResponse:
 @routes.add("POST", "/volumes/create")
 async def create_volume(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
+    check_fields("volume config", body, {"Name": "str", "Driver": "str", "Labels": "str_dict",
+                                         "DriverOpts": "str_dict"})
     engine = engine_of(request)
     vol = await asyncio.to_thread(engine.volumes.create, body.get("Name") or None, body.get("Labels"),
                                   body.get("Driver") or "local", body.get("DriverOpts"))

@@ -77,6 +77,16 @@ def parse_line(line: bytes) -> LogEntry | None:
     """One json-file line, or None for a torn/corrupt line (a crash mid-write loses only it)."""
     try:
         record = json.loads(line)
-        return LogEntry(record["stream"], record["log"].encode("utf-8"), record["time"])
-    except (ValueError, KeyError, TypeError):
+    except ValueError:
         return None
+    if not isinstance(record, dict):
+        return None
+    stream, data, when = record.get("stream"), record.get("log"), record.get("time")
+    # A line edited by hand or damaged on disk may hold any JSON: skip it rather than fail the whole read.
+    if not (isinstance(stream, str) and isinstance(data, str) and isinstance(when, str)):
+        return None
+    try:
+        parse_timestamp(when)  # since/until filtering parses it later; a bad time makes the line unusable
+    except (ValueError, OverflowError):
+        return None
+    return LogEntry(stream, data.encode("utf-8", "replace"), when)

@@ -204,7 +204,8 @@ class ContainerManager:
                                       image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
                                       sandbox=sandbox, etc_files=etc,
                                       extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [])
-            atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec, indent=1).encode(), 0o600)
+            # compact JSON: the C encoder (indent= falls back to the pure-Python one, ~4x slower)
+            atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode(), 0o600)
             io = IOConfig(log_path=self.store.log_path(c.id), attach_socket=self.attach_socket(c.id),
                           tty=bool(c.config.get("Tty")), open_stdin=bool(c.config.get("OpenStdin")))
             try:
@@ -572,13 +573,14 @@ class ContainerManager:
         fields = ("Memory", "MemorySwap", "CpuShares", "NanoCpus", "CpuQuota", "CpuPeriod", "CpusetCpus",
                   "CpusetMems", "PidsLimit", "BlkioWeight")
         changes = {k: resources[k] for k in fields if resources.get(k) is not None}
+        merged = {**c.host_config, **changes}
         if resources.get("RestartPolicy"):
-            merged = {**c.host_config, "RestartPolicy": resources["RestartPolicy"]}
+            merged["RestartPolicy"] = resources["RestartPolicy"]
             RestartPolicy.from_host_config(merged)
-            c.host_config["RestartPolicy"] = resources["RestartPolicy"]
-        c.host_config.update(changes)
         if changes and c.state.status in (State.RUNNING, State.PAUSED):
-            await asyncio.to_thread(self.exec.update, c.id, ocispec.resources(c.host_config))
+            # the kernel may refuse (a limit below current use): then nothing is recorded either
+            await asyncio.to_thread(self.exec.update, c.id, ocispec.resources(merged))
+        c.host_config = merged
         self.store.save(c)
         self.event(c, "update")
 
@@ -626,6 +628,25 @@ class ContainerManager:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
+        while True:
+            await self._stop_for_remove(c, force)
+            async with self.lock(c.id):
+                if c.id not in self.store.containers:
+                    return
+                if c.state.running or c.state.status == State.RESTARTING:
+                    # a start that held the lock finished first (rm -f racing start): kill it too
+                    continue
+                await self._remove_locked(c, volumes)
+                break
+        self._locks.pop(c.id, None)
+        self._restart_delay.pop(c.id, None)
+        self.event(c, "destroy")
+        for fut in self._removed_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result((c.state.exit_code, c.state.error))
+
+    async def _stop_for_remove(self, c: Container, force: bool) -> None:
+        """Without ``force`` a running container is a 409; with it, SIGKILL and wait for the exit."""
         if c.state.status == State.RESTARTING:
             self._cancel_restart(c.id)
             c.transition(State.EXITED)
@@ -640,25 +661,19 @@ class ContainerManager:
             except Conflict:
                 pass
             await asyncio.wait_for(waiter, 30)
-        async with self.lock(c.id):
-            if c.id not in self.store.containers:
-                return
-            if c.state.status != State.REMOVING:
-                c.transition(State.REMOVING)
-                self.store.save(c)
-            with log.job("container.remove", container_id=c.short_id, driver=self.graph.name):
-                await asyncio.to_thread(self._teardown, c)
-                await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
-                if self.volumes is not None:
-                    await asyncio.to_thread(self.volumes.release, c, volumes)
-                self.store.delete(c.id)
-                shutil.rmtree(self.bundle(c.id), ignore_errors=True)
-        self._locks.pop(c.id, None)
-        self._restart_delay.pop(c.id, None)
-        self.event(c, "destroy")
-        for fut in self._removed_waiters.pop(c.id, []):
-            if not fut.done():
-                fut.set_result((c.state.exit_code, c.state.error))
+
+    async def _remove_locked(self, c: Container, volumes: bool) -> None:
+        """Tear down and delete a stopped container (the caller holds its lock)."""
+        if c.state.status != State.REMOVING:
+            c.transition(State.REMOVING)
+            self.store.save(c)
+        with log.job("container.remove", container_id=c.short_id, driver=self.graph.name):
+            await asyncio.to_thread(self._teardown, c)
+            await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
+            if self.volumes is not None:
+                await asyncio.to_thread(self.volumes.release, c, volumes)
+            self.store.delete(c.id)
+            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
 
     async def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """Remove stopped containers (Docker's filters: ``until``, ``label``, ``label!``); report the bytes freed."""
@@ -751,7 +766,12 @@ def _until_seconds(value: str) -> float:
     try:
         return float(value)
     except ValueError:
+        pass
+    try:
         return parse_timestamp(value)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(f"invalid filter 'until={value}': use unix seconds, an RFC 3339 time "
+                              "or a duration such as 10m") from None
 
 
 def _labels_match(labels: dict[str, str], wanted: list[str], unwanted: list[str]) -> bool:

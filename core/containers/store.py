@@ -19,6 +19,7 @@ class ContainerStore:
         self.root = root
         os.makedirs(root, mode=0o700, exist_ok=True)
         self.containers: dict[str, Container] = {}
+        self.corrupt: dict[str, str] = {}  # id -> why its record could not be loaded (see load)
 
     def directory(self, container_id: str) -> str:
         return os.path.join(self.root, container_id)
@@ -27,17 +28,39 @@ class ContainerStore:
         return os.path.join(self.directory(container_id), f"{container_id}-json.log")
 
     def load(self) -> list[str]:
-        """Read every record; a directory without a readable record is a half-created container: removed."""
+        """Read every record; return the ids of half-created containers, which are removed.
+
+        A directory without a record is a create that died before its atomic save: nothing
+        in it is worth keeping. A record that exists but cannot be read was damaged on disk:
+        it is left in place (with the container's logs) and listed in :attr:`corrupt`, so
+        that an operator can repair or remove it; deleting it would lose state.
+        """
         dropped = []
+        self.corrupt: dict[str, str] = {}
         for cid in sorted(os.listdir(self.root)):
             path = os.path.join(self.root, cid, RECORD)
             try:
                 with open(path, encoding="utf-8") as f:
-                    self.containers[cid] = Container.from_record(json.load(f))
-            except (OSError, ValueError, TypeError, KeyError) as exc:
-                log.get().warning("dropping half-created container", container_id=cid[:12], error=str(exc))
+                    container = Container.from_record(json.load(f))
+            except FileNotFoundError:
+                log.get().warning("dropping half-created container", container_id=cid[:12])
                 shutil.rmtree(os.path.join(self.root, cid), ignore_errors=True)
                 dropped.append(cid)
+                continue
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                self.corrupt[cid] = f"{path}: {type(exc).__name__}: {exc}"
+                log.get().error("container.record_corrupt", container_id=cid[:12], path=path, error=str(exc))
+                continue
+            problem = _shape_problem(container)
+            if problem:
+                self.corrupt[cid] = f"{path}: {problem}"
+                log.get().error("container.record_corrupt", container_id=cid[:12], path=path, error=problem)
+                continue
+            if container.id != cid:
+                self.corrupt[cid] = f"{path}: record names container {container.id!r}, not its directory's {cid!r}"
+                log.get().error("container.record_corrupt", container_id=cid[:12], path=path, error="id mismatch")
+                continue
+            self.containers[cid] = container
         return dropped
 
     def save(self, container: Container) -> None:
@@ -67,3 +90,21 @@ class ContainerStore:
         if len(matches) > 1:
             raise NotFound(f"No such container: {ref} (ambiguous: {len(matches)} containers match)")
         raise NotFound(f"No such container: {ref}")
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "id": str, "name": str, "created": str, "image_id": str, "config": dict, "host_config": dict, "path": str,
+    "args": list, "layer_id": str, "hostname": str, "network": str, "endpoints": dict, "ports": list,
+    "mounts": list, "labels": dict, "exec_ids": list, "restart_count": int,
+}
+
+
+def _shape_problem(container: Container) -> str:
+    """Why a record that parsed as JSON still cannot be used (a field of the wrong type), or ""."""
+    for name, kind in _FIELD_TYPES.items():
+        value = getattr(container, name)
+        if not isinstance(value, kind):
+            return f"field {name!r} should be {kind.__name__}, not {type(value).__name__}"
+    if not all(isinstance(arg, str) for arg in container.args):
+        return "field 'args' should hold only strings"
+    return ""

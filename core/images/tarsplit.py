@@ -23,7 +23,7 @@ import os
 import stat
 from typing import BinaryIO, Iterator
 
-from berth.errors import DriverError
+from berth.errors import DriverError, InvalidArgument
 from berth.fsutil import atomic_write
 from berth.images.scope import resolve_in_root
 from berth.images.tarsafe import clean_name
@@ -40,7 +40,11 @@ def _octal(field: bytes) -> int:
             value = (value << 8) | b
         return value
     text = field.split(b"\0", 1)[0].strip()
-    return int(text, 8) if text else 0
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:  # not a tar header at all (random bytes, a wrong file): the client's mistake
+        raise InvalidArgument(f"layer archive is not a valid tar stream: bad number field {bytes(field)!r} "
+                              "in a header") from None
 
 
 def _pax_records(data: bytes) -> dict[str, str]:
