@@ -39,3 +39,27 @@ def size(num: float, precision: int = 3) -> str:
         num /= 1000.0
         i += 1
     return f"{num:.{precision}g}{units[i]}"
+
+
+def point_in_time(value: str, now: float | None = None) -> float:
+    """Docker's ``since``/``until``: unix seconds (a fraction allowed), RFC 3339, or a duration ago (``10m``).
+
+    Raises ValueError naming the accepted forms.
+    """
+    import time
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = value.strip()
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return (time.time() if now is None else now) - float(text[:-1]) * units[text[-1]]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    from berth.containers.jsonlog import parse_timestamp
+
+    try:
+        return parse_timestamp(text)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r}: use unix seconds, an RFC 3339 time like 2024-01-02T15:04:05Z, "
+                         "or a duration such as 10m") from None

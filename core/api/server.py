@@ -169,18 +169,13 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
 
 
 def query_time(request: web.Request, name: str) -> float | None:
-    """Docker's ``since``/``until``: unix seconds (a fraction allowed) or an RFC 3339 time; None when absent."""
+    """Docker's ``since``/``until`` (unix seconds, RFC 3339 or a duration ago); None when absent."""
+    from berth.humanize import point_in_time
+
     value = request.query.get(name)
     if not value:
         return None
     try:
-        return float(value)
-    except ValueError:
-        pass
-    from berth.containers.jsonlog import parse_timestamp
-
-    try:
-        return parse_timestamp(value)
-    except (ValueError, OverflowError):
-        raise web.HTTPBadRequest(reason=f"invalid value for {name}: {value!r}: use unix seconds "
-                                        "or an RFC 3339 time like 2024-01-02T15:04:05Z") from None
+        return point_in_time(value)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(reason=f"invalid value for {name}: {exc}") from None

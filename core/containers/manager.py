@@ -34,6 +34,7 @@ from berth.errors import BerthError, Conflict, ExecError, InvalidArgument, NotIm
 from berth.events import EventBus
 from berth.fsutil import atomic_write
 from berth.hookspecs.types import IOConfig, RuntimeState, RuntimeStatus
+from berth.humanize import point_in_time
 from berth.images.initlayer import init_layer_id
 from berth.networks import NetworkManager
 
@@ -759,19 +760,11 @@ def _parse_time(text: str) -> float:
 
 
 def _until_seconds(value: str) -> float:
-    """Docker's ``until``: a unix timestamp, an RFC 3339 time, or a duration ago (``10m``, ``2h``)."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
-        return time.time() - float(value[:-1]) * units[value[-1]]
+    """Docker's ``until`` filter (unix seconds, RFC 3339 or a duration ago); a bad value is a 400."""
     try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return parse_timestamp(value)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(f"invalid filter 'until={value}': use unix seconds, an RFC 3339 time "
-                              "or a duration such as 10m") from None
+        return point_in_time(value)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid filter 'until={value}': {exc}") from None
 
 
 def _labels_match(labels: dict[str, str], wanted: list[str], unwanted: list[str]) -> bool:
