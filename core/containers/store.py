@@ -8,7 +8,7 @@ import shutil
 
 from berth import log
 from berth.containers.model import Container
-from berth.errors import NotFound
+from berth.errors import InvalidArgument, NotFound
 from berth.fsutil import atomic_write
 
 RECORD = "config.json"
@@ -88,7 +88,9 @@ class ContainerStore:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise NotFound(f"No such container: {ref} (ambiguous: {len(matches)} containers match)")
+            # Docker: an ambiguous prefix is the caller's mistake (400), not a missing container
+            raise InvalidArgument(f"multiple IDs found with provided prefix: {ref} ({len(matches)} containers match); "
+                                  "use more characters")
         raise NotFound(f"No such container: {ref}")
 
 

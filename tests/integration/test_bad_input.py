@@ -253,3 +253,20 @@ def test_corrupt_state_files_are_reported_at_restart_and_nothing_is_deleted(make
     assert d.cli("volume", "rm", "broken").returncode == 0  # the way out for a damaged volume
     assert d.cli("run", "--rm", "busybox", "true").returncode == 0
     d.cli("rm", "-f", "fine")
+
+
+def test_an_ambiguous_id_prefix_is_a_400_naming_the_prefix(daemon):
+    ids = []
+    while True:  # two containers whose ids share a first hex digit
+        status, body = api(daemon, "POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"]})
+        assert status == 201, body
+        ids.append(body["Id"])
+        firsts = [i[0] for i in ids]
+        shared = next((ch for ch in firsts if firsts.count(ch) > 1), None)
+        if shared:
+            break
+    try:
+        expect_error(daemon, 400, "GET", f"/containers/{shared}/json", contains="multiple IDs found")
+    finally:
+        for cid in ids:
+            api(daemon, "DELETE", f"/containers/{cid}?force=1")
