@@ -9,6 +9,7 @@ import time
 from berth.cli import format as fmt
 from berth.cli import fastjson, options
 from berth.cli.client import APIError
+from berth.cli.runopts import CONTAINER_OPTIONS, RUN_OPTIONS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: ps and the other light verbs never import argparse
@@ -37,9 +38,7 @@ OWN_HELP = ("run", "create")
 
 
 def setup_create(p: argparse.ArgumentParser) -> None:
-    from berth.cli.runopts import add_container_options
-
-    add_container_options(p)
+    options.add(p, CONTAINER_OPTIONS)
 
 
 def _create(client: Client, opts: argparse.Namespace) -> str:
@@ -77,14 +76,7 @@ def run_create(client: Client, opts: argparse.Namespace) -> int:
 
 
 def setup_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-d", "--detach", action="store_true", help="run container in background and print container ID")
-    p.add_argument("--rm", action="store_true", help="automatically remove the container when it exits")
-    p.add_argument("--detach-keys", help="override the key sequence for detaching a container (ctrl-p,ctrl-q)")
-    p.add_argument("--sig-proxy", default="true", help="proxy received signals to the process (true/false)")
-    p.add_argument("-a", "--attach", action="append", default=[], help="attach to STDIN, STDOUT or STDERR")
-    from berth.cli.runopts import add_container_options
-
-    add_container_options(p)
+    options.add(p, RUN_OPTIONS)
 
 
 def run_run(client: Client, opts: argparse.Namespace) -> int:
@@ -361,7 +353,7 @@ PS_OPTIONS: tuple[options.Option, ...] = (
 )
 
 #: verbs whose options main() may read with options.fast_parse instead of building an argparse parser
-FAST_OPTIONS = {"ps": PS_OPTIONS}
+FAST_OPTIONS = {"ps": PS_OPTIONS, "run": RUN_OPTIONS, "create": CONTAINER_OPTIONS}
 
 
 def setup_ps(p: argparse.ArgumentParser) -> None:

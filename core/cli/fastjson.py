@@ -61,3 +61,99 @@ def quote_string(text: str) -> str:
     import json
 
     return json.dumps(text, ensure_ascii=False)
+
+
+class _Unsupported(Exception):
+    """A value the fast encoders leave to :mod:`json` (which gives the same text or the same error)."""
+
+
+def _refuse(value: Any) -> Any:
+    raise _Unsupported
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps(value)``, from the same C encoder json.dumps configures for its defaults."""
+    if _json is not None:
+        if isinstance(value, str):
+            return _json.encode_basestring_ascii(value)
+        try:
+            # a fresh markers dict per call, as json.dumps's check_circular=True gives it
+            encoder = _json.make_encoder({}, _refuse, _json.encode_basestring_ascii, None, ": ", ", ",
+                                         False, False, True)
+            return "".join(encoder(value, 0))
+        except (_Unsupported, ValueError, TypeError, RecursionError):
+            pass  # json.dumps gives the text or raises its own error
+    import json
+
+    return json.dumps(value)
+
+
+def dumps_indented(value: Any, indent: int = 4) -> str:
+    """``json.dumps(value, indent=indent)`` for decoded JSON (dict, list, str, int, float, bool, None).
+
+    With ``indent`` json uses its pure-Python encoder, and importing it imports :mod:`re`;
+    this one writes the same text without it. Other types (tuples, non-str keys, ...) go to :mod:`json`.
+    """
+    out: list[str] = []
+    try:
+        _indented(value, out, "\n", " " * indent)
+    except _Unsupported:
+        import json
+
+        return json.dumps(value, indent=indent)
+    return "".join(out)
+
+
+def _indented(value: Any, out: list[str], newline: str, step: str) -> None:
+    kind = type(value)
+    if kind is str:
+        out.append(_quote_ascii(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif kind is int:
+        out.append(int.__repr__(value))
+    elif kind is float:
+        out.append(_float(value))
+    elif kind is list:
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + step
+        out.append("[")
+        for n, item in enumerate(value):
+            out.append("," + inner if n else inner)
+            _indented(item, out, inner, step)
+        out.append(newline + "]")
+    elif kind is dict:
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + step
+        out.append("{")
+        for n, (key, item) in enumerate(value.items()):
+            if type(key) is not str:
+                raise _Unsupported
+            out.append(("," + inner if n else inner) + _quote_ascii(key) + ": ")
+            _indented(item, out, inner, step)
+        out.append(newline + "}")
+    else:
+        raise _Unsupported
+
+
+def _quote_ascii(text: str) -> str:
+    if _json is None:
+        raise _Unsupported
+    return _json.encode_basestring_ascii(text)
+
+
+def _float(number: float) -> str:
+    """json's float spelling (allow_nan=True)."""
+    text = float.__repr__(number)
+    return _NON_FINITE.get(text, text)
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}

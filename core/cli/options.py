@@ -5,9 +5,11 @@ turns them into argparse arguments (help, errors and ``--help`` output come from
 argparse, as for every other verb); :func:`fast_parse` reads the same table without
 importing argparse (which, with ``re``, ``gettext`` and ``locale``, costs more than
 the rest of a ``berth ps``). It understands only the plain forms (``-a``, ``-aq``,
-``--all``, ``-n 3``, ``--last=3``, ``-f x`` repeated) and returns None for anything
-else (``-h``, an unknown or malformed option, a positional argument), so argparse
-then parses the same words and prints exactly the message and exit code it always did.
+``--all``, ``-n 3``, ``--last=3``, ``-f x`` repeated, positional words, a command
+after ``run IMAGE``) and returns None for anything else (``--help``, an unknown or
+malformed option, a value that starts with "-", a number in an unusual spelling, a
+missing or surplus positional argument), so argparse then parses the same words and
+prints exactly the message and exit code it always did.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
     import argparse
     from typing import Any
 
-#: (flags, kind, dest, default, help); kind is "flag" (store_true), "str", "int", "append" (repeatable
-#: str), or a positional argument: "arg?" (optional, one word) or "args+" (one or more words; flags ())
-Option = tuple  # tuple[tuple[str, ...], str, str, Any, str]
-POSITIONAL = {"arg?": "?", "args+": "+"}
+#: (flags, kind, dest, default, help[, extra]); kind is "flag" (store_true), "str", "int", "float",
+#: "append" (repeatable str), "help" (prints the help, for parsers whose -h means something else), or a
+#: positional argument (flags ()): "arg" (exactly one word), "arg?" (optional, one word), "args+" (one or
+#: more words) or "remainder" (argparse.REMAINDER: every word after the positionals before it, dashes
+#: included, as ``run IMAGE COMMAND...``). ``extra`` is a dict of further argparse keywords
+#: (``metavar``, ``choices``); fast_parse honours ``choices``.
+Option = tuple  # tuple[tuple[str, ...], str, str, Any, str] or with a trailing dict[str, Any]
+POSITIONAL = {"arg": None, "arg?": "?", "args+": "+", "remainder": "..."}  # "..." is argparse.REMAINDER
+_CONVERT = {"int": int, "float": float}
 
 
 class Namespace:
@@ -33,44 +40,76 @@ class Namespace:
         return f"Namespace({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
+def _extra(opt: Option) -> dict:
+    return opt[5] if len(opt) > 5 else {}
+
+
 def add(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
     """Declare ``options`` on an argparse parser (the path for ``--help`` and for errors)."""
-    for flags, kind, dest, default, text in options:
+    for opt in options:
+        flags, kind, dest, default, text = opt[:5]
+        extra = _extra(opt)
         if kind in POSITIONAL:
-            parser.add_argument(dest, nargs=POSITIONAL[kind], default=default, help=text)
+            nargs = {"nargs": POSITIONAL[kind]} if POSITIONAL[kind] else {}
+            defaults = {} if kind in ("arg", "remainder") else {"default": default}
+            parser.add_argument(dest, help=text, **nargs, **defaults, **extra)
+        elif kind == "help":
+            parser.add_argument(*flags, action="help", help=text)
         elif kind == "flag":
-            parser.add_argument(*flags, dest=dest, action="store_true", help=text)
+            parser.add_argument(*flags, dest=dest, action="store_true", help=text, **extra)
         elif kind == "append":
-            parser.add_argument(*flags, dest=dest, action="append", default=list(default), help=text)
+            parser.add_argument(*flags, dest=dest, action="append", default=list(default), help=text, **extra)
         else:
-            kwargs = {"type": int} if kind == "int" else {}
-            parser.add_argument(*flags, dest=dest, default=default, help=text, **kwargs)
+            if kind in _CONVERT:
+                extra = {"type": _CONVERT[kind], **extra}
+            parser.add_argument(*flags, dest=dest, default=default, help=text, **extra)
+
+
+def _number(kind: str, value: str) -> int | float | None:
+    """``value`` as argparse's ``int``/``float`` reads it, for plain ASCII digits (with one "." for a
+    float) only: signs, spaces, underscores, exponents and "inf" are left to argparse (None)."""
+    digits = value.replace(".", "", 1) if kind == "float" else value
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return _CONVERT[kind](value)
 
 
 def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None:
     """``argv`` parsed by ``options``, or None when argparse must decide (help, errors, anything unusual)."""
+    if "--" in argv:  # argparse drops a "--" right after run's IMAGE but keeps a later one: its call
+        return None
     by_flag = {flag: opt for opt in options for flag in opt[0]}
-    values = {dest: (list(default) if kind == "append" else (False if kind == "flag" else default))
-              for _, kind, dest, default, _ in options}
+    values = {opt[2]: _initial(opt[1], opt[3]) for opt in options if opt[1] != "help"}
     positionals = [opt for opt in options if opt[1] in POSITIONAL]
+    # a "remainder" starts once the positionals before it have their word (run IMAGE starts COMMAND)
+    before_rest = next((n for n, opt in enumerate(positionals) if opt[1] == "remainder"), None)
     words: list[str] = []
+    rest: list[str] | None = None
     i = 0
     while i < len(argv):
         word = argv[i]
         i += 1
-        if not word.startswith("-") and word and positionals:
-            words.append(word)
+        if rest is not None:
+            rest.append(word)
             continue
-        if not word.startswith("-") or word in ("-", "--", "-h", "--help"):
+        if not word.startswith("-") and word and positionals:
+            if len(words) == before_rest:  # the remainder is the first positional: this word starts it
+                rest = [word]
+                continue
+            words.append(word)
+            if len(words) == before_rest:
+                rest = []
+            continue
+        if not word.startswith("-") or word == "-" or (word in ("-h", "--help") and word not in by_flag):
             return None
         if word.startswith("--"):
             name, eq, attached = word.partition("=")
             opt = by_flag.get(name)
-            if opt is None or (eq and opt[1] == "flag"):
+            if opt is None or (eq and opt[1] in ("flag", "help")):
                 return None
             value = attached if eq else None
         else:
-            # -aq: a run of single-letter flags; -n3 and -an 3 are left to argparse
+            # -it, -dit: a run of single-letter flags; -n3, -e=X and -dp 80 are left to argparse
             letters = [by_flag.get("-" + ch) for ch in word[1:]]
             if len(letters) > 1:
                 if any(opt is None or opt[1] != "flag" for opt in letters):
@@ -82,25 +121,56 @@ def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None
             if opt is None:
                 return None
         kind, dest = opt[1], opt[2]
+        if kind == "help":
+            return None
         if kind == "flag":
             values[dest] = True
             continue
         if value is None:
             if i >= len(argv) or argv[i].startswith("-"):
-                return None  # a missing value, or one argparse may read as an option: its call
+                return None  # a missing value, or one argparse may read as an option (-1): its call
             value = argv[i]
             i += 1
-        if kind == "int":
-            if not value.isdigit():  # signs, spaces, underscores: argparse's int() decides
+        choices = _extra(opt).get("choices")
+        if kind in _CONVERT:
+            number = _number(kind, value)
+            if number is None:
                 return None
-            values[dest] = int(value)
+            values[dest] = number
+        elif choices is not None and value not in choices:
+            return None  # argparse words the "invalid choice" error
         elif kind == "append":
             values[dest].append(value)
         else:
             values[dest] = value
-    if positionals:  # one positional per table: "arg?" takes at most one word, "args+" at least one
-        (_, kind, dest, _, _), = positionals
-        if (kind == "arg?" and len(words) > 1) or (kind == "args+" and not words):
+    return _place(positionals, words, rest, values)
+
+
+def _initial(kind: str, default: Any) -> Any:
+    if kind in ("append", "remainder"):
+        return list(default or ())
+    return False if kind == "flag" else default
+
+
+def _place(positionals: list[Option], words: list[str], rest: list[str] | None,
+           values: dict[str, Any]) -> Namespace | None:
+    """Deal the positional ``words`` out as argparse would, or None when it would complain."""
+    fixed = [opt for opt in positionals if opt[1] != "remainder"]
+    if len(fixed) > 1 or (len(fixed) == 1 and fixed[0][1] != "arg" and len(positionals) > 1):
+        raise ValueError("fast_parse handles one positional, or single words followed by a remainder")
+    if any(opt[1] == "remainder" for opt in positionals):
+        if rest is None and fixed:  # the positionals before the remainder are missing: argparse's error
             return None
-        values[dest] = (words[0] if words else values[dest]) if kind == "arg?" else words
+        values[positionals[-1][2]] = rest or []
+        if fixed:
+            values[fixed[0][2]] = words[0]
+        return Namespace(**values)
+    if fixed:
+        (_, kind, dest, _, _, *_), = fixed
+        if (kind == "arg" and len(words) != 1) or (kind == "arg?" and len(words) > 1) or \
+                (kind == "args+" and not words):
+            return None
+        values[dest] = words if kind == "args+" else (words[0] if words else values[dest])
+    elif words:
+        return None
     return Namespace(**values)

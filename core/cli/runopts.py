@@ -7,10 +7,14 @@ where the Engine API expects it (``Config``, ``HostConfig`` or
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from berth.cli import format as fmt
+from berth.cli import options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: run and create parse their flags without argparse (berth.cli.options)
+    import argparse
 
 
 class UsageError(SystemExit):
@@ -23,61 +27,75 @@ class UsageError(SystemExit):
         super().__init__(125)
 
 
+#: every flag shared by ``create`` and ``run``, in ``--help`` order (see :mod:`berth.cli.options`)
+CONTAINER_OPTIONS: tuple[options.Option, ...] = (
+    (("--help",), "help", "help", None, "show this help message and exit"),
+    (("--name",), "str", "name", None, "assign a name to the container"),
+    (("-e", "--env"), "append", "env", (), "set environment variables"),
+    (("--env-file",), "append", "env_file", (), "read in a file of environment variables"),
+    (("-w", "--workdir"), "str", "workdir", None, "working directory inside the container"),
+    (("--entrypoint",), "str", "entrypoint", None, "overwrite the default ENTRYPOINT of the image"),
+    (("-u", "--user"), "str", "user", None, "username or UID (format: <name|uid>[:<group|gid>])"),
+    (("-h", "--hostname"), "str", "hostname", None, "container host name"),
+    (("--domainname",), "str", "domainname", None, "container NIS domain name"),
+    (("-i", "--interactive"), "flag", "interactive", False, "keep STDIN open even if not attached"),
+    (("-t", "--tty"), "flag", "tty", False, "allocate a pseudo-TTY"),
+    (("-l", "--label"), "append", "label", (), "set meta data on a container"),
+    (("--network", "--net"), "str", "network", None, "connect a container to a network"),
+    (("--network-alias", "--net-alias"), "append", "network_alias", (),
+     "add network-scoped alias for the container"),
+    (("--ip",), "str", "ip", None, "IPv4 address (e.g., 172.30.100.104)"),
+    (("--mac-address",), "str", "mac_address", None, "container MAC address (e.g., 92:d0:c6:0a:29:33)"),
+    (("-p", "--publish"), "append", "publish", (),
+     "publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])"),
+    (("-P", "--publish-all"), "flag", "publish_all", False, "publish all exposed ports to random ports"),
+    (("--expose",), "append", "expose", (), "expose a port or a range of ports"),
+    (("-v", "--volume"), "append", "volume", (), "bind mount a volume (name:/path[:ro], /host:/path[:ro] or /path)"),
+    (("--mount",), "append", "mount", (),
+     "attach a filesystem mount (type=bind|volume|tmpfs,source=...,target=...[,readonly])"),
+    (("--restart",), "str", "restart", "no", "restart policy (no, always, unless-stopped, on-failure[:N])"),
+    (("--init",), "flag", "init", False, "run an init inside the container that forwards signals and reaps processes"),
+    (("--privileged",), "flag", "privileged", False, "give extended privileges to this container"),
+    (("--cap-add",), "append", "cap_add", (), "add Linux capabilities"),
+    (("--cap-drop",), "append", "cap_drop", (), "drop Linux capabilities"),
+    (("--security-opt",), "append", "security_opt", (), "security options"),
+    (("--read-only",), "flag", "read_only", False, "mount the container's root filesystem as read only"),
+    (("--tmpfs",), "append", "tmpfs", (), "mount a tmpfs directory (/path[:options])"),
+    (("--stop-signal",), "str", "stop_signal", None, "signal to stop the container"),
+    (("--stop-timeout",), "int", "stop_timeout", None, "timeout (in seconds) to stop a container"),
+    (("-m", "--memory"), "str", "memory", None, "memory limit"),
+    (("--memory-swap",), "str", "memory_swap", None, "memory + swap limit; -1 for unlimited swap"),
+    (("--cpus",), "float", "cpus", None, "number of CPUs"),
+    (("-c", "--cpu-shares"), "int", "cpu_shares", None, "CPU shares (relative weight)"),
+    (("--cpuset-cpus",), "str", "cpuset_cpus", None, "CPUs in which to allow execution (0-3, 0,1)"),
+    (("--pids-limit",), "int", "pids_limit", None, "tune container pids limit (-1 for unlimited)"),
+    (("--dns",), "append", "dns", (), "set custom DNS servers"),
+    (("--dns-search",), "append", "dns_search", (), "set custom DNS search domains"),
+    (("--dns-option", "--dns-opt"), "append", "dns_option", (), "set DNS options"),
+    (("--add-host",), "append", "add_host", (), "add a custom host-to-IP mapping (host:ip)"),
+    (("--log-driver",), "str", "log_driver", None, "logging driver for the container (only json-file)"),
+    (("--platform",), "str", "platform", None, "set platform if server is multi-platform capable"),
+    (("--pull",), "str", "pull", "missing", "pull image before running", {"choices": ["always", "missing", "never"]}),
+    (("-q", "--quiet"), "flag", "quiet", False, "suppress the pull output"),
+    ((), "arg", "image", None, None),
+    ((), "remainder", "command", (), None),
+)
+
+#: the flags only ``run`` has, listed before the shared ones
+RUN_ONLY_OPTIONS: tuple[options.Option, ...] = (
+    (("-d", "--detach"), "flag", "detach", False, "run container in background and print container ID"),
+    (("--rm",), "flag", "rm", False, "automatically remove the container when it exits"),
+    (("--detach-keys",), "str", "detach_keys", None,
+     "override the key sequence for detaching a container (ctrl-p,ctrl-q)"),
+    (("--sig-proxy",), "str", "sig_proxy", "true", "proxy received signals to the process (true/false)"),
+    (("-a", "--attach"), "append", "attach", (), "attach to STDIN, STDOUT or STDERR"),
+)
+RUN_OPTIONS = RUN_ONLY_OPTIONS + CONTAINER_OPTIONS
+
+
 def add_container_options(p: argparse.ArgumentParser) -> None:
     """Every flag shared by ``create`` and ``run``."""
-    p.add_argument("--help", action="help", help="show this help message and exit")
-    p.add_argument("--name", help="assign a name to the container")
-    p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
-    p.add_argument("--env-file", action="append", default=[], help="read in a file of environment variables")
-    p.add_argument("-w", "--workdir", help="working directory inside the container")
-    p.add_argument("--entrypoint", help="overwrite the default ENTRYPOINT of the image")
-    p.add_argument("-u", "--user", help="username or UID (format: <name|uid>[:<group|gid>])")
-    p.add_argument("-h", "--hostname", help="container host name")
-    p.add_argument("--domainname", help="container NIS domain name")
-    p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open even if not attached")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("-l", "--label", action="append", default=[], help="set meta data on a container")
-    p.add_argument("--network", "--net", dest="network", help="connect a container to a network")
-    p.add_argument("--network-alias", "--net-alias", dest="network_alias", action="append", default=[],
-                   help="add network-scoped alias for the container")
-    p.add_argument("--ip", help="IPv4 address (e.g., 172.30.100.104)")
-    p.add_argument("--mac-address", help="container MAC address (e.g., 92:d0:c6:0a:29:33)")
-    p.add_argument("-p", "--publish", action="append", default=[],
-                   help="publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])")
-    p.add_argument("-P", "--publish-all", action="store_true", help="publish all exposed ports to random ports")
-    p.add_argument("--expose", action="append", default=[], help="expose a port or a range of ports")
-    p.add_argument("-v", "--volume", action="append", default=[],
-                   help="bind mount a volume (name:/path[:ro], /host:/path[:ro] or /path)")
-    p.add_argument("--mount", action="append", default=[],
-                   help="attach a filesystem mount (type=bind|volume|tmpfs,source=...,target=...[,readonly])")
-    p.add_argument("--restart", default="no", help="restart policy (no, always, unless-stopped, on-failure[:N])")
-    p.add_argument("--init", action="store_true", help="run an init inside the container that forwards signals "
-                                                        "and reaps processes")
-    p.add_argument("--privileged", action="store_true", help="give extended privileges to this container")
-    p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
-    p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
-    p.add_argument("--security-opt", action="append", default=[], help="security options")
-    p.add_argument("--read-only", action="store_true", help="mount the container's root filesystem as read only")
-    p.add_argument("--tmpfs", action="append", default=[], help="mount a tmpfs directory (/path[:options])")
-    p.add_argument("--stop-signal", help="signal to stop the container")
-    p.add_argument("--stop-timeout", type=int, help="timeout (in seconds) to stop a container")
-    p.add_argument("-m", "--memory", help="memory limit")
-    p.add_argument("--memory-swap", help="memory + swap limit; -1 for unlimited swap")
-    p.add_argument("--cpus", type=float, help="number of CPUs")
-    p.add_argument("-c", "--cpu-shares", type=int, help="CPU shares (relative weight)")
-    p.add_argument("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)")
-    p.add_argument("--pids-limit", type=int, help="tune container pids limit (-1 for unlimited)")
-    p.add_argument("--dns", action="append", default=[], help="set custom DNS servers")
-    p.add_argument("--dns-search", action="append", default=[], help="set custom DNS search domains")
-    p.add_argument("--dns-option", "--dns-opt", dest="dns_option", action="append", default=[], help="set DNS options")
-    p.add_argument("--add-host", action="append", default=[], help="add a custom host-to-IP mapping (host:ip)")
-    p.add_argument("--log-driver", help="logging driver for the container (only json-file)")
-    p.add_argument("--platform", help="set platform if server is multi-platform capable")
-    p.add_argument("--pull", choices=["always", "missing", "never"], default="missing",
-                   help="pull image before running")
-    p.add_argument("-q", "--quiet", action="store_true", help="suppress the pull output")
-    p.add_argument("image")
-    p.add_argument("command", nargs=argparse.REMAINDER)
+    options.add(p, CONTAINER_OPTIONS)
 
 
 def read_env_files(paths: list[str]) -> list[str]:
@@ -166,15 +184,19 @@ def _exposed(specs: list[str]) -> dict[str, dict]:
 
 def create_body(opts: argparse.Namespace) -> dict:
     """The ``POST /containers/create`` body for ``opts`` (a parsed ``run``/``create`` command line)."""
-    from berth.containers import ports as portmap
-    from berth.containers.restart import parse_cli as parse_restart
-    from berth.errors import InvalidArgument
+    if opts.publish or (opts.restart or "no") != "no":
+        from berth.containers import ports as portmap
+        from berth.containers.restart import parse_cli as parse_restart
+        from berth.errors import InvalidArgument
 
-    try:
-        port_bindings = portmap.parse_publish_all(opts.publish) if opts.publish else {}
-        restart = parse_restart(opts.restart or "no")
-    except InvalidArgument as exc:
-        raise UsageError(exc.message) from None
+        try:
+            port_bindings = portmap.parse_publish_all(opts.publish) if opts.publish else {}
+            restart = parse_restart(opts.restart or "no")
+        except InvalidArgument as exc:
+            raise UsageError(exc.message) from None
+    else:
+        # parse_cli("no"), without importing berth.containers.restart (its dataclass costs ~8 ms)
+        port_bindings, restart = {}, {"Name": "no", "MaximumRetryCount": 0}
     binds, anonymous = split_volumes(opts.volume)
     host_config: dict = {
         "AutoRemove": bool(getattr(opts, "rm", False)), "Privileged": opts.privileged,

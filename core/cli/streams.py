@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import _socket  # the constant only: the socket module imports enum (a few ms of every run/exec)
 import os
-import socket
-import struct
 import sys
-import threading
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+    import threading
     from typing import Callable
 
 
@@ -41,7 +40,7 @@ def pump_output(sock, tty: bool) -> None:
         header = _read_exact(recv, 8)
         if len(header) < 8:
             return
-        stream, length = header[0], struct.unpack(">L", header[4:])[0]
+        stream, length = header[0], int.from_bytes(header[4:], "big")
         payload = _read_exact(recv, length)
         target = err if stream == 2 else out
         target.write(payload)
@@ -63,6 +62,8 @@ def pump_stdin(sock, detach_keys: bytes = b"", on_detach: Callable[[], None] | N
 
     With ``detach_keys``, typing them ends the session (``on_detach``) without closing the container's stdin.
     """
+    import threading  # only with stdin: it imports functools and collections (~4 ms of a plain run)
+
     from berth.detachkeys import Scanner
 
     filt = Scanner(detach_keys)
@@ -153,12 +154,12 @@ def interact(sock, tty: bool, stdin: bool, detach_keys: str | None, resize: Call
              ) -> bool:
     """Run an attached session until the stream ends; True when the user detached with the detach keys."""
     keys = parse_detach_keys(detach_keys) if stdin else b""  # empty: Docker's ctrl-p,ctrl-q
-    detached = threading.Event()
+    detached: list[bool] = []  # set by the stdin thread, read once the output ends
 
     def detach() -> None:
-        detached.set()
+        detached.append(True)
         try:
-            sock.sock.shutdown(socket.SHUT_RDWR)  # wakes the output pump on the main thread
+            sock.sock.shutdown(_socket.SHUT_RDWR)  # wakes the output pump on the main thread
         except (OSError, AttributeError):
             pass
 
@@ -174,4 +175,4 @@ def interact(sock, tty: bool, stdin: bool, detach_keys: str | None, resize: Call
             if resizer:
                 resizer.__exit__()
     sock.close()
-    return detached.is_set()
+    return bool(detached)

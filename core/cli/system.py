@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
+from berth.cli import fastjson, options
 from berth.cli import format as fmt
 from berth.cli.client import APIError, Client, quote_ref
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: inspect parses its flags without argparse (berth.cli.options)
+    import argparse
 
 # -- version ------------------------------------------------------------------
 
@@ -36,7 +39,7 @@ def run_version(client: Client, opts: argparse.Namespace) -> int:
         from berth.cli.templates import render
 
         data = {"Client": client_info, "Server": server}
-        print(json.dumps(data) if opts.format == "json" else render(opts.format, data))
+        print(fastjson.dumps(data) if opts.format == "json" else render(opts.format, data))
         return 0 if server is not None else 1
     print(f"Client:\n Version:           {__version__}\n API version:       {API_VERSION}\n"
           f" Go version:        {client_info['GoVersion']}\n OS/Arch:           linux/{client_info['Arch']}\n"
@@ -66,7 +69,7 @@ def run_info(client: Client, opts: argparse.Namespace) -> int:
     if opts.format:
         from berth.cli.templates import render
 
-        print(json.dumps(i) if opts.format == "json" else render(opts.format, i))
+        print(fastjson.dumps(i) if opts.format == "json" else render(opts.format, i))
         return 0
     plugins = i.get("Plugins") or {}
     lines = [
@@ -116,11 +119,19 @@ INSPECT_PATHS = {"container": "/containers/{}/json", "image": "/images/{}/json",
                  "volume": "/volumes/{}"}
 
 
+INSPECT_OPTIONS: tuple[options.Option, ...] = (
+    (("--type",), "str", "type", None, "only inspect objects of the given type", {"choices": sorted(INSPECT_PATHS)}),
+    (("-f", "--format"), "str", "format", None, "format output using a Go template, or 'json'"),
+    (("-s", "--size"), "flag", "size", False, "display total file sizes if the type is container"),
+    ((), "args+", "objects", None, None, {"metavar": "NAME|ID"}),
+)
+
+#: verbs the fast path may parse without argparse (see berth.cli.options)
+FAST_OPTIONS = {"inspect": INSPECT_OPTIONS}
+
+
 def setup_inspect(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--type", choices=sorted(INSPECT_PATHS), help="only inspect objects of the given type")
-    p.add_argument("-f", "--format", help="format output using a Go template, or 'json'")
-    p.add_argument("-s", "--size", action="store_true", help="display total file sizes if the type is container")
-    p.add_argument("objects", nargs="+", metavar="NAME|ID")
+    options.add(p, INSPECT_OPTIONS)
 
 
 def inspect_objects(client: Client, refs: list[str], kinds: list[str], format_spec: str | None,
@@ -152,7 +163,7 @@ def inspect_objects(client: Client, refs: list[str], kinds: list[str], format_sp
         for r in results:
             print(render(format_spec, r))
     else:
-        print(json.dumps(results, indent=4))
+        print(fastjson.dumps_indented(results, indent=4))
     return failed
 
 
@@ -257,7 +268,7 @@ def _df_verbose(images: list, containers: list, volumes: list) -> int:
     fmt.table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"], rows)
     print("\nContainers space usage:\n")
     fmt.table(["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"],
-              [[c["Id"][:12], c.get("Image", ""), json.dumps(fmt.truncate(c.get("Command", ""), 20)),
+              [[c["Id"][:12], c.get("Image", ""), fastjson.dumps(fmt.truncate(c.get("Command", ""), 20)),
                 str(sum(1 for m in c.get("Mounts") or [] if m.get("Type") == "volume")),
                 fmt.human_size(max(c.get("SizeRw") or 0, 0)), fmt.ago(c.get("Created") or 0), c.get("Status", ""),
                 ",".join(n.lstrip("/") for n in c.get("Names") or [])] for c in containers])
