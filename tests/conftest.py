@@ -38,8 +38,9 @@ def _mounts_under(prefix: str) -> list[str]:
 
 
 def _berth_cgroups() -> set[str]:
-    return {p for p in glob.glob("/sys/fs/cgroup/*/berth*/*") if os.path.isdir(p)} | \
-           {p for p in glob.glob("/sys/fs/cgroup/unified/berth*/*") if os.path.isdir(p)}
+    """berth's parent cgroups (``/berth``, the kits' ``/berth-kit``...) and every container cgroup in them."""
+    return {p for pattern in ("/sys/fs/cgroup/*/berth*", "/sys/fs/cgroup/*/berth*/*") for p in glob.glob(pattern)
+            if os.path.isdir(p)}
 
 
 def _processes_mentioning(text: str) -> list[int]:

@@ -526,3 +526,13 @@ def test_an_init_that_fails_set_up_reports_why_and_leaves_no_cgroup(harness, tmp
         harness.driver.exec_create(container_id=cid, bundle=str(bundle), spec=spec, io=IOConfig())
     for hierarchy in ("pids", "memory", "cpu"):
         assert not os.path.exists(f"/sys/fs/cgroup/{hierarchy}/{CGROUP_PARENT}/{cid}")
+
+
+def test_the_last_container_takes_the_parent_cgroup_with_it(harness):
+    first, _ = harness.create(["true"])
+    second, _ = harness.create(["true"])
+    parent = f"/sys/fs/cgroup/pids/{CGROUP_PARENT}"
+    harness.driver.exec_delete(container_id=first, force=True)
+    assert os.path.isdir(parent)  # still holds the second container
+    harness.driver.exec_delete(container_id=second, force=True)
+    assert not os.path.exists(parent)

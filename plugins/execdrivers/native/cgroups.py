@@ -41,21 +41,41 @@ def cgroup_path(spec: dict, container_id: str) -> str:
     return "/" + path.strip("/")
 
 
-def remove_cgroup_dir(directory: str, deadline: float) -> None:
+def remove_cgroup_dir(directory: str, deadline: float, parents: int = 0) -> None:
     """``rmdir`` of a cgroup (v1 or v2), retried until ``deadline`` (monotonic) while the kernel says EBUSY.
 
     A cgroup stays busy for a moment after its last task is reaped; a missing one is already gone.
+    Then up to ``parents`` ancestors (``/berth``) go too once empty, so the last container
+    leaves no trace; an ancestor another container still uses stays.
     """
     while True:
         try:
             os.rmdir(directory)
-            return
+            break
         except FileNotFoundError:
-            return
+            break
         except OSError as exc:
             if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                 raise OSError(exc.errno, f"cannot remove cgroup {directory}: {exc.strerror}") from None
             time.sleep(0.01)
+    for _ in range(parents):
+        directory = os.path.dirname(directory)
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return  # still holds other containers (or is gone): theirs to remove
+
+
+def make_cgroup_dirs(make) -> None:
+    """Run ``make`` (which creates a cgroup and its ancestors), again if a sibling's removal pruned an
+    ancestor between its mkdirs (:func:`remove_cgroup_dir` removes empty parents)."""
+    for attempt in range(5):
+        try:
+            make()
+            return
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
 
 
 def prime_attach_lock(hierarchies: dict[str, str]) -> None:
@@ -143,7 +163,7 @@ class Cgroups:
     def create(self) -> None:
         """Make the directories; cpuset children start empty, so copy cpus/mems down from the parents."""
         for mount in self.hierarchies.values():
-            os.makedirs(mount + self.path, exist_ok=True)
+            make_cgroup_dirs(lambda: os.makedirs(mount + self.path, exist_ok=True))
         cpuset = self.dir("cpuset")
         if cpuset:
             mount = cpuset[: len(cpuset) - len(self.path)]
@@ -168,8 +188,9 @@ class Cgroups:
     def destroy(self, timeout: float = 2.0) -> None:
         """Remove the directories (each hierarchy's)."""
         deadline = time.monotonic() + timeout
+        parents = self.path.strip("/").count("/")
         for directory in self.dirs():
-            remove_cgroup_dir(directory, deadline)
+            remove_cgroup_dir(directory, deadline, parents)
 
     def exists(self) -> bool:
         return any(os.path.isdir(d) for d in self.dirs())

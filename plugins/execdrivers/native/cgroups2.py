@@ -96,6 +96,11 @@ class CgroupsV2:
 
     def create(self) -> None:
         """Delegate the wanted controllers down from the root, then make the container's directory."""
+        from .cgroups import make_cgroup_dirs
+
+        make_cgroup_dirs(self._make)
+
+    def _make(self) -> None:
         current = self.root
         for part in self.path.strip("/").split("/"):
             available = _read_words(os.path.join(current, "cgroup.controllers"))
@@ -112,7 +117,7 @@ class CgroupsV2:
     def destroy(self, timeout: float = 2.0) -> None:
         from .cgroups import remove_cgroup_dir
 
-        remove_cgroup_dir(self.directory, time.monotonic() + timeout)
+        remove_cgroup_dir(self.directory, time.monotonic() + timeout, self.path.strip("/").count("/"))
 
     def exists(self) -> bool:
         return os.path.isdir(self.directory)
