@@ -44,6 +44,7 @@ from typing import Callable
 from berth.errors import DriverError, InvalidArgument
 from berth.plugins.netdrivers import dnsredirect, dnswire
 from berth.plugins.netdrivers.dnsnames import NameTable
+from berth.plugins.netdrivers.loopthread import LoopThread
 from berth.plugins.netdrivers.netns import entered
 
 log = logging.getLogger(__name__)
@@ -231,8 +232,7 @@ class EmbeddedDNS:
         self.default_upstreams = default_upstreams
         self.name = name
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loops = LoopThread(self.name)
         self._listeners: dict[tuple[int, int], _Listener] = {}
         self._by_endpoint: dict[tuple[str, str], tuple[int, int]] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -292,7 +292,7 @@ class EmbeddedDNS:
         try:
             # Start the loop first: its thread must be born in the daemon's namespace (where
             # upstream queries go out), never in the container's this thread is about to enter.
-            loop = self._ensure_loop()
+            loop = self._loops.ensure()
             try:
                 udp, tcp = _bind_in(_fd_path(fd))
             except OSError as exc:
@@ -333,38 +333,25 @@ class EmbeddedDNS:
         listener.networks = frozenset(n for n, _ in listener.endpoints)
         if not listener.endpoints:
             del self._listeners[key]
-            if self._loop is not None:
-                asyncio.run_coroutine_threadsafe(self._unserve(listener), self._loop).result()
+            if self._loops.loop is not None:
+                asyncio.run_coroutine_threadsafe(self._unserve(listener), self._loops.loop).result()
             # A container that stays (network disconnect) gets "port unreachable" at once rather
             # than a DNAT into ports some later socket might take.
             self._remove_redirect(listener)
             os.close(listener.netns_fd)
             self._stop_if_idle()
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
-            thread.start()
-            self._loop, self._thread = loop, thread
-        return self._loop
-
     def _stop_if_idle(self) -> None:
-        if self._listeners or self._loop is None:
+        if self._listeners:
             return
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
 
-        async def finish() -> None:
+        async def cancel_queries() -> None:
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            loop.stop()
 
-        loop.call_soon_threadsafe(lambda: loop.create_task(finish()))
-        thread.join()
-        loop.close()
+        self._loops.stop(before=cancel_queries)
 
     # -- the loop thread -----------------------------------------------------
 

@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 
 from berth.errors import Conflict, InvalidArgument
+from berth.plugins.netdrivers.loopthread import LoopThread
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,7 @@ class PortProxy:
     def __init__(self, name: str = "berth-port-proxy"):
         self.name = name
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._loops = LoopThread(self.name)
         self._servers: dict[Forward, object] = {}
 
     # -- public API (called from any thread) ---------------------------------
@@ -148,7 +148,7 @@ class PortProxy:
         sock = self._bind(proto, host_ip or "0.0.0.0", host_port)
         fwd = Forward(proto, host_ip or "0.0.0.0", sock.getsockname()[1], target_ip, target_port)
         with self._lock:
-            loop = self._ensure_loop()
+            loop = self._loops.ensure()
             try:
                 server = asyncio.run_coroutine_threadsafe(self._serve(fwd, sock), loop).result()
             except BaseException:
@@ -162,8 +162,8 @@ class PortProxy:
         """Stop relaying ``fwd`` and free its port. Idempotent."""
         with self._lock:
             server = self._servers.pop(fwd, None)
-            if server is not None and self._loop is not None:
-                asyncio.run_coroutine_threadsafe(self._close(server), self._loop).result()
+            if server is not None and self._loops.loop is not None:
+                asyncio.run_coroutine_threadsafe(self._close(server), self._loops.loop).result()
             self._stop_if_idle()
 
     def forwards(self) -> list[Forward]:
@@ -204,22 +204,9 @@ class PortProxy:
             raise
         return sock
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name=self.name, daemon=True)
-            thread.start()
-            self._loop, self._thread = loop, thread
-        return self._loop
-
     def _stop_if_idle(self) -> None:
-        if self._servers or self._loop is None:
-            return
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+        if not self._servers:
+            self._loops.stop()
 
     async def _serve(self, fwd: Forward, sock: socket.socket):
         loop = asyncio.get_running_loop()
