@@ -305,8 +305,8 @@ def test_deep_chain_reads_from_the_top(graph: GraphDriver) -> None:
         graph.unmount(parent)
 
 
-def test_diff_apply_round_trip(graph: GraphDriver) -> None:
-    """A child's diff applied onto the same parent gives the same tree, sizes and changes."""
+def _make_changed_child(graph: GraphDriver) -> None:
+    """The base layer, and a writable child of it holding :func:`_change_child`'s changes (unmounted)."""
     _make_base(graph)
     graph.create_rw("child", "base")
     path = graph.mount("child")
@@ -314,6 +314,11 @@ def test_diff_apply_round_trip(graph: GraphDriver) -> None:
         _change_child(path)
     finally:
         graph.unmount("child")
+
+
+def test_diff_apply_round_trip(graph: GraphDriver) -> None:
+    """A child's diff applied onto the same parent gives the same tree, sizes and changes."""
+    _make_changed_child(graph)
     expected_tree = _mounted_snapshot(graph, "child")
     size = graph.diff_size("child", "base")
     stream = graph.diff("child", "base")
@@ -334,13 +339,7 @@ def test_diff_apply_round_trip(graph: GraphDriver) -> None:
 
 def test_changes_are_sorted_and_exact(graph: GraphDriver) -> None:
     """changes() lists modified, added and deleted paths (and changed parents), sorted by path."""
-    _make_base(graph)
-    graph.create_rw("child", "base")
-    path = graph.mount("child")
-    try:
-        _change_child(path)
-    finally:
-        graph.unmount("child")
+    _make_changed_child(graph)
     assert graph.changes("child", "base") == EXPECTED_CHANGES
 
 
