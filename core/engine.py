@@ -31,6 +31,7 @@ class Engine:
             os.makedirs(path, mode=0o711, exist_ok=True)
         self.warnings: list[str] = []
         self.selected: dict[str, str] = {}
+        self._inventory: list[dict[str, Any]] | None = None
         self.stats = DriverCallStats()
         self.extensions = plugins.load_extensions(config.disabled_extensions)
         self.events = EventBus(self.extensions)
@@ -123,6 +124,19 @@ class Engine:
         self.stats.install(pm, "network", name)
         self.selected["network"] = ",".join(sorted({*self.selected.get("network", "").split(","), name} - {""}))
         return NetworkDriver(pm, name, driver)
+
+    def driver_inventory(self) -> list[dict[str, Any]]:
+        """Every installed driver per kind (``plugins ls``, ``info``); probed once, then kept.
+
+        Probing imports drivers and may test-mount; installed drivers only change with a
+        restart. The selected flags are refreshed since network drivers load on demand.
+        """
+        if self._inventory is None:
+            self._inventory = plugins.inventory({
+                "graph": self.data_root, "exec": self.exec_root, "network": os.path.join(self.data_root, "network")})
+        for row in self._inventory:
+            row["Selected"] = row["Name"] in self.selected.get(row["Kind"], "").split(",")
+        return self._inventory
 
     def default_network_driver(self) -> str:
         return plugins.normalise(self.config.network_driver or "bridge")

@@ -250,22 +250,20 @@ def load_extensions(disabled: Iterable[str] = ()) -> list[object]:
     return loaded
 
 
-def inventory(selected: dict[str, str], root_for: dict[str, str]) -> list[dict[str, Any]]:
-    """Every installed driver per kind for ``plugins ls`` / ``info``: name, origin, selected, why unavailable.
+def inventory(root_for: dict[str, str]) -> list[dict[str, Any]]:
+    """Every installed driver per kind for ``plugins ls`` / ``info``: name, origin, why unavailable.
 
-    ``selected`` maps kind name to the selected driver name(s) (comma-separated for
-    network). Probing imports each driver; this is only called on request.
+    ``root_for`` maps kind name to the root each driver is probed for. Probing imports
+    each driver; the engine calls this once and marks which drivers it selected.
     """
     rows = []
     for kind in KINDS.values():
-        chosen = set(selected.get(kind.name, "").split(","))
         for name, entry in sorted(discover(kind).items()):
             reason = entry.probe(root_for.get(kind.name, "/"))
             rows.append({
                 "Kind": kind.name,
                 "Name": name,
                 "Origin": entry.origin,
-                "Selected": name in chosen,
                 "Priority": entry.priority,
                 "Description": getattr(entry.cls, "description", "") if entry.cls else "",
                 "Unavailable": reason,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 
 from aiohttp import web
 
 import berth
-from berth import pluginmanager as plugins
 from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response, query_filters, query_time
 from berth.containers.model import State
 
@@ -74,8 +74,7 @@ async def info(request: web.Request) -> web.StreamResponse:
     containers = list(engine.containers.store.containers.values())
     count = lambda *states: sum(1 for c in containers if c.state.status in states)  # noqa: E731
     networks = engine.networks.loaded_drivers
-    inventory = plugins.inventory(engine.selected, {"graph": engine.data_root, "exec": engine.exec_root,
-                                                    "network": os.path.join(engine.data_root, "network")})
+    inventory = await asyncio.to_thread(engine.driver_inventory)
     return json_response({
         "ID": engine.data_root, "Name": platform.node(), "ServerVersion": berth.__version__,
         "Containers": len(containers), "ContainersRunning": count(State.RUNNING, State.RESTARTING),
