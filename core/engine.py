@@ -38,7 +38,8 @@ class Engine:
         self.graph = self._select_graph()
         self.exec = self._select_exec()
         from berth.networks import NetworkManager
-        from berth.containers.manager import ContainerManager, now_rfc3339
+        from berth.containers.manager import ContainerManager
+        from berth.containers.model import now_rfc3339
         from berth.containers.store import ContainerStore
         from berth.images.store import ImageStore
 

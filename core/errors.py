@@ -36,6 +36,12 @@ class Conflict(BerthError):
     status = 409
 
 
+class NotModified(BerthError):
+    """Nothing to do: Docker answers 304 when starting a running container or stopping a stopped one."""
+
+    status = 304
+
+
 class NotImplementedYet(BerthError):
     """A Docker API feature berth does not implement yet (501)."""
 

@@ -14,7 +14,7 @@ from berth.api.server import Routes, engine_of, json_response, query_bool, query
 from berth.api.streams import (MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, DetachScanner, frame, hijack,
                                parse_detach_keys)
 from berth.containers.logs import read_log
-from berth.containers.manager import now_rfc3339
+from berth.containers.model import now_rfc3339
 from berth.containers.model import State
 from berth.containers.validate import check_create_body, check_update_body
 from berth.errors import InvalidArgument
@@ -29,8 +29,8 @@ def _manager(request: web.Request):
 @routes.add("POST", "/containers/create")
 async def create(request: web.Request) -> web.StreamResponse:
     body = check_create_body(await read_json(request))
-    c = await _manager(request).create(body, request.query.get("name") or None)
-    return json_response({"Id": c.id, "Warnings": []}, status=201)
+    c, warnings = await _manager(request).create(body, request.query.get("name") or None)
+    return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 
 
 def _filters(request: web.Request) -> dict[str, list[str]]:

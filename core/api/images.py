@@ -18,6 +18,7 @@ from aiohttp import web
 
 from berth import log
 from berth.api import views
+from berth.containers.model import parse_time
 from berth.api.filesystem import filters_of, request_body, send_tar
 from berth.api.server import Routes, engine_of, json_response, query_bool
 from berth.errors import InvalidArgument, NotFound, NotImplementedYet
@@ -127,7 +128,7 @@ async def history(request: web.Request) -> web.StreamResponse:
                 raise InvalidArgument(f"image {image.short_id}: its history lists more layers than its rootfs has")
             size = layers[counter].size
             counter += 1
-        entries.insert(0, {"Id": "<missing>", "Created": int(views.parse_time(h.get("created", ""))),
+        entries.insert(0, {"Id": "<missing>", "Created": int(parse_time(h.get("created", ""))),
                            "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
                            "Comment": h.get("comment", "")})
     # As Docker: the newest entries get the image's ID and then its parents', one each

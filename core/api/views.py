@@ -6,16 +6,8 @@ import time
 from typing import Any
 
 from berth.containers import ports as portmap
-from berth.containers.jsonlog import parse_timestamp
-from berth.containers.model import Container, State
+from berth.containers.model import Container, State, parse_time
 from berth.humanize import duration as human_duration
-
-
-def parse_time(text: str) -> float:
-    """Seconds since the epoch of an RFC 3339 timestamp (0 for Docker's zero time)."""
-    if not text or text.startswith("0001-"):
-        return 0.0
-    return parse_timestamp(text)
 
 
 def container_status(c: Container, now: float | None = None) -> str:

@@ -421,7 +421,7 @@ class Builder:
             "HostConfig": {"NetworkMode": self.options.network_mode or "default"},
         }
         manager = self.engine.containers
-        c = await manager.create(body, None)
+        c, _ = await manager.create(body, None)
         await self.out(f" ---> Running in {c.id[:12]}\n")
         succeeded = False
         try:

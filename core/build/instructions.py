@@ -123,7 +123,7 @@ async def volume(b: "Builder", st: StageState, instr: Instruction) -> None:
 
 
 async def stopsignal(b: "Builder", st: StageState, instr: Instruction) -> None:
-    from berth.containers.manager import parse_signal
+    from berth.containers.signals import parse_signal
 
     signal = b.lexer.process_word(instr.args, st.expansion_env())
     try:

@@ -8,13 +8,25 @@ everything the engine derives is a typed field.
 
 from __future__ import annotations
 
+import datetime
 import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from berth.containers.jsonlog import parse_timestamp
 from berth.errors import Conflict
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def now_rfc3339() -> str:
+    """Now, as Docker writes times in records (UTC, microseconds, ``Z``)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> float:
+    """Unix seconds of a record's time; Go's zero time (never happened) is 0."""
+    return 0.0 if not text or text.startswith("0001-") else parse_timestamp(text)
 
 
 class State(str, enum.Enum):

@@ -1,0 +1,103 @@
+"""Removal: rm (with force), prune with Docker's filters."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal as signals
+
+from berth import log
+from berth.containers.model import Container, State, parse_time
+from berth.errors import BerthError, Conflict, InvalidArgument
+from berth.humanize import point_in_time
+from berth.images.initlayer import init_layer_id
+
+
+class RemovalMixin:
+    """Methods of :class:`~berth.containers.manager.ContainerManager` (see its docstring for the shared state)."""
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        while True:
+            await self._stop_for_remove(c, force)
+            async with self.lock(c.id):
+                if c.id not in self.store.containers:
+                    return
+                if c.state.running or c.state.status == State.RESTARTING:
+                    # a start that held the lock finished first (rm -f racing start): kill it too
+                    continue
+                await self._remove_locked(c, volumes)
+                break
+        self._locks.pop(c.id, None)
+        self._restart_delay.pop(c.id, None)
+        self.event(c, "destroy")
+        for fut in self._removed_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result((c.state.exit_code, c.state.error))
+
+    async def _stop_for_remove(self, c: Container, force: bool) -> None:
+        """Without ``force`` a running container is a 409; with it, SIGKILL and wait for the exit."""
+        if c.state.status == State.RESTARTING:
+            self._cancel_restart(c.id)
+            c.transition(State.EXITED)
+        if c.state.running:
+            if not force:
+                raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
+                               "attempting removal or force remove")
+            c.manually_stopped = True
+            waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))
+            try:
+                await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
+            except Conflict:
+                pass
+            await asyncio.wait_for(waiter, 30)
+
+    async def _remove_locked(self, c: Container, volumes: bool) -> None:
+        """Tear down and delete a stopped container (the caller holds its lock)."""
+        if c.state.status != State.REMOVING:
+            c.transition(State.REMOVING)
+            self.store.save(c)
+        with log.job("container.remove", container_id=c.short_id, driver=self.graph.name):
+            await asyncio.to_thread(self._teardown, c)
+            await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
+            if self.volumes is not None:
+                await asyncio.to_thread(self.volumes.release, c, volumes)
+            self.store.delete(c.id)
+            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+
+    async def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
+        """Remove stopped containers (Docker's filters: ``until``, ``label``, ``label!``); report the bytes freed."""
+        filters = filters or {}
+        until = min((_until_seconds(v) for v in filters.get("until", [])), default=None)
+        removed, reclaimed = [], 0
+        for c in list(self.store.containers.values()):
+            if c.state.status not in (State.EXITED, State.CREATED, State.DEAD):
+                continue
+            if until is not None and parse_time(c.created) >= until:
+                continue
+            if not _labels_match(c.labels, filters.get("label", []), filters.get("label!", [])):
+                continue
+            try:  # the container's own changes: its layer against the init layer beneath it
+                size = await asyncio.to_thread(self.graph.diff_size, c.layer_id, init_layer_id(c.layer_id))
+            except BerthError:
+                size = 0
+            await self.remove(c.id)
+            removed.append(c.id)
+            reclaimed += size
+        return removed, reclaimed
+
+
+def _until_seconds(value: str) -> float:
+    """Docker's ``until`` filter (unix seconds, RFC 3339 or a duration ago); a bad value is a 400."""
+    try:
+        return point_in_time(value)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid filter 'until={value}': {exc}") from None
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str], unwanted: list[str]) -> bool:
+    def has(spec: str) -> bool:
+        key, sep, value = spec.partition("=")
+        return key in labels and (not sep or labels[key] == value)
+
+    return all(has(w) for w in wanted) and not any(has(u) for u in unwanted)

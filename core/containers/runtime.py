@@ -1,0 +1,62 @@
+"""Operations on a container's record and running process: rename, update, resize, top, stats."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from berth.containers import names, spec as ocispec
+from berth.containers.model import State
+from berth.containers.restart import RestartPolicy
+from berth.errors import Conflict
+
+
+class RuntimeMixin:
+    """Methods of :class:`~berth.containers.manager.ContainerManager` (see its docstring for the shared state)."""
+
+    async def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        new_name = names.validate(new_name)
+        if new_name == c.name:
+            raise Conflict("Renaming a container with the same name as its current name")
+        for other in self.store.containers.values():
+            if other.name == new_name:
+                raise Conflict(f'Conflict. The container name "/{new_name}" is already in use by container '
+                               f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.')
+        old = c.name
+        c.name = new_name
+        self.store.save(c)
+        self.event(c, "rename", oldName="/" + old)
+
+    async def update(self, ref: str, resources: dict[str, Any]) -> None:
+        """Docker's ``update``: new resource limits and/or restart policy, applied live when running."""
+        c = self.get(ref)
+        fields = ("Memory", "MemorySwap", "CpuShares", "NanoCpus", "CpuQuota", "CpuPeriod", "CpusetCpus",
+                  "CpusetMems", "PidsLimit", "BlkioWeight")
+        changes = {k: resources[k] for k in fields if resources.get(k) is not None}
+        merged = {**c.host_config, **changes}
+        if resources.get("RestartPolicy"):
+            merged["RestartPolicy"] = resources["RestartPolicy"]
+            RestartPolicy.from_host_config(merged)
+        if changes and c.state.status in (State.RUNNING, State.PAUSED):
+            # the kernel may refuse (a limit below current use): then nothing is recorded either
+            await asyncio.to_thread(self.exec.update, c.id, ocispec.resources(merged))
+        c.host_config = merged
+        self.store.save(c)
+        self.event(c, "update")
+
+    async def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        self._require_running(c, "resize")
+        await asyncio.to_thread(self.exec.resize, c.id, height, width)
+
+    async def top(self, ref: str) -> list[int]:
+        c = self.get(ref)
+        self._require_running(c, "top")
+        return await asyncio.to_thread(self.exec.top, c.id)
+
+    async def stats(self, ref: str) -> dict[str, Any]:
+        c = self.get(ref)
+        if c.state.status not in (State.RUNNING, State.PAUSED):
+            return {}
+        return await asyncio.to_thread(self.exec.stats, c.id)

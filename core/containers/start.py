@@ -1,0 +1,140 @@
+"""Start: the named steps from a mounted rootfs to a running process, and their undoing.
+
+After crun's ``libcrun_container_run``: mount the rootfs, write /etc files, ask the network
+for a sandbox, build the OCI spec, create the runtime (init paused), connect attachers, join
+networks, publish ports, start the process. ``_teardown`` releases what a run held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from berth import log
+from berth.containers import etcfiles, ports as portmap, spec as ocispec
+from berth.containers.model import Container, State, ZERO_TIME, now_rfc3339
+from berth.containers.users import resolve_user
+from berth.errors import Conflict, ExecError, NotModified
+from berth.fsutil import atomic_write
+from berth.hookspecs.types import IOConfig
+
+
+class StartMixin:
+    """Methods of :class:`~berth.containers.manager.ContainerManager` (see its docstring for the shared state)."""
+
+    async def start(self, ref: str) -> Container:
+        c = self.get(ref)
+        async with self.lock(c.id):
+            if c.state.status in (State.RUNNING, State.PAUSED):
+                raise NotModified("container already started")
+            if c.state.status not in (State.CREATED, State.EXITED, State.RESTARTING):
+                raise Conflict(f"cannot start container {c.short_id}: it is {c.state.status.value}")
+            self._cancel_restart(c.id)
+            c.manually_stopped = False
+            with log.job("container.start", container_id=c.short_id, driver=self.exec.name) as ev:
+                await self._start_locked(c)
+                ev["pid"] = c.state.pid
+        self.event(c, "start")
+        return c
+
+    async def _start_locked(self, c: Container) -> None:
+        image_cfg = self.image_config(c)
+        network = self.networks.find(c.network)
+        bundle = self.bundle(c.id)
+        os.makedirs(bundle, mode=0o700, exist_ok=True)
+        c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)
+        created = False
+        try:
+            user = resolve_user(c.rootfs, c.config.get("User") or "")
+            sandbox = await asyncio.to_thread(self.networks.sandbox, network, c.id)
+            etc = self._write_etc_files(c, address="", embedded_dns=False)
+            spec = ocispec.build_spec(container_id=c.id, config=c.config, host_config=c.host_config,
+                                      image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
+                                      sandbox=sandbox, etc_files=etc,
+                                      extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [])
+            # compact JSON: the C encoder (indent= falls back to the pure-Python one, ~4x slower)
+            atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode(), 0o600)
+            io = IOConfig(log_path=self.store.log_path(c.id), attach_socket=self.attach_socket(c.id),
+                          tty=bool(c.config.get("Tty")), open_stdin=bool(c.config.get("OpenStdin")))
+            try:
+                state = await asyncio.to_thread(self.exec.create, c.id, bundle, spec, io)
+            except ExecError as exc:  # runtimes like runc check the command at create time
+                c.rootfs = ""
+                await asyncio.to_thread(self.graph.unmount, c.layer_id)
+                await self._record_failed_start(c, exc, created=False)
+                raise
+            created = True
+            await self._release_attachers(c.id)
+            netns = None if sandbox.share_host else (sandbox.netns_path or f"/proc/{state.pid}/ns/net")
+            c.state.pid = state.pid
+            await asyncio.to_thread(self._join_networks, c, netns)
+            try:
+                state = await asyncio.to_thread(self.exec.start, c.id)
+            except ExecError as exc:
+                await self._record_failed_start(c, exc)
+                raise
+        except BaseException:
+            if created and c.state.status != State.EXITED:
+                await asyncio.to_thread(self._teardown, c)
+            elif not created and c.rootfs:
+                c.rootfs = ""
+                await asyncio.to_thread(self.graph.unmount, c.layer_id)
+            raise
+        c.transition(State.RUNNING)
+        c.state.pid, c.state.exit_code, c.state.error, c.state.oom_killed = state.pid, 0, "", False
+        c.state.started_at = state.started_at or now_rfc3339()
+        c.state.finished_at = ZERO_TIME
+        self.store.save(c)
+        self._watch(c.id)
+
+    def _write_etc_files(self, c: Container, address: str, embedded_dns: bool, in_place: bool = False) -> dict[str, str]:
+        hc = c.host_config
+        if embedded_dns:
+            # Docker's embedded resolver: the real servers are its upstreams, not the container's
+            resolv = etcfiles.embedded_resolv_conf(hc.get("DnsSearch") or self.dns.get("dns_search", []),
+                                                   hc.get("DnsOptions") or self.dns.get("dns_opts", []))
+        else:
+            resolv = etcfiles.resolv_conf_content(hc.get("Dns") or self.dns.get("dns", []),
+                                                  hc.get("DnsSearch") or self.dns.get("dns_search", []),
+                                                  hc.get("DnsOptions") or self.dns.get("dns_opts", []))
+        return etcfiles.write_etc_files(self.store.directory(c.id), c.hostname,
+                                        etcfiles.hosts_content(c.hostname, address, hc.get("ExtraHosts")), resolv,
+                                        in_place)
+
+    async def _record_failed_start(self, c: Container, exc: ExecError, created: bool = True) -> None:
+        if created:
+            await asyncio.to_thread(self._teardown, c)
+        c.transition(State.EXITED)
+        c.state.exit_code, c.state.error, c.state.finished_at = exc.exit_code, exc.message, now_rfc3339()
+        c.state.pid = 0
+        self.store.save(c)
+        self._notify_exit(c)
+        if c.host_config.get("AutoRemove"):
+            asyncio.get_running_loop().create_task(self._auto_remove(c.id))
+
+    def _teardown(self, c: Container) -> None:
+        """Release what a run held: ports, network endpoints, runtime state, rootfs mount. Each step is idempotent."""
+        errors = []
+        steps = []
+        primary = self.networks.find(c.network, missing_ok=True)
+        for record in c.ports:
+            steps.append(lambda r=record: primary and self.networks.driver(primary.driver).unpublish_port(
+                primary.id, c.id, portmap.from_record(r)))
+        for net_name in c.endpoints:
+            steps.append(lambda n=net_name: self._leave(n, c.id))
+        steps.append(lambda: self.exec.delete(c.id, True))
+        if c.rootfs:
+            steps.append(lambda: self.graph.unmount(c.layer_id))
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                errors.append(str(exc))
+        c.ports = []
+        for record in c.endpoints.values():
+            for key in ("interface", "ipv4_address", "gateway", "mac_address", "dns", "netns"):
+                record.pop(key, None)
+        c.rootfs = ""
+        if errors:
+            log.get().warning("container.teardown", container_id=c.short_id, errors=errors)
