@@ -8,7 +8,7 @@ import signal as signals
 
 from berth import log
 from berth.containers.model import Container, State, parse_time
-from berth.errors import BerthError, Conflict, InvalidArgument
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.humanize import point_in_time
 from berth.images.initlayer import init_layer_id
 
@@ -38,8 +38,7 @@ class RemovalMixin:
     async def _stop_for_remove(self, c: Container, force: bool) -> None:
         """Without ``force`` a running container is a 409; with it, SIGKILL and wait for the exit."""
         if c.state.status == State.RESTARTING:
-            self._cancel_restart(c.id)
-            c.transition(State.EXITED)
+            self._stop_restarting(c)
         if c.state.running:
             if not force:
                 raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
@@ -48,8 +47,8 @@ class RemovalMixin:
             waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))
             try:
                 await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
-            except Conflict:
-                pass
+            except (Conflict, NotFound):
+                pass  # it exited meanwhile (the driver may already have forgotten it)
             await asyncio.wait_for(waiter, 30)
 
     async def _remove_locked(self, c: Container, volumes: bool) -> None:

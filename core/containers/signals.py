@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal as signals
 
+from berth import log
 from berth.containers.model import Container, State
-from berth.errors import Conflict, InvalidArgument, NotModified
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 
 
 class SignalMixin:
@@ -19,26 +20,73 @@ class SignalMixin:
             raise Conflict(f"Container {c.id} is not running")
 
     async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
+        """Signal the container; SIGKILL (Docker's default) returns only once the exit is recorded.
+
+        As dockerd: an immediate inspect after ``kill`` says exited and ``rm`` works; any other
+        signal returns once delivered.
+        """
         c = self.get(ref)
         signum = parse_signal(signal)
         if not c.state.running:
-            raise Conflict(f"Cannot kill container: {c.id}: container {c.id} is not running")
+            raise Conflict(f"Cannot kill container: {c.id}: Container {c.id} is not running")
+        await self._deliver(c, signum)
+        if signum == signals.SIGKILL:
+            await self._wait_killed(c)
+
+    def _exits_on(self, c: Container, signum: int) -> bool:
+        """Whether ``signum`` is meant to end the container (no restart after it), as dockerd decides:
+        SIGKILL, the container's stop signal, or any signal when it has none."""
+        stop_signal = c.config.get("StopSignal")
+        return signum == signals.SIGKILL or not stop_signal or parse_signal(stop_signal) == signum
+
+    async def _deliver(self, c: Container, signum: int) -> None:
+        """Send ``signum``; a restarting container is only kept down, a paused one thawed to receive it."""
+        ends = self._exits_on(c, signum)
         if c.state.status == State.RESTARTING:
-            self._cancel_restart(c.id)
-            c.transition(State.EXITED)
-            self.store.save(c)
+            if ends:
+                self._stop_restarting(c)
             return
-        c.manually_stopped = True
-        await asyncio.to_thread(self.exec.kill, c.id, signum, False)
+        if ends:
+            c.manually_stopped = True
+            self.store.save(c)
+        try:
+            await asyncio.to_thread(self.exec.kill, c.id, signum, False)
+        except (Conflict, NotFound):
+            pass  # it exited meanwhile; its exit is being recorded
+        if ends and c.state.status == State.PAUSED:
+            await asyncio.to_thread(self.exec.resume, c.id)  # the signal is handled once thawed
+            c.transition(State.RUNNING)
+            self.store.save(c)
         self.event(c, "kill", signal=str(signum))
+
+    async def _wait_killed(self, c: Container) -> None:
+        """Wait for the recorded exit; after 10 s signal every process directly and wait 2 s more (dockerd)."""
+        try:
+            await asyncio.wait_for(self.wait(c.id, "not-running"), 10)
+            return
+        except asyncio.TimeoutError:
+            log.get().warning("container.kill_slow", container_id=c.short_id, driver=self.exec.name)
+        try:
+            await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
+        except (Conflict, NotFound):
+            pass
+        try:
+            await asyncio.wait_for(self.wait(c.id, "not-running"), 2)
+        except asyncio.TimeoutError:
+            raise BerthError(f"tried to kill container {c.id}, but did not receive an exit event") from None
+
+    def _stop_restarting(self, c: Container) -> None:
+        """Keep a container that waits for its restart down, and answer whoever waits for it to stop."""
+        self._cancel_restart(c.id)
+        c.manually_stopped = True
+        c.transition(State.EXITED)
+        self.store.save(c)
+        self._notify_exit(c)
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
         if c.state.status == State.RESTARTING:
-            self._cancel_restart(c.id)
-            c.manually_stopped = True
-            c.transition(State.EXITED)
-            self.store.save(c)
+            self._stop_restarting(c)
             return
         if not c.state.running:
             raise NotModified("container already stopped")
