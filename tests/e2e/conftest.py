@@ -57,6 +57,16 @@ def docker_cli(daemon) -> DockerCLI:
     return DockerCLI(daemon)
 
 
+@pytest.fixture(scope="module")
+def sdk(daemon):
+    """docker-py's client of the module's berthd (API version negotiated, as users run it)."""
+    import docker
+
+    client = docker.DockerClient(base_url=daemon.host, version="auto", timeout=60)
+    yield client
+    client.close()
+
+
 # ---------------------------------------------------------------------------
 # a berthd with a real default bridge, inside its own network namespace
 # ---------------------------------------------------------------------------

@@ -9,13 +9,6 @@ import pytest
 docker = pytest.importorskip("docker")
 
 
-@pytest.fixture(scope="module")
-def sdk(daemon):
-    client = docker.DockerClient(base_url=daemon.host, version="auto", timeout=60)
-    yield client
-    client.close()
-
-
 def test_ping_and_version(sdk):
     assert sdk.ping() is True
     assert sdk.version()["ApiVersion"] == "1.45"

@@ -8,16 +8,9 @@ import docker
 import pytest
 
 
-@pytest.fixture(scope="module")
-def client(daemon):
-    c = docker.DockerClient(base_url=daemon.host, version="1.45", timeout=60)
-    yield c
-    c.close()
-
-
-def test_kill_returns_once_the_container_is_dead_so_rm_without_force_works(client):
+def test_kill_returns_once_the_container_is_dead_so_rm_without_force_works(sdk):
     for _ in range(5):  # the race it closes was lost about half the time
-        container = client.containers.run("busybox", ["sleep", "1000"], detach=True)
+        container = sdk.containers.run("busybox", ["sleep", "1000"], detach=True)
         container.kill()
         container.reload()
         assert (container.status, container.attrs["State"]["ExitCode"]) == ("exited", 137)
@@ -30,8 +23,8 @@ def test_docker_kill_then_rm_succeeds(docker_cli):
     docker_cli("rm", "killed")
 
 
-def test_kill_with_another_signal_returns_once_delivered(client):
-    container = client.containers.run("busybox", ["sh", "-c", "trap 'sleep 1; exit 3' USR1; while :; do sleep 0.1; done"],
+def test_kill_with_another_signal_returns_once_delivered(sdk):
+    container = sdk.containers.run("busybox", ["sh", "-c", "trap 'sleep 1; exit 3' USR1; while :; do sleep 0.1; done"],
                                       detach=True)
     try:
         time.sleep(0.5)  # let the shell install its trap
@@ -43,8 +36,8 @@ def test_kill_with_another_signal_returns_once_delivered(client):
         container.remove(force=True)
 
 
-def test_kill_thaws_a_paused_container_so_the_signal_is_handled(client):
-    container = client.containers.run("busybox", ["sleep", "1000"], detach=True)
+def test_kill_thaws_a_paused_container_so_the_signal_is_handled(sdk):
+    container = sdk.containers.run("busybox", ["sleep", "1000"], detach=True)
     try:
         container.pause()
         container.kill("SIGUSR1")  # pid 1 without a handler ignores it, but is thawed
@@ -58,8 +51,8 @@ def test_kill_thaws_a_paused_container_so_the_signal_is_handled(client):
         container.remove(force=True)
 
 
-def test_kill_of_a_stopped_container_is_dockers_409(client):
-    container = client.containers.create("busybox", ["true"])
+def test_kill_of_a_stopped_container_is_dockers_409(sdk):
+    container = sdk.containers.create("busybox", ["true"])
     try:
         with pytest.raises(docker.errors.APIError) as err:
             container.kill()
@@ -70,8 +63,8 @@ def test_kill_of_a_stopped_container_is_dockers_409(client):
         container.remove(force=True)
 
 
-def test_a_signal_other_than_the_stop_signal_leaves_the_restart_policy_in_force(client):
-    container = client.containers.run("busybox", ["sh", "-c", "trap 'exit 5' USR1; while :; do sleep 0.1; done"],
+def test_a_signal_other_than_the_stop_signal_leaves_the_restart_policy_in_force(sdk):
+    container = sdk.containers.run("busybox", ["sh", "-c", "trap 'exit 5' USR1; while :; do sleep 0.1; done"],
                                       detach=True, stop_signal="SIGTERM", restart_policy={"Name": "always"})
     try:
         time.sleep(0.5)
