@@ -1,8 +1,9 @@
 """Container filesystem routes: export, changes, archive (``cp``) and ``POST /commit``.
 
-A container that is not running has no mount; these routes take one through the
-graph facade (reference-counted, so a running container's mount is shared) and
-release it when the response is done. Tar bodies flow through worker threads:
+``export`` and ``changes`` take the container's layer through the graph facade
+(reference-counted, so a running container's mount is shared) and release it when
+the response is done. The archive routes see the container's filesystem as the
+container does, mounts included (:mod:`berth.containers.fsview`). Tar bodies flow through worker threads:
 :class:`RequestBody` lets a thread read the request as a file, and
 :func:`send_tar` streams what a producer thread writes.
 """
@@ -17,7 +18,9 @@ from aiohttp import web
 
 from berth import log
 from berth.api.server import Routes, engine_of, json_response, query_bool, query_filters, read_json
+from berth.containers.fsview import ContainerFS, mount_holding
 from berth.containers.model import State
+from berth.containers.users import owner_names, resolve_user
 from berth.errors import InvalidArgument, NotFound
 from berth.images import fsarchive
 from berth.images.pipestream import producer_stream
@@ -139,12 +142,9 @@ def _archive_path(request: web.Request) -> str:
     return path
 
 
-def _stat(engine: Any, c: Any, path: str) -> dict:
-    root = engine.graph.mount(c.layer_id)
-    try:
-        return fsarchive.stat_path(root, path, c.short_id)
-    finally:
-        engine.graph.unmount(c.layer_id)
+def _stat(engine: Any, c: Any, path: str, ref: str) -> dict:
+    with ContainerFS(engine.graph, c) as tree:
+        return fsarchive.stat_path(tree, path, ref)
 
 
 @routes.add("HEAD", "/containers/{id}/archive")
@@ -152,22 +152,53 @@ async def archive_head(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = _container(request)
     try:
-        st = await asyncio.to_thread(_stat, engine, c, _archive_path(request))
+        st = await asyncio.to_thread(_stat, engine, c, _archive_path(request), request.match_info["id"])
     except NotFound as exc:
         # HEAD has no body: the message travels in a header so clients can show it
         return web.Response(status=404, headers={"X-Berth-Error": exc.message})
     return web.Response(status=200, headers={STAT_HEADER: fsarchive.encode_stat(st), "Content-Type": "application/json"})
 
 
+def _archive_stream(engine: Any, c: Any, path: str, ref: str) -> tuple[dict, BinaryIO]:
+    """The path's stat (a missing path is a 404 before any byte is sent) and its tar, streamed from a
+    view of the container's filesystem that stays open until the stream is closed."""
+    view = ContainerFS(engine.graph, c)
+    tree = view.open()
+    try:
+        st = fsarchive.stat_path(tree, path, ref)
+        names = owner_names(tree.root)
+        return st, producer_stream(lambda out: fsarchive.write_path_archive(tree, path, out, names), release=view.close,
+                                   what=f"archive of {path} in {c.short_id}")
+    except BaseException:
+        view.close()
+        raise
+
+
 @routes.add("GET", "/containers/{id}/archive")
 async def archive_get(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = _container(request)
-    path = _archive_path(request)
-    st = await asyncio.to_thread(_stat, engine, c, path)  # a missing path is a 404 before any byte is sent
-    stream = await asyncio.to_thread(_tree_stream, engine, c, lambda root, out: fsarchive.write_path_archive(root, path, out),
-                                     f"archive of {path} in {c.short_id}")
+    st, stream = await asyncio.to_thread(_archive_stream, engine, c, _archive_path(request),
+                                     request.match_info["id"])
+    engine.containers.event(c, "archive-path")
     return await send_tar(request, stream, {STAT_HEADER: fsarchive.encode_stat(st)})
+
+
+def _extract(engine: Any, c: Any, path: str, ref: str, body: BinaryIO, no_overwrite_dir_non_dir: bool,
+             copy_owner: bool) -> None:
+    """Docker's checks, in its order (missing path, not a directory, read-only volume, read-only root), then the copy."""
+    with ContainerFS(engine.graph, c) as tree:
+        target = fsarchive.extraction_point(tree, path, ref)
+        mount = mount_holding(c, target)
+        if mount is not None and not mount[1]:
+            raise InvalidArgument("mounted volume is marked read-only")
+        if mount is None and c.host_config.get("ReadonlyRootfs"):
+            raise InvalidArgument("container rootfs is marked read-only")
+        owner = None
+        if copy_owner and c.config.get("User"):
+            user = resolve_user(tree.root, c.config["User"])
+            owner = (user.uid, user.gid)
+        fsarchive.extract_to_path(tree, target, body, no_overwrite_dir_non_dir, owner)
 
 
 @routes.add("PUT", "/containers/{id}/archive")
@@ -175,19 +206,9 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = _container(request)
     path = _archive_path(request)
-    if c.host_config.get("ReadonlyRootfs"):
-        raise InvalidArgument(f"container {c.short_id} has a read-only root filesystem; cannot copy into it")
-    body = request_body(request)
-
-    def extract() -> None:
-        root = engine.graph.mount(c.layer_id)
-        try:
-            fsarchive.extract_to_path(root, path, body, c.short_id)
-        finally:
-            engine.graph.unmount(c.layer_id)
-
-    await asyncio.to_thread(extract)
-    engine.containers.event(c, "extract-to-dir", path=path)
+    await asyncio.to_thread(_extract, engine, c, path, request.match_info["id"], request_body(request),
+                            query_bool(request, "noOverwriteDirNonDir"), query_bool(request, "copyUIDGID"))
+    engine.containers.event(c, "extract-to-dir")
     return web.Response(status=200)
 
 

@@ -78,3 +78,16 @@ def resolve_user(root: str, spec: str) -> ExecUser:
         result.additional_gids = sorted({int(g[2]) for g in groups
                                          if len(g) >= 4 and name in g[3].split(",") and int(g[2]) != result.gid})
     return result
+
+
+def owner_names(root: str) -> tuple[dict[int, str], dict[int, str]]:
+    """The container's user and group names by id (from its ``/etc/passwd`` and ``/etc/group``),
+    the names Docker writes into the tars of ``cp``."""
+    def by_id(path: str) -> dict[int, str]:
+        names: dict[int, str] = {}
+        for entry in _entries(read_in_root(root, path)):
+            if len(entry) >= 3 and entry[2].isdigit():
+                names.setdefault(int(entry[2]), entry[0])
+        return names
+
+    return by_id("/etc/passwd"), by_id("/etc/group")

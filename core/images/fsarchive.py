@@ -1,8 +1,9 @@
 """Tars of a container's filesystem: ``export`` (all of it) and ``cp`` (one path, both ways).
 
-Paths are container paths resolved inside the mounted root (:mod:`berth.images.scope`).
-As Docker's ``daemon/archive.go``: reading a path resolves its parent directories
-but not its last component (copying a symlink copies the link), and the archive's
+Paths are container paths resolved inside a :class:`~berth.images.scope.Tree` (a root
+and what is mounted in it). As Docker's ``daemon/archive.go``: reading a path
+resolves its parent directories but not its last component (copying a symlink
+copies the link) unless it ends in a separator, and the archive's
 top entry is named after that last component; writing resolves the whole path,
 which must be an existing directory. The path's stat travels as the
 ``X-Docker-Container-Path-Stat`` header: base64 of ``{name, size, mode, mtime,
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import posixpath
 import stat
 import tarfile
 from datetime import datetime, timezone
@@ -21,7 +23,7 @@ from typing import Any, BinaryIO
 
 from berth.errors import InvalidArgument, NotFound, UnsafeArchive
 from berth.images.layertar import LayerTarWriter, walk
-from berth.images.scope import clean, resolve_in_root
+from berth.images.scope import Tree, clean
 from berth.images.tarsafe import Extractor
 
 # Go's os.FileMode type bits
@@ -48,65 +50,68 @@ def is_go_dir(mode: int) -> bool:
     return bool(mode & _GO_DIR)
 
 
-def _rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _rfc3339_nano(ns: int) -> str:
+    """Go's ``time.RFC3339Nano`` in UTC (nanoseconds, trailing zeros dropped), as Docker's path stat has it."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = f"{frac:09d}".rstrip("0")
+    return f"{text}.{digits}Z" if digits else f"{text}Z"
 
 
-def _container_path(root: str, host_path: str) -> str:
-    rel = os.path.relpath(host_path, root)
-    return "/" if rel == "." else "/" + rel
-
-
-def _resolve_source(root: str, path: str) -> tuple[str, str]:
-    """(host path, container path) of ``path`` with its parents resolved and its last component kept."""
+def _resolve_source(tree: Tree, path: str) -> tuple[str, str, str]:
+    """(host path, requested container path, resolved container path) of ``path``: its parents
+    resolved and its last component kept (``dir/.`` resolves the directory and keeps the dot)."""
     absolute = clean(path)
-    keep_dot = path.endswith("/.") or path == "."
-    parent, base = os.path.split(absolute)
-    if keep_dot:
-        return resolve_in_root(root, absolute), absolute.rstrip("/") + "/."
-    host_parent = resolve_in_root(root, parent)
-    return (os.path.join(host_parent, base) if base else host_parent), absolute
+    if path.endswith("/.") or path == ".":
+        resolved = tree.resolve_container_path(absolute)
+        return tree.host(resolved), absolute.rstrip("/") + "/.", resolved
+    if path.endswith("/"):  # a trailing separator follows a final symlink
+        resolved = tree.resolve_container_path(absolute)
+        return tree.host(resolved), absolute, resolved
+    parent, base = posixpath.split(absolute)
+    resolved = posixpath.join(tree.resolve_container_path(parent), base)
+    return tree.host(resolved), absolute, resolved
 
 
-def stat_path(root: str, path: str, container: str = "") -> dict[str, Any]:
+def stat_path(tree: Tree, path: str, container: str = "") -> dict[str, Any]:
     """Docker's ``ContainerPathStat`` of ``path``; NotFound names the path and the container."""
-    host, absolute = _resolve_source(root, path)
+    host, absolute, _ = _resolve_source(tree, path)
     try:
         st = os.lstat(host)
     except (FileNotFoundError, NotADirectoryError):
         raise NotFound(f"Could not find the file {path} in container {container}") from None
     link_target = ""
     if stat.S_ISLNK(st.st_mode):
-        link_target = _container_path(root, resolve_in_root(root, absolute, follow_final=True))
-    return {"name": os.path.basename(absolute.rstrip("/.")) or "/", "size": st.st_size,
-            "mode": go_file_mode(st.st_mode), "mtime": _rfc3339(st.st_mtime), "linkTarget": link_target}
+        link_target = tree.resolve_container_path(absolute, follow_final=True)
+    return {"name": posixpath.basename(absolute) or "/", "size": st.st_size,
+            "mode": go_file_mode(st.st_mode), "mtime": _rfc3339_nano(st.st_mtime_ns), "linkTarget": link_target}
 
 
 def encode_stat(st: dict[str, Any]) -> str:
     """The ``X-Docker-Container-Path-Stat`` header value."""
-    return base64.b64encode(json.dumps(st).encode()).decode()
+    return base64.b64encode(json.dumps(st, separators=(",", ":")).encode()).decode()
 
 
 def decode_stat(header: str) -> dict[str, Any]:
     return json.loads(base64.b64decode(header))
 
 
-def write_path_archive(root: str, path: str, out: BinaryIO) -> None:
-    """Tar ``path`` (a file, link or whole directory) to ``out``, its top entry named after its last component.
-
-    ``dir/.`` archives the directory's contents under ``.``, as Docker does.
+def write_path_archive(tree: Tree, path: str, out: BinaryIO,
+                       owner_names: tuple[dict[int, str], dict[int, str]] | None = None) -> None:
+    """Tar ``path`` (a file, link or whole directory, with what is mounted in it) to ``out``, its top
+    entry named after its last component, as Docker does: ``dir/.`` archives the directory's
+    contents under ``.``, ``/`` its contents under ``/``.
     """
-    host, absolute = _resolve_source(root, path)
+    host, absolute, resolved = _resolve_source(tree, path)
     if not os.path.lexists(host):
         raise NotFound(f"Could not find the file {path} in the container")
-    top = "." if absolute.endswith("/.") else (os.path.basename(absolute) or ".")
-    writer = LayerTarWriter(out)
-    parent, name = os.path.split(host.rstrip("/")) if top != "." else (host, "")
+    top = posixpath.basename(absolute) or "/"
+    writer = LayerTarWriter(out, owner_names)
     st = os.lstat(host)
-    writer.add(parent, name, st, arcname=top)
+    writer.add(host, "", st, arcname=top)
     if stat.S_ISDIR(st.st_mode):
-        for rel, child in walk(host):
-            writer.add(host, rel, child, arcname=f"{top}/{rel}")
+        for rel, child_host, child in tree.walk(resolved):
+            writer.add(child_host, "", child, arcname=posixpath.join(top, rel))
     writer.close()
 
 
@@ -128,14 +133,61 @@ class _NoWhiteouts:
         raise UnsafeArchive(f"cannot copy {member.name!r}: names starting with .wh. are reserved for layer whiteouts")
 
 
-def extract_to_path(root: str, path: str, stream: BinaryIO, container: str = "") -> int:
-    """Extract the tar ``stream`` into directory ``path`` of the tree at ``root``; return bytes written.
-
-    Entries stay inside that directory (``..`` and symlinks cannot lead out).
-    """
-    host = resolve_in_root(root, path, follow_final=True)
+def extraction_point(tree: Tree, path: str, container: str = "") -> str:
+    """The container path (symlinks resolved) of the existing directory ``path``, where a copy lands."""
+    resolved = tree.resolve_container_path(path, follow_final=True)
+    host = tree.host(resolved)
     if not os.path.lexists(host):
         raise NotFound(f"Could not find the file {path} in container {container}")
     if not os.path.isdir(host):
-        raise InvalidArgument(f"extraction point is not a directory: {path} in container {container}")
-    return Extractor(host, _NoWhiteouts()).extract(stream).size
+        raise InvalidArgument("extraction point is not a directory")
+    return resolved
+
+
+class _CopyExtractor(Extractor):
+    """Extraction for ``PUT /containers/{id}/archive``: through the container's mounts, with Docker's
+    ``noOverwriteDirNonDir`` and ``copyUIDGID`` options."""
+
+    def __init__(self, tree: Tree, container_dir: str, no_overwrite_dir_non_dir: bool, owner: tuple[int, int] | None):
+        super().__init__(tree.host(container_dir), _NoWhiteouts())
+        self.container_dir = container_dir
+        self.mounts = tree.mounts_below(container_dir)
+        self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
+        self.owner = owner
+
+    def _entered(self, fd: int, real: list[str]) -> int:
+        source = self.mounts.get("/".join(real))
+        if source is None or not os.path.isdir(source):
+            return fd
+        os.close(fd)
+        return os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def _create(self, tf: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, parent_real: list[str], base: str) -> None:
+        if self.owner is not None:
+            member.uid, member.gid = self.owner
+        if self.no_overwrite_dir_non_dir:
+            self._refuse_kind_change(member, pfd, parent_real, base)
+        super()._create(tf, member, pfd, parent_real, base)
+
+    def _refuse_kind_change(self, member: tarfile.TarInfo, pfd: int, parent_real: list[str], base: str) -> None:
+        try:
+            existing = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        path = posixpath.join(self.container_dir, *parent_real, base)
+        if stat.S_ISDIR(existing.st_mode) and not member.isdir():
+            raise InvalidArgument(f"cannot overwrite directory {json.dumps(path)} with non-directory "
+                                  f"{json.dumps(self.container_dir)}")
+        if not stat.S_ISDIR(existing.st_mode) and member.isdir():
+            raise InvalidArgument(f"cannot overwrite non-directory {json.dumps(path)} with directory "
+                                  f"{json.dumps(self.container_dir)}")
+
+
+def extract_to_path(tree: Tree, container_dir: str, stream: BinaryIO, no_overwrite_dir_non_dir: bool = False,
+                    owner: tuple[int, int] | None = None) -> int:
+    """Extract the tar ``stream`` into the directory ``container_dir`` (from :func:`extraction_point`)
+    and what is mounted below it; return bytes written. ``owner`` (uid, gid) replaces the archive's.
+
+    Entries stay inside that directory (``..`` and symlinks cannot lead out).
+    """
+    return _CopyExtractor(tree, container_dir, no_overwrite_dir_non_dir, owner).extract(stream).size

@@ -44,9 +44,11 @@ def read_xattrs(path: str) -> dict[str, bytes]:
 class LayerTarWriter:
     """Writes entries of one tree into one tar stream; call :meth:`close` to finish the archive."""
 
-    def __init__(self, out: BinaryIO):
+    def __init__(self, out: BinaryIO, owner_names: tuple[dict[int, str], dict[int, str]] | None = None):
         self._tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
         self._links: dict[tuple[int, int], str] = {}
+        #: user and group names by id, for archives that carry them (``cp``, as Docker's); layers carry none
+        self._users, self._groups = owner_names or ({}, {})
 
     def add(self, root: str, rel: str, st: os.stat_result | None = None, arcname: str | None = None) -> None:
         """Add ``root/rel`` (not recursing) under the archive name ``arcname`` (default ``rel``)."""
@@ -56,7 +58,7 @@ class LayerTarWriter:
         ti = tarfile.TarInfo(name)
         ti.mode = stat.S_IMODE(st.st_mode)
         ti.uid, ti.gid = st.st_uid, st.st_gid
-        ti.uname = ti.gname = ""
+        ti.uname, ti.gname = self._users.get(st.st_uid, ""), self._groups.get(st.st_gid, "")
         ti.mtime = int(st.st_mtime)
         for key, value in read_xattrs(path).items():
             ti.pax_headers["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")

@@ -247,13 +247,18 @@ class Extractor:
                         real.clear()
                     todo[:0] = target.split("/")
                     continue
-                fds.append(fd)
                 real.append(comp)
+                fds.append(self._entered(fd, real))
             result = fds.pop()
             return result, real
         finally:
             for fd in fds:
                 os.close(fd)
+
+    def _entered(self, fd: int, real: list[str]) -> int:
+        """The directory to use for the one just opened as ``fd`` at ``real`` (a subclass may swap it,
+        closing ``fd``: a copy into a container enters what is mounted there)."""
+        return fd
 
     # -- members ------------------------------------------------------------------
 
