@@ -42,6 +42,12 @@ class NotModified(BerthError):
     status = 304
 
 
+class Unavailable(BerthError):
+    """The daemon cannot serve the request in its current mode, e.g. swarm routes outside a swarm (503)."""
+
+    status = 503
+
+
 class NotImplementedYet(BerthError):
     """A Docker API feature berth does not implement yet (501)."""
 

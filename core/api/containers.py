@@ -18,6 +18,7 @@ from berth.containers.model import now_rfc3339
 from berth.containers.model import State
 from berth.containers.validate import check_create_body, check_update_body
 from berth.errors import InvalidArgument
+from berth.hostfacts import memory_total
 
 routes = Routes()
 
@@ -354,21 +355,10 @@ def _net_dev(pid: int) -> dict:
     return out
 
 
-def _host_memory() -> int:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 async def _stats_sample(manager, c) -> dict:
     sample = dict(await manager.stats(c.id))
     memory = dict(sample.get("memory_stats") or {})
-    host = _host_memory()
+    host = memory_total()
     # an unlimited cgroup reports ~2**63; Docker shows the host's memory as the limit then
     if memory and host and (not memory.get("limit") or memory["limit"] > host):
         memory["limit"] = host

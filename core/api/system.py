@@ -1,16 +1,13 @@
-"""System routes: ``_ping``, ``version``, ``info``."""
+"""System routes: ``_ping``, ``version``, ``events``, ``system/df``, ``build/prune`` (``info`` is in :mod:`berth.api.info`)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import platform
 
 from aiohttp import web
 
 import berth
 from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response, query_filters, query_time
-from berth.containers.model import State
 
 routes = Routes()
 
@@ -43,61 +40,6 @@ async def version(request: web.Request) -> web.StreamResponse:
         "Platform": {"Name": "berth"},
         "Components": [{"Name": "Engine", "Version": berth.__version__, "Details": details}],
         "Version": berth.__version__, **details,
-    })
-
-
-def _meminfo_total() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def _os_name() -> str:
-    try:
-        with open("/etc/os-release") as f:
-            for line in f:
-                if line.startswith("PRETTY_NAME="):
-                    return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return "Linux"
-
-
-@routes.add("GET", "/info")
-async def info(request: web.Request) -> web.StreamResponse:
-    engine = engine_of(request)
-    containers = list(engine.containers.store.containers.values())
-    count = lambda *states: sum(1 for c in containers if c.state.status in states)  # noqa: E731
-    networks = engine.networks.loaded_drivers
-    inventory = await asyncio.to_thread(engine.driver_inventory)
-    return json_response({
-        "ID": engine.data_root, "Name": platform.node(), "ServerVersion": berth.__version__,
-        "Containers": len(containers), "ContainersRunning": count(State.RUNNING, State.RESTARTING),
-        "ContainersPaused": count(State.PAUSED),
-        "ContainersStopped": count(State.EXITED, State.CREATED, State.DEAD),
-        "Images": len(engine.images.list()),
-        "Driver": engine.graph.name, "DriverStatus": [list(p) for p in engine.graph.status()],
-        "ExecDriver": engine.exec.name, "ExecDriverStatus": [list(p) for p in engine.exec.status()],
-        "NetworkDrivers": {name: [list(p) for p in d.status()] for name, d in networks.items()},
-        "DefaultNetworkDriver": engine.default_network_driver(),
-        "Plugins": {"Volume": ["local"], "Network": sorted(n["Name"] for n in inventory if n["Kind"] == "network"),
-                    "Authorization": None, "Log": ["json-file"]},
-        "BerthDrivers": inventory,
-        "DriverCalls": engine.stats.summary(),
-        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
-        "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "Debug": engine.config.log_level == "debug",
-        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
-        "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
-        "KernelVersion": platform.release(), "OperatingSystem": _os_name(), "OSType": "linux",
-        "Architecture": platform.machine(), "NCPU": os.cpu_count() or 1, "MemTotal": _meminfo_total(),
-        "DockerRootDir": engine.data_root, "ExecRoot": engine.exec_root, "Labels": [], "ExperimentalBuild": False,
-        "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"], "Runtimes": {engine.exec.name: {"path": engine.exec.name}},
-        "DefaultRuntime": engine.exec.name, "Warnings": list(engine.warnings),
     })
 
 

@@ -1,0 +1,74 @@
+"""``GET /info`` has dockerd's shape, and its counts agree with the list routes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+
+from tests.e2e.test_api_wire import http
+from tests.peers import missing_peer
+
+docker = pytest.importorskip("docker")
+
+LAB_DOCKER = "/run/lab-docker.sock"
+
+
+@pytest.fixture(scope="module")
+def dockerd_info() -> dict:
+    """The real dockerd's ``/info`` (a peer: skipped locally, a failure in CI when absent)."""
+    if not os.path.exists(LAB_DOCKER):
+        missing_peer(f"the real dockerd is not running: no socket at {LAB_DOCKER}", "bash .ci/peers")
+    client = docker.APIClient(base_url="unix://" + LAB_DOCKER, version="auto")
+    try:
+        return client.info()
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def sdk(daemon):
+    client = docker.APIClient(base_url=daemon.host, version="1.41", timeout=60)
+    yield client
+    client.close()
+
+
+def test_info_has_every_field_of_dockerds_with_the_same_json_type(daemon, dockerd_info):
+    _, _, body = http(daemon, "GET", "/v1.41/info")
+    berth = json.loads(body)
+    kinds = {name: type(value).__name__ for name, value in berth.items()}
+    wanted = {name: type(value).__name__ for name, value in dockerd_info.items()}
+    assert {name: kinds.get(name) for name in wanted} == wanted
+
+
+def test_a_node_outside_a_swarm_is_inactive(sdk):
+    assert sdk.info()["Swarm"] == {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                                   "ControlAvailable": False, "Error": "", "RemoteManagers": None}
+
+
+def test_info_images_counts_what_images_all_lists(sdk):
+    dockerfile = b"FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n"
+    list(sdk.build(fileobj=io.BytesIO(dockerfile), tag="info-count:latest", rm=True))
+    try:
+        listed_all = sdk.images(all=True)
+        assert len(listed_all) > len(sdk.images())  # the build's intermediate images are there
+        assert sdk.info()["Images"] == len(listed_all)
+    finally:
+        sdk.remove_image("info-count:latest")
+
+
+def test_info_lists_the_insecure_loopback_registries(sdk):
+    registry = sdk.info()["RegistryConfig"]
+    assert "127.0.0.0/8" in registry["InsecureRegistryCIDRs"]
+    assert registry["IndexConfigs"]["docker.io"]["Official"] is True
+
+
+def test_info_counts_event_listeners(sdk):
+    before = sdk.info()["NEventsListener"]
+    events = sdk.events(decode=True)
+    try:
+        assert sdk.info()["NEventsListener"] == before + 1
+    finally:
+        events.close()
