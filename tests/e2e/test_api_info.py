@@ -29,10 +29,9 @@ def dockerd_info() -> dict:
 
 
 @pytest.fixture(scope="module")
-def sdk(daemon):
-    client = docker.APIClient(base_url=daemon.host, version="1.41", timeout=60)
-    yield client
-    client.close()
+def api(sdk):
+    """docker-py's low-level client (``images(all=True)``, ``build`` as a stream)."""
+    return sdk.api
 
 
 def test_info_has_every_field_of_dockerds_with_the_same_json_type(daemon, dockerd_info):
@@ -43,32 +42,32 @@ def test_info_has_every_field_of_dockerds_with_the_same_json_type(daemon, docker
     assert {name: kinds.get(name) for name in wanted} == wanted
 
 
-def test_a_node_outside_a_swarm_is_inactive(sdk):
-    assert sdk.info()["Swarm"] == {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+def test_a_node_outside_a_swarm_is_inactive(api):
+    assert api.info()["Swarm"] == {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                                    "ControlAvailable": False, "Error": "", "RemoteManagers": None}
 
 
-def test_info_images_counts_what_images_all_lists(sdk):
+def test_info_images_counts_what_images_all_lists(api):
     dockerfile = b"FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n"
-    list(sdk.build(fileobj=io.BytesIO(dockerfile), tag="info-count:latest", rm=True))
+    list(api.build(fileobj=io.BytesIO(dockerfile), tag="info-count:latest", rm=True))
     try:
-        listed_all = sdk.images(all=True)
-        assert len(listed_all) > len(sdk.images())  # the build's intermediate images are there
-        assert sdk.info()["Images"] == len(listed_all)
+        listed_all = api.images(all=True)
+        assert len(listed_all) > len(api.images())  # the build's intermediate images are there
+        assert api.info()["Images"] == len(listed_all)
     finally:
-        sdk.remove_image("info-count:latest")
+        api.remove_image("info-count:latest")
 
 
-def test_info_lists_the_insecure_loopback_registries(sdk):
-    registry = sdk.info()["RegistryConfig"]
+def test_info_lists_the_insecure_loopback_registries(api):
+    registry = api.info()["RegistryConfig"]
     assert "127.0.0.0/8" in registry["InsecureRegistryCIDRs"]
     assert registry["IndexConfigs"]["docker.io"]["Official"] is True
 
 
-def test_info_counts_event_listeners(sdk):
-    before = sdk.info()["NEventsListener"]
-    events = sdk.events(decode=True)
+def test_info_counts_event_listeners(api):
+    before = api.info()["NEventsListener"]
+    events = api.events(decode=True)
     try:
-        assert sdk.info()["NEventsListener"] == before + 1
+        assert api.info()["NEventsListener"] == before + 1
     finally:
         events.close()

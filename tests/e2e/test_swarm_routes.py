@@ -71,13 +71,9 @@ def test_init_and_join_are_refused_with_the_reason(daemon, path):
     assert status == 503 and "does not implement swarm mode" in json.loads(body)["message"]
 
 
-def test_docker_py_sees_an_inactive_node(daemon):
-    client = docker.DockerClient(base_url=daemon.host, version="1.41")
-    try:
-        assert client.info()["Swarm"]["LocalNodeState"] == "inactive"
-        assert client.swarm.leave(force=True) is True  # docker-py takes the 503 as "nothing to leave"
-        with pytest.raises(docker.errors.APIError) as listing:
-            client.services.list()
-        assert listing.value.status_code == 503
-    finally:
-        client.close()
+def test_docker_py_sees_an_inactive_node(sdk):
+    assert sdk.info()["Swarm"]["LocalNodeState"] == "inactive"
+    assert sdk.swarm.leave(force=True) is True  # docker-py takes the 503 as "nothing to leave"
+    with pytest.raises(docker.errors.APIError) as listing:
+        sdk.services.list()
+    assert listing.value.status_code == 503
