@@ -141,7 +141,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_stdin = query_bool(request, "stdin")
     wanted = {s for s in ("stdout", "stderr") if query_bool(request, s)}
     tty = bool(c.config.get("Tty"))
-    detach_keys = parse_detach_keys(request.query.get("detachKeys")) if want_stdin else b""
+    keys = parse_detach_keys(request.query.get("detachKeys"))  # a bad sequence is a 400 even when unused
+    detach_keys = keys if want_stdin and tty else b""  # as dockerd: only a terminal's input is scanned
     response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
     try:
         socket_path, ack = await manager.attach_target(c.id)
@@ -157,12 +158,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
-                 wanted: set[str], tty: bool, before_close=None, detach_keys: bytes = b"") -> None:
+                 wanted: set[str], tty: bool, before_close=None, detach_keys: bytes = b"") -> bool:
     """Copy the monitor's output to the client and the client's input to the monitor until either ends.
 
     ``before_close`` is awaited between the end of the output and closing the client's
     connection (exec: the exit code must be recorded before the client inspects it).
-    Typing ``detach_keys`` ends the session without closing the process's stdin (Docker's ctrl-p ctrl-q).
+    Typing ``detach_keys`` ends the session without closing the process's stdin (Docker's ctrl-p ctrl-q);
+    the result says whether that is how it ended.
     """
     scanner = DetachScanner(detach_keys)
     detached = asyncio.Event()
@@ -211,6 +213,7 @@ async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWri
             task.cancel()
         writer.close()
         client.close()
+    return detached.is_set()
 
 
 @routes.add("GET", "/containers/{id}/logs")

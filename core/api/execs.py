@@ -45,8 +45,9 @@ async def start(request: web.Request) -> web.StreamResponse:
         return response
     wanted = {s for s, key in (("stdout", "AttachStdout"), ("stderr", "AttachStderr")) if inst.config.get(key, True)}
     stdin = bool(inst.config.get("AttachStdin"))
-    await splice(client, reader, writer, stdin, wanted, tty, before_close=inst.done.wait,
-                 detach_keys=keys if stdin else b"")
+    if await splice(client, reader, writer, stdin, wanted, tty, before_close=inst.done.wait,
+                    detach_keys=keys if stdin and inst.config.get("Tty") else b""):  # dockerd: terminals only
+        execs.detached(inst)
     return response
 
 

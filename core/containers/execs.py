@@ -8,6 +8,7 @@ extra environment and terminal on top.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from berth import log
+from berth import detachkeys, log
 from berth.containers import spec as ocispec
 from berth.containers.model import State
 from berth.containers.users import resolve_user
@@ -85,8 +86,10 @@ class ExecManager:
     async def start(self, exec_id: str, detach: bool) -> ExecInstance:
         """Start the process; with ``detach`` False it waits for an attacher on :meth:`socket_path`."""
         inst = self.get(exec_id)
+        if inst.running:
+            raise Conflict(f"Error: Exec command {inst.id} is already running")
         if inst.started:
-            raise Conflict(f"Error: Exec command {exec_id} has already run")
+            raise Conflict(f"Error: Exec command {inst.id} has already run")
         c = self.containers.get(inst.container_id)
         if c.state.status != State.RUNNING:
             raise Conflict(f"Container {c.id} is not running")
@@ -128,6 +131,12 @@ class ExecManager:
         if c is not None:
             self.containers.event(c, "exec_die", execID=inst.id, exitCode=str(inst.exit_code))
 
+    def detached(self, inst: ExecInstance) -> None:
+        """The client typed the detach keys: the process goes on (dockerd's ``exec_detach`` event)."""
+        c = self.containers.store.containers.get(inst.container_id)
+        if c is not None:
+            self.containers.event(c, "exec_detach", execID=inst.id)
+
     async def resize(self, exec_id: str, height: int, width: int) -> None:
         inst = self.get(exec_id)
         if not inst.running:
@@ -135,15 +144,20 @@ class ExecManager:
         await asyncio.to_thread(self.containers.exec.resize, inst.container_id, height, width, inst.id)
 
     def inspect(self, exec_id: str) -> dict[str, Any]:
+        """``GET /exec/{id}/json`` in dockerd's shape: ``ExitCode`` null until the process ended,
+        ``DetachKeys`` the parsed sequence in base64 (a Go ``[]byte``), ``user`` only when set."""
         inst = self.get(exec_id)
         cmd = inst.config.get("Cmd") or [""]
+        process = {"tty": bool(inst.config.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:],
+                   "privileged": bool(inst.config.get("Privileged"))}
+        if inst.config.get("User"):
+            process["user"] = inst.config["User"]
+        keys = detachkeys.parse(inst.config["DetachKeys"]) if inst.config.get("DetachKeys") else b""
         return {
-            "ID": inst.id, "Running": inst.running, "ExitCode": inst.exit_code, "ContainerID": inst.container_id,
-            "ProcessConfig": {"tty": bool(inst.config.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:],
-                              "privileged": bool(inst.config.get("Privileged")), "user": inst.config.get("User", "")},
+            "ID": inst.id, "Running": inst.running, "ExitCode": inst.exit_code, "ProcessConfig": process,
             "OpenStdin": bool(inst.config.get("AttachStdin")), "OpenStderr": bool(inst.config.get("AttachStderr")),
             "OpenStdout": bool(inst.config.get("AttachStdout")), "CanRemove": False,
-            "DetachKeys": inst.config.get("DetachKeys", ""), "Pid": inst.pid,
+            "ContainerID": inst.container_id, "DetachKeys": base64.b64encode(keys).decode(), "Pid": inst.pid,
         }
 
     def forget_container(self, container_id: str) -> None:

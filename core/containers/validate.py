@@ -9,7 +9,7 @@ everywhere, as Go decodes it to the zero value.
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import Any, Iterable
 
 from berth.errors import InvalidArgument
 
@@ -178,9 +178,24 @@ EXEC_FIELDS = {"User": "str", "WorkingDir": "str", "DetachKeys": "str", "Env": "
                "ConsoleSize": "int_list"}
 
 
+def go_json_keys(body: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """``body`` with its keys named as ``fields`` spells them: dockerd decodes bodies with Go's
+    encoding/json, which matches names case-insensitively, an exact match first (docker-py sends
+    ``detachKeys`` for ``DetachKeys``)."""
+    exact = set(fields)
+    folded = {name.casefold(): name for name in exact}
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        name = key if key in exact else folded.get(key.casefold(), key)
+        if name != key and name in body:
+            continue  # the exactly spelled key wins
+        out[name] = value
+    return out
+
+
 def check_exec_body(body: dict[str, Any]) -> dict[str, Any]:
     """``POST /containers/{id}/exec``: field types; a lone string Cmd is a one-element list (strslice)."""
-    body = dict(body)
+    body = go_json_keys(body, ("Cmd", *EXEC_FIELDS))
     if isinstance(body.get("Cmd"), str):
         body["Cmd"] = [body["Cmd"]]
     check_fields("exec config", body, {"Cmd": "str_list", **EXEC_FIELDS})
