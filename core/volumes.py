@@ -22,6 +22,9 @@ from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.fsutil import atomic_write
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# Docker 23+ marks every volume created without a name (by create or by a container) with this label;
+# prune without ``all`` removes only volumes that have it.
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
 
 class CorruptVolume(BerthError):
@@ -83,8 +86,11 @@ class VolumeStore:
 
     def inspect(self, name: str) -> dict[str, Any]:
         meta = self._meta(name)
+        labels = dict(meta.get("Labels") or {})
+        if meta.get("Anonymous"):
+            labels[ANONYMOUS_LABEL] = ""
         return {"Name": meta["Name"], "Driver": "local", "Mountpoint": self.data_path(name),
-                "CreatedAt": meta["CreatedAt"], "Labels": meta.get("Labels") or {}, "Scope": "local",
+                "CreatedAt": meta["CreatedAt"], "Labels": labels, "Scope": "local",
                 "Options": meta.get("Options") or {}, "Status": None}
 
     def list(self) -> list[dict[str, Any]]:
@@ -109,12 +115,11 @@ class VolumeStore:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
         shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
 
-    def prune(self, all_volumes: bool = False) -> tuple[list[str], int]:
-        """Docker 23+: by default only anonymous volumes; ``all`` also named ones."""
+    def prune(self, selected: Callable[[dict[str, Any]], bool]) -> tuple[list[str], int]:
+        """Remove the unused volumes for which ``selected(volume)`` is true (the API applies Docker's filters)."""
         removed, reclaimed = [], 0
         for vol in self.list():
-            meta = self._meta(vol["Name"])
-            if (meta.get("Anonymous") or all_volumes) and not self._in_use(vol["Name"]):
+            if selected(vol) and not self._in_use(vol["Name"]):
                 reclaimed += disk_usage(self.data_path(vol["Name"]))
                 self.remove(vol["Name"])
                 removed.append(vol["Name"])

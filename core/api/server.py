@@ -31,6 +31,12 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
 
+def api_version(request: web.Request) -> tuple[int, ...]:
+    """The API version the client asked for in the path (``/v1.41/...``); the current one when unversioned."""
+    version = request.match_info.get("api_version")
+    return _version_tuple(version[1:] if version else API_VERSION)
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
 

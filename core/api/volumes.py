@@ -1,36 +1,93 @@
-"""Volume routes: list, create, inspect, delete, prune."""
+"""Volume routes: list, create, inspect, delete, prune, with Docker's filters.
+
+Filters are dockerd's: list takes ``dangling``, ``driver``, ``label`` and ``name``
+(a regular expression searched in the name); prune takes ``label``, ``label!``
+and ``all``. Since API 1.42 prune removes only anonymous volumes unless
+``all=true``; a client asking for an older version gets the old behaviour (every
+unused volume), as from dockerd.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 from aiohttp import web
 
+from berth.api.server import Routes, api_version, engine_of, json_response, query_bool, query_filters, read_json
 from berth.containers.validate import check_fields
-from berth.api.server import Routes, engine_of, json_response, query_bool, query_filters, read_json
+from berth.errors import InvalidArgument
+from berth.volumes import ANONYMOUS_LABEL
 
 routes = Routes()
 
+LIST_FILTERS = {"dangling", "driver", "label", "name"}
+PRUNE_FILTERS = {"all", "label", "label!"}
 
-def _filters(request: web.Request) -> dict:
-    return query_filters(request)
+
+def _checked_filters(request: web.Request, accepted: set[str]) -> dict[str, list[str]]:
+    filters = query_filters(request)
+    for key in filters:
+        if key not in accepted:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    return filters
+
+
+def _bool_filter(filters: dict[str, list[str]], key: str) -> bool | None:
+    """A boolean filter's value (None when absent); bad or conflicting values are dockerd's 400."""
+    values = {v.lower() for v in filters.get(key, [])}
+    if not values:
+        return None
+    meanings = {v in ("true", "1") for v in values}
+    if not values <= {"true", "1", "false", "0"} or len(meanings) > 1:
+        raise InvalidArgument(f"invalid filter '{key}=[{' '.join(filters[key])}]'")
+    return meanings.pop()
+
+
+def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
+    """Docker's MatchKVList: every ``key`` or ``key=value`` in ``wanted`` holds for ``labels``."""
+    for item in wanted:
+        key, has_value, value = item.partition("=")
+        if key not in labels or (has_value and labels[key] != value):
+            return False
+    return True
+
+
+def _name_matches(patterns: list[str], name: str) -> bool:
+    for pattern in patterns:
+        try:
+            if pattern == name or re.search(pattern, name):
+                return True
+        except re.error:
+            continue  # as dockerd: a pattern that is not a regular expression matches only itself
+    return False
+
+
+def _selector(filters: dict[str, list[str]], in_use):
+    """A predicate on a volume's inspect record applying ``filters`` (``in_use(name)`` for ``dangling``)."""
+    dangling = _bool_filter(filters, "dangling")
+
+    def selected(volume: dict) -> bool:
+        labels = volume.get("Labels") or {}
+        if "name" in filters and not _name_matches(filters["name"], volume["Name"]):
+            return False
+        if "driver" in filters and volume["Driver"] not in filters["driver"]:
+            return False
+        if filters.get("label") and not _labels_match(filters["label"], labels):
+            return False
+        if filters.get("label!") and _labels_match(filters["label!"], labels):
+            return False
+        return dangling is None or (not in_use(volume["Name"])) == dangling
+
+    return selected
 
 
 @routes.add("GET", "/volumes")
 async def list_volumes(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
-    volumes = engine.volumes.list()
-    filters = _filters(request)
-    if "name" in filters:
-        volumes = [v for v in volumes if any(n in v["Name"] for n in filters["name"])]
-    if "dangling" in filters:
-        want = list(filters["dangling"])[0] in ("true", "1", True)
-        volumes = [v for v in volumes if (not engine.volumes._in_use(v["Name"])) == want]
-    if "label" in filters:
-        for label in filters["label"]:
-            key, sep, value = label.partition("=")
-            volumes = [v for v in volumes if key in v["Labels"] and (not sep or v["Labels"][key] == value)]
-    return json_response({"Volumes": volumes, "Warnings": []})
+    selected = _selector(_checked_filters(request, LIST_FILTERS), engine.volumes._in_use)
+    volumes = await asyncio.to_thread(engine.volumes.list)
+    return json_response({"Volumes": [v for v in volumes if selected(v)], "Warnings": []})
 
 
 @routes.add("POST", "/volumes/create")
@@ -39,8 +96,9 @@ async def create_volume(request: web.Request) -> web.StreamResponse:
     check_fields("volume config", body, {"Name": "str", "Driver": "str", "Labels": "str_dict",
                                          "DriverOpts": "str_dict"})
     engine = engine_of(request)
-    vol = await asyncio.to_thread(engine.volumes.create, body.get("Name") or None, body.get("Labels"),
-                                  body.get("Driver") or "local", body.get("DriverOpts"))
+    name = body.get("Name") or None
+    vol = await asyncio.to_thread(engine.volumes.create, name, body.get("Labels"), body.get("Driver") or "local",
+                                  body.get("DriverOpts"), anonymous=name is None)
     engine.events.publish("volume", "create", vol["Name"], {"driver": "local"})
     return json_response(vol, 201)
 
@@ -62,7 +120,10 @@ async def remove_volume(request: web.Request) -> web.StreamResponse:
 @routes.add("POST", "/volumes/prune")
 async def prune_volumes(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
-    filters = _filters(request)
-    all_volumes = "all" in filters and list(filters["all"])[0] in ("true", "1", True)
-    removed, reclaimed = await asyncio.to_thread(engine.volumes.prune, all_volumes)
+    filters = _checked_filters(request, PRUNE_FILTERS)
+    every_volume = _bool_filter(filters, "all") or api_version(request) < (1, 42)
+    if not every_volume:
+        filters = {**filters, "label": [*filters.get("label", []), ANONYMOUS_LABEL]}
+    selected = _selector(filters, engine.volumes._in_use)
+    removed, reclaimed = await asyncio.to_thread(engine.volumes.prune, selected)
     return json_response({"VolumesDeleted": removed, "SpaceReclaimed": reclaimed})
