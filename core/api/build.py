@@ -3,7 +3,8 @@
 The body is the build context as a tar (plain or gzip). Query parameters are
 Docker's: ``t`` (repeatable), ``dockerfile``, ``buildargs`` and ``labels`` (JSON),
 ``target``, ``nocache``, ``pull``, ``rm``, ``forcerm``, ``q``, ``networkmode``,
-``platform``. As in Moby, an error found before the build starts (no Dockerfile,
+``platform``, ``cachefrom`` (JSON), and the RUN containers' ``extrahosts``,
+``ulimits``, memory, CPU and ``shmsize`` settings. As in Moby, an error found before the build starts (no Dockerfile,
 a parse error, a bad tag) is an HTTP error; after that the 200 NDJSON stream
 ends with ``{"errorDetail": {"code": N, "message": ...}, "error": ...}``.
 """
@@ -19,8 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from berth import log
-from berth.api.server import Routes, engine_of, query_bool
-from berth.errors import BerthError, InvalidArgument
+from berth.api.server import Routes, engine_of, query_bool, query_int
+from berth.errors import BerthError, InvalidArgument, NotImplementedYet
 
 routes = Routes()
 
@@ -52,14 +53,72 @@ def options_from(request: web.Request):
             raise InvalidArgument(f"invalid tag {tag!r}: a build can be tagged with repo:tag, not a digest")
     build_args = {str(k): (None if v is None else str(v)) for k, v in _json_param(request, "buildargs").items()}
     labels = {str(k): str(v) for k, v in _json_param(request, "labels").items()}
+    _refuse_what_berth_cannot_build(request)
     rm = query_bool(request, "rm", True)
     return BuildOptions(
         dockerfile=request.query.get("dockerfile") or "Dockerfile", tags=tags, build_args=build_args,
         target=request.query.get("target") or None, labels=labels, no_cache=query_bool(request, "nocache"),
         pull=query_bool(request, "pull"), rm=rm, force_rm=query_bool(request, "forcerm"),
         quiet=query_bool(request, "q"), network_mode=request.query.get("networkmode") or "default",
-        platform=request.query.get("platform") or None,
+        platform=request.query.get("platform") or None, run_host_config=run_host_config(request),
+        cache_from=[str(ref) for ref in _json_list_param(request, "cachefrom", "cache-from")],
     )
+
+
+# query parameter -> the RUN containers' HostConfig field (0 or "" means unset, as the docker CLI sends them)
+RUN_LIMITS = {"memory": "Memory", "memswap": "MemorySwap", "cpushares": "CpuShares", "cpuperiod": "CpuPeriod",
+              "cpuquota": "CpuQuota", "shmsize": "ShmSize"}
+RUN_SETTINGS = {"cpusetcpus": "CpusetCpus", "cpusetmems": "CpusetMems", "cgroupparent": "CgroupParent"}
+
+
+def run_host_config(request: web.Request) -> dict[str, Any]:
+    """What the RUN steps' containers get from the query: limits, ``extrahosts``, ``ulimits``."""
+    host_config: dict[str, Any] = {}
+    for param, key in RUN_LIMITS.items():
+        if value := query_int(request, param, 0):
+            host_config[key] = value
+    for param, key in RUN_SETTINGS.items():
+        if value := request.query.get(param):
+            host_config[key] = value
+    if extra_hosts := request.query.getall("extrahosts", []):
+        host_config["ExtraHosts"] = extra_hosts
+    if ulimits := _json_list_param(request, "ulimits", "ulimit settings"):
+        host_config["Ulimits"] = ulimits
+    return host_config
+
+
+def _json_list_param(request: web.Request, name: str, what: str) -> list:
+    raw = request.query.get(name)
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"error reading {what}: {exc}") from None
+    if not isinstance(value, list):
+        raise InvalidArgument(f"error reading {what}: expected a JSON array, got {type(value).__name__}")
+    return value
+
+
+def _refuse_what_berth_cannot_build(request: web.Request) -> None:
+    """Options dockerd refuses here too (same words), and BuildKit or remote contexts, which berth lacks."""
+    if request.query.getall("securityopt", []):
+        raise InvalidArgument("The daemon on this platform does not support setting security options on build")
+    if query_bool(request, "squash"):
+        raise InvalidArgument("squash is only supported with experimental mode")
+    isolation = request.query.get("isolation", "")
+    if isolation not in ("", "default"):
+        raise InvalidArgument(f'Unsupported isolation: "{isolation}"')
+    version = request.query.get("version", "")
+    if version not in ("", "1", "2"):
+        raise InvalidArgument(f'invalid version "{version}"')
+    if version == "2":
+        raise NotImplementedYet("berth has no BuildKit: build with the classic builder (version=1; "
+                                "DOCKER_BUILDKIT=0 for the docker CLI)")
+    if request.query.get("remote"):
+        raise NotImplementedYet("building from a remote context (remote=URL) is not supported: send the context "
+                                "as the request body")
+    # ``outputs`` is BuildKit's; dockerd's classic builder ignores it, and so does berth's.
 
 
 async def _spool_body(request: web.Request, directory: str) -> Any:

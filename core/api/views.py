@@ -117,6 +117,19 @@ def image_summary(image: Any, containers: int = -1) -> dict[str, Any]:
     }
 
 
+# The fields dockerd always shows in an image's Config and ContainerConfig (its container.Config without omitempty)
+IMAGE_CONFIG_DEFAULTS = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
+}
+
+
+def image_config_view(config: dict[str, Any] | None) -> dict[str, Any]:
+    """An image's run config as dockerd shows it: every always-present field, then what the image sets."""
+    return {**IMAGE_CONFIG_DEFAULTS, **(config or {})}
+
+
 def image_inspect(image: Any, diff_ids: list[str], driver: str, graph_data: dict[str, str]) -> dict[str, Any]:
     """``GET /images/{name}/json``."""
     config = image.config or {}
@@ -128,10 +141,10 @@ def image_inspect(image: Any, diff_ids: list[str], driver: str, graph_data: dict
         "Comment": config.get("comment", ""),
         "Created": config.get("created", image.created),
         "Container": config.get("container", ""),
-        "ContainerConfig": config.get("container_config"),
+        "ContainerConfig": image_config_view(config.get("container_config")),
         "DockerVersion": config.get("docker_version", ""),
         "Author": config.get("author", ""),
-        "Config": config.get("config"),
+        "Config": image_config_view(config.get("config")),
         "Architecture": config.get("architecture", ""),
         "Variant": config.get("variant", ""),
         "Os": config.get("os", ""),

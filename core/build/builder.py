@@ -35,6 +35,9 @@ from berth.images.store import Image
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+STDERR_COLOUR = "\x1b[91m{}\x1b[0m"  # dockerd's builder shows a step's stderr in red
+
+
 class BuildFailed(BerthError):
     """A step failed; ``code`` is the exit code Docker reports in ``errorDetail`` (1 when not a RUN)."""
 
@@ -61,6 +64,8 @@ class BuildOptions:
     quiet: bool = False
     network_mode: str = "default"
     platform: str | None = None
+    run_host_config: dict[str, Any] = field(default_factory=dict)  # limits, ExtraHosts... for RUN containers
+    cache_from: list[str] = field(default_factory=list)  # when given, only these images' chains serve as cache
 
 
 def check_platform(platform: str | None, where: str) -> None:
@@ -101,6 +106,7 @@ class Builder:
         self.lexer = Lexer(dockerfile.escape)
         self.meta_args: dict[str, str | None] = {}
         self.consumed_args: set[str] = set()
+        self.cache_sources = cache.cache_sources(self.images, options.cache_from)
         self.stages: dict[str, Image | None] = {}  # stage name and index -> its last image
         self.tmp_dir = os.path.join(engine.data_root, "tmp")
         os.makedirs(self.tmp_dir, mode=0o700, exist_ok=True)
@@ -256,7 +262,7 @@ class Builder:
     async def _probe(self, st: StageState, container_config: dict[str, Any]) -> bool:
         if self.options.no_cache:
             return False
-        hit = await asyncio.to_thread(cache.lookup, self.images, st.image_id, container_config)
+        hit = await asyncio.to_thread(cache.lookup, self.images, st.image_id, container_config, self.cache_sources)
         if hit is None:
             return False
         await self.out(" ---> Using cache\n")
@@ -418,7 +424,7 @@ class Builder:
             "Image": st.image.id, "Cmd": argv, "Entrypoint": [], "Env": [f"{k}={v}" for k, v in env.items()],
             "WorkingDir": st.run_config.get("WorkingDir") or "", "User": st.run_config.get("User") or "",
             "Tty": False, "AttachStdout": True, "AttachStderr": True, "Labels": {},
-            "HostConfig": {"NetworkMode": self.options.network_mode or "default"},
+            "HostConfig": {**self.options.run_host_config, "NetworkMode": self.options.network_mode or "default"},
         }
         manager = self.engine.containers
         c, _ = await manager.create(body, None)
@@ -469,7 +475,9 @@ class Builder:
 
             async for entry in read_log(path, follow=True, tail=None, since=0, until=0,
                                         streams={"stdout", "stderr"}, running=running):
-                await self.out(entry.data.decode("utf-8", errors="replace"))
+                text = entry.data.decode("utf-8", errors="replace")
+                # as dockerd's builder: what a step writes to stderr is shown in red
+                await self.out(STDERR_COLOUR.format(text) if entry.stream == "stderr" else text)
             return await waiter
         finally:
             if not waiter.done():

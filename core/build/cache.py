@@ -4,6 +4,10 @@ A step's result is reused when an image exists whose parent is the current
 image and whose ``container_config`` equals the step's: that config holds the
 instruction (with the checksums of COPY/ADD sources and, for RUN, the build args
 in scope) and the whole run config the step saw.
+
+With ``--cache-from`` only the named images and their ancestors serve as cache,
+as in dockerd. (dockerd can also rebuild a chain from a pulled image's history
+when its parents are not local; berth does not, so such an image gives no hit.)
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from berth import log
+from berth.errors import NotFound
 from berth.images.store import Image, ImageStore
 
 
@@ -25,11 +31,41 @@ def _canonical(config: Any) -> str:
     return json.dumps(norm(config or {}), sort_keys=True)
 
 
-def lookup(images: ImageStore, parent_id: str, container_config: dict[str, Any]) -> Image | None:
-    """The newest child of ``parent_id`` ("" for scratch) built by the same step, if any."""
+def cache_sources(images: ImageStore, references: list[str]) -> set[str] | None:
+    """The image IDs ``--cache-from`` allows: each named image and its parents (None: no restriction).
+
+    A name that is not here is skipped, as dockerd does (it logs it; the build goes on without it).
+    """
+    if not references:
+        return None
+    allowed: set[str] = set()
+    for reference in references:
+        try:
+            image = images.get(reference)
+        except NotFound:
+            log.get().warning("build.cache_from_missing", reference=reference)
+            continue
+        while image is not None and image.id not in allowed:
+            allowed.add(image.id)
+            image = _parent_of(images, image)
+    return allowed
+
+
+def _parent_of(images: ImageStore, image: Image) -> Image | None:
+    try:
+        return images.get(image.parent) if image.parent else None
+    except NotFound:
+        return None
+
+
+def lookup(images: ImageStore, parent_id: str, container_config: dict[str, Any],
+           allowed: set[str] | None = None) -> Image | None:
+    """The newest child of ``parent_id`` ("" for scratch) built by the same step, if any (and in ``allowed``)."""
     wanted = _canonical(container_config)
     found: list[Image] = []
     for child_id in images.children(parent_id):
+        if allowed is not None and child_id not in allowed:
+            continue
         try:
             child = images.get(child_id)
         except Exception:  # removed meanwhile
