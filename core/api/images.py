@@ -21,7 +21,7 @@ from berth.api import views
 from berth.containers.model import parse_time
 from berth.api.filesystem import filters_of, request_body, send_tar
 from berth.api.server import Routes, engine_of, json_response, query_bool
-from berth.errors import InvalidArgument, NotFound, NotImplementedYet
+from berth.errors import BerthError, InvalidArgument, NotFound, NotImplementedYet
 from berth.images import reference as refs
 
 routes = Routes()
@@ -243,17 +243,31 @@ def _ndjson(lines: list[dict]) -> web.Response:
 
 @routes.add("POST", "/images/load")
 async def load(request: web.Request) -> web.StreamResponse:
+    """As dockerd: always a 200 JSON stream; a body that is not an image archive ends it with ``errorDetail``.
+
+    (docker-py raises ImageLoadError on that line; the docker CLI prints it.)
+    """
     from berth.images.archive import load_archive
+    from berth.registry.progress import encode, error
 
     engine = engine_of(request)
     messages: list[str] = []
     body = request_body(request)
-    with log.job("image.load", driver=engine.graph.name) as ev:
-        images = await asyncio.to_thread(load_archive, engine.images, body, messages.append)
-        ev["image_ids"] = ",".join(i.id[7:19] for i in images)
-    for image in images:
-        engine.events.publish("image", "load", image.id, {"name": ",".join(image.repo_tags) or image.id})
-    return _ndjson([{"stream": m} for m in messages])
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    try:
+        with log.job("image.load", driver=engine.graph.name) as ev:
+            images = await asyncio.to_thread(load_archive, engine.images, body, messages.append)
+            ev["image_ids"] = ",".join(i.id[7:19] for i in images)
+    except BerthError as exc:
+        await response.write(encode(error(exc.message)))
+    else:
+        for image in images:
+            engine.events.publish("image", "load", image.id, {"name": ",".join(image.repo_tags) or image.id})
+        for message in messages:
+            await response.write(encode({"stream": message}))
+    await response.write_eof()
+    return response
 
 
 def _now() -> str:
