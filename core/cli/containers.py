@@ -1,5 +1,5 @@
-"""Container verbs: run, create, start, stop, restart, kill, pause, unpause, wait, rm, rename, update,
-ps, logs, attach, exec, and ``container prune``."""
+"""Container verbs: start, stop, restart, kill, pause, unpause, wait, rm, rename, update, ps, logs, attach,
+exec, and ``container prune`` (``run`` and ``create`` live in :mod:`berth.cli.runcreate`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from berth.cli import format as fmt
 from berth.cli import fastjson, options
 from berth.cli.client import APIError
-from berth.cli.runopts import CONTAINER_OPTIONS, RUN_OPTIONS
+from berth.cli.runattached import exit_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: ps and the other light verbs never import argparse
@@ -18,115 +18,8 @@ if TYPE_CHECKING:  # annotations only: ps and the other light verbs never import
     from berth.cli.client import Client
 
 
-def _exit_code_for_start_error(message: str) -> int:
-    """Docker's CLI maps runtime errors to 127 (not found) and 126 (cannot invoke)."""
-    lowered = message.lower()
-    if "executable file not found" in lowered or "no such file or directory" in lowered:
-        return 127
-    if "permission denied" in lowered or "exec format error" in lowered or "not executable" in lowered:
-        return 126
-    return 125
-
-
 def _error(message: str) -> None:
     print(f"Error response from daemon: {message}", file=sys.stderr)
-
-
-# -- create / run -------------------------------------------------------------
-
-OWN_HELP = ("run", "create")
-
-
-def setup_create(p: argparse.ArgumentParser) -> None:
-    options.add(p, CONTAINER_OPTIONS)
-
-
-def _create(client: Client, opts: argparse.Namespace) -> str:
-    """Create the container, pulling a missing image first (``--pull missing``) as docker run does."""
-    from berth.cli.runopts import create_body
-
-    body = create_body(opts)
-    if opts.pull == "always":
-        _pull(client, opts)
-    try:
-        result = client.post("/containers/create", body, name=opts.name)
-    except APIError as exc:
-        if exc.status != 404 or opts.pull == "never" or not exc.message.startswith("No such image"):
-            raise
-        print(f"Unable to find image '{opts.image}' locally", file=sys.stderr)
-        _pull(client, opts)
-        result = client.post("/containers/create", body, name=opts.name)
-    for warning in result.get("Warnings") or []:
-        print(f"WARNING: {warning}", file=sys.stderr)
-    return result["Id"]
-
-
-def _pull(client: Client, opts: argparse.Namespace) -> None:
-    try:
-        from berth.cli.registry import pull_image
-    except ImportError:
-        raise APIError(404, f"No such image: {opts.image}") from None
-    if pull_image(client, opts.image, opts.platform, opts.quiet, out=sys.stderr) != 0:
-        raise SystemExit(125)
-
-
-def run_create(client: Client, opts: argparse.Namespace) -> int:
-    print(_create(client, opts))
-    return 0
-
-
-def setup_run(p: argparse.ArgumentParser) -> None:
-    options.add(p, RUN_OPTIONS)
-
-
-def run_run(client: Client, opts: argparse.Namespace) -> int:
-    if opts.detach and opts.attach:
-        print("berth: conflicting options: cannot specify both --attach and --detach", file=sys.stderr)
-        return 125
-    cid = _create(client, opts)
-    if opts.detach:
-        code = _start(client, cid)
-        if code:
-            return code
-        print(cid)
-        return 0
-    streams_wanted = {s.lower() for s in opts.attach} or {"stdout", "stderr", *(["stdin"] if opts.interactive else [])}
-    sock = client.hijack(f"/containers/{cid}/attach", {
-        "stream": True, "stdin": "stdin" in streams_wanted, "stdout": "stdout" in streams_wanted,
-        "stderr": "stderr" in streams_wanted, "detachKeys": opts.detach_keys})
-    # Docker's order: attach, then wait (its headers come back at once), then start.
-    waiter = client.open("POST", f"/containers/{cid}/wait", {"condition": "removed" if opts.rm else "next-exit"})
-    code = _start(client, cid)
-    if code:
-        sock.close()
-        return code
-    from berth.cli import streams
-
-    detached = streams.interact(sock, opts.tty, "stdin" in streams_wanted, opts.detach_keys,
-                                lambda h, w: client.post(f"/containers/{cid}/resize", h=h, w=w))
-    if detached:
-        waiter.close()
-        return 0
-    return _exit_status(waiter)
-
-
-def _exit_status(waiter) -> int:
-    try:
-        status = fastjson.loads(waiter.read() or b"{}")
-    except ValueError:
-        return 125
-    if status.get("Error") and status["Error"].get("Message"):
-        print(status["Error"]["Message"], file=sys.stderr)
-    return int(status.get("StatusCode", 125))
-
-
-def _start(client: Client, cid: str) -> int:
-    try:
-        client.post(f"/containers/{cid}/start")
-    except APIError as exc:
-        print(f"berth: Error response from daemon: {exc.message}", file=sys.stderr)
-        return _exit_code_for_start_error(exc.message)
-    return 0
 
 
 # -- start / stop / restart / kill / pause / unpause / wait / rm --------------
@@ -160,7 +53,7 @@ def run_start(client: Client, opts: argparse.Namespace) -> int:
                 raise
         detached = streams.interact(sock, tty, stdin, opts.detach_keys,
                                     lambda h, w: client.post(f"/containers/{cid}/resize", h=h, w=w))
-        return 0 if detached else _exit_status(waiter)
+        return 0 if detached else exit_status(waiter)
     return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/start"))
 
 
@@ -341,23 +234,25 @@ PS_DEFAULT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Statu
 
 
 PS_OPTIONS: tuple[options.Option, ...] = (
-    (("-a", "--all"), "flag", "all", False, "show all containers (default shows just running)"),
-    (("-q", "--quiet"), "flag", "quiet", False, "only display container IDs"),
-    (("-l", "--latest"), "flag", "latest", False, "show the latest created container (includes all states)"),
+    (("-a", "--all"), "bool", "all", False, "show all containers (default shows just running)"),
+    (("-q", "--quiet"), "bool", "quiet", False, "only display container IDs"),
+    (("-l", "--latest"), "bool", "latest", False, "show the latest created container (includes all states)"),
     (("-n", "--last"), "int", "last", -1, "show n last created containers (includes all states)"),
-    (("-s", "--size"), "flag", "size", False, "display total file sizes"),
-    (("--no-trunc",), "flag", "no_trunc", False, "don't truncate output"),
-    (("-f", "--filter"), "append", "filter", (),
+    (("-s", "--size"), "bool", "size", False, "display total file sizes"),
+    (("--no-trunc",), "bool", "no_trunc", False, "don't truncate output"),
+    (("-f", "--filter"), "list", "filter", (),
      "filter output based on conditions provided (status=, name=, id=, label=, exited=, ancestor=)"),
-    (("--format",), "str", "format", None, "format output using a Go template, 'table', 'table TEMPLATE' or 'json'"),
+    (("--format",), "string", "format", None, "format output using a Go template, 'table', 'table TEMPLATE' or 'json'"),
 )
 
 #: verbs whose options main() may read with options.fast_parse instead of building an argparse parser
-FAST_OPTIONS = {"ps": PS_OPTIONS, "run": RUN_OPTIONS, "create": CONTAINER_OPTIONS}
+FAST_OPTIONS = {"ps": PS_OPTIONS}
 
 
 def setup_ps(p: argparse.ArgumentParser) -> None:
-    options.add(p, PS_OPTIONS)
+    from berth.cli.argparsing import add_options
+
+    add_options(p, PS_OPTIONS)
 
 
 def format_ports(ports: list[dict]) -> str:
@@ -464,7 +359,7 @@ def run_attach(client: Client, opts: argparse.Namespace) -> int:
     if detached:
         waiter.close()
         return 0
-    return _exit_status(waiter)
+    return exit_status(waiter)
 
 
 def setup_exec(p: argparse.ArgumentParser) -> None:
@@ -483,15 +378,25 @@ def setup_exec(p: argparse.ArgumentParser) -> None:
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
 
 
-def run_exec(client: Client, opts: argparse.Namespace) -> int:
-    from berth.cli.runopts import expand_env, read_env_files
+def _exec_environment(opts: argparse.Namespace) -> list[str]:
+    """``exec``'s env files then ``-e`` values (a bare NAME takes our value), as the docker CLI reads them."""
+    from berth.cli.runfiles import FileError, env_files
+    from berth.cli.runvalues import env_variable
 
+    try:
+        return env_files(opts.env_file) + [env_variable(item) for item in opts.env]
+    except (FileError, ValueError) as exc:
+        print(f"berth: {exc}", file=sys.stderr)
+        raise SystemExit(125) from None
+
+
+def run_exec(client: Client, opts: argparse.Namespace) -> int:
     if not opts.command:
         print("berth exec: requires at least 2 arguments.\nSee 'berth exec --help'.", file=sys.stderr)
         return 125
     body = {"AttachStdin": opts.interactive and not opts.detach, "AttachStdout": not opts.detach,
             "AttachStderr": not opts.detach, "Tty": opts.tty, "Cmd": opts.command,
-            "Env": read_env_files(opts.env_file) + expand_env(opts.env), "WorkingDir": opts.workdir or "",
+            "Env": _exec_environment(opts), "WorkingDir": opts.workdir or "",
             "User": opts.user or "", "Privileged": opts.privileged}
     if opts.detach_keys:
         body["DetachKeys"] = opts.detach_keys
@@ -526,7 +431,7 @@ def exec_exit_code(client: Client, exec_id: str) -> int:
 #: ``berth container SUB`` -> (module, function suffix, help); filesystem verbs come from their own module
 CONTAINER_GROUP: dict[str, tuple[str, str, str]] = {
     "attach": ("containers", "attach", "Attach local standard input, output, and error streams to a running container"),
-    "create": ("containers", "create", "Create a new container"),
+    "create": ("runcreate", "create", "Create a new container"),
     "exec": ("containers", "exec", "Execute a command in a running container"),
     "inspect": ("system", "container_inspect", "Display detailed information on one or more containers"),
     "kill": ("containers", "kill", "Kill one or more running containers"),
@@ -540,7 +445,7 @@ CONTAINER_GROUP: dict[str, tuple[str, str, str]] = {
     "rename": ("containers", "rename", "Rename a container"),
     "restart": ("containers", "restart", "Restart one or more containers"),
     "rm": ("containers", "rm", "Remove one or more containers"),
-    "run": ("containers", "run", "Create and run a new container from an image"),
+    "run": ("runcreate", "run", "Create and run a new container from an image"),
     "start": ("containers", "start", "Start one or more stopped containers"),
     "stats": ("monitoring", "stats", "Display a live stream of container(s) resource usage statistics"),
     "stop": ("containers", "stop", "Stop one or more running containers"),

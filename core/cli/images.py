@@ -39,14 +39,14 @@ def _filters(values: list[str] | None) -> dict[str, list[str]] | None:
 
 IMAGES_OPTIONS: tuple[options.Option, ...] = (
     ((), "arg?", "repository", None, "only images of this repository[:tag]"),
-    (("-a", "--all"), "flag", "all", False, "show all images (default hides intermediate images)"),
-    (("-q", "--quiet"), "flag", "quiet", False, "only show image IDs"),
-    (("--digests",), "flag", "digests", False, "show digests"),
-    (("-f", "--filter"), "append", "filter", [],
+    (("-a", "--all"), "bool", "all", False, "show all images (default hides intermediate images)"),
+    (("-q", "--quiet"), "bool", "quiet", False, "only show image IDs"),
+    (("--digests",), "bool", "digests", False, "show digests"),
+    (("-f", "--filter"), "list", "filter", [],
      "filter output: reference=GLOB, dangling=true|false, label=K[=V], before=IMAGE, since=IMAGE"),
-    (("--format",), "str", "format", None,
+    (("--format",), "string", "format", None,
      "Go-template subset per image, e.g. '{{.Repository}}:{{.Tag}}'; 'json' for JSON lines"),
-    (("--no-trunc",), "flag", "no_trunc", False, "don't truncate output"),
+    (("--no-trunc",), "bool", "no_trunc", False, "don't truncate output"),
 )
 
 #: verbs the fast path may parse without argparse (see berth.cli.options)
@@ -54,7 +54,9 @@ FAST_OPTIONS = {"images": IMAGES_OPTIONS}
 
 
 def setup_images(p: argparse.ArgumentParser) -> None:
-    options.add(p, IMAGES_OPTIONS)
+    from berth.cli.argparsing import add_options
+
+    add_options(p, IMAGES_OPTIONS)
 
 
 def _image_rows(images: list[dict], opts: argparse.Namespace) -> list[dict]:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
 
 #: verb -> (module under berth.cli, help). A module provides ``setup_<verb>(parser)`` and ``run_<verb>(client, opts)``.
 VERBS: dict[str, tuple[str, str]] = {
-    "run": ("containers", "Create and run a new container from an image"),
-    "create": ("containers", "Create a new container"),
+    "run": ("runcreate", "Create and run a new container from an image"),
+    "create": ("runcreate", "Create a new container"),
     "start": ("containers", "Start one or more stopped containers"),
     "stop": ("containers", "Stop one or more running containers"),
     "restart": ("containers", "Restart one or more containers"),
@@ -178,6 +178,23 @@ class _Globals:
         self.host, self.verb, self.rest = host, verb, rest
 
 
+def _alias(verb: str, rest: list[str]) -> tuple[str, list[str], str]:
+    """(verb, its words, its name in messages): ``container run|create`` is the top-level verb, as in docker."""
+    if verb == "container" and rest and rest[0] in ("run", "create"):
+        return rest[0], rest[1:], f"berth container {rest[0]}"
+    return verb, rest, f"berth {verb}"
+
+
+def _read_flags(module: Any, verb: str, rest: list[str], prog: str) -> Any:
+    """The verb's options read as the docker CLI reads them, for verbs with a flag table (else None)."""
+    table = getattr(module, "FLAG_TABLES", {}).get(verb)
+    if table is None:
+        return None
+    from berth.cli.flags import read_or_exit
+
+    return read_or_exit(table, rest, prog, module.USAGE, VERBS[verb][1], f"berth container {verb}, berth {verb}")
+
+
 def _fast_words(argv: list[str]) -> tuple[Any, Any, Any] | None:
     """(globals, verb module, verb options) parsed without argparse, or None to take the argparse path."""
     host, i = None, 0
@@ -191,8 +208,11 @@ def _fast_words(argv: list[str]) -> tuple[Any, Any, Any] | None:
             return None
     if i >= len(argv) or argv[i] not in VERBS:
         return None
-    verb, rest = argv[i], argv[i + 1:]
+    verb, rest, prog = _alias(argv[i], argv[i + 1:])
     module = _module("berth.cli." + VERBS[verb][0])
+    opts = _read_flags(module, verb, rest, prog)
+    if opts is not None:
+        return _Globals(host, verb, rest), module, opts
     table = getattr(module, "FAST_OPTIONS", {}).get(verb)
     if table is None:
         return None
@@ -220,6 +240,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.verb not in VERBS:
         print(f"berth: '{args.verb}' is not a berth command.\nSee 'berth --help'", file=sys.stderr)
         sys.exit(1)
+    args.verb, args.rest, prog = _alias(args.verb, args.rest)
+    opts = _read_flags(_module("berth.cli." + VERBS[args.verb][0]), args.verb, args.rest, prog)
+    if opts is not None:
+        _run(args, _module("berth.cli." + VERBS[args.verb][0]), opts)
     module, parser = build_parser(args.verb)
     _run(args, module, parser.parse_args(args.rest))
 
@@ -237,7 +261,7 @@ def _run(args: Any, module: Any, opts: Any) -> None:
         code = 1
     except APIError as exc:
         print(f"Error response from daemon: {exc.message}", file=sys.stderr)
-        code = 125 if args.verb in ("run", "create") else 1
+        code = 1
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:

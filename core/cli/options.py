@@ -1,33 +1,40 @@
 """Verb options declared once, read by argparse and by a tiny parser for the common case.
 
-A verb module lists its options as :data:`Option` tuples. ``add(parser, options)``
-turns them into argparse arguments (help, errors and ``--help`` output come from
-argparse, as for every other verb); :func:`fast_parse` reads the same table without
+A verb module lists its options as :data:`Option` tuples.
+:func:`berth.cli.argparsing.add_options` turns them into argparse arguments (help,
+errors and ``--help`` output come from argparse, as for every other verb);
+:func:`fast_parse` reads the same table without
 importing argparse (which, with ``re``, ``gettext`` and ``locale``, costs more than
 the rest of a ``berth ps``). It understands only the plain forms (``-a``, ``-aq``,
 ``--all``, ``-n 3``, ``--last=3``, ``-f x`` repeated, positional words, a command
 after ``run IMAGE``) and returns None for anything else (``--help``, an unknown or
 malformed option, a value that starts with "-", a number in an unusual spelling, a
 missing or surplus positional argument), so argparse then parses the same words and
-prints exactly the message and exit code it always did.
+prints exactly the message and exit code it always did. ``run`` and ``create``, whose
+command lines use every form the docker CLI knows, are read by :mod:`berth.cli.flags`
+from their tables instead.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
-    import argparse
     from typing import Any
 
-#: (flags, kind, dest, default, help[, extra]); kind is "flag" (store_true), "str", "int", "float",
-#: "append" (repeatable str), "help" (prints the help, for parsers whose -h means something else), or a
-#: positional argument (flags ()): "arg" (exactly one word), "arg?" (optional, one word), "args+" (one or
-#: more words) or "remainder" (argparse.REMAINDER: every word after the positionals before it, dashes
-#: included, as ``run IMAGE COMMAND...``). ``extra`` is a dict of further argparse keywords
-#: (``metavar``, ``choices``); fast_parse honours ``choices``.
+#: (flags, kind, dest, default, help[, extra]). The kind is the docker CLI's value type: "bool", "string",
+#: "int", "list" (repeatable string) here; :mod:`berth.cli.flags` also reads "uint16", "uint", "decimal",
+#: "bytes", "duration", "map", "ulimit", "mount", "network" and "gpu-request". "help" prints the help (for
+#: parsers whose -h means something else). A positional argument has flags (): "arg" (exactly one word),
+#: "arg?" (optional, one word), "args+" (one or more words) or "remainder" (argparse.REMAINDER: every word
+#: after the positionals before it, dashes included, as ``run IMAGE COMMAND...``). ``extra`` is a dict:
+#: argparse keywords (``metavar``, ``choices``; fast_parse honours ``choices``), and for berth.cli.flags
+#: ``check`` (the "module.function" that converts one value), ``hidden`` (aliases --help leaves out) and
+#: ``shown_default`` (the default --help shows where it is not the value's own), ``ostype`` (the only daemon OS
+#: the flag is for).
 Option = tuple  # tuple[tuple[str, ...], str, str, Any, str] or with a trailing dict[str, Any]
 POSITIONAL = {"arg": None, "arg?": "?", "args+": "+", "remainder": "..."}  # "..." is argparse.REMAINDER
-_CONVERT = {"int": int, "float": float}
+#: the keys of ``extra`` that are berth's own, not argparse keywords
+OWN_EXTRA = ("check", "hidden", "shown_default", "ostype")
 
 
 class Namespace:
@@ -40,38 +47,17 @@ class Namespace:
         return f"Namespace({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
 
 
-def _extra(opt: Option) -> dict:
+def extra(opt: Option) -> dict:
+    """The option's trailing dict of further settings ({} when it has none)."""
     return opt[5] if len(opt) > 5 else {}
 
 
-def add(parser: argparse.ArgumentParser, options: tuple[Option, ...]) -> None:
-    """Declare ``options`` on an argparse parser (the path for ``--help`` and for errors)."""
-    for opt in options:
-        flags, kind, dest, default, text = opt[:5]
-        extra = _extra(opt)
-        if kind in POSITIONAL:
-            nargs = {"nargs": POSITIONAL[kind]} if POSITIONAL[kind] else {}
-            defaults = {} if kind in ("arg", "remainder") else {"default": default}
-            parser.add_argument(dest, help=text, **nargs, **defaults, **extra)
-        elif kind == "help":
-            parser.add_argument(*flags, action="help", help=text)
-        elif kind == "flag":
-            parser.add_argument(*flags, dest=dest, action="store_true", help=text, **extra)
-        elif kind == "append":
-            parser.add_argument(*flags, dest=dest, action="append", default=list(default), help=text, **extra)
-        else:
-            if kind in _CONVERT:
-                extra = {"type": _CONVERT[kind], **extra}
-            parser.add_argument(*flags, dest=dest, default=default, help=text, **extra)
-
-
-def _number(kind: str, value: str) -> int | float | None:
-    """``value`` as argparse's ``int``/``float`` reads it, for plain ASCII digits (with one "." for a
-    float) only: signs, spaces, underscores, exponents and "inf" are left to argparse (None)."""
-    digits = value.replace(".", "", 1) if kind == "float" else value
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    return _CONVERT[kind](value)
+def _number(value: str) -> int | None:
+    """``value`` as argparse's ``int`` reads it, for plain ASCII digits only: signs, spaces, underscores and
+    other spellings are left to argparse (None)."""
+    if not (value.isascii() and value.isdigit()) or (value[0] == "0" and len(value) > 1):
+        return None  # 010 is octal to Go (and so to berth.cli.flagvalues): argparse's call
+    return int(value)
 
 
 def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None:
@@ -105,14 +91,14 @@ def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None
         if word.startswith("--"):
             name, eq, attached = word.partition("=")
             opt = by_flag.get(name)
-            if opt is None or (eq and opt[1] in ("flag", "help")):
+            if opt is None or (eq and opt[1] in ("bool", "help")):
                 return None
             value = attached if eq else None
         else:
             # -it, -dit: a run of single-letter flags; -n3, -e=X and -dp 80 are left to argparse
             letters = [by_flag.get("-" + ch) for ch in word[1:]]
             if len(letters) > 1:
-                if any(opt is None or opt[1] != "flag" for opt in letters):
+                if any(opt is None or opt[1] != "bool" for opt in letters):
                     return None
                 for opt in letters:
                     values[opt[2]] = True
@@ -123,7 +109,7 @@ def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None
         kind, dest = opt[1], opt[2]
         if kind == "help":
             return None
-        if kind == "flag":
+        if kind == "bool":
             values[dest] = True
             continue
         if value is None:
@@ -131,15 +117,15 @@ def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None
                 return None  # a missing value, or one argparse may read as an option (-1): its call
             value = argv[i]
             i += 1
-        choices = _extra(opt).get("choices")
-        if kind in _CONVERT:
-            number = _number(kind, value)
+        choices = extra(opt).get("choices")
+        if kind == "int":
+            number = _number(value)
             if number is None:
                 return None
             values[dest] = number
         elif choices is not None and value not in choices:
             return None  # argparse words the "invalid choice" error
-        elif kind == "append":
+        elif kind == "list":
             values[dest].append(value)
         else:
             values[dest] = value
@@ -147,9 +133,9 @@ def fast_parse(options: tuple[Option, ...], argv: list[str]) -> Namespace | None
 
 
 def _initial(kind: str, default: Any) -> Any:
-    if kind in ("append", "remainder"):
+    if kind in ("list", "remainder"):
         return list(default or ())
-    return False if kind == "flag" else default
+    return False if kind == "bool" else default
 
 
 def _place(positionals: list[Option], words: list[str], rest: list[str] | None,

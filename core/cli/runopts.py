@@ -1,267 +1,165 @@
-"""The flags of ``run``/``create`` and their translation into a ``POST /containers/create`` body.
+"""The flags of ``run`` and ``create``: docker's names, short forms, value kinds and defaults, in one table.
 
-Flag names, short forms and value syntax follow ``docker run``; each flag lands
-where the Engine API expects it (``Config``, ``HostConfig`` or
-``NetworkingConfig``), so the daemon sees the same request the docker CLI sends.
+Every row is an :data:`berth.cli.options.Option`; the kind is the docker CLI's
+value type (``list``, ``map``, ``bytes``, ``duration``, ``mount``...), so
+``berth run --help`` shows what ``docker run --help`` shows, and
+:mod:`berth.cli.flags` reads each value exactly as docker's flag parser does.
+``check`` names the function (``module.function`` under ``berth.cli``) that
+validates and converts one value, imported only when that flag is used.
+:mod:`berth.cli.createbody` turns the parsed options into the
+``POST /containers/create`` request the docker CLI sends for them.
 """
 
 from __future__ import annotations
 
 import os
 
-from berth.cli import format as fmt
 from berth.cli import options
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: run and create parse their flags without argparse (berth.cli.options)
-    import argparse
+_B = "bool"
+_S = "string"
+_L = "list"
 
 
-class UsageError(SystemExit):
-    """A flag value the docker CLI would reject before talking to the daemon (exit 125)."""
-
-    def __init__(self, message: str):
-        import sys
-
-        print(f"berth: {message}", file=sys.stderr)
-        super().__init__(125)
+#: flags the docker CLI accepts only for a Windows daemon (berth's are Linux): refused when given
+_WINDOWS = {"ostype": "windows"}
 
 
-#: every flag shared by ``create`` and ``run``, in ``--help`` order (see :mod:`berth.cli.options`)
+def _check(name: str, **extra) -> dict:
+    return {"check": name, **extra}
+
+
+#: every flag shared by ``create`` and ``run`` (``--help`` lists them sorted by name)
 CONTAINER_OPTIONS: tuple[options.Option, ...] = (
-    (("--help",), "help", "help", None, "show this help message and exit"),
-    (("--name",), "str", "name", None, "assign a name to the container"),
-    (("-e", "--env"), "append", "env", (), "set environment variables"),
-    (("--env-file",), "append", "env_file", (), "read in a file of environment variables"),
-    (("-w", "--workdir"), "str", "workdir", None, "working directory inside the container"),
-    (("--entrypoint",), "str", "entrypoint", None, "overwrite the default ENTRYPOINT of the image"),
-    (("-u", "--user"), "str", "user", None, "username or UID (format: <name|uid>[:<group|gid>])"),
-    (("-h", "--hostname"), "str", "hostname", None, "container host name"),
-    (("--domainname",), "str", "domainname", None, "container NIS domain name"),
-    (("-i", "--interactive"), "flag", "interactive", False, "keep STDIN open even if not attached"),
-    (("-t", "--tty"), "flag", "tty", False, "allocate a pseudo-TTY"),
-    (("-l", "--label"), "append", "label", (), "set meta data on a container"),
-    (("--network", "--net"), "str", "network", None, "connect a container to a network"),
-    (("--network-alias", "--net-alias"), "append", "network_alias", (),
-     "add network-scoped alias for the container"),
-    (("--ip",), "str", "ip", None, "IPv4 address (e.g., 172.30.100.104)"),
-    (("--mac-address",), "str", "mac_address", None, "container MAC address (e.g., 92:d0:c6:0a:29:33)"),
-    (("-p", "--publish"), "append", "publish", (),
-     "publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])"),
-    (("-P", "--publish-all"), "flag", "publish_all", False, "publish all exposed ports to random ports"),
-    (("--expose",), "append", "expose", (), "expose a port or a range of ports"),
-    (("-v", "--volume"), "append", "volume", (), "bind mount a volume (name:/path[:ro], /host:/path[:ro] or /path)"),
-    (("--mount",), "append", "mount", (),
-     "attach a filesystem mount (type=bind|volume|tmpfs,source=...,target=...[,readonly])"),
-    (("--restart",), "str", "restart", "no", "restart policy (no, always, unless-stopped, on-failure[:N])"),
-    (("--init",), "flag", "init", False, "run an init inside the container that forwards signals and reaps processes"),
-    (("--privileged",), "flag", "privileged", False, "give extended privileges to this container"),
-    (("--cap-add",), "append", "cap_add", (), "add Linux capabilities"),
-    (("--cap-drop",), "append", "cap_drop", (), "drop Linux capabilities"),
-    (("--security-opt",), "append", "security_opt", (), "security options"),
-    (("--read-only",), "flag", "read_only", False, "mount the container's root filesystem as read only"),
-    (("--tmpfs",), "append", "tmpfs", (), "mount a tmpfs directory (/path[:options])"),
-    (("--stop-signal",), "str", "stop_signal", None, "signal to stop the container"),
-    (("--stop-timeout",), "int", "stop_timeout", None, "timeout (in seconds) to stop a container"),
-    (("-m", "--memory"), "str", "memory", None, "memory limit"),
-    (("--memory-swap",), "str", "memory_swap", None, "memory + swap limit; -1 for unlimited swap"),
-    (("--cpus",), "float", "cpus", None, "number of CPUs"),
-    (("-c", "--cpu-shares"), "int", "cpu_shares", None, "CPU shares (relative weight)"),
-    (("--cpuset-cpus",), "str", "cpuset_cpus", None, "CPUs in which to allow execution (0-3, 0,1)"),
-    (("--pids-limit",), "int", "pids_limit", None, "tune container pids limit (-1 for unlimited)"),
-    (("--dns",), "append", "dns", (), "set custom DNS servers"),
-    (("--dns-search",), "append", "dns_search", (), "set custom DNS search domains"),
-    (("--dns-option", "--dns-opt"), "append", "dns_option", (), "set DNS options"),
-    (("--add-host",), "append", "add_host", (), "add a custom host-to-IP mapping (host:ip)"),
-    (("--log-driver",), "str", "log_driver", None, "logging driver for the container (only json-file)"),
-    (("--platform",), "str", "platform", None, "set platform if server is multi-platform capable"),
-    (("--pull",), "str", "pull", "missing", "pull image before running", {"choices": ["always", "missing", "never"]}),
-    (("-q", "--quiet"), "flag", "quiet", False, "suppress the pull output"),
+    (("--help",), "help", "help", None, "Print usage"),
+    (("--add-host",), _L, "add_host", (), "Add a custom host-to-IP mapping (host:ip)", _check("runvalues.extra_host")),
+    (("--annotation",), "map", "annotation", (), "Add an annotation to the container (handed to the OCI runtime)"),
+    (("-a", "--attach"), _L, "attach", (), "Attach to STDIN, STDOUT or STDERR", _check("runvalues.attach_stream")),
+    (("--blkio-weight",), "uint16", "blkio_weight", 0,
+     "Block IO (relative weight), between 10 and 1000, or 0 to disable", {"shown_default": "0"}),
+    (("--blkio-weight-device",), _L, "blkio_weight_device", (), "Block IO weight (relative device weight)",
+     _check("runvalues.weight_device", shown_default="[]")),
+    (("--cap-add",), _L, "cap_add", (), "Add Linux capabilities"),
+    (("--cap-drop",), _L, "cap_drop", (), "Drop Linux capabilities"),
+    (("--cgroup-parent",), _S, "cgroup_parent", "", "Optional parent cgroup for the container"),
+    (("--cgroupns",), _S, "cgroupns", "", "Cgroup namespace to use (host|private)\n"
+     "'host':    the host's cgroup namespace\n'private': a cgroup namespace of its own\n"
+     "'':        the daemon's default-cgroupns-mode (default)"),
+    (("--cidfile",), _S, "cidfile", "", "Write the container ID to the file"),
+    (("--cpu-count",), "int", "cpu_count", 0, "CPU count (Windows only)", _WINDOWS),
+    (("--cpu-percent",), "int", "cpu_percent", 0, "CPU percent (Windows only)", _WINDOWS),
+    (("--cpu-period",), "int", "cpu_period", 0, "Limit CPU CFS (Completely Fair Scheduler) period"),
+    (("--cpu-quota",), "int", "cpu_quota", 0, "Limit CPU CFS (Completely Fair Scheduler) quota"),
+    (("--cpu-rt-period",), "int", "cpu_rt_period", 0, "Limit CPU real-time period in microseconds"),
+    (("--cpu-rt-runtime",), "int", "cpu_rt_runtime", 0, "Limit CPU real-time runtime in microseconds"),
+    (("-c", "--cpu-shares"), "int", "cpu_shares", 0, "CPU shares (relative weight)"),
+    (("--cpus",), "decimal", "cpus", 0, "Number of CPUs"),
+    (("--cpuset-cpus",), _S, "cpuset_cpus", "", "CPUs in which to allow execution (0-3, 0,1)"),
+    (("--cpuset-mems",), _S, "cpuset_mems", "", "MEMs in which to allow execution (0-3, 0,1)"),
+    (("--device",), _L, "device", (), "Add a host device to the container"),
+    (("--device-cgroup-rule",), _L, "device_cgroup_rule", (), "Add a rule to the cgroup allowed devices list",
+     _check("runvalues.device_cgroup_rule")),
+    (("--device-read-bps",), _L, "device_read_bps", (), "Limit read rate (bytes per second) from a device",
+     _check("runvalues.throttle_bps", shown_default="[]")),
+    (("--device-read-iops",), _L, "device_read_iops", (), "Limit read rate (IO per second) from a device",
+     _check("runvalues.throttle_iops", shown_default="[]")),
+    (("--device-write-bps",), _L, "device_write_bps", (), "Limit write rate (bytes per second) to a device",
+     _check("runvalues.throttle_bps", shown_default="[]")),
+    (("--device-write-iops",), _L, "device_write_iops", (), "Limit write rate (IO per second) to a device",
+     _check("runvalues.throttle_iops", shown_default="[]")),
+    (("--disable-content-trust",), _B, "disable_content_trust",
+     os.environ.get("DOCKER_CONTENT_TRUST", "") not in ("1", "t", "T", "TRUE", "true", "True"),
+     "Skip image verification (berth has no content trust: verification is refused)"),
+    (("--dns",), _L, "dns", (), "Set custom DNS servers", _check("runvalues.ip_address")),
+    (("--dns-option", "--dns-opt"), _L, "dns_option", (), "Set DNS options", {"hidden": ("--dns-opt",)}),
+    (("--dns-search",), _L, "dns_search", (), "Set custom DNS search domains", _check("runvalues.dns_search")),
+    (("--domainname",), _S, "domainname", "", "Container NIS domain name"),
+    (("--entrypoint",), _S, "entrypoint", None, "Overwrite the default ENTRYPOINT of the image"),
+    (("-e", "--env"), _L, "env", (), "Set environment variables", _check("runvalues.env_variable")),
+    (("--env-file",), _L, "env_file", (), "Read in a file of environment variables"),
+    (("--expose",), _L, "expose", (), "Expose a port or a range of ports"),
+    (("--gpus",), "gpu-request", "gpus", (), "GPU devices to add to the container ('all' to pass all GPUs)"),
+    (("--group-add",), _L, "group_add", (), "Add additional groups to join"),
+    (("--health-cmd",), _S, "health_cmd", "", "Command to run to check health"),
+    (("--health-interval",), "duration", "health_interval", 0, "Time between running the check (ms|s|m|h)",
+     {"shown_default": "0s"}),
+    (("--health-retries",), "int", "health_retries", 0, "Consecutive failures needed to report unhealthy"),
+    (("--health-start-interval",), "duration", "health_start_interval", 0,
+     "Time between running the check during the start period (ms|s|m|h)", {"shown_default": "0s"}),
+    (("--health-start-period",), "duration", "health_start_period", 0,
+     "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)",
+     {"shown_default": "0s"}),
+    (("--health-timeout",), "duration", "health_timeout", 0, "Maximum time to allow one check to run (ms|s|m|h)",
+     {"shown_default": "0s"}),
+    (("-h", "--hostname"), _S, "hostname", "", "Container host name"),
+    (("--init",), _B, "init", None, "Run an init inside the container that forwards signals and reaps processes"),
+    (("-i", "--interactive"), _B, "interactive", False, "Keep STDIN open even if not attached"),
+    (("--io-maxbandwidth",), "bytes", "io_maxbandwidth", 0, "Maximum IO bandwidth limit for the system drive "
+     "(Windows only)", _WINDOWS),
+    (("--io-maxiops",), "uint", "io_maxiops", 0, "Maximum IOps limit for the system drive (Windows only)", _WINDOWS),
+    (("--ip",), _S, "ip", "", "IPv4 address (e.g., 172.30.100.104)"),
+    (("--ip6",), _S, "ip6", "", "IPv6 address (e.g., 2001:db8::33)"),
+    (("--ipc",), _S, "ipc", "", "IPC mode to use"),
+    (("--isolation",), _S, "isolation", "", "Container isolation technology"),
+    (("--kernel-memory",), "bytes", "kernel_memory", 0, "Kernel memory limit"),
+    (("-l", "--label"), _L, "label", (), "Set meta data on a container", _check("runvalues.label")),
+    (("--label-file",), _L, "label_file", (), "Read in a line delimited file of labels"),
+    (("--link",), _L, "link", (), "Add link to another container", _check("runvalues.link")),
+    (("--link-local-ip",), _L, "link_local_ip", (), "Container IPv4/IPv6 link-local addresses"),
+    (("--log-driver",), _S, "log_driver", "", "Logging driver for the container"),
+    (("--log-opt",), _L, "log_opt", (), "Log driver options"),
+    (("--mac-address",), _S, "mac_address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
+    (("-m", "--memory"), "bytes", "memory", 0, "Memory limit"),
+    (("--memory-reservation",), "bytes", "memory_reservation", 0, "Memory soft limit"),
+    (("--memory-swap",), "bytes", "memory_swap", 0, "Swap limit equal to memory plus swap: '-1' to enable "
+     "unlimited swap", _check("flagvalues.parse_swap_bytes")),
+    (("--memory-swappiness",), "int", "memory_swappiness", -1, "Tune container memory swappiness (0 to 100)"),
+    (("--mount",), "mount", "mount", (), "Attach a filesystem mount to the container"),
+    (("--name",), _S, "name", "", "Assign a name to the container"),
+    (("--network", "--net"), "network", "network", (), "Connect a container to a network", {"hidden": ("--net",)}),
+    (("--network-alias", "--net-alias"), _L, "network_alias", (), "Add network-scoped alias for the container",
+     {"hidden": ("--net-alias",)}),
+    (("--no-healthcheck",), _B, "no_healthcheck", False, "Disable any container-specified HEALTHCHECK"),
+    (("--oom-kill-disable",), _B, "oom_kill_disable", False, "Disable OOM Killer"),
+    (("--oom-score-adj",), "int", "oom_score_adj", 0, "Tune host's OOM preferences (-1000 to 1000)"),
+    (("--pid",), _S, "pid", "", "PID namespace to use"),
+    (("--pids-limit",), "int", "pids_limit", 0, "Tune container pids limit (set -1 for unlimited)"),
+    (("--platform",), _S, "platform", os.environ.get("DOCKER_DEFAULT_PLATFORM", ""),
+     "Set platform if server is multi-platform capable"),
+    (("--privileged",), _B, "privileged", False, "Give extended privileges to this container"),
+    (("-p", "--publish"), _L, "publish", (), "Publish a container's port(s) to the host"),
+    (("-P", "--publish-all"), _B, "publish_all", False, "Publish all exposed ports to random ports"),
+    (("--pull",), _S, "pull", "missing", 'Pull image before creating the container ("always", "missing", "never")'),
+    (("-q", "--quiet"), _B, "quiet", False, "Suppress the pull output"),
+    (("--read-only",), _B, "read_only", False, "Mount the container's root filesystem as read only"),
+    (("--restart",), _S, "restart", "no", "Restart policy to apply when a container exits"),
+    (("--rm",), _B, "rm", False, "Automatically remove the container and its anonymous volumes when it exits"),
+    (("--runtime",), _S, "runtime", "", "Runtime to use for this container"),
+    (("--security-opt",), _L, "security_opt", (), "Security Options"),
+    (("--shm-size",), "bytes", "shm_size", 0, "Size of /dev/shm"),
+    (("--stop-signal",), _S, "stop_signal", "", "Signal to stop the container"),
+    (("--stop-timeout",), "int", "stop_timeout", None, "Timeout (in seconds) to stop a container"),
+    (("--storage-opt",), _L, "storage_opt", (), "Storage driver options for the container"),
+    (("--sysctl",), "map", "sysctl", (), "Sysctl options", _check("runvalues.sysctl")),
+    (("--tmpfs",), _L, "tmpfs", (), "Mount a tmpfs directory"),
+    (("-t", "--tty"), _B, "tty", False, "Allocate a pseudo-TTY"),
+    (("--ulimit",), "ulimit", "ulimit", (), "Ulimit options", {"shown_default": "[]"}),
+    (("--use-api-socket",), _B, "use_api_socket", False, "Bind mount the engine's API socket and required auth"),
+    (("-u", "--user"), _S, "user", "", "Username or UID (format: <name|uid>[:<group|gid>])"),
+    (("--userns",), _S, "userns", "", "User namespace to use"),
+    (("--uts",), _S, "uts", "", "UTS namespace to use"),
+    (("-v", "--volume"), _L, "volume", (), "Bind mount a volume"),
+    (("--volume-driver",), _S, "volume_driver", "", "Optional volume driver for the container"),
+    (("--volumes-from",), _L, "volumes_from", (), "Mount volumes from the specified container(s)"),
+    (("-w", "--workdir"), _S, "workdir", "", "Working directory inside the container"),
     ((), "arg", "image", None, None),
     ((), "remainder", "command", (), None),
 )
 
-#: the flags only ``run`` has, listed before the shared ones
+#: the flags only ``run`` has
 RUN_ONLY_OPTIONS: tuple[options.Option, ...] = (
-    (("-d", "--detach"), "flag", "detach", False, "run container in background and print container ID"),
-    (("--rm",), "flag", "rm", False, "automatically remove the container when it exits"),
-    (("--detach-keys",), "str", "detach_keys", None,
-     "override the key sequence for detaching a container (ctrl-p,ctrl-q)"),
-    (("--sig-proxy",), "str", "sig_proxy", "true", "proxy received signals to the process (true/false)"),
-    (("-a", "--attach"), "append", "attach", (), "attach to STDIN, STDOUT or STDERR"),
+    (("-d", "--detach"), _B, "detach", False, "Run container in background and print container ID"),
+    (("--detach-keys",), _S, "detach_keys", "", "Override the key sequence for detaching a container"),
+    (("--sig-proxy",), _B, "sig_proxy", True, "Proxy received signals to the process"),
 )
 RUN_OPTIONS = RUN_ONLY_OPTIONS + CONTAINER_OPTIONS
-
-
-def add_container_options(p: argparse.ArgumentParser) -> None:
-    """Every flag shared by ``create`` and ``run``."""
-    options.add(p, CONTAINER_OPTIONS)
-
-
-def read_env_files(paths: list[str]) -> list[str]:
-    env = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    line = line.strip()
-                    if line and not line.startswith("#"):
-                        env.extend(expand_env([line]))
-        except OSError as exc:
-            raise UsageError(f"cannot read env file {path}: {exc.strerror}") from None
-    return env
-
-
-def expand_env(items: list[str]) -> list[str]:
-    """``-e NAME`` without a value takes the value from our own environment, as Docker does."""
-    out = []
-    for item in items:
-        if "=" in item:
-            out.append(item)
-        elif item in os.environ:
-            out.append(f"{item}={os.environ[item]}")
-    return out
-
-
-def parse_mount(spec: str) -> dict:
-    """``--mount type=volume,source=data,target=/data,readonly`` -> an API ``Mount`` object."""
-    mount: dict = {"Type": "volume"}
-    for field in spec.split(","):
-        key, sep, value = field.partition("=")
-        key = key.strip().lower()
-        if key == "type":
-            mount["Type"] = value
-        elif key in ("source", "src"):
-            mount["Source"] = value
-        elif key in ("target", "destination", "dst"):
-            mount["Target"] = value
-        elif key in ("readonly", "ro"):
-            mount["ReadOnly"] = not sep or value.lower() in ("1", "true")
-        elif key == "volume-label":
-            label, _, label_value = value.partition("=")
-            mount.setdefault("VolumeOptions", {}).setdefault("Labels", {})[label] = label_value
-        elif key == "volume-nocopy":
-            mount.setdefault("VolumeOptions", {})["NoCopy"] = not sep or value.lower() in ("1", "true")
-        elif key == "bind-propagation":
-            mount["BindOptions"] = {"Propagation": value}
-        elif key == "tmpfs-size":
-            mount.setdefault("TmpfsOptions", {})["SizeBytes"] = fmt.parse_bytes(value)
-        elif key == "tmpfs-mode":
-            mount.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
-        elif key == "consistency":
-            continue  # macOS-only in Docker; accepted and ignored there too
-        else:
-            raise UsageError(f"invalid argument {spec!r} for \"--mount\" flag: unexpected key {key!r} in {field!r}")
-    if not mount.get("Target"):
-        raise UsageError(f"invalid argument {spec!r} for \"--mount\" flag: target is required")
-    return mount
-
-
-def split_volumes(specs: list[str]) -> tuple[list[str], dict[str, dict]]:
-    """``-v`` values -> (``HostConfig.Binds``, ``Config.Volumes`` for anonymous ``-v /path``)."""
-    binds, anonymous = [], {}
-    for spec in specs:
-        if ":" in spec:
-            binds.append(spec)
-        elif spec.startswith("/"):
-            anonymous[spec] = {}
-        else:
-            raise UsageError(f"invalid volume specification {spec!r}: use name:/path, /host/path:/path or /path")
-    return binds, anonymous
-
-
-def _exposed(specs: list[str]) -> dict[str, dict]:
-    out = {}
-    for spec in specs:
-        port, _, proto = spec.partition("/")
-        low, _, high = port.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
-            raise UsageError(f"invalid range format for --expose: {spec}")
-        for n in range(int(low), int(high or low) + 1):
-            out[f"{n}/{proto or 'tcp'}"] = {}
-    return out
-
-
-def create_body(opts: argparse.Namespace) -> dict:
-    """The ``POST /containers/create`` body for ``opts`` (a parsed ``run``/``create`` command line)."""
-    if opts.publish or (opts.restart or "no") != "no":
-        from berth.containers import ports as portmap
-        from berth.containers.restart import parse_cli as parse_restart
-        from berth.errors import InvalidArgument
-
-        try:
-            port_bindings = portmap.parse_publish_all(opts.publish) if opts.publish else {}
-            restart = parse_restart(opts.restart or "no")
-        except InvalidArgument as exc:
-            raise UsageError(exc.message) from None
-    else:
-        # parse_cli("no"), without importing berth.containers.restart (its dataclass costs ~8 ms)
-        port_bindings, restart = {}, {"Name": "no", "MaximumRetryCount": 0}
-    binds, anonymous = split_volumes(opts.volume)
-    host_config: dict = {
-        "AutoRemove": bool(getattr(opts, "rm", False)), "Privileged": opts.privileged,
-        "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None, "ReadonlyRootfs": opts.read_only,
-        "NetworkMode": opts.network or "default", "Dns": opts.dns or None, "DnsSearch": opts.dns_search or None,
-        "DnsOptions": opts.dns_option or None, "ExtraHosts": opts.add_host or None,
-        "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in opts.tmpfs} or None,
-        "PortBindings": port_bindings or None, "PublishAllPorts": opts.publish_all,
-        "Binds": binds or None, "Mounts": [parse_mount(m) for m in opts.mount] or None,
-        "RestartPolicy": restart, "SecurityOpt": [security_opt(o) for o in opts.security_opt] or None,
-    }
-    if opts.init:
-        host_config["Init"] = True
-    if opts.log_driver:
-        host_config["LogConfig"] = {"Type": opts.log_driver, "Config": {}}
-    if opts.memory:
-        host_config["Memory"] = fmt.parse_bytes(opts.memory)
-    if opts.memory_swap:
-        host_config["MemorySwap"] = -1 if opts.memory_swap == "-1" else fmt.parse_bytes(opts.memory_swap)
-    if opts.cpus:
-        host_config["NanoCpus"] = int(opts.cpus * 1e9)
-    if opts.cpu_shares:
-        host_config["CpuShares"] = opts.cpu_shares
-    if opts.cpuset_cpus:
-        host_config["CpusetCpus"] = opts.cpuset_cpus
-    if opts.pids_limit:
-        host_config["PidsLimit"] = opts.pids_limit
-    exposed = _exposed(opts.expose)
-    for key in port_bindings:
-        exposed.setdefault(key, {})
-    body = {
-        "Image": opts.image, "Cmd": opts.command or None,
-        "Env": read_env_files(opts.env_file) + expand_env(opts.env),
-        "WorkingDir": opts.workdir or "", "User": opts.user or "", "Hostname": opts.hostname or "",
-        "Domainname": opts.domainname or "",
-        "Tty": opts.tty, "OpenStdin": opts.interactive, "StdinOnce": opts.interactive,
-        "AttachStdin": opts.interactive, "AttachStdout": not getattr(opts, "detach", False),
-        "AttachStderr": not getattr(opts, "detach", False),
-        "Labels": dict(label.partition("=")[::2] for label in opts.label),
-        "StopSignal": opts.stop_signal, "StopTimeout": opts.stop_timeout, "HostConfig": host_config,
-        "ExposedPorts": exposed or None, "Volumes": anonymous or None,
-    }
-    if opts.mac_address:
-        body["MacAddress"] = opts.mac_address
-    if opts.entrypoint is not None:
-        body["Entrypoint"] = [opts.entrypoint] if opts.entrypoint else [""]
-    network = opts.network or ""
-    if opts.network_alias or opts.ip:
-        if network in ("", "default", "bridge", "host", "none"):
-            raise UsageError("network-scoped aliases and --ip are only supported for user-defined networks: "
-                             "pass --network NAME")
-        endpoint: dict = {"Aliases": opts.network_alias or None}
-        if opts.ip:
-            endpoint["IPAMConfig"] = {"IPv4Address": opts.ip}
-        body["NetworkingConfig"] = {"EndpointsConfig": {network: endpoint}}
-    return body
-
-
-def security_opt(option: str) -> str:
-    """``seccomp=PATH`` is sent as the profile's content, as the docker CLI does; other options as given."""
-    key, sep, value = option.partition("=" if "=" in option else ":")
-    if key != "seccomp" or value in ("unconfined", "builtin", "default", ""):
-        return option
-    try:
-        with open(value, encoding="utf-8") as f:
-            return f"seccomp={f.read()}"
-    except OSError as exc:
-        raise SystemExit(f"berth: opening seccomp profile ({value}) failed: {exc.strerror}") from None

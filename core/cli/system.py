@@ -120,9 +120,9 @@ INSPECT_PATHS = {"container": "/containers/{}/json", "image": "/images/{}/json",
 
 
 INSPECT_OPTIONS: tuple[options.Option, ...] = (
-    (("--type",), "str", "type", None, "only inspect objects of the given type", {"choices": sorted(INSPECT_PATHS)}),
-    (("-f", "--format"), "str", "format", None, "format output using a Go template, or 'json'"),
-    (("-s", "--size"), "flag", "size", False, "display total file sizes if the type is container"),
+    (("--type",), "string", "type", None, "only inspect objects of the given type", {"choices": sorted(INSPECT_PATHS)}),
+    (("-f", "--format"), "string", "format", None, "format output using a Go template, or 'json'"),
+    (("-s", "--size"), "bool", "size", False, "display total file sizes if the type is container"),
     ((), "args+", "objects", None, None, {"metavar": "NAME|ID"}),
 )
 
@@ -131,7 +131,9 @@ FAST_OPTIONS = {"inspect": INSPECT_OPTIONS}
 
 
 def setup_inspect(p: argparse.ArgumentParser) -> None:
-    options.add(p, INSPECT_OPTIONS)
+    from berth.cli.argparsing import add_options
+
+    add_options(p, INSPECT_OPTIONS)
 
 
 def inspect_objects(client: Client, refs: list[str], kinds: list[str], format_spec: str | None,

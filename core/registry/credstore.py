@@ -1,9 +1,8 @@
 """The CLI's credential file, in Docker's ``config.json`` format.
 
 ``{"auths": {"127.0.0.1:5000": {"auth": base64("user:password")}}}``; Docker Hub's
-key is ``https://index.docker.io/v1/``. The file lives in ``$BERTH_CONFIG``, else
-``$DOCKER_CONFIG``, else ``~/.docker`` (so ``docker login`` and ``berth login``
-share credentials, as podman does), is written atomically with mode 0600, and
+key is ``https://index.docker.io/v1/``. The file is the one :mod:`berth.cli.clientconfig`
+finds (shared with ``docker login``), is written atomically with mode 0600, and
 other keys in it (``credsStore``, ``psFormat``...) are kept untouched.
 """
 
@@ -13,19 +12,12 @@ import json
 import os
 from typing import Any
 
+from berth.cli.clientconfig import config_path
 from berth.fsutil import atomic_write
 from berth.registry.auth import Credentials, decode_basic, encode_basic
 from berth.registry.reference import server_host
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
-
-
-def config_dir() -> str:
-    return os.environ.get("BERTH_CONFIG") or os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
-
-
-def config_path() -> str:
-    return os.path.join(config_dir(), "config.json")
 
 
 def server_key(server: str | None) -> str:
