@@ -3,9 +3,10 @@
 It answers just enough for the docker CLI and berth's CLI to run ``create`` and
 ``run`` to the end: ``/_ping`` and ``/version`` (as berthd's API version, so both
 clients speak the version berthd speaks), ``/containers/create`` (201 with an id,
-or a 404 "No such image" for images named ``missing*``), start, attach (an
-upgraded stream that ends at once), wait (exit 0), kill, resize, archive and
-``/images/create`` (an empty pull). Every request is kept in :attr:`requests`.
+or a 404 "No such image" for images named ``missing*`` until they are pulled),
+start, attach (an upgraded stream that ends at once), wait (exit 0), kill,
+resize, archive and ``/images/create`` (a pull that succeeds). Every request is
+kept in :attr:`requests`.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = request.path
         if path == "/containers/create":
             image = (request.body or {}).get("Image", "")
-            if image.startswith("missing"):
+            name = image.split(":")[0]
+            if name.startswith("missing") and not any(p.rsplit("/", 1)[-1] == name for p in self.server.pulled):
                 return self._answer(404, json.dumps({"message": f"No such image: {image}"}).encode())
             return self._answer(201, json.dumps({"Id": CONTAINER_ID, "Warnings": []}).encode())
         if path.endswith("/attach"):
@@ -121,6 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path.endswith("/wait"):
             return self._answer(200, b'{"StatusCode":0,"Error":null}')
         if path == "/images/create":
+            with self.server.lock:
+                self.server.pulled.add(request.query.get("fromImage", ""))
             return self._answer(200, b'{"status":"pulled"}\n')
         self._answer(204)
 
@@ -135,6 +139,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         super().__init__(path, _Handler)
         self.lock = threading.Lock()
         self.requests: list[Request] = []
+        self.pulled: set[str] = set()
 
 
 class RecordingEngine:
@@ -155,8 +160,10 @@ class RecordingEngine:
             return list(self._server.requests)
 
     def clear(self) -> None:
+        """Forget the requests and the pulls so far."""
         with self._server.lock:
             self._server.requests.clear()
+            self._server.pulled.clear()
 
     def find(self, method: str, path_end: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path.endswith(path_end)]

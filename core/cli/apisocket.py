@@ -59,7 +59,8 @@ def install_credentials(client: Client, cid: str, auths: dict[str, Any]) -> None
     from berth.cli.client import APIError
 
     try:
-        client.call("PUT", f"/containers/{cid}/archive", {"path": "/"}, buffer.getvalue())
+        client.call("PUT", f"/containers/{cid}/archive", {"noOverwriteDirNonDir": "true", "path": "/"},
+                    buffer.getvalue())
     except APIError as exc:
         raise CommandError(f"injecting docker config.json into container failed: copying config.json into "
                            f"container failed: {exc.message}") from None

@@ -129,9 +129,9 @@ def pull_image(client: Client, name: str, platform: str | None = None, quiet: bo
     from berth.registry.reference import parse
 
     ref = parse(name)
-    image = ref.familiar_name
     tag = ref.digest or ref.tag
-    resp = client.open("POST", "/images/create", {"fromImage": image, "tag": tag, "platform": platform},
+    # the fully qualified name (docker.io/library/busybox), as the docker CLI sends it
+    resp = client.open("POST", "/images/create", {"fromImage": ref.name, "tag": tag, "platform": platform},
                        headers=_auth_header(name))
     try:
         display_stream(resp, out=out, quiet=quiet)

@@ -103,6 +103,21 @@ class SignalProxy:
             signal.signal(signum, handler)
 
 
+def _wait(client: Client, cid: str, opts: Namespace) -> Response:
+    """The ``/wait`` the docker CLI opens before the start (its headers come back at once)."""
+    return client.open("POST", f"/containers/{cid}/wait", {"condition": "removed" if opts.rm else "next-exit"})
+
+
+def run_detached(client: Client, cid: str, opts: Namespace) -> int:
+    """``run -d``: start and print the id (the docker CLI opens its wait first here too, and drops it)."""
+    waiter = _wait(client, cid, opts)
+    code = start(client, cid)
+    waiter.close()
+    if not code:
+        print(cid)
+    return code
+
+
 def run_attached(client: Client, cid: str, opts: Namespace, body: dict[str, Any], default_keys: str) -> int:
     """Attach, wait, start and stream until the container ends (its exit code) or the user detaches (0)."""
     from berth.cli import streams
@@ -113,7 +128,7 @@ def run_attached(client: Client, cid: str, opts: Namespace, body: dict[str, Any]
     sock = client.hijack(f"/containers/{cid}/attach", {"stream": True, "stdin": stdin or None,
                                                        "stdout": stdout or None, "stderr": stderr or None,
                                                        "detachKeys": keys or None})
-    waiter = client.open("POST", f"/containers/{cid}/wait", {"condition": "removed" if opts.rm else "next-exit"})
+    waiter = _wait(client, cid, opts)
     proxy = SignalProxy(client, cid) if opts.sig_proxy else None
     if proxy:
         proxy.__enter__()

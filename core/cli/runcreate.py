@@ -188,10 +188,7 @@ def run_run(client: Client, opts: Namespace) -> int:
     except APIError as exc:
         return _run_error(f"Error response from daemon: {exc.message}", runattached.exit_code_for_error(exc.message))
     if opts.detach:
-        code = runattached.start(client, cid)
-        if not code:
-            print(cid)
-        return code
+        return runattached.run_detached(client, cid, opts)
     return runattached.run_attached(client, cid, opts, body, config.get("detachKeys") or "")
 
 
