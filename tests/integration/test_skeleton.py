@@ -110,7 +110,9 @@ def test_unknown_image_is_pulled_and_a_failed_pull_is_a_clear_error(daemon):
     result = daemon.cli("run", "--rm", "127.0.0.1:9/no-such-image:1.0", "true")
     assert result.returncode == 125
     assert "Unable to find image '127.0.0.1:9/no-such-image:1.0' locally" in err(result)
-    assert "127.0.0.1:9" in err(result).splitlines()[-1]
+    # as docker run reports it: "berth: Error response from daemon: ...", then the --help hint
+    (failure,) = [line for line in err(result).splitlines() if line.startswith("berth: Error response from daemon:")]
+    assert "127.0.0.1:9" in failure
 
 
 def test_info_reports_every_driver_kind(daemon):
