@@ -9,10 +9,8 @@ import os
 from aiohttp import web
 
 from berth.api import views
-from berth.fsutil import unix_connect
 from berth.api.server import Routes, engine_of, json_response, query_bool, query_filters, query_int, query_time, read_json
-from berth.api.streams import (MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, DetachScanner, frame, hijack,
-                               parse_detach_keys)
+from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame
 from berth.containers.logs import read_log
 from berth.containers.model import now_rfc3339
 from berth.containers.model import State
@@ -132,88 +130,6 @@ async def wait(request: web.Request) -> web.StreamResponse:
     await response.write(json.dumps(body).encode() + b"\n")
     await response.write_eof()
     return response
-
-
-@routes.add("POST", "/containers/{id}/attach")
-async def attach(request: web.Request) -> web.StreamResponse:
-    manager = _manager(request)
-    c = manager.get(request.match_info["id"])
-    want_stdin = query_bool(request, "stdin")
-    wanted = {s for s in ("stdout", "stderr") if query_bool(request, s)}
-    tty = bool(c.config.get("Tty"))
-    keys = parse_detach_keys(request.query.get("detachKeys"))  # a bad sequence is a 400 even when unused
-    detach_keys = keys if want_stdin and tty else b""  # as dockerd: only a terminal's input is scanned
-    response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
-    try:
-        socket_path, ack = await manager.attach_target(c.id)
-        reader, writer = await asyncio.open_unix_connection(sock=await asyncio.to_thread(unix_connect, socket_path))
-    except Exception as exc:
-        client.write(frame(STREAM_IDS["stderr"], f"Error attaching: {exc}\n".encode()) if not tty else b"")
-        client.close()
-        return response
-    if ack is not None and not ack.done():
-        ack.set_result(True)
-    await splice(client, reader, writer, want_stdin, wanted, tty, detach_keys=detach_keys)
-    return response
-
-
-async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
-                 wanted: set[str], tty: bool, before_close=None, detach_keys: bytes = b"") -> bool:
-    """Copy the monitor's output to the client and the client's input to the monitor until either ends.
-
-    ``before_close`` is awaited between the end of the output and closing the client's
-    connection (exec: the exit code must be recorded before the client inspects it).
-    Typing ``detach_keys`` ends the session without closing the process's stdin (Docker's ctrl-p ctrl-q);
-    the result says whether that is how it ended.
-    """
-    scanner = DetachScanner(detach_keys)
-    detached = asyncio.Event()
-
-    async def to_client() -> None:
-        if tty:
-            while chunk := await reader.read(65536):
-                client.write(chunk)
-            return
-        while True:
-            try:
-                header = await reader.readexactly(8)
-                payload = await reader.readexactly(int.from_bytes(header[4:], "big"))
-            except asyncio.IncompleteReadError:
-                return
-            stream = {1: "stdout", 2: "stderr"}.get(header[0])
-            if stream in wanted:
-                client.write(header + payload)
-
-    async def from_client() -> None:
-        while True:
-            data = await client.incoming.get()
-            if not data:
-                break
-            if want_stdin:
-                data = scanner.feed(data)
-                if data:
-                    writer.write(data)
-                    await writer.drain()
-                if scanner.detached:
-                    detached.set()
-                    return
-        if want_stdin and writer.can_write_eof():
-            writer.write_eof()
-
-    output = asyncio.ensure_future(to_client())
-    inp = asyncio.ensure_future(from_client())
-    closed = asyncio.ensure_future(client.closed.wait())
-    detach = asyncio.ensure_future(detached.wait())
-    try:
-        await asyncio.wait({output, closed, detach}, return_when=asyncio.FIRST_COMPLETED)
-        if before_close is not None and output.done():
-            await asyncio.wait_for(before_close(), 10)
-    finally:
-        for task in (output, inp, closed, detach):
-            task.cancel()
-        writer.close()
-        client.close()
-    return detached.is_set()
 
 
 @routes.add("GET", "/containers/{id}/logs")

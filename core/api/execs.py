@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from berth.api.containers import splice
+from berth.api.attach import splice
 from berth.fsutil import unix_connect
 from berth.containers.validate import check_exec_body
 from berth.api.server import Routes, engine_of, json_response, query_int, read_json

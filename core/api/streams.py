@@ -58,7 +58,7 @@ async def hijack(request: web.Request, content_type: str = RAW_STREAM) -> tuple[
     """Answer 101 (or 200 for clients that did not ask to upgrade) and take over the socket."""
     upgrade = "upgrade" in request.headers.get("Connection", "").lower()
     if upgrade:
-        response = web.StreamResponse(status=101, headers={
+        response = web.StreamResponse(status=101, reason="UPGRADED", headers={
             "Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"})
         await response.prepare(request)
     else:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from berth.containers.model import State
+from berth.containers.model import Container, State
 from berth.errors import Conflict
 
 
 class AttachMixin:
     """Methods of :class:`~berth.containers.manager.ContainerManager` (see its docstring for the shared state)."""
+
+    def check_attachable(self, c: Container, ref: str) -> None:
+        """dockerd refuses an attach to a paused or restarting container (409), naming it as the client did."""
+        if c.state.status == State.PAUSED:
+            raise Conflict(f"container {ref} is paused, unpause the container before attach")
+        if c.state.status == State.RESTARTING:
+            raise Conflict(f"container {ref} is restarting, wait until the container is running")
 
     async def attach_target(self, ref: str) -> tuple[str, asyncio.Future | None]:
         """The monitor's attach socket, and a future to resolve once connected (None if already running).

@@ -1,0 +1,147 @@
+"""``POST /containers/{id}/attach``, and the byte pipe between a hijacked client and a monitor (shared with exec).
+
+As dockerd: ``logs=1`` first replays what the container logged, ``stream=1`` then
+follows its live output (waiting for a start when it is not running) until it
+exits or the client detaches; without ``stream`` the connection ends after the
+replay. A paused or restarting container is a 409 before the upgrade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from berth.api.server import Routes, engine_of, query_bool
+from berth.api.streams import (MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, DetachScanner, frame, hijack,
+                               parse_detach_keys)
+from berth.containers.logs import read_log
+from berth.fsutil import unix_connect
+
+routes = Routes()
+
+
+@routes.add("POST", "/containers/{id}/attach")
+async def attach(request: web.Request) -> web.StreamResponse:
+    manager = engine_of(request).containers
+    ref = request.match_info["id"]
+    c = manager.get(ref)
+    manager.check_attachable(c, ref)
+    want_stdin = query_bool(request, "stdin")
+    wanted = {s for s in ("stdout", "stderr") if query_bool(request, s)}
+    tty = bool(c.config.get("Tty"))
+    keys = parse_detach_keys(request.query.get("detachKeys"))  # a bad sequence is a 400 even when unused
+    detach_keys = keys if want_stdin and tty else b""  # as dockerd: only a terminal's input is scanned
+    response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+    if query_bool(request, "logs"):
+        await _replay_log(client, manager, c.id, wanted, tty)
+    manager.event(c, "attach")
+    if not query_bool(request, "stream"):
+        client.close()
+        return response
+    try:
+        reader, writer = await _connect_live(manager, c.id, client)
+    except Exception as exc:
+        message = f"Error attaching: {getattr(exc, 'message', exc)}\n".encode()
+        client.write(message if tty else frame(STREAM_IDS["stdout"], message))
+        client.close()
+        return response
+    if reader is None:
+        return response  # the client left while waiting for the container to start
+    if await splice(client, reader, writer, want_stdin, wanted, tty, detach_keys=detach_keys):
+        manager.event(c, "detach")
+    return response
+
+
+async def _replay_log(client, manager, container_id: str, wanted: set[str], tty: bool) -> None:
+    """Everything the container logged on the wanted streams, as the attach stream frames it."""
+    async for entry in read_log(manager.store.log_path(container_id), follow=False, tail=None, since=0.0,
+                                until=0.0, streams=wanted, running=lambda: False):
+        client.write(entry.data if tty else frame(STREAM_IDS[entry.stream], entry.data))
+
+
+async def _connect_live(manager, container_id: str, client):
+    """(reader, writer) of the monitor's attach socket, waiting for a start when the container is not running;
+    (None, None) when the client goes away first."""
+    while True:
+        target = asyncio.ensure_future(manager.attach_target(container_id))
+        gone = asyncio.ensure_future(client.closed.wait())
+        await asyncio.wait({target, gone}, return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if not target.done():
+            target.cancel()
+            return None, None
+        socket_path, ack = target.result()
+        try:
+            sock = await asyncio.to_thread(unix_connect, socket_path)
+        except OSError:
+            # it exited between the look at its state and the connect: once that exit is recorded,
+            # wait for its next start, as an attach to a stopped container does
+            if ack is not None and not ack.done():
+                ack.set_result(True)
+            await asyncio.wait_for(manager.wait(container_id, "not-running"), 30)
+            continue
+        if ack is not None and not ack.done():
+            ack.set_result(True)
+        return await asyncio.open_unix_connection(sock=sock)
+
+
+async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
+                 wanted: set[str], tty: bool, before_close=None, detach_keys: bytes = b"") -> bool:
+    """Copy the monitor's output to the client and the client's input to the monitor until either ends.
+
+    ``before_close`` is awaited between the end of the output and closing the client's
+    connection (exec: the exit code must be recorded before the client inspects it).
+    Typing ``detach_keys`` ends the session without closing the process's stdin (Docker's ctrl-p ctrl-q);
+    the result says whether that is how it ended.
+    """
+    scanner = DetachScanner(detach_keys)
+    detached = asyncio.Event()
+
+    async def to_client() -> None:
+        if tty:
+            while chunk := await reader.read(65536):
+                client.write(chunk)
+            return
+        while True:
+            try:
+                header = await reader.readexactly(8)
+                payload = await reader.readexactly(int.from_bytes(header[4:], "big"))
+            except asyncio.IncompleteReadError:
+                return
+            stream = {1: "stdout", 2: "stderr"}.get(header[0])
+            if stream in wanted:
+                client.write(header + payload)
+
+    async def from_client() -> None:
+        while True:
+            data = await client.incoming.get()
+            if not data:
+                break
+            if want_stdin:
+                data = scanner.feed(data)
+                if data:
+                    writer.write(data)
+                    await writer.drain()
+                if scanner.detached:
+                    detached.set()
+                    return
+        if want_stdin and writer.can_write_eof():
+            writer.write_eof()
+
+    output = asyncio.ensure_future(to_client())
+    inp = asyncio.ensure_future(from_client())
+    closed = asyncio.ensure_future(client.closed.wait())
+    detach = asyncio.ensure_future(detached.wait())
+    try:
+        await asyncio.wait({output, closed, detach}, return_when=asyncio.FIRST_COMPLETED)
+        if before_close is not None and output.done():
+            await asyncio.wait_for(before_close(), 10)
+    finally:
+        for task in (output, inp, closed, detach):
+            task.cancel()
+        writer.close()
+        client.close()
+    return detached.is_set()
+
+
