@@ -112,3 +112,31 @@ def test_exec_it_runs_a_shell_and_returns_its_exit_code(daemon, client_cmd):
     finally:
         screen.close()
         daemon.cli("rm", "-f", name)
+
+
+@pytest.mark.parametrize("keys_from", ["flag", "config.json"])
+def test_run_detach_keys_come_from_the_flag_or_else_from_config_json(daemon, client_cmd, keys_from):
+    import json
+    import os
+
+    kind, cmd = client_cmd
+    name = f"keys-{kind}-{keys_from.replace('.', '')}"
+    env = docker_env(daemon)
+    config = os.path.join(env["DOCKER_CONFIG"], "config.json")
+    flag = "--detach-keys ctrl-a,x" if keys_from == "flag" else ""
+    if keys_from == "config.json":
+        with open(config, "w") as f:
+            json.dump({"detachKeys": "ctrl-a,x"}, f)
+    screen = Screen(f"berth-e2e-{name}", f"{cmd} run -it {flag} --name {name} busybox sh", env)
+    try:
+        screen.expect("/ #")
+        screen.type("C-p", "C-q", "echo still-$((2+3))", "Enter")  # the default keys no longer detach
+        screen.expect("still-5")
+        screen.type("C-a", "x")
+        screen.expect("EXITED=0")
+        assert daemon.cli("inspect", "-f", "{{.State.Status}}", name).stdout.decode().strip() == "running"
+    finally:
+        screen.close()
+        daemon.cli("rm", "-f", name)
+        if os.path.exists(config):
+            os.unlink(config)
