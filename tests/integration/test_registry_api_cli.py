@@ -181,3 +181,25 @@ def test_run_of_a_pulled_image_through_the_daemon(daemon, registry, test_image):
     res = daemon.cli("run", "--rm", f"{registry.host}/run/img")
     assert res.returncode == 0, res.stderr.decode() + daemon.log()
     assert res.stdout.decode().strip() == "pulled-ok"
+
+
+def test_distribution_inspect_describes_the_manifest_without_pulling(daemon, registry, test_image):
+    """``GET /distribution/{name}/json``: the manifest's descriptor and platforms, as dockerd answers."""
+    from tests.e2e.test_api_wire import http
+
+    rf.skopeo_copy(f"oci:{test_image['path']}:latest", f"docker://{registry.host}/dist/img:latest")
+    status, _, body = http(daemon, "GET", f"/v1.45/distribution/{registry.host}/dist/img:latest/json")
+    assert status == 200, body
+    assert json.loads(body) == {
+        "Descriptor": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": test_image["manifest"],
+                       "size": test_image["manifest_size"]},
+        "Platforms": [{"architecture": "amd64", "os": "linux"}],
+    }
+    assert f"{registry.host}/dist/img" not in daemon.cli("images").stdout.decode()
+
+
+def test_distribution_inspect_of_a_missing_image_is_a_404(daemon, registry):
+    from tests.e2e.test_api_wire import http
+
+    status, _, body = http(daemon, "GET", f"/v1.45/distribution/{registry.host}/no/such:latest/json")
+    assert status == 404, body
