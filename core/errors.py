@@ -30,10 +30,21 @@ class NotFound(BerthError):
     status = 404
 
 
+class Forbidden(BerthError):
+    """The operation is refused for the object as it is now (403), e.g. removing a network with active endpoints."""
+
+    status = 403
+
+
 class Conflict(BerthError):
     """The object's state forbids the operation (409)."""
 
     status = 409
+
+
+class Unclassified(BerthError):
+    """A refusal dockerd reports as a plain error, so its clients see 500 (e.g. disconnecting a container
+    from a network it is not connected to). Kept as 500 because clients can tell the status apart."""
 
 
 class NotModified(BerthError):

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from berth.errors import ConfigError, Conflict, NotFound
+from berth.errors import ConfigError, Conflict, Forbidden, NotFound
 from berth.fsutil import atomic_write
 from berth.drivers import NetworkDriver
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, Sandbox
@@ -183,9 +183,9 @@ class NetworkManager:
     def remove(self, ref: str, in_use: bool) -> None:
         net = self.find(ref)
         if net.name in PREDEFINED:
-            raise Conflict(f"{net.name} is a pre-defined network and cannot be removed")
+            raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
         if in_use:
-            raise Conflict(f"error while removing network: network {net.name} id {net.id} has active endpoints")
+            raise Forbidden(f"error while removing network: network {net.name} id {net.id} has active endpoints")
         self.driver(net.driver).delete_network(net.id)
         del self.networks[net.id]
         self._save()

@@ -1,15 +1,19 @@
 """Small helpers shared by several test modules (fixtures are imported where they are used).
 
-The image-store tests run on a real vfs graph driver in a temp dir; ``layer_tar``
-makes the layer tars they feed it, ``make_image`` stacks one on an image. The
-image and filesystem command tests run against ``storage_daemon``: one berthd per
-graph driver.
+``api`` sends one raw Engine API request to a berthd (status codes and bodies exactly as
+sent, for tests that compare them with dockerd's). The image-store tests run on a real vfs
+graph driver in a temp dir; ``layer_tar`` makes the layer tars they feed it, ``make_image``
+stacks one on an image. The image and filesystem command tests run against
+``storage_daemon``: one berthd per graph driver.
 """
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 import os
+import socket
 import tarfile
 import tempfile
 
@@ -18,6 +22,34 @@ import pytest
 from berth.images.store import Image, ImageStore
 from berth.testing.graph_kit import open_graph
 from tests.conftest import Daemon, _unmount_all
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 60):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def api(daemon, method: str, path: str, body=None, raw: bytes | None = None,
+        headers: dict | None = None) -> tuple[int, object]:
+    """One request; the decoded JSON body (or the raw text when it is not JSON)."""
+    conn = _UnixConnection(daemon.socket)
+    try:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+        resp = conn.getresponse()
+        text = resp.read()
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(text) if text else None
+    except ValueError:
+        return resp.status, text.decode(errors="replace")
 
 
 def layer_tar(files: dict[str, bytes]) -> bytes:

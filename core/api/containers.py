@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 from aiohttp import web
 
@@ -95,11 +94,11 @@ def sizes(engine, c) -> dict[str, int]:
 async def inspect(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = engine.containers.get(request.match_info["id"])
-    directory = engine.containers.store.directory(c.id)
+    etc = engine.containers.etc_paths(c)
     graph_data = await asyncio.to_thread(engine.graph.metadata, c.layer_id)
     body = views.container_inspect(
-        c, graph_data, engine.containers.store.log_path(c.id), os.path.join(directory, "resolv.conf"),
-        os.path.join(directory, "hosts"), os.path.join(directory, "hostname"), engine.volumes.inspect_mounts(c))
+        c, graph_data, engine.containers.store.log_path(c.id), etc["/etc/resolv.conf"], etc["/etc/hosts"],
+        etc["/etc/hostname"], engine.volumes.inspect_mounts(c))
     if query_bool(request, "size"):
         body.update(await asyncio.to_thread(sizes, engine, c))
     return json_response(body)

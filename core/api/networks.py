@@ -14,13 +14,23 @@ from berth.errors import Conflict, InvalidArgument
 routes = Routes()
 
 
-def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
-    containers = {}
+def _attached(engine, net) -> list[tuple[Any, dict[str, Any]]]:
+    """(container, endpoint record) of every endpoint joined to ``net`` now: dockerd's active endpoints."""
+    out = []
     for c in engine.containers.store.containers.values():
-        record = c.endpoints.get(net.name)
-        if record and record.get("ipv4_address"):
-            containers[c.id] = {"Name": c.name, "EndpointID": c.id, "MacAddress": record.get("mac_address", ""),
-                                "IPv4Address": record.get("ipv4_address", ""), "IPv6Address": ""}
+        for name, record in c.endpoints.items():
+            if record.get("endpoint_id") and (record.get("network_id") == net.id or name == net.name):
+                out.append((c, record))
+    return out
+
+
+def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
+    """A network as inspect shows it; the list leaves ``Containers`` empty, as dockerd 20.10 does."""
+    containers = {}
+    for c, record in _attached(engine, net) if verbose else []:
+        containers[c.id] = {"Name": c.name, "EndpointID": record["endpoint_id"],
+                            "MacAddress": record.get("mac_address", ""),
+                            "IPv4Address": record.get("ipv4_address", ""), "IPv6Address": ""}
     ipam_config = []
     subnet = net.subnet or net.driver_data.get("subnet")
     gateway = net.gateway or net.driver_data.get("gateway")
@@ -31,7 +41,7 @@ def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
         "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
         "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
         "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-        "ConfigOnly": False, "Containers": containers if verbose else {}, "Options": net.options, "Labels": net.labels,
+        "ConfigOnly": False, "Containers": containers, "Options": net.options, "Labels": net.labels,
     }
 
 
@@ -59,7 +69,7 @@ async def list_networks(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     filters = query_filters(request)
     nets = [n for n in engine.networks.networks.values() if _matches(n, filters)]
-    return json_response([_network_json(engine, n) for n in sorted(nets, key=lambda n: n.name)])
+    return json_response([_network_json(engine, n, verbose=False) for n in sorted(nets, key=lambda n: n.name)])
 
 
 @routes.add("GET", "/networks/{id}")
@@ -94,8 +104,8 @@ async def create_network(request: web.Request) -> web.StreamResponse:
 async def remove_network(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     net = engine.networks.find(request.match_info["id"])
-    in_use = any(net.name in c.endpoints and c.state.running for c in engine.containers.store.containers.values())
-    await asyncio.to_thread(engine.networks.remove, net.id, in_use)
+    # endpoints of stopped containers do not count: they fail at start instead (404), as in dockerd
+    await asyncio.to_thread(engine.networks.remove, net.id, bool(_attached(engine, net)))
     engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.driver})
     return web.Response(status=204)
 
@@ -132,10 +142,11 @@ async def prune(request: web.Request) -> web.StreamResponse:
     for net in list(engine.networks.networks.values()):
         if net.name in ("bridge", "host", "none"):
             continue
-        if any(net.name in c.endpoints for c in engine.containers.store.containers.values()):
+        if _attached(engine, net):
             continue
         await asyncio.to_thread(engine.networks.remove, net.id, False)
+        engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.driver})
         removed.append(net.name)
-    return json_response({"NetworksDeleted": removed})
+    return json_response({"NetworksDeleted": removed or None})
 
 

@@ -30,20 +30,43 @@ def _command_text(c: Container) -> str:
 
 
 def network_entry(c: Container, record: dict[str, Any]) -> dict[str, Any]:
-    address, _, prefix = (record.get("ipv4_address") or "").partition("/")
-    active = bool(record.get("ipv4_address") or record.get("netns"))
+    """One of ``NetworkSettings.Networks``: the settings asked for, and the driver's report while joined."""
+    joined = bool(record.get("endpoint_id"))
+    address, _, prefix = (record.get("ipv4_address") or "").partition("/") if joined else ("", "", "")
+    aliases = record.get("aliases") or None
     return {
-        "IPAMConfig": {"IPv4Address": record["ip"]} if record.get("ip") else None, "Links": None,
-        "Aliases": record.get("aliases") or None, "MacAddress": record.get("mac_address", ""),
-        "NetworkID": record.get("network_id", ""), "EndpointID": c.id if active else "",
-        "Gateway": record.get("gateway", ""), "IPAddress": address, "IPPrefixLen": int(prefix) if prefix else 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DriverOpts": None,
-        "DNSNames": [c.name, c.short_id, *(record.get("aliases") or [])] if record.get("dns") else None,
+        "IPAMConfig": {"IPv4Address": record["ip"]} if record.get("ip") else None, "Links": record.get("links") or None,
+        "Aliases": aliases, "MacAddress": record.get("mac_address", "") if joined else record.get("mac", ""),
+        "NetworkID": record.get("network_id", ""), "EndpointID": record.get("endpoint_id", ""),
+        "Gateway": record.get("gateway", "") if joined else "", "IPAddress": address,
+        "IPPrefixLen": int(prefix) if prefix else 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "DriverOpts": record.get("driver_opts") or None,
+        "DNSNames": list(dict.fromkeys([c.name, *(aliases or []), c.short_id, c.hostname]))
+        if joined and record.get("dns") else None,
     }
 
 
 def networks(c: Container) -> dict[str, Any]:
     return {name: network_entry(c, record) for name, record in c.endpoints.items()}
+
+
+def _network_settings(c: Container) -> dict[str, Any]:
+    """``NetworkSettings`` of inspect. As dockerd 20.10: the top-level address fields are the default
+    bridge's; ports and the sandbox are shown while the container runs."""
+    nets = networks(c)
+    bridge = nets.get("bridge") or network_entry(c, {})
+    running = c.state.status in (State.RUNNING, State.PAUSED)
+    shares = str(c.host_config.get("NetworkMode") or "").startswith("container:")
+    netns = f"/proc/{c.state.pid}/ns/net" if running and c.state.pid and not shares else ""
+    ports = portmap.inspect_ports(c.ports, c.config.get("ExposedPorts") or {}) if running and c.network else {}
+    return {
+        "Bridge": "", "SandboxID": c.id if netns else "", "SandboxKey": netns, "Ports": ports,
+        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": bridge["EndpointID"],
+        "Gateway": bridge["Gateway"], "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": bridge["IPAddress"], "IPPrefixLen": bridge["IPPrefixLen"], "IPv6Gateway": "",
+        "MacAddress": bridge["MacAddress"], "Networks": nets,
+    }
 
 
 def container_summary(c: Container, image_ref: str, mounts: list | None = None) -> dict[str, Any]:
@@ -62,8 +85,6 @@ def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, r
                       hostname_path: str, mounts: list | None = None) -> dict[str, Any]:
     """``GET /containers/{id}/json``."""
     st = c.state
-    nets = networks(c)
-    net = nets.get(c.network) or network_entry(c, {})
     return {
         "Id": c.id,
         "Created": c.created,
@@ -88,20 +109,13 @@ def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, r
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": None,
-        "HostConfig": {"NetworkMode": "default", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "HostConfig": {"NetworkMode": "default", "Links": None, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
                        "AutoRemove": False, "Privileged": False, "LogConfig": {"Type": "json-file", "Config": {}},
                        **c.host_config},
         "GraphDriver": {"Name": c.graph_driver, "Data": graph_data},
         "Mounts": mounts or [],
         "Config": {**c.config, "Hostname": c.hostname},
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": c.id if net["EndpointID"] else "", "SandboxKey": "",
-            "Ports": portmap.inspect_ports(c.ports, c.config.get("ExposedPorts") or {}), "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": net["EndpointID"],
-            "Gateway": net["Gateway"], "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": net["IPAddress"], "IPPrefixLen": net["IPPrefixLen"], "IPv6Gateway": "",
-            "MacAddress": net["MacAddress"], "Networks": nets,
-        },
+        "NetworkSettings": _network_settings(c),
         "ExecDriver": c.exec_driver,
     }
 

@@ -125,13 +125,15 @@ def run_network_prune(client: Client, opts: argparse.Namespace) -> int:
 def setup_network_connect(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alias", action="append", default=[], help="add network-scoped alias for the container")
     p.add_argument("--ip", help="IPv4 address (e.g., 172.30.100.104)")
+    p.add_argument("--link", action="append", default=[], help="add link to another container")
     p.add_argument("--driver-opt", action="append", default=[], help="driver options for the network")
     p.add_argument("network", metavar="NETWORK")
     p.add_argument("container", metavar="CONTAINER")
 
 
 def run_network_connect(client: Client, opts: argparse.Namespace) -> int:
-    endpoint: dict = {"Aliases": opts.alias or None, "DriverOpts": _labels(opts.driver_opt) or None}
+    endpoint: dict = {"Aliases": opts.alias or None, "Links": opts.link or None,
+                      "DriverOpts": _labels(opts.driver_opt) or None}
     if opts.ip:
         endpoint["IPAMConfig"] = {"IPv4Address": opts.ip}
     client.post(f"/networks/{quote_ref(opts.network)}/connect", {"Container": opts.container,

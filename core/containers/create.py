@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 from typing import Any
 
 from berth import log
-from berth.containers import names, ports as portmap, spec as ocispec
+from berth.containers import endpoints, legacylinks, names, netmode, ports as portmap, spec as ocispec
 from berth.containers.model import Container, now_rfc3339
 from berth.containers.restart import RestartPolicy
-from berth.errors import Conflict, InvalidArgument, NotImplementedYet
+from berth.errors import Conflict, InvalidArgument
 
 
 class CreateMixin:
@@ -30,20 +31,20 @@ class CreateMixin:
             if other.name == name:
                 raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other.id}". '
                                "You have to remove (or rename) that container to be able to reuse that name.")
-        network = self._network_for(host_config)
+        host_config["NetworkMode"] = host_config.get("NetworkMode") or netmode.DEFAULT
+        netmode.check(body, host_config)
+        netmode.resolve_container_mode(host_config, lambda ref: self.get(ref).id)
+        networks = self._endpoints_at_create(body, host_config, name)
         image_cfg = (image.config or {}).get("config") or {}
         config = self._merged_config(body, image_cfg)
         argv = ocispec.command(config, image_cfg)  # fails now, as Docker does, when there is no command
         portmap.requested(host_config, config.get("ExposedPorts") or {})  # validate -p now
         cid = secrets.token_hex(32)
-        endpoint_cfg = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).get(network.name) or {}
-        if endpoint_cfg.get("Aliases") and network.name == "bridge":
-            raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
         c = Container(
             id=cid, name=name, created=now_rfc3339(), image_id=image.id, config=config, host_config=host_config,
             path=argv[0], args=argv[1:], graph_driver=self.graph.name, exec_driver=self.exec.name,
-            layer_id=cid, hostname=config.get("Hostname") or cid[:12], network=network.name,
-            endpoints={network.name: self._endpoint_record(network, endpoint_cfg)},
+            layer_id=cid, hostname=config.get("Hostname") or self._default_hostname(host_config, cid),
+            endpoints=networks,
             labels=dict(config.get("Labels") or {}),
         )
         c.config["Hostname"] = c.hostname
@@ -59,20 +60,54 @@ class CreateMixin:
         self.event(c, "create")
         return c, warnings
 
-    @staticmethod
-    def _endpoint_record(network, endpoint_cfg: dict[str, Any]) -> dict[str, Any]:
-        ipam = endpoint_cfg.get("IPAMConfig") or {}
-        return {"network_id": network.id, "aliases": list(endpoint_cfg.get("Aliases") or []),
-                "ip": ipam.get("IPv4Address") or ""}
+    def _endpoints_at_create(self, body: dict[str, Any], host_config: dict[str, Any],
+                             name: str) -> dict[str, dict[str, Any]]:
+        """The endpoint settings of a new container: its network mode's network and any other
+        ``EndpointsConfig`` entry (API 1.44), keyed by network name. A network that does not exist
+        (yet) is kept by the name given: dockerd answers 404 at start, not at create."""
+        primary = netmode.network_name(host_config["NetworkMode"], self.networks.default_network())
+        if primary is None:  # container:X has no endpoint of its own
+            return {}
+        configs = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+        if not isinstance(configs, dict):
+            raise InvalidArgument("invalid container config: NetworkingConfig.EndpointsConfig must be an object")
+        out: dict[str, dict[str, Any]] = {}
+        for key in dict.fromkeys([primary, *configs]):
+            cfg = configs.get(key) or (configs.get(netmode.DEFAULT) if key == primary else None)
+            network = self.networks.find(primary if key == netmode.DEFAULT else key, missing_ok=True)
+            record = endpoints.new_record(cfg)
+            if network is not None:
+                endpoints.check_settings(network, record)
+            out.setdefault(network.name if network is not None else key, record)
+        first = next(iter(out.values()))
+        if body.get("MacAddress") and not first.get("mac"):  # the container-wide field of API < 1.44
+            first["mac"] = body["MacAddress"]
+        self._place_links(host_config, out, primary, name)
+        return out
 
-    def _network_for(self, host_config: dict[str, Any]):
-        mode = host_config.get("NetworkMode") or "default"
-        if mode.startswith("container:"):
-            raise NotImplementedYet("--network container:<name> is not supported yet")
-        if mode == "default":
-            mode = self.networks.default_network()
-        host_config["NetworkMode"] = mode
-        return self.networks.find(mode)
+    def _place_links(self, host_config: dict[str, Any], networks: dict[str, dict[str, Any]], primary: str,
+                     name: str) -> None:
+        """Legacy links: on the default bridge checked and kept normalised in ``HostConfig.Links``; on a
+        user-defined network they become the endpoint's ``Links`` (aliases its resolver answers), and
+        ``HostConfig.Links`` shows null there, as in dockerd."""
+        links = host_config.get("Links") or []
+        if not links:
+            return
+        if not netmode.is_user_defined(primary):
+            host_config["Links"] = legacylinks.normalise(name, links, self.get)
+            return
+        for link in links:
+            legacylinks.parse(link)
+        first = next(iter(networks.values()))
+        first["links"] = first["links"] or list(links)
+        host_config["Links"] = None
+
+    @staticmethod
+    def _default_hostname(host_config: dict[str, Any], cid: str) -> str:
+        """The short id; with ``--network host`` the host's name, as dockerd does."""
+        if host_config.get("NetworkMode") == "host":
+            return socket.gethostname()
+        return cid[:12]
 
     @staticmethod
     def _merged_config(body: dict[str, Any], image_cfg: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,10 @@ HOST_RESOLV_CONF = "/etc/resolv.conf"
 FALLBACK_DNS = ["8.8.8.8", "8.8.4.4"]  # Docker's fallback when the host has only loopback resolvers
 
 
-def hosts_content(hostname: str, address: str = "", extra_hosts: list[str] | None = None) -> str:
+def hosts_content(hostname: str, addresses: list[str] = (), extra_hosts: list[str] | None = None,
+                  links: list[tuple[str, str]] = ()) -> str:
+    """Docker's /etc/hosts: the fixed lines, ``--add-host`` entries, legacy links, then one line per
+    address the container has on its networks."""
     lines = [
         "127.0.0.1\tlocalhost",
         "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -28,8 +31,8 @@ def hosts_content(hostname: str, address: str = "", extra_hosts: list[str] | Non
         # "host:ip" (Docker) or "host=ip" (newer Docker); the ip may be IPv6, so split once
         name, _, ip = entry.partition("=") if "=" in entry else entry.partition(":")
         lines.append(f"{ip}\t{name}")
-    if address:
-        lines.append(f"{address}\t{hostname}")
+    lines += [f"{address}\t{names}" for address, names in links]
+    lines += [f"{address}\t{hostname}" for address in addresses]
     return "\n".join(lines) + "\n"
 
 
@@ -72,18 +75,32 @@ def embedded_resolv_conf(search: list[str], options: list[str], host_file: str =
     return "\n".join(out) + "\n"
 
 
+def points_at_embedded_dns(directory: str) -> bool:
+    """Whether the container's resolv.conf (in its directory) names the embedded resolver."""
+    return bool(re.search(r"^\s*nameserver\s+127\.0\.0\.11\s*$", _read_host_file(os.path.join(directory, "resolv.conf")),
+                          re.M))
+
+
+_FILES = {"/etc/hostname": "hostname", "/etc/hosts": "hosts", "/etc/resolv.conf": "resolv.conf"}
+
+
+def paths(directory: str) -> dict[str, str]:
+    """{container path: host path} of the three files of the container whose directory this is."""
+    return {dest: os.path.join(directory, name) for dest, name in _FILES.items()}
+
+
 def write_etc_files(directory: str, hostname: str, hosts: str, resolv: str, in_place: bool = False) -> dict[str, str]:
     """Write the three files into the container's directory; return {container path: host path}.
 
     Before the container exists they are replaced atomically. Once they are bind-mounted
     (``in_place``), a rename would leave the container on the old inode, so they are
-    rewritten in place, as Docker does; that happens before the process starts.
+    rewritten in place, as Docker does (before the process starts, and when a running
+    container joins or leaves a network).
     """
-    files = {"/etc/hostname": ("hostname", hostname + "\n"), "/etc/hosts": ("hosts", hosts),
-             "/etc/resolv.conf": ("resolv.conf", resolv)}
+    contents = {"/etc/hostname": hostname + "\n", "/etc/hosts": hosts, "/etc/resolv.conf": resolv}
     out = {}
-    for dest, (name, content) in files.items():
-        path = os.path.join(directory, name)
+    for dest, path in paths(directory).items():
+        content = contents[dest]
         if in_place and os.path.exists(path):
             with open(path, "r+b") as f:
                 f.write(content.encode())

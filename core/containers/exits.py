@@ -35,7 +35,7 @@ class ExitMixin:
         async with self.lock(c.id):
             if c.state.status not in (State.RUNNING, State.PAUSED, State.RESTARTING):
                 return
-            await asyncio.to_thread(self._teardown, c)
+            left = await asyncio.to_thread(self._teardown, c)
             c.state.pid = 0
             c.state.exit_code = state.exit_code if state.exit_code is not None else 255
             c.state.oom_killed = state.oom_killed
@@ -50,6 +50,7 @@ class ExitMixin:
         if c.state.oom_killed:
             self.event(c, "oom")
         self.event(c, "die", exitCode=str(c.state.exit_code))
+        self.publish_network_events(c, "disconnect", left)
         self._notify_exit(c)
         if restart:
             ran_for = time.time() - parse_time(c.state.started_at)

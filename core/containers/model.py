@@ -84,9 +84,9 @@ class Container:
     layer_id: str = ""  # the graph driver's id of the container's read-write layer
     rootfs: str = ""  # where that layer is mounted while the container runs
     hostname: str = ""
-    network: str = ""  # the primary network (NetworkMode), whose driver makes the namespace
-    #: per network name: network_id, aliases, requested ip, and while running the driver's
-    #: interface, ipv4_address (CIDR), gateway, mac_address and dns
+    network: str = ""  # while running: the network whose endpoint carries the published ports ("" for none)
+    #: per network name, Docker's endpoint settings (see :mod:`berth.containers.endpoints`):
+    #: what the client asked for, the network id once joined, and while running what the driver reported
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     ports: list[dict[str, Any]] = field(default_factory=list)  # published bindings while running
     mounts: list[dict[str, Any]] = field(default_factory=list)  # Docker's MountPoint records (volumes, binds, tmpfs)

@@ -57,7 +57,7 @@ class RemovalMixin:
             c.transition(State.REMOVING)
             self.store.save(c)
         with log.job("container.remove", container_id=c.short_id, driver=self.graph.name):
-            await asyncio.to_thread(self._teardown, c)
+            self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c))
             await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
             if self.volumes is not None:
                 await asyncio.to_thread(self.volumes.release, c, volumes)

@@ -12,10 +12,10 @@ import json
 import os
 
 from berth import log
-from berth.containers import etcfiles, ports as portmap, spec as ocispec
+from berth.containers import legacylinks, spec as ocispec
 from berth.containers.model import Container, State, ZERO_TIME, now_rfc3339
 from berth.containers.users import resolve_user
-from berth.errors import Conflict, ExecError, NotModified
+from berth.errors import BerthError, Conflict, ExecError, NotModified
 from berth.fsutil import atomic_write
 from berth.hookspecs.types import IOConfig
 
@@ -40,16 +40,15 @@ class StartMixin:
 
     async def _start_locked(self, c: Container) -> None:
         image_cfg = self.image_config(c)
-        network = self.networks.find(c.network)
+        plan, sandbox = await self._prepare_networking(c)
         bundle = self.bundle(c.id)
         os.makedirs(bundle, mode=0o700, exist_ok=True)
         c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)
         created = False
         try:
             user = resolve_user(c.rootfs, c.config.get("User") or "")
-            sandbox = await asyncio.to_thread(self.networks.sandbox, network, c.id)
-            etc = self._write_etc_files(c, address="", embedded_dns=False)
-            spec = ocispec.build_spec(container_id=c.id, config=c.config, host_config=c.host_config,
+            etc = self._etc_files(c)
+            spec = ocispec.build_spec(container_id=c.id, config=self._config_with_links(c), host_config=c.host_config,
                                       image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
                                       sandbox=sandbox, etc_files=etc,
                                       extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [])
@@ -68,7 +67,8 @@ class StartMixin:
             await self._release_attachers(c.id)
             netns = None if sandbox.share_host else (sandbox.netns_path or f"/proc/{state.pid}/ns/net")
             c.state.pid = state.pid
-            await asyncio.to_thread(self._join_networks, c, netns)
+            joined = await asyncio.to_thread(self._join_networks, c, netns, plan)
+            self.publish_network_events(c, "connect", joined)
             try:
                 state = await asyncio.to_thread(self.exec.start, c.id)
             except ExecError as exc:
@@ -76,7 +76,7 @@ class StartMixin:
                 raise
         except BaseException:
             if created and c.state.status != State.EXITED:
-                await asyncio.to_thread(self._teardown, c)
+                self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c))
             elif not created and c.rootfs:
                 c.rootfs = ""
                 await asyncio.to_thread(self.graph.unmount, c.layer_id)
@@ -88,23 +88,30 @@ class StartMixin:
         self.store.save(c)
         self._watch(c.id)
 
-    def _write_etc_files(self, c: Container, address: str, embedded_dns: bool, in_place: bool = False) -> dict[str, str]:
-        hc = c.host_config
-        if embedded_dns:
-            # Docker's embedded resolver: the real servers are its upstreams, not the container's
-            resolv = etcfiles.embedded_resolv_conf(hc.get("DnsSearch") or self.dns.get("dns_search", []),
-                                                   hc.get("DnsOptions") or self.dns.get("dns_opts", []))
-        else:
-            resolv = etcfiles.resolv_conf_content(hc.get("Dns") or self.dns.get("dns", []),
-                                                  hc.get("DnsSearch") or self.dns.get("dns_search", []),
-                                                  hc.get("DnsOptions") or self.dns.get("dns_opts", []))
-        return etcfiles.write_etc_files(self.store.directory(c.id), c.hostname,
-                                        etcfiles.hosts_content(c.hostname, address, hc.get("ExtraHosts")), resolv,
-                                        in_place)
+    async def _prepare_networking(self, c: Container):
+        """The endpoints to join and the sandbox, checked before anything exists: a missing network (404),
+        ``container:X`` with X not running (409), a link to a stopped container. As in dockerd, such a
+        failure leaves the container's status as it was and records the error."""
+        try:
+            plan = self._plan_networks(c)
+            sandbox = await asyncio.to_thread(self._sandbox, c)
+            if "bridge" in c.endpoints:
+                legacylinks.check_children(c, self.get)
+        except BerthError as exc:
+            c.state.error = exc.message
+            c.state.exit_code = c.state.exit_code or 128
+            self.store.save(c)
+            raise
+        return plan, sandbox
+
+    def _config_with_links(self, c: Container) -> dict:
+        """The Config the process starts with: legacy links' variables first, so the container's own ``Env`` wins."""
+        link_env = legacylinks.environment(c, self.get) if "bridge" in c.endpoints else []
+        return {**c.config, "Env": [*link_env, *(c.config.get("Env") or [])]} if link_env else c.config
 
     async def _record_failed_start(self, c: Container, exc: ExecError, created: bool = True) -> None:
         if created:
-            await asyncio.to_thread(self._teardown, c)
+            self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c))
         c.transition(State.EXITED)
         c.state.exit_code, c.state.error, c.state.finished_at = exc.exit_code, exc.message, now_rfc3339()
         c.state.pid = 0
@@ -113,17 +120,13 @@ class StartMixin:
         if c.host_config.get("AutoRemove"):
             asyncio.get_running_loop().create_task(self._auto_remove(c.id))
 
-    def _teardown(self, c: Container) -> None:
-        """Release what a run held: ports, network endpoints, runtime state, rootfs mount. Each step is idempotent."""
-        errors = []
-        steps = []
-        primary = self.networks.find(c.network, missing_ok=True)
-        for record in c.ports:
-            steps.append(lambda r=record: primary and self.networks.driver(primary.driver).unpublish_port(
-                primary.id, c.id, portmap.from_record(r)))
-        for net_name in c.endpoints:
-            steps.append(lambda n=net_name: self._leave(n, c.id))
-        steps.append(lambda: self.exec.delete(c.id, True))
+    def _teardown(self, c: Container) -> list:
+        """Release what a run held: ports, network endpoints, runtime state, rootfs mount. Each step is idempotent.
+
+        Returns the networks the container left, for the caller's ``network disconnect`` events.
+        """
+        left, errors = self._leave_all(c)
+        steps = [lambda: self.exec.delete(c.id, True)]
         if c.rootfs:
             steps.append(lambda: self.graph.unmount(c.layer_id))
         for step in steps:
@@ -131,10 +134,7 @@ class StartMixin:
                 step()
             except Exception as exc:
                 errors.append(str(exc))
-        c.ports = []
-        for record in c.endpoints.values():
-            for key in ("interface", "ipv4_address", "gateway", "mac_address", "dns", "netns"):
-                record.pop(key, None)
         c.rootfs = ""
         if errors:
             log.get().warning("container.teardown", container_id=c.short_id, errors=errors)
+        return left

@@ -54,9 +54,15 @@ def net_sandbox(network_id: str, container_id: str) -> Sandbox:
 def net_join(network_id: str, endpoint_id: str, netns_path: str | None, options: dict) -> EndpointInfo:
     """Attach the container whose namespace is ``netns_path`` to the network.
 
-    ``netns_path`` is None for containers sharing the host's namespace.
-    ``options`` may carry ``ip`` (a requested address) and ``aliases``.
-    Return the endpoint's interface, address, gateway and MAC.
+    ``netns_path`` is None for containers sharing the host's namespace. One container may
+    join several networks (one endpoint each, all in the same namespace); the first one with
+    a gateway gives it its default route, and when that endpoint leaves while the container
+    runs the next one should take over (libnetwork's behaviour).
+    ``options`` may carry ``ip`` (a requested address), ``mac_address``, ``aliases`` and the
+    names a resolver answers for the endpoint (``container_name``, ``hostname``), upstream
+    ``dns`` servers, and ``links`` ({alias: container name}: names that only this endpoint's
+    container resolves, Docker's links on user-defined networks). A driver ignores what it
+    has no use for. Return the endpoint's interface, address, gateway and MAC.
     """
 
 

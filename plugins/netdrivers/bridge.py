@@ -141,13 +141,13 @@ class BridgeDriver:
         self._names.set_network(net["id"], net["name"], net["internal"])
         for eid, ep in net["endpoints"].items():
             if "dns" in ep:
-                self._names.set_endpoint(net["id"], eid, ep["ip"], ep["dns"]["names"])
+                self._names.set_endpoint(net["id"], eid, ep["ip"], ep["dns"]["names"], ep["dns"].get("links"))
 
     def _start_dns(self, net: dict, endpoint_id: str, ep: dict) -> None:
         """Make the endpoint's names resolvable and serve its container. Raises DriverError."""
         if "dns" not in ep:
             return
-        self._names.set_endpoint(net["id"], endpoint_id, ep["ip"], ep["dns"]["names"])
+        self._names.set_endpoint(net["id"], endpoint_id, ep["ip"], ep["dns"]["names"], ep["dns"].get("links"))
         self._dns.attach(net["id"], endpoint_id, ep["netns"], ep["dns"]["upstreams"] or None)
 
     def _stop_dns(self, network_id: str, endpoint_id: str) -> None:
@@ -346,13 +346,15 @@ class BridgeDriver:
                             cipr, ifname, mac, address, pool.subnet.prefixlen,
                             None if net["internal"] else pool.gateway,
                         )
+                    netns_key = list(dns.namespace_key(netns_path))
                     ep = {"ip": str(address), "mac": mac, "ifname": ifname, "host_veth": host_veth,
-                          "netns": netns_path, "aliases": list(options.get("aliases") or []),
+                          "netns": netns_path, "netns_key": netns_key,
+                          "aliases": list(options.get("aliases") or []),
                           "container_name": options.get("container_name", ""),
                           "hostname": options.get("hostname", ""), "ports": []}
                     if self._has_dns(net):
                         ep["dns"] = {"names": dns_names(endpoint_id, options), "upstreams": upstreams,
-                                     "netns_key": list(dns.namespace_key(netns_path))}
+                                     "netns_key": netns_key, "links": dict(options.get("links") or {})}
                     net["endpoints"][endpoint_id] = ep
                     self._start_dns(net, endpoint_id, ep)
                     self._save(net)
@@ -406,13 +408,34 @@ class BridgeDriver:
             net = self._networks.get(network_id)
             if net is None:
                 return True
-            had_ports = bool(net["endpoints"].get(endpoint_id, {}).get("ports"))
+            ep = net["endpoints"].get(endpoint_id, {})
             with iproute() as ipr:
                 self._drop_endpoint(net, endpoint_id, ipr)
             self._save(net)
-            if had_ports:
+            if ep.get("ports"):
                 self._apply_rules()
+            if ep.get("netns_key") and not net["internal"]:
+                self._move_default_route(ep["netns_key"])
             return True
+
+    def _move_default_route(self, netns_key: list[int]) -> None:
+        """The container still runs and lost its default route with the endpoint that gave it: take the
+        next of its networks that has a gateway, as libnetwork does."""
+        from berth.plugins.netdrivers import links
+        from berth.plugins.netdrivers.netns import iproute
+
+        for net in self._networks.values():
+            other = next((ep for ep in net["endpoints"].values() if ep.get("netns_key") == netns_key), None)
+            if other is None or net["internal"]:
+                continue
+            try:  # the path may name another process by now: act only on the very same namespace
+                if list(dns.namespace_key(other["netns"])) != netns_key:
+                    return
+                with iproute(other["netns"]) as cipr:
+                    links.ensure_default_route(cipr, other["ifname"], net["pool"]["gateway"])
+            except (BerthError, OSError) as exc:
+                log.info("network %s: no default route moved to endpoint %s: %s", net["name"], other["ifname"], exc)
+            return
 
     # -- ports ---------------------------------------------------------------
 

@@ -35,6 +35,7 @@ import errno
 import ipaddress
 import logging
 import os
+import random
 import re
 import socket
 import threading
@@ -164,16 +165,22 @@ async def forward(data: bytes, servers: list[str], tcp: bool) -> bytes | None:
 # ---------------------------------------------------------------------------
 
 
-def local_answer(table: NameTable, networks: frozenset[str], query: dnswire.Query, max_size: int | None) -> bytes | None:
-    """The reply when ``query`` is about a name or address of ``networks``, else None (forward it)."""
+def local_answer(table: NameTable, networks: frozenset[str], query: dnswire.Query, max_size: int | None,
+                 asking: frozenset[tuple[str, str]] = frozenset()) -> bytes | None:
+    """The reply when ``query`` is about a name or address of ``networks``, else None (forward it).
+
+    A name with several addresses (an alias that replicas share) is answered with all of
+    them in a random order, Docker's DNS round robin.
+    """
     if query.qclass != dnswire.CLASS_IN:
         return None
     if query.qtype == dnswire.TYPE_A:
-        found = table.lookup(networks, query.name)
+        found = table.lookup(networks, query.name, asking)
         if found:
+            random.shuffle(found)
             return dnswire.build_reply(query, answers=[dnswire.a_record(a) for a in found], max_size=max_size)
     elif query.qtype == dnswire.TYPE_AAAA:
-        if table.lookup(networks, query.name):
+        if table.lookup(networks, query.name, asking):
             # The name is ours but has no IPv6 address: "no data", so the client does not go on asking elsewhere.
             return dnswire.build_reply(query)
     elif query.qtype == dnswire.TYPE_PTR:
@@ -193,6 +200,7 @@ class _Listener:
     netns_fd: int  # the namespace itself, whatever the path names later
     endpoints: set[tuple[str, str]] = field(default_factory=set)  # (network id, endpoint id)
     networks: frozenset[str] = frozenset()  # replaced whole, read by the loop thread without a lock
+    asking: frozenset[tuple[str, str]] = frozenset()  # the endpoints, likewise
     upstreams: list[str] | None = None  # the container's own --dns servers
     udp: asyncio.DatagramTransport | None = None
     udp_closed: asyncio.Future | None = None
@@ -259,6 +267,7 @@ class EmbeddedDNS:
                 self._drop(network_id, endpoint_id)  # the endpoint moved to a new namespace (container restarted)
             listener.endpoints.add((network_id, endpoint_id))
             listener.networks = frozenset(n for n, _ in listener.endpoints)
+            listener.asking = frozenset(listener.endpoints)
             if upstreams:
                 listener.upstreams = list(upstreams)
             self._by_endpoint[(network_id, endpoint_id)] = key
@@ -331,6 +340,7 @@ class EmbeddedDNS:
             return
         listener.endpoints.discard((network_id, endpoint_id))
         listener.networks = frozenset(n for n, _ in listener.endpoints)
+        listener.asking = frozenset(listener.endpoints)
         if not listener.endpoints:
             del self._listeners[key]
             if self._loops.loop is not None:
@@ -404,7 +414,7 @@ class EmbeddedDNS:
         if query.opcode != dnswire.OPCODE_QUERY:
             return dnswire.build_reply(query, dnswire.NOTIMP)
         networks = listener.networks
-        reply = local_answer(self.table, networks, query, None if tcp else dnswire.MAX_UDP)
+        reply = local_answer(self.table, networks, query, None if tcp else dnswire.MAX_UDP, listener.asking)
         if reply is not None:
             return reply
         servers = listener.upstreams or self.default_upstreams()

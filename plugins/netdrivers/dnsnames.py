@@ -47,6 +47,7 @@ class _Endpoint:
     address: str
     names: list[str]  # normalised
     ptr: str  # what a reverse lookup of ``address`` answers
+    links: dict[str, str] = field(default_factory=dict)  # legacy links: alias -> name, for this endpoint's queries
 
 
 @dataclass
@@ -79,13 +80,19 @@ class NameTable:
         with self._lock:
             self._networks.pop(network_id, None)
 
-    def set_endpoint(self, network_id: str, endpoint_id: str, address: str, names: list[str]) -> None:
-        """Register (or replace) an endpoint's address and names on a network added with :meth:`set_network`."""
+    def set_endpoint(self, network_id: str, endpoint_id: str, address: str, names: list[str],
+                     links: dict[str, str] | None = None) -> None:
+        """Register (or replace) an endpoint's address and names on a network added with :meth:`set_network`.
+
+        ``links`` ({alias: container name}) are legacy links on a user-defined network: only
+        queries from this endpoint's own container resolve those aliases, as in Docker.
+        """
         with self._lock:
             net = self._networks[network_id]
             primary = normalise(names[0]) if names else endpoint_id[:12]
             # Docker answers a reverse lookup with "<container name>.<network name>".
-            net.endpoints[endpoint_id] = _Endpoint(address, [normalise(n) for n in names], f"{primary}.{net.name}")
+            net.endpoints[endpoint_id] = _Endpoint(address, [normalise(n) for n in names], f"{primary}.{net.name}",
+                                                   {normalise(a): normalise(n) for a, n in (links or {}).items()})
 
     def remove_endpoint(self, network_id: str, endpoint_id: str) -> None:
         """Forget an endpoint. Idempotent."""
@@ -96,17 +103,23 @@ class NameTable:
 
     # -- readers (resolver thread) -------------------------------------------
 
-    def lookup(self, network_ids: frozenset[str] | set[str], qname: str) -> list[str] | None:
+    def lookup(self, network_ids: frozenset[str] | set[str], qname: str,
+               asking: frozenset[tuple[str, str]] = frozenset()) -> list[str] | None:
         """The addresses ``qname`` resolves to on ``network_ids``, or None when the name is not ours.
 
         As libnetwork, both ``name`` and ``name.<network name>`` resolve: for
         ``a.b.c`` the tries are ``a.b.c`` on every network, then ``a.b`` on the
-        network named ``c``, then ``a`` on the network named ``b.c``.
+        network named ``c``, then ``a`` on the network named ``b.c``. A link alias
+        of one of the ``asking`` endpoints ((network id, endpoint id) of the
+        querying container) resolves first, to its container's addresses.
         """
         name = normalise(qname)
         if not name:
             return None
         with self._lock:
+            linked = self._linked(asking, name)
+            if linked:
+                return linked
             nets = [self._networks[n] for n in sorted(network_ids) if n in self._networks]
             found = self._addresses(nets, name)
             if found:
@@ -118,6 +131,14 @@ class NameTable:
                 if found:
                     return found
         return None
+
+    def _linked(self, asking: frozenset[tuple[str, str]], name: str) -> list[str]:
+        for network_id, endpoint_id in sorted(asking):
+            net = self._networks.get(network_id)
+            ep = net.endpoints.get(endpoint_id) if net else None
+            if ep is not None and name in ep.links:
+                return self._addresses([net], ep.links[name])
+        return []
 
     @staticmethod
     def _addresses(nets: list[_Network], name: str) -> list[str]:

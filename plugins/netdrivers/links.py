@@ -101,9 +101,15 @@ def configure_container_side(ipr, ifname: str, mac: str, address: IPv4Address, p
     ipr.addr("add", index=idx, address=str(address), prefixlen=prefixlen)
     ipr.link("set", index=idx, state="up")
     if gateway is not None:
-        defaults = [r for r in ipr.get_routes(family=2) if r["dst_len"] == 0 and r.get("RTA_GATEWAY")]
-        if not defaults:
-            ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
+        ensure_default_route(ipr, ifname, gateway)
+
+
+def ensure_default_route(ipr, ifname: str, gateway: IPv4Address | str) -> None:
+    """A default route via ``gateway`` on ``ifname``, unless the namespace already has one."""
+    defaults = [r for r in ipr.get_routes(family=2) if r["dst_len"] == 0 and r.get("RTA_GATEWAY")]
+    idx = index_of(ipr, ifname)
+    if not defaults and idx is not None:
+        ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
 
 
 def routes_in_use(ipr) -> list[IPv4Network]:

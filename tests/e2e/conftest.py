@@ -93,6 +93,14 @@ def bridge_daemon(suite_tmp, busybox_path):
         subprocess.run(["ip", "netns", "delete", netns], check=False)
 
 
+@pytest.fixture
+def netd(bridge_daemon):
+    """The module's berthd with a default bridge, emptied of containers and user networks after each test."""
+    yield bridge_daemon
+    bridge_daemon.remove_everything()
+    bridge_daemon.cli("network", "prune", "-f")
+
+
 def in_netns(daemon: Daemon, *argv: str, timeout: float = 20) -> subprocess.CompletedProcess:
     """Run a command in the daemon's network namespace (to reach published ports on its loopback)."""
     return subprocess.run(["nsenter", f"--net=/run/netns/{daemon.netns}", *argv], capture_output=True,

@@ -3,44 +3,16 @@ and corrupt state on disk is reported at restart without crashing the daemon or 
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import threading
 import urllib.parse
 
 import pytest
 
+from tests.helpers import api
+
 DAEMON_ARGS = ["-s", "vfs"]
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 60):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
-
-
-def api(daemon, method: str, path: str, body=None, raw: bytes | None = None,
-        headers: dict | None = None) -> tuple[int, object]:
-    """One request; the decoded JSON body (or the raw text when it is not JSON)."""
-    conn = _UnixConnection(daemon.socket)
-    try:
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
-        resp = conn.getresponse()
-        text = resp.read()
-    finally:
-        conn.close()
-    try:
-        return resp.status, json.loads(text) if text else None
-    except ValueError:
-        return resp.status, text.decode(errors="replace")
 
 
 def expect_error(daemon, status: int, method: str, path: str, body=None, contains: str = "", **kw) -> str:

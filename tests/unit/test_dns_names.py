@@ -60,3 +60,11 @@ def test_forwarding_is_refused_only_when_every_network_is_internal():
     t = table()
     assert t.may_forward({"n1"}) and t.may_forward({"n1", "n2"})
     assert not t.may_forward({"n2"})
+
+
+def test_a_link_alias_resolves_only_for_the_linking_endpoint():
+    t = table()
+    t.set_endpoint("n1", "e4", "10.0.1.4", ["client"], links={"DB": "api"})
+    assert t.lookup({"n1"}, "db", asking=frozenset({("n1", "e4")})) == ["10.0.1.3"]
+    assert t.lookup({"n1"}, "db", asking=frozenset({("n1", "e1")})) is None
+    assert t.lookup({"n1"}, "db") is None

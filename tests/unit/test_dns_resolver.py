@@ -170,3 +170,15 @@ def test_redirect_rules_send_port_53_to_the_resolver_ports():
     assert "ip daddr 127.0.0.11 udp dport 53 dnat to 127.0.0.11:40001" in script
     assert "ip daddr 127.0.0.11 tcp dport 53 dnat to 127.0.0.11:40002" in script
     assert script.startswith("table ip berth_dns\ndelete table ip berth_dns\n")
+
+
+def test_a_shared_alias_is_answered_with_every_address_in_changing_order(table):
+    for n, address in enumerate(("10.1.0.3", "10.1.0.4")):
+        table.set_endpoint("n", f"replica{n}", address, ["svc"])
+    table.set_endpoint("n", "e", "10.1.0.2", ["web", "svc"])
+    orders = set()
+    for _ in range(40):
+        reply = answer(table, {"n"}, query("svc"))
+        assert header(reply)[2] == 3
+        orders.add(reply[-4:])  # the address of the last answer record
+    assert len(orders) > 1  # Docker's round robin: clients that take the first answer spread over replicas

@@ -116,6 +116,20 @@ def enter_namespaces(ctx: InitContext) -> None:
         syscalls.unshare(unshare_flags)
 
 
+def loopback_up(ctx: InitContext) -> None:
+    """In a new network namespace, bring ``lo`` up, as runc and crun do: a container joined to no
+    network (``--network none``, or every network disconnected) still has 127.0.0.1."""
+    if not _new_namespace(ctx.spec, "network"):
+        return
+    import fcntl
+    import struct
+
+    ifreq = struct.Struct("16sH14x")  # struct ifreq: the name, then ifr_flags
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        _, flags = ifreq.unpack(fcntl.ioctl(sock, syscalls.SIOCGIFFLAGS, ifreq.pack(b"lo", 0)))
+        fcntl.ioctl(sock, syscalls.SIOCSIFFLAGS, ifreq.pack(b"lo", flags | syscalls.IFF_UP))
+
+
 def wait_for_cgroups(ctx: InitContext) -> None:
     """Block until the monitor has moved us into the container's cgroups, then make the new cgroup namespace.
 
@@ -230,6 +244,7 @@ def container_init(ctx: InitContext) -> NoReturn:
         cgroup_wait = ("wait for cgroups", lambda: wait_for_cgroups(ctx))
         steps = [
             ("enter namespaces", lambda: enter_namespaces(ctx)),
+            ("loopback up", lambda: loopback_up(ctx)),
         ]
         mount_steps = prepare_rootfs(ctx, cgroup_wait)
         waits_in_mounts = any(step is cgroup_wait for step in mount_steps)
