@@ -10,9 +10,9 @@ from aiohttp import web
 from berth.api import views
 from berth.api.server import Routes, engine_of, json_response, query_bool, query_filters, query_int, query_time, read_json
 from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame
+from berth.containers import listing
 from berth.containers.logs import read_log
 from berth.containers.model import now_rfc3339
-from berth.containers.model import State
 from berth.containers.validate import check_create_body, check_update_body
 from berth.errors import InvalidArgument
 from berth.hostfacts import memory_total
@@ -35,39 +35,13 @@ def _filters(request: web.Request) -> dict[str, list[str]]:
     return query_filters(request)
 
 
-def _matches(c, filters: dict[str, list[str]]) -> bool:
-    for key, values in filters.items():
-        if key == "status" and c.state.status.value not in values:
-            return False
-        if key == "name" and not any(v.lstrip("/") in c.name for v in values):
-            return False
-        if key == "id" and not any(c.id.startswith(v) for v in values):
-            return False
-        if key == "label":
-            for v in values:
-                k, sep, want = v.partition("=")
-                if k not in c.labels or (sep and c.labels[k] != want):
-                    return False
-        if key == "exited" and not (c.state.status == State.EXITED and str(c.state.exit_code) in values):
-            return False
-        if key == "ancestor" and not any(v in (c.config.get("Image"), c.image_id) for v in values):
-            return False
-    return True
-
-
 @routes.add("GET", "/containers/json")
 async def list_containers(request: web.Request) -> web.StreamResponse:
-    manager = _manager(request)
-    show_all = query_bool(request, "all")
-    limit = query_int(request, "limit", -1) or -1
-    filters = _filters(request)
-    rows = sorted(manager.store.containers.values(), key=lambda c: c.created, reverse=True)
-    if not show_all and limit <= 0 and "status" not in filters:
-        rows = [c for c in rows if c.state.status in (State.RUNNING, State.PAUSED, State.RESTARTING)]
-    rows = [c for c in rows if _matches(c, filters)]
-    if limit > 0:
-        rows = rows[:limit]
     engine = engine_of(request)
+    containers = list(engine.containers.store.containers.values())
+    query = listing.plan(_filters(request), query_bool(request, "all"), query_int(request, "limit", -1) or -1,
+                         containers, engine.images)
+    rows = listing.select(query, containers, _network_ids)
     out = []
     for c in rows:
         row = views.container_summary(c, c.config.get("Image", ""), engine.volumes.inspect_mounts(c))
@@ -75,6 +49,11 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
             row.update(await asyncio.to_thread(sizes, engine, c))
         out.append(row)
     return json_response(out)
+
+
+def _network_ids(c) -> dict[str, str]:
+    """{network name: network ID} as the listing shows them (what dockerd's network filter matches)."""
+    return {name: entry["NetworkID"] for name, entry in views.networks(c).items()}
 
 
 def sizes(engine, c) -> dict[str, int]:

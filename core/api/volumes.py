@@ -10,13 +10,13 @@ unused volume), as from dockerd.
 from __future__ import annotations
 
 import asyncio
-import re
 
 from aiohttp import web
 
 from berth.api.server import Routes, api_version, engine_of, json_response, query_bool, query_filters, read_json
 from berth.containers.validate import check_fields
 from berth.errors import InvalidArgument
+from berth.filtermatch import labels_match, pattern_match
 from berth.volumes import ANONYMOUS_LABEL
 
 routes = Routes()
@@ -44,38 +44,19 @@ def _bool_filter(filters: dict[str, list[str]], key: str) -> bool | None:
     return meanings.pop()
 
 
-def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
-    """Docker's MatchKVList: every ``key`` or ``key=value`` in ``wanted`` holds for ``labels``."""
-    for item in wanted:
-        key, has_value, value = item.partition("=")
-        if key not in labels or (has_value and labels[key] != value):
-            return False
-    return True
-
-
-def _name_matches(patterns: list[str], name: str) -> bool:
-    for pattern in patterns:
-        try:
-            if pattern == name or re.search(pattern, name):
-                return True
-        except re.error:
-            continue  # as dockerd: a pattern that is not a regular expression matches only itself
-    return False
-
-
 def _selector(filters: dict[str, list[str]], in_use):
     """A predicate on a volume's inspect record applying ``filters`` (``in_use(name)`` for ``dangling``)."""
     dangling = _bool_filter(filters, "dangling")
 
     def selected(volume: dict) -> bool:
         labels = volume.get("Labels") or {}
-        if "name" in filters and not _name_matches(filters["name"], volume["Name"]):
+        if "name" in filters and not pattern_match(filters["name"], volume["Name"]):
             return False
         if "driver" in filters and volume["Driver"] not in filters["driver"]:
             return False
-        if filters.get("label") and not _labels_match(filters["label"], labels):
+        if filters.get("label") and not labels_match(filters["label"], labels):
             return False
-        if filters.get("label!") and _labels_match(filters["label!"], labels):
+        if filters.get("label!") and labels_match(filters["label!"], labels):
             return False
         return dangling is None or (not in_use(volume["Name"])) == dangling
 

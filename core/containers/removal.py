@@ -9,6 +9,7 @@ import signal as signals
 from berth import log
 from berth.containers.model import Container, State, parse_time
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
+from berth.filtermatch import labels_match
 from berth.humanize import point_in_time
 from berth.images.initlayer import init_layer_id
 
@@ -74,7 +75,8 @@ class RemovalMixin:
                 continue
             if until is not None and parse_time(c.created) >= until:
                 continue
-            if not _labels_match(c.labels, filters.get("label", []), filters.get("label!", [])):
+            if not labels_match(filters.get("label", []), c.labels) or any(
+                    labels_match([unwanted], c.labels) for unwanted in filters.get("label!", [])):
                 continue
             try:  # the container's own changes: its layer against the init layer beneath it
                 size = await asyncio.to_thread(self.graph.diff_size, c.layer_id, init_layer_id(c.layer_id))
@@ -92,11 +94,3 @@ def _until_seconds(value: str) -> float:
         return point_in_time(value)
     except ValueError as exc:
         raise InvalidArgument(f"invalid filter 'until={value}': {exc}") from None
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str], unwanted: list[str]) -> bool:
-    def has(spec: str) -> bool:
-        key, sep, value = spec.partition("=")
-        return key in labels and (not sep or labels[key] == value)
-
-    return all(has(w) for w in wanted) and not any(has(u) for u in unwanted)
