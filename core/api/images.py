@@ -22,6 +22,7 @@ from berth.containers.model import parse_time
 from berth.api.filesystem import filters_of, request_body, send_tar
 from berth.api.server import Routes, engine_of, json_response, query_bool
 from berth.errors import BerthError, InvalidArgument, NotFound, NotImplementedYet
+from berth.filtermatch import bool_filter, check_filter_names, labels_excluded, labels_match
 from berth.images import reference as refs
 
 routes = Routes()
@@ -54,36 +55,43 @@ def _reference_matches(image, patterns: list[str]) -> bool:
     return any(_ref_matches(ref, patterns) for ref in image.repo_tags + image.repo_digests)
 
 
-def _created(store, name: str) -> str:
-    return store.get(name).created
+IMAGE_FILTERS = {"before", "dangling", "label", "label!", "reference", "since", "until"}
+
+
+def _created_at(store, name: str) -> float:
+    return views.parse_time(store.get(name).created)
+
+
+def _time_window(store, filters: dict[str, list[str]]) -> tuple[float, float]:
+    """(after, before): ``since`` and ``before`` name images, ``until`` is a point in time (dockerd's forms)."""
+    from berth.humanize import point_in_time
+
+    after = max((_created_at(store, n) for n in filters.get("since", [])), default=float("-inf"))
+    before = min((_created_at(store, n) for n in filters.get("before", [])), default=float("inf"))
+    for value in filters.get("until", []):
+        try:
+            before = min(before, point_in_time(value))
+        except ValueError as exc:
+            raise InvalidArgument(f"invalid value for 'until' filter: {exc}") from None
+    return after, before
 
 
 def _filter_images(store, images: list, filters: dict[str, list[str]]) -> list:
-    known = {"reference", "dangling", "label", "before", "since"}
-    unknown = sorted(set(filters) - known)
-    if unknown:
-        raise InvalidArgument(f"invalid filter {unknown[0]!r}: images take {', '.join(sorted(known))}")
-    out = []
-    for image in images:
-        if "dangling" in filters:
-            wanted = filters["dangling"][0].lower()
-            if wanted not in ("true", "false", "1", "0"):
-                raise InvalidArgument(f"invalid filter 'dangling={wanted}': use true or false")
-            if (wanted in ("true", "1")) != (not image.repo_tags):
-                continue
-        if "reference" in filters and not _reference_matches(image, filters["reference"]):
-            continue
-        if "label" in filters:
-            labels = ((image.config or {}).get("config") or {}).get("Labels") or {}
-            if not all((k in labels and (not sep or labels[k] == v))
-                       for k, sep, v in (f.partition("=") for f in filters["label"])):
-                continue
-        if "before" in filters and not image.created < min(_created(store, n) for n in filters["before"]):
-            continue
-        if "since" in filters and not image.created > max(_created(store, n) for n in filters["since"]):
-            continue
-        out.append(image)
-    return out
+    """Docker's image filters: dangling, label, label!, reference (glob), before/since (images), until (time)."""
+    check_filter_names(filters, IMAGE_FILTERS)
+    dangling = bool_filter(filters, "dangling")
+    after, before = _time_window(store, filters)
+
+    def selected(image) -> bool:
+        labels = ((image.config or {}).get("config") or {}).get("Labels") or {}
+        created = views.parse_time(image.created)
+        return ((dangling is None or dangling == (not image.repo_tags))
+                and ("reference" not in filters or _reference_matches(image, filters["reference"]))
+                and labels_match(filters.get("label", []), labels)
+                and not labels_excluded(filters.get("label!", []), labels)
+                and after < created < before)
+
+    return [image for image in images if selected(image)]
 
 
 @routes.add("GET", "/images/json")
@@ -187,17 +195,16 @@ async def prune(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     store = engine.images
     filters = filters_of(request)
-    dangling_only = (filters.pop("dangling", ["true"])[0].lower() in ("true", "1"))
-    labels = filters.pop("label", [])
-    if filters:
-        raise InvalidArgument(f"invalid filter {sorted(filters)[0]!r} for image prune: use dangling or label")
+    check_filter_names(filters, {"dangling", "label", "label!", "until"})
+    dangling_only = bool_filter(filters, "dangling") is not False  # dockerd prunes dangling images by default
+    selection = {key: values for key, values in filters.items() if key != "dangling"}
     used = {c.image_id for c in engine.containers.store.containers.values()}
     deleted: list[dict] = []
     reclaimed = 0
     for image in store.list(all=False):
         if image.id in used or (dangling_only and image.repo_tags) or store.children(image.id):
             continue
-        if labels and not _filter_images(store, [image], {"label": labels}):
+        if selection and not _filter_images(store, [image], selection):
             continue
         try:
             records = await asyncio.to_thread(delete_image, store, image.id, _containers_use(engine), True, True)

@@ -15,8 +15,7 @@ from aiohttp import web
 
 from berth.api.server import Routes, api_version, engine_of, json_response, query_bool, query_filters, read_json
 from berth.containers.validate import check_fields
-from berth.errors import InvalidArgument
-from berth.filtermatch import labels_match, pattern_match
+from berth.filtermatch import bool_filter, check_filter_names, labels_match, pattern_match
 from berth.volumes import ANONYMOUS_LABEL
 
 routes = Routes()
@@ -27,26 +26,13 @@ PRUNE_FILTERS = {"all", "label", "label!"}
 
 def _checked_filters(request: web.Request, accepted: set[str]) -> dict[str, list[str]]:
     filters = query_filters(request)
-    for key in filters:
-        if key not in accepted:
-            raise InvalidArgument(f"invalid filter '{key}'")
+    check_filter_names(filters, accepted)
     return filters
-
-
-def _bool_filter(filters: dict[str, list[str]], key: str) -> bool | None:
-    """A boolean filter's value (None when absent); bad or conflicting values are dockerd's 400."""
-    values = {v.lower() for v in filters.get(key, [])}
-    if not values:
-        return None
-    meanings = {v in ("true", "1") for v in values}
-    if not values <= {"true", "1", "false", "0"} or len(meanings) > 1:
-        raise InvalidArgument(f"invalid filter '{key}=[{' '.join(filters[key])}]'")
-    return meanings.pop()
 
 
 def _selector(filters: dict[str, list[str]], in_use):
     """A predicate on a volume's inspect record applying ``filters`` (``in_use(name)`` for ``dangling``)."""
-    dangling = _bool_filter(filters, "dangling")
+    dangling = bool_filter(filters, "dangling")
 
     def selected(volume: dict) -> bool:
         labels = volume.get("Labels") or {}
@@ -102,7 +88,7 @@ async def remove_volume(request: web.Request) -> web.StreamResponse:
 async def prune_volumes(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     filters = _checked_filters(request, PRUNE_FILTERS)
-    every_volume = _bool_filter(filters, "all") or api_version(request) < (1, 42)
+    every_volume = bool_filter(filters, "all") or api_version(request) < (1, 42)
     if not every_volume:
         filters = {**filters, "label": [*filters.get("label", []), ANONYMOUS_LABEL]}
     selected = _selector(filters, engine.volumes._in_use)

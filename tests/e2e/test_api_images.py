@@ -43,3 +43,61 @@ def test_a_loaded_archive_still_says_what_it_loaded(sdk):
     archive = b"".join(sdk.api.get_image("busybox"))
     loaded = sdk.images.load(archive)
     assert [image.tags for image in loaded] == [["busybox:latest"]]
+
+
+@pytest.fixture(scope="module")
+def labelled(sdk):
+    """Three images built one after the other: ``filt-old`` (tier=db), ``filt-mid`` (tier=web), ``filt-new``."""
+    import io
+    import time
+
+    made = []
+    for name, label in (("filt-old", {"tier": "db"}), ("filt-mid", {"tier": "web"}), ("filt-new", {})):
+        dockerfile = f"FROM busybox\nRUN echo {name} > /name\n".encode()
+        list(sdk.api.build(fileobj=io.BytesIO(dockerfile), tag=name, labels=label, rm=True))
+        made.append(name)
+        time.sleep(1.1)  # distinct creation times for before/since/until
+    yield made
+    for name in made:
+        sdk.api.remove_image(name, force=True)
+
+
+def tags(api, **filters) -> set[str]:
+    return {t for image in api.images(filters=filters) for t in image["RepoTags"] or [] if t.startswith("filt-")}
+
+
+def test_image_label_filters_want_and_exclude(sdk, labelled):
+    assert tags(sdk.api, label="tier") == {"filt-old:latest", "filt-mid:latest"}
+    assert tags(sdk.api, label="tier=db") == {"filt-old:latest"}
+    assert tags(sdk.api, **{"label!": "tier=db"}) == {"filt-mid:latest", "filt-new:latest"}
+    assert tags(sdk.api, **{"label!": "tier"}) == {"filt-new:latest"}
+
+
+def test_image_before_and_since_name_images(sdk, labelled):
+    assert tags(sdk.api, before="filt-mid") == {"filt-old:latest"}
+    assert tags(sdk.api, since="filt-mid") == {"filt-new:latest"}
+
+
+def test_image_until_is_a_point_in_time(sdk, labelled):
+    created = sdk.api.inspect_image("filt-mid")["Created"]
+    assert tags(sdk.api, until=created) == {"filt-old:latest"}
+    assert tags(sdk.api, until="0s") == {"filt-old:latest", "filt-mid:latest", "filt-new:latest"}
+
+
+def test_image_reference_is_a_glob_that_does_not_cross_slashes(sdk, labelled):
+    assert tags(sdk.api, reference="filt-*") == {"filt-old:latest", "filt-mid:latest", "filt-new:latest"}
+    assert tags(sdk.api, reference="filt-?id:latest") == {"filt-mid:latest"}
+    assert tags(sdk.api, reference="*/filt-old") == set()
+
+
+@pytest.mark.parametrize("filters, message", [
+    ({"colour": ["red"]}, "invalid filter 'colour'"),
+    ({"dangling": ["maybe"]}, "invalid filter 'dangling=[maybe]'"),
+])
+def test_bad_image_filters_are_a_400(daemon, filters, message):
+    import urllib.parse
+
+    from tests.e2e.test_api_wire import http
+
+    status, _, body = http(daemon, "GET", "/v1.45/images/json?filters=" + urllib.parse.quote(json.dumps(filters)))
+    assert (status, json.loads(body)) == (400, {"message": message})
