@@ -19,6 +19,7 @@ from berth import log
 from berth.api.filesystem import request_body
 from berth.api.server import Routes, engine_of, json_response, query_filters
 from berth.errors import BerthError, Conflict, InvalidArgument, NotImplementedYet
+from berth.filtermatch import check_filter_names
 from berth.managed_plugins import PluginStore
 from berth.registry import auth
 from berth.registry import reference as refs
@@ -45,9 +46,7 @@ def _name(request: web.Request) -> str:
 @routes.add("GET", "/plugins")
 async def list_plugins(request: web.Request) -> web.StreamResponse:
     filters = query_filters(request)
-    for key in filters:
-        if key not in ("capability", "enable"):
-            raise InvalidArgument(f"invalid filter '{key}'")
+    check_filter_names(filters, {"capability", "enable"})
     plugins = await asyncio.to_thread(store_of(engine_of(request)).list)
     return json_response([p for p in plugins if _listed(p, filters)])
 
