@@ -91,7 +91,7 @@ class VolumeStore:
             labels[ANONYMOUS_LABEL] = ""
         return {"Name": meta["Name"], "Driver": "local", "Mountpoint": self.data_path(name),
                 "CreatedAt": meta["CreatedAt"], "Labels": labels, "Scope": "local",
-                "Options": meta.get("Options") or {}, "Status": None}
+                "Options": meta.get("Options") or None}  # as dockerd: null without options, no Status
 
     def list(self) -> list[dict[str, Any]]:
         out = []

@@ -36,9 +36,10 @@ async def version(request: web.Request) -> web.StreamResponse:
     details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": _arch(),
                "KernelVersion": platform.release(), "GitCommit": "", "GoVersion": f"python{platform.python_version()}",
                "BuildTime": ""}
+    engine_details = {**details, "Experimental": "false"}  # a string here, as dockerd writes it
     return json_response({
         "Platform": {"Name": "berth"},
-        "Components": [{"Name": "Engine", "Version": berth.__version__, "Details": details}],
+        "Components": [{"Name": "Engine", "Version": berth.__version__, "Details": engine_details}],
         "Version": berth.__version__, **details,
     })
 
@@ -106,7 +107,6 @@ async def system_df(request: web.Request) -> web.StreamResponse:
 
     engine = engine_of(request)
     containers = list(engine.containers.store.containers.values())
-    used_images = {c.image_id for c in containers}
     images = []
     for image in engine.images.list():
         row = views.image_summary(image)
@@ -117,13 +117,23 @@ async def system_df(request: web.Request) -> web.StreamResponse:
     for c in containers:
         row = views.container_summary(c, c.config.get("Image", ""), engine.volumes.inspect_mounts(c))
         row["SizeRw"] = await asyncio.to_thread(_rw_size, engine, c)
+        row["SizeRootFs"] = row["SizeRw"] + _image_size(engine, c.image_id)
         rows.append(row)
     volumes = []
     for vol in engine.volumes.list():
         usage = await asyncio.to_thread(disk_usage, vol["Mountpoint"])
         volumes.append({**vol, "UsageData": {"Size": usage, "RefCount": len(engine.volumes._in_use(vol["Name"]))}})
     return json_response({"LayersSize": layers_size, "Images": images, "Containers": rows, "Volumes": volumes,
-                          "BuildCache": [], "ImagesInUse": len(used_images)})
+                          "BuildCache": []})
+
+
+def _image_size(engine, image_id: str) -> int:
+    from berth.errors import NotFound
+
+    try:
+        return engine.images.get(image_id).size
+    except NotFound:  # the image went away meanwhile
+        return 0
 
 
 def _rw_size(engine, c) -> int:

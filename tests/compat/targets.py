@@ -30,6 +30,7 @@ LAB_DOCKER_SOCKET = "/run/lab-docker.sock"
 LAB_DOCKER_NETNS = "labpeer"
 LAB_DOCKER_PIDFILE = "/run/lab-docker.pid"
 BERTH_BRIDGE_IP = "10.232.0.1/24"
+DOCKER_PY_PREFIX = "dockerpytest_"  # docker-py's helpers.random_name()
 
 
 class BerthTarget:
@@ -108,6 +109,7 @@ class DockerTarget:
     def cleanup(self, record_path: str) -> list[str]:
         """Remove what the run added (recorded objects, new tags and images, swarm membership, plugins)."""
         removed = self._remove_recorded(record_path)
+        removed += self._remove_implicit_volumes()
         removed += self._leave_swarm_if_joined()
         removed += self._remove_new_plugins()
         removed += self._remove_new_images()
@@ -129,6 +131,7 @@ class DockerTarget:
         return {"tags": {tag for image in images for tag in image.get("RepoTags") or []},
                 "image_ids": {image["Id"] for image in images},
                 "plugins": {plugin["Name"] for plugin in self.client.plugins()},
+                "volumes": {v["Name"] for v in self.client.volumes().get("Volumes") or []},
                 "swarm": self.client.info()["Swarm"]["LocalNodeState"]}
 
     def _remove_recorded(self, record_path: str) -> list[str]:
@@ -144,6 +147,21 @@ class DockerTarget:
             except docker.errors.APIError:
                 continue  # the test's own tear-down removed it (or the swarm holding it is gone)
             removed.append(f"{kind} {object_id}")
+        return removed
+
+    def _remove_implicit_volumes(self) -> list[str]:
+        """Named volumes a test's mount created without ``/volumes/create`` (docker-py names them dockerpytest_*)."""
+        import docker
+
+        removed = []
+        for volume in self.client.volumes().get("Volumes") or []:
+            name = volume["Name"]
+            if name.startswith(DOCKER_PY_PREFIX) and name not in self.before["volumes"]:
+                try:
+                    self.client.remove_volume(name, force=True)
+                    removed.append(f"volume {name}")
+                except docker.errors.APIError:
+                    continue
         return removed
 
     def _leave_swarm_if_joined(self) -> list[str]:

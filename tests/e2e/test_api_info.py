@@ -71,3 +71,24 @@ def test_info_counts_event_listeners(api):
         assert api.info()["NEventsListener"] == before + 1
     finally:
         events.close()
+
+
+def test_version_details_say_experimental_as_a_string(api):
+    engine = api.version()["Components"][0]
+    assert engine["Name"] == "Engine" and engine["Details"]["Experimental"] == "false"
+
+
+def test_system_df_rows_have_dockerds_fields(api):
+    api.create_volume("df-volume")
+    container = api.create_container("busybox", "true", host_config=api.create_host_config(binds=["df-volume:/d"]))
+    try:
+        usage = api.df()
+        assert "ImagesInUse" not in usage
+        row = next(c for c in usage["Containers"] if c["Id"] == container["Id"])
+        assert row["SizeRootFs"] >= row["SizeRw"] >= 0
+        volume = next(v for v in usage["Volumes"] if v["Name"] == "df-volume")
+        assert volume["Options"] is None and "Status" not in volume
+        assert volume["UsageData"] == {"Size": 0, "RefCount": 1}
+    finally:
+        api.remove_container(container, force=True)
+        api.remove_volume("df-volume")
