@@ -38,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--exec-driver", dest="exec_driver", help="exec driver to use")
     p.add_argument("--network-driver", dest="network_driver", help="default driver for new networks")
     p.add_argument("-l", "--log-level", dest="log_level", help="debug, info, warn, error, fatal")
+    p.add_argument("--log-driver", dest="log_driver", help="default log driver of containers (json-file, local, none)")
+    p.add_argument("--log-opt", dest="log_opts", action="append", default=None,
+                   help="default log driver option key=value (repeatable)")
     p.add_argument("--dns", action="append", default=None, help="DNS server for containers")
     p.add_argument("--dns-search", dest="dns_search", action="append", default=None)
     p.add_argument("--dns-opt", dest="dns_opts", action="append", default=None)

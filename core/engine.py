@@ -35,6 +35,7 @@ class Engine:
         self.stats = DriverCallStats()
         self.extensions = plugins.load_extensions(config.disabled_extensions)
         self.events = EventBus(self.extensions)
+        self.log_defaults = self._log_defaults()
         self.graph = self._select_graph()
         self.exec = self._select_exec()
         from berth.networks import NetworkManager
@@ -57,10 +58,26 @@ class Engine:
             lambda name: [c.id for c in store.containers.values() if any(m.get("Name") == name for m in c.mounts)])
         self.containers = ContainerManager(
             store=store, images=self.images, graph=self.graph, execd=self.exec, networks=self.networks,
-            events=self.events, exec_root=self.exec_root, volumes=self.volumes,
+            events=self.events, exec_root=self.exec_root, volumes=self.volumes, log_defaults=self.log_defaults,
             dns={"dns": list(config.dns), "dns_search": list(config.dns_search), "dns_opts": list(config.dns_opts)},
         )
         self.execs = ExecManager(self.containers)
+
+    def _log_defaults(self):
+        """The containers' default log driver and options (``log-driver``/``log-opts``), checked as dockerd does."""
+        from berth.containers.logdrivers import LogDefaults
+        from berth.errors import InvalidArgument
+
+        options = self.config.log_opts
+        if isinstance(options, list):  # --log-opt key=value flags
+            if not all("=" in item for item in options):
+                raise ConfigError(f"--log-opt {next(i for i in options if '=' not in i)!r}: use key=value")
+            options = dict(item.split("=", 1) for item in options)
+        try:
+            return LogDefaults.from_config(self.config.log_driver, options)
+        except InvalidArgument as exc:
+            raise ConfigError(f"default log driver {self.config.describe('log_driver')} with log-opts "
+                              f"{options!r} (from {self.config.source('log_opts')}): {exc.message}") from None
 
     # -- graph --------------------------------------------------------------
 

@@ -63,3 +63,28 @@ def point_in_time(value: str, now: float | None = None) -> float:
     except (ValueError, OverflowError):
         raise ValueError(f"{value!r}: use unix seconds, an RFC 3339 time like 2024-01-02T15:04:05Z, "
                          "or a duration such as 10m") from None
+
+
+def _go_size(text: str, base: int) -> int:
+    """go-units' parseSize: ``<number>[ ][kmgtp][i][b]``, case-insensitive; the error texts are Go's."""
+    import re
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?", text)
+    if not match:
+        raise ValueError(f"invalid size: '{text}'")
+    number, unit = match.groups()
+    try:
+        size = float(number)
+    except ValueError:
+        raise ValueError(f'strconv.ParseFloat: parsing "{number}": invalid syntax') from None
+    return int(size * base ** ("kmgtp".index(unit.lower()) + 1 if unit else 0))
+
+
+def from_human_size(text: str) -> int:
+    """``units.FromHumanSize``: decimal units (``10m`` is 10,000,000 bytes), as Docker's log ``max-size``."""
+    return _go_size(text, 1000)
+
+
+def ram_in_bytes(text: str) -> int:
+    """``units.RAMInBytes``: binary units (``1m`` is 1,048,576 bytes)."""
+    return _go_size(text, 1024)

@@ -15,6 +15,7 @@ from aiohttp import web
 from berth.api.server import Routes, engine_of, query_bool
 from berth.api.streams import (MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, DetachScanner, frame, hijack,
                                parse_detach_keys)
+from berth.containers import logdrivers
 from berth.containers.logs import read_log
 from berth.fsutil import unix_connect
 
@@ -34,7 +35,12 @@ async def attach(request: web.Request) -> web.StreamResponse:
     detach_keys = keys if want_stdin and tty else b""  # as dockerd: only a terminal's input is scanned
     response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
     if query_bool(request, "logs"):
-        await _replay_log(client, manager, c.id, wanted, tty)
+        try:
+            source = logdrivers.source(c.host_config, manager.store.directory(c.id), c.id)
+        except logdrivers.ReadLogsNotSupported as exc:
+            _attach_error(client, _unreadable_log_error(c, exc), tty)
+            return response
+        await _replay_log(client, source, wanted, tty)
     manager.event(c, "attach")
     if not query_bool(request, "stream"):
         client.close()
@@ -42,9 +48,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     try:
         reader, writer = await _connect_live(manager, c.id, client)
     except Exception as exc:
-        message = f"Error attaching: {getattr(exc, 'message', exc)}\n".encode()
-        client.write(message if tty else frame(STREAM_IDS["stdout"], message))
-        client.close()
+        _attach_error(client, getattr(exc, "message", str(exc)), tty)
         return response
     if reader is None:
         return response  # the client left while waiting for the container to start
@@ -53,11 +57,26 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _replay_log(client, manager, container_id: str, wanted: set[str], tty: bool) -> None:
+def _attach_error(client, message: str, tty: bool) -> None:
+    """dockerd's way of failing after the upgrade: the error on the stdout stream, then the end."""
+    data = f"Error attaching: {message}\n".encode()
+    client.write(data if tty else frame(STREAM_IDS["stdout"], data))
+    client.close()
+
+
+def _unreadable_log_error(c, exc: logdrivers.ReadLogsNotSupported) -> str:
+    """What dockerd says when ``logs=1`` meets the ``none`` driver: a running container's logger cannot be
+    read; for a stopped one dockerd looks a ``none`` driver up to make a logger, and finds none."""
+    if c.state.running:
+        return exc.message
+    return ("failed to get logging factory: logger: no log driver named 'none' is registered: "
+            'error looking up logging plugin none: plugin "none" not found')
+
+
+async def _replay_log(client, source, wanted: set[str], tty: bool) -> None:
     """Everything the container logged on the wanted streams, as the attach stream frames it."""
-    async for entry in read_log(manager.store.log_path(container_id), follow=False, tail=None, since=0.0,
-                                until=0.0, streams=wanted, running=lambda: False):
-        client.write(entry.data if tty else frame(STREAM_IDS[entry.stream], entry.data))
+    async for batch in read_log(source, follow=False, tail=None, streams=wanted, running=lambda: False):
+        client.write(b"".join(e.data if tty else frame(STREAM_IDS[e.stream], e.data) for e in batch))
 
 
 async def _connect_live(manager, container_id: str, client):

@@ -8,13 +8,14 @@ import json
 from aiohttp import web
 
 from berth.api import views
-from berth.api.server import Routes, engine_of, json_response, query_bool, query_filters, query_int, query_time, read_json
+from berth.api.server import (Routes, engine_of, json_response, query_bool, query_filters, query_int, query_time_ns,
+                              read_json)
 from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame
-from berth.containers import listing
+from berth.containers import listing, logdrivers
 from berth.containers.logs import read_log
-from berth.containers.model import now_rfc3339
+from berth.containers.model import State, now_rfc3339
 from berth.containers.validate import check_create_body, check_update_body
-from berth.errors import InvalidArgument
+from berth.errors import Conflict, InvalidArgument
 from berth.hostfacts import memory_total
 
 routes = Routes()
@@ -76,8 +77,8 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     etc = engine.containers.etc_paths(c)
     graph_data = await asyncio.to_thread(engine.graph.metadata, c.layer_id)
     body = views.container_inspect(
-        c, graph_data, engine.containers.store.log_path(c.id), etc["/etc/resolv.conf"], etc["/etc/hosts"],
-        etc["/etc/hostname"], engine.volumes.inspect_mounts(c))
+        c, graph_data, logdrivers.inspect_log_path(c.host_config, engine.containers.store.directory(c.id), c.id),
+        etc["/etc/resolv.conf"], etc["/etc/hosts"], etc["/etc/hostname"], engine.volumes.inspect_mounts(c))
     if query_bool(request, "size"):
         body.update(await asyncio.to_thread(sizes, engine, c))
     return json_response(body)
@@ -114,16 +115,18 @@ async def wait(request: web.Request) -> web.StreamResponse:
 async def logs(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     manager = engine.containers
-    c = manager.get(request.match_info["id"])
     streams = {s for s in ("stdout", "stderr") if query_bool(request, s)}
-    if not streams:
+    if not streams:  # dockerd checks the request before it looks for the container
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    c = manager.get(request.match_info["id"])
+    if c.state.status in (State.REMOVING, State.DEAD):
+        raise Conflict("can not get logs from container which is dead or marked for removal")
+    source = logdrivers.source(c.host_config, manager.store.directory(c.id), c.id)
     tail = None if request.query.get("tail", "all") in ("all", "") else query_int(request, "tail")
     if tail is not None and tail < 0:
         tail = None  # Docker: a negative count means every line
-    since = query_time(request, "since") or 0.0
-    until = query_time(request, "until") or 0.0
-    timestamps = query_bool(request, "timestamps")
+    since, until = query_time_ns(request, "since"), query_time_ns(request, "until")
+    timestamps, details = query_bool(request, "timestamps"), query_bool(request, "details")
     tty = bool(c.config.get("Tty"))
     response = web.StreamResponse(status=200, headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM})
     await response.prepare(request)
@@ -133,12 +136,26 @@ async def logs(request: web.Request) -> web.StreamResponse:
         current = manager.store.containers.get(cid)
         return current is not None and current.state.running
 
-    async for entry in read_log(manager.store.log_path(c.id), follow=query_bool(request, "follow"), tail=tail,
-                                since=since, until=until, streams=streams, running=running):
-        data = (entry.time.encode() + b" " + entry.data) if timestamps else entry.data
-        await response.write(data if tty else frame(STREAM_IDS[entry.stream], data))
+    async for batch in read_log(source, follow=query_bool(request, "follow"), tail=tail, since_ns=since,
+                                until_ns=until, streams=streams, running=running):
+        out = []
+        for entry in batch:
+            data = entry.data
+            if details:
+                data = _details(entry.attrs) + b" " + data
+            if timestamps:
+                data = entry.time.encode() + b" " + data
+            out.append(data if tty else frame(STREAM_IDS[entry.stream], data))
+        await response.write(b"".join(out))
     await response.write_eof()
     return response
+
+
+def _details(attrs: dict[str, str] | None) -> bytes:
+    """``logs --details``: the entry's attributes as dockerd prints them (sorted, query-escaped, comma-separated)."""
+    from urllib.parse import quote_plus
+
+    return ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in sorted((attrs or {}).items())).encode()
 
 
 @routes.add("POST", "/containers/{id}/kill")

@@ -20,6 +20,7 @@ from aiohttp import web
 import berth
 from berth import hostfacts
 from berth.api.server import Routes, engine_of, json_response
+from berth.containers import logdrivers
 from berth.containers.model import State
 
 routes = Routes()
@@ -61,9 +62,9 @@ def _drivers(engine, inventory: list[dict]) -> dict:
         "NetworkDrivers": {name: [list(p) for p in d.status()] for name, d in networks.items()},
         "DefaultNetworkDriver": engine.default_network_driver(),
         "Plugins": {"Volume": ["local"], "Network": sorted(n["Name"] for n in inventory if n["Kind"] == "network"),
-                    "Authorization": None, "Log": ["json-file"]},
+                    "Authorization": None, "Log": [d for d in logdrivers.DRIVERS if d != logdrivers.NONE]},
         "BerthDrivers": inventory, "DriverCalls": engine.stats.summary(),
-        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
+        "LoggingDriver": engine.log_defaults.driver, "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
         "Runtimes": {engine.exec.name: {"path": engine.exec.name}}, "DefaultRuntime": engine.exec.name,
         "Isolation": "", "InitBinary": "", "ContainerdCommit": dict(NO_COMMIT), "RuncCommit": dict(NO_COMMIT),

@@ -176,6 +176,21 @@ def query_filters(request: web.Request) -> dict[str, list[str]]:
     return out
 
 
+def query_time_ns(request: web.Request, name: str) -> int:
+    """:func:`query_time` in nanoseconds, exact for Docker's ``seconds.nanoseconds`` form (0 when absent).
+
+    A float cannot hold today's nanoseconds: a ``--since`` copied from ``logs -t`` must find that entry.
+    """
+    import re
+
+    value = request.query.get(name, "")
+    match = re.fullmatch(r"(\d+)(?:\.(\d{1,9}))?", value)
+    if match:
+        return int(match.group(1)) * 1_000_000_000 + int((match.group(2) or "").ljust(9, "0"))
+    seconds = query_time(request, name)
+    return round(seconds * 1e9) if seconds else 0
+
+
 def query_time(request: web.Request, name: str) -> float | None:
     """Docker's ``since``/``until`` (unix seconds, RFC 3339 or a duration ago); None when absent."""
     from berth.humanize import point_in_time

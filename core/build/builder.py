@@ -424,7 +424,9 @@ class Builder:
             "Image": st.image.id, "Cmd": argv, "Entrypoint": [], "Env": [f"{k}={v}" for k, v in env.items()],
             "WorkingDir": st.run_config.get("WorkingDir") or "", "User": st.run_config.get("User") or "",
             "Tty": False, "AttachStdout": True, "AttachStderr": True, "Labels": {},
-            "HostConfig": {**self.options.run_host_config, "NetworkMode": self.options.network_mode or "default"},
+            # the build reads the RUN step's output from its log: json-file, whatever the daemon's default
+            "HostConfig": {**self.options.run_host_config, "NetworkMode": self.options.network_mode or "default",
+                           "LogConfig": {"Type": "json-file", "Config": {}}},
         }
         manager = self.engine.containers
         c, _ = await manager.create(body, None)
@@ -457,6 +459,7 @@ class Builder:
 
     async def _run_container(self, container_id: str) -> tuple[int, str]:
         """Start the container, stream its output, return (exit code, error)."""
+        from berth.containers import logdrivers
         from berth.containers.logs import read_log
 
         manager = self.engine.containers
@@ -467,17 +470,19 @@ class Builder:
             except BerthError as exc:
                 if not waiter.done():
                     raise BuildFailed(f"cannot start the RUN container: {exc.message}") from None
-            path = manager.store.log_path(container_id)
+            c = manager.get(container_id)
+            source = logdrivers.source(c.host_config, manager.store.directory(container_id), container_id)
 
             def running() -> bool:
                 c = manager.store.containers.get(container_id)
                 return bool(c and c.state.running)
 
-            async for entry in read_log(path, follow=True, tail=None, since=0, until=0,
+            async for batch in read_log(source, follow=True, tail=None,
                                         streams={"stdout", "stderr"}, running=running):
-                text = entry.data.decode("utf-8", errors="replace")
-                # as dockerd's builder: what a step writes to stderr is shown in red
-                await self.out(STDERR_COLOUR.format(text) if entry.stream == "stderr" else text)
+                for entry in batch:
+                    text = entry.data.decode("utf-8", errors="replace")
+                    # as dockerd's builder: what a step writes to stderr is shown in red
+                    await self.out(STDERR_COLOUR.format(text) if entry.stream == "stderr" else text)
             return await waiter
         finally:
             if not waiter.done():

@@ -326,7 +326,7 @@ def run_logs(client: Client, opts: argparse.Namespace) -> int:
     info = client.get(f"/containers/{opts.container}/json")
     resp = client.open("GET", f"/containers/{info['Id']}/logs", {
         "stdout": True, "stderr": True, "follow": opts.follow, "timestamps": opts.timestamps,
-        "tail": opts.tail, "since": fmt.parse_time(opts.since), "until": fmt.parse_time(opts.until)})
+        "details": opts.details, "tail": opts.tail, "since": fmt.parse_time(opts.since), "until": fmt.parse_time(opts.until)})
     streams.pump_output(resp, bool(info["Config"].get("Tty")))
     return 0
 

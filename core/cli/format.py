@@ -180,5 +180,6 @@ def parse_time(text: str | None) -> str | None:
         digits = zone[1:].replace(":", "")
         stamp -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
     elif not zone:
-        stamp = time.mktime(time.strptime(f"{day}T{clock}", "%Y-%m-%dT%H:%M:%S"))  # docker: local time
-    return f"{stamp + float(frac or 0):.9f}".rstrip("0").rstrip(".")
+        stamp = int(time.mktime(time.strptime(f"{day}T{clock}", "%Y-%m-%dT%H:%M:%S")))  # docker: local time
+    # the fraction as written: a float would move a nanosecond timestamp copied from `logs -t` by ~100 ns
+    return f"{stamp}{(frac or '')[:10]}".rstrip("0").rstrip(".") if frac else str(stamp)

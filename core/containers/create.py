@@ -26,6 +26,7 @@ class CreateMixin:
         image = self.images.get(body["Image"])
         host_config = dict(body.get("HostConfig") or {})
         RestartPolicy.from_host_config(host_config)  # validate now: Docker refuses bad policies at create
+        host_config["LogConfig"] = self.log_defaults.settle(host_config.get("LogConfig"))
         name = names.validate(name) if name else names.generate(self.store.names())
         for other in self.store.containers.values():
             if other.name == name:

@@ -1,9 +1,14 @@
 """Docker's json-file log format: one JSON object per line.
 
-``{"log": "hello\\n", "stream": "stdout", "time": "2026-11-29T05:37:09.123456789Z"}``
+``{"log":"hello\\n","stream":"stdout","time":"2026-11-29T05:37:09.123456789Z"}``, with
+``"attrs":{...}`` before ``time`` when the container's ``labels``/``env``/``tag`` log
+options add attributes (what ``docker logs --details`` shows).
 
-The writer is used by exec-driver monitors (outside the daemon), the reader by
-the daemon's logs endpoint; both live here so the format is defined once.
+The writer side (:class:`JsonFileFormat.encode`) runs in exec-driver monitors, outside
+the daemon; the reader side in the daemon's logs endpoint. Both live here so the
+format is defined once. The record framing used by the reader (:func:`split_records`,
+:func:`last_records`) is what the ``local`` format (:mod:`berth.containers.locallog`)
+provides too.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # the C encoder: escapes only what JSON needs, keeps UTF-8
+
+NAME = "json-file"
 
 
 def timestamp(ns: int | None = None) -> str:
@@ -30,50 +38,101 @@ def parse_timestamp(text: str) -> float:
     return secs + (int(frac[:9].ljust(9, "0")) / 1e9 if frac else 0.0)
 
 
-class JsonLogWriter:
-    """Appends stream chunks as json-file lines, splitting at newlines like Docker."""
+def _go_fraction(frac: int) -> str:
+    return f".{frac:09d}".rstrip("0") if frac else ""
 
-    def __init__(self, path: str):
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self.partial = {"stdout": b"", "stderr": b""}
 
-    def write(self, stream: str, data: bytes) -> None:
-        buf = self.partial.get(stream, b"") + data
-        *lines, rest = buf.split(b"\n")
-        out = [self._line(stream, line + b"\n") for line in lines]
-        # Docker flushes a partial line once it reaches 16 KiB; keep memory bounded the same way.
-        if len(rest) >= 16384:
-            out.append(self._line(stream, rest))
-            rest = b""
-        self.partial[stream] = rest
-        if out:
-            os.write(self.fd, b"".join(out))
+def go_time_json(ns: int) -> str:
+    """A UTC time as Go marshals ``time.Time`` to JSON (RFC 3339, the fraction's trailing zeros cut)."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + _go_fraction(frac) + "Z"
 
-    def flush(self) -> None:
-        """Write out partial lines (at container exit)."""
-        out = [self._line(s, data) for s, data in self.partial.items() if data]
-        self.partial = {"stdout": b"", "stderr": b""}
-        if out:
-            os.write(self.fd, b"".join(out))
 
-    def close(self) -> None:
-        self.flush()
-        os.close(self.fd)
+def go_time_string(ns: int) -> str:
+    """A UTC time as Go's ``time.Time.String()`` prints it: ``2026-12-06 21:50:22.890912231 +0000 UTC``."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(secs)) + _go_fraction(frac) + " +0000 UTC"
 
-    @staticmethod
-    def _line(stream: str, data: bytes) -> bytes:
-        record = {"log": data.decode("utf-8", "replace"), "stream": stream, "time": timestamp()}
-        return json.dumps(record, ensure_ascii=False).encode() + b"\n"
+
+_SECONDS_CACHE: dict[str, int] = {}
+
+
+def timestamp_ns(text: str) -> int:
+    """Nanoseconds since the epoch from a log entry's time (RFC 3339 in UTC, as Docker and berth write it).
+
+    Strict and fast (the per-second part is cached): raises ValueError for anything else.
+    """
+    import calendar
+
+    if len(text) < 20 or text[-1] != "Z" or text[4] != "-" or text[10] != "T" or text[19] not in ".Z":
+        raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
+    head = text[:19]
+    secs = _SECONDS_CACHE.get(head)
+    if secs is None:
+        secs = calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
+        if len(_SECONDS_CACHE) > 4096:
+            _SECONDS_CACHE.clear()
+        _SECONDS_CACHE[head] = secs
+    frac = text[20:-1]
+    if len(frac) > 9 or (frac and not frac.isdigit()) or (text[19] == "." and not frac):
+        raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
+    return secs * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
+
+
+class TimestampCache:
+    """:func:`timestamp` for a stream of nanosecond times, formatting each second only once (the hot path)."""
+
+    def __init__(self) -> None:
+        self.second = -1
+        self.prefix = ""
+
+    def format(self, ns: int) -> str:
+        secs, frac = divmod(ns, 1_000_000_000)
+        if secs != self.second:
+            self.second = secs
+            self.prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs))
+        return f"{self.prefix}{frac:09d}Z"
 
 
 @dataclass
 class LogEntry:
+    """One logged message: ``data`` as the container wrote it (a line with its newline, or a partial line).
+
+    ``ns``: when it was read, in nanoseconds since the epoch; ``attrs``: the json-file
+    driver's extra attributes (labels, env, tag), shown by ``logs --details``.
+    """
+
     stream: str
     data: bytes
-    time: str
+    ns: int
+    attrs: dict[str, str] | None = None
+
+    @property
+    def time(self) -> str:
+        """The time as ``docker logs --timestamps`` prints it (RFC 3339, nine fraction digits)."""
+        return timestamp(self.ns)
 
 
-def parse_line(line: bytes) -> LogEntry | None:
+class JsonFileFormat:
+    """Encodes entries as json-file lines; ``attrs`` (labels/env/tag) are written into every line."""
+
+    name = NAME
+
+    def __init__(self, attrs: dict[str, str] | None = None):
+        self.times = TimestampCache()
+        # Go marshals a map with sorted keys; the fragment is the same for every line, so build it once
+        self.attrs = (',"attrs":' + json.dumps(dict(sorted(attrs.items())), ensure_ascii=False,
+                                               separators=(",", ":"))) if attrs else ""
+
+    def encode(self, stream: str, data: bytes, ns: int) -> bytes:
+        text = encode_basestring(data.decode("utf-8", "replace"))
+        return f'{{"log":{text},"stream":"{stream}"{self.attrs},"time":"{self.times.format(ns)}"}}\n'.encode()
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def decode(line: bytes) -> LogEntry | None:
     """One json-file line, or None for a torn/corrupt line (a crash mid-write loses only it)."""
     try:
         record = json.loads(line)
@@ -86,7 +145,40 @@ def parse_line(line: bytes) -> LogEntry | None:
     if not (isinstance(stream, str) and isinstance(data, str) and isinstance(when, str)):
         return None
     try:
-        parse_timestamp(when)  # since/until filtering parses it later; a bad time makes the line unusable
+        ns = timestamp_ns(when)
     except (ValueError, OverflowError):
         return None
-    return LogEntry(stream, data.encode("utf-8", "replace"), when)
+    attrs = record.get("attrs")
+    if not isinstance(attrs, dict) or not all(isinstance(v, str) for v in attrs.values()):
+        attrs = None
+    return LogEntry(stream, data.encode("utf-8", "replace"), ns, attrs)
+
+
+def split_records(buf: bytes) -> tuple[list[bytes], int]:
+    """The complete lines at the start of ``buf`` (without their newlines) and how many bytes they span."""
+    end = buf.rfind(b"\n") + 1
+    return (buf[:end - 1].split(b"\n") if end else []), end
+
+
+def last_records(f, end: int, count: int, block: int) -> tuple[list[bytes], int]:
+    """The last ``count`` complete lines of open file ``f`` before offset ``end``, read backwards in blocks.
+
+    Also returns the offset just after the last complete line: a torn last line is left for follow.
+    """
+    data = b""
+    pos = end
+    while pos > 0 and data.count(b"\n") <= count:
+        step = min(block, pos)
+        pos -= step
+        f.seek(pos)
+        data = f.read(step) + data
+    cut = data.rfind(b"\n") + 1
+    lines = data[:cut].splitlines()
+    return (lines[-count:] if count > 0 else []), pos + cut
+
+
+def repair_tail(fd: int) -> None:
+    """End a torn last line (a crash mid-write) so the next writer's first line is not glued to it."""
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        os.write(fd, b"\n")

@@ -30,6 +30,7 @@ from typing import Any
 from berth.containers.attaching import AttachMixin
 from berth.containers.create import CreateMixin
 from berth.containers.exits import ExitMixin
+from berth.containers.logdrivers import LogDefaults
 from berth.containers.model import Container
 from berth.containers.networking import NetworkingMixin
 from berth.containers.removal import RemovalMixin
@@ -47,7 +48,7 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, AttachMixin, Ex
                        RuntimeMixin, RemovalMixin, RestoreMixin):
     def __init__(self, *, store: ContainerStore, images: Any, graph: GraphDriver, execd: ExecDriver,
                  networks: NetworkManager, events: EventBus, exec_root: str, dns: dict[str, list[str]],
-                 volumes: Any = None):
+                 volumes: Any = None, log_defaults: LogDefaults | None = None):
         self.store = store
         self.images = images
         self.graph = graph
@@ -58,6 +59,7 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, AttachMixin, Ex
         self.bundles = os.path.join(exec_root, "containers")
         os.makedirs(self.bundles, mode=0o700, exist_ok=True)
         self.dns = dns
+        self.log_defaults = log_defaults or LogDefaults()
         self._locks: dict[str, asyncio.Lock] = {}
         self._exit_waiters: dict[str, list[asyncio.Future]] = {}
         self._removed_waiters: dict[str, list[asyncio.Future]] = {}

@@ -12,7 +12,7 @@ import json
 import os
 
 from berth import log
-from berth.containers import legacylinks, spec as ocispec
+from berth.containers import legacylinks, logdrivers, spec as ocispec
 from berth.containers.model import Container, State, ZERO_TIME, now_rfc3339
 from berth.containers.users import resolve_user
 from berth.errors import BerthError, Conflict, ExecError, NotModified
@@ -39,6 +39,7 @@ class StartMixin:
         return c
 
     async def _start_locked(self, c: Container) -> None:
+        log_io = self._log_settings(c)
         image_cfg = self.image_config(c)
         plan, sandbox = await self._prepare_networking(c)
         bundle = self.bundle(c.id)
@@ -54,8 +55,8 @@ class StartMixin:
                                       extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [])
             # compact JSON: the C encoder (indent= falls back to the pure-Python one, ~4x slower)
             atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode(), 0o600)
-            io = IOConfig(log_path=self.store.log_path(c.id), attach_socket=self.attach_socket(c.id),
-                          tty=bool(c.config.get("Tty")), open_stdin=bool(c.config.get("OpenStdin")))
+            io = IOConfig(attach_socket=self.attach_socket(c.id), tty=bool(c.config.get("Tty")),
+                          open_stdin=bool(c.config.get("OpenStdin")), **log_io)
             try:
                 state = await asyncio.to_thread(self.exec.create, c.id, bundle, spec, io)
             except ExecError as exc:  # runtimes like runc check the command at create time
@@ -87,6 +88,17 @@ class StartMixin:
         c.state.finished_at = ZERO_TIME
         self.store.save(c)
         self._watch(c.id)
+
+    def _log_settings(self, c: Container) -> dict:
+        """The IOConfig's log fields. A bad log option value fails the start as in dockerd: the
+        container keeps its state, with the error and exit code 128 recorded."""
+        try:
+            return logdrivers.io_settings(c, self.store.directory(c.id))
+        except logdrivers.LogDriverInitError as exc:
+            c.state.error = exc.message
+            c.state.exit_code = c.state.exit_code or 128
+            self.store.save(c)
+            raise
 
     async def _prepare_networking(self, c: Container):
         """The endpoints to join and the sandbox, checked before anything exists: a missing network (404),

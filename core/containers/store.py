@@ -24,9 +24,6 @@ class ContainerStore:
     def directory(self, container_id: str) -> str:
         return os.path.join(self.root, container_id)
 
-    def log_path(self, container_id: str) -> str:
-        return os.path.join(self.directory(container_id), f"{container_id}-json.log")
-
     def load(self) -> list[str]:
         """Read every record; return the ids of half-created containers, which are removed.
 

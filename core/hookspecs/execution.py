@@ -20,6 +20,13 @@ its ``root``, and :func:`exec_list` / :func:`exec_restore` re-adopt them when th
 daemon restarts. Blocking hooks are called from worker threads, never from the
 daemon's event loop, so they may block.
 
+Logs: the driver, not the daemon, writes a container's log, because the process
+that holds the container's stdio (berth's drivers: a monitor per container) must
+outlive the daemon. :class:`IOConfig` says where (``log_path``), in which format,
+how to rotate and compress, and whether to block; the daemon reads those files for
+``logs`` and ``attach?logs=1``. :func:`berth.containers.logwriter.open_writer` is a
+complete writer a driver may use (``native`` and ``oci`` do).
+
 Errors: raise :class:`berth.errors.NotFound` for an unknown container id,
 :class:`berth.errors.Conflict` for an operation the container's state forbids,
 and :class:`berth.errors.ExecError` (with ``exit_code`` 126 or 127 where Docker
@@ -47,7 +54,10 @@ def exec_create(container_id: str, bundle: str, spec: dict, io: IOConfig) -> Run
     ``bundle`` is a directory holding ``config.json`` (== ``spec``). On return the
     container is CREATED: its init process exists (``pid`` set) and waits for
     :func:`exec_start`; network namespaces can be configured through
-    ``/proc/<pid>/ns/net``. ``io`` wires stdio (see :class:`IOConfig`).
+    ``/proc/<pid>/ns/net``. ``io`` wires stdio and says how the output is logged
+    (see :class:`IOConfig`): every byte the process writes until it exits is logged,
+    and the log files are closed (a rotated file's compression finished) before the
+    container is reported STOPPED, so a ``logs`` after ``wait`` sees all of it.
     Raise ``Conflict`` if ``container_id`` exists.
     """
 

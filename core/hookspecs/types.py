@@ -54,8 +54,24 @@ class RuntimeStatus(str, enum.Enum):
 class IOConfig:
     """How a container's (or an exec's) standard streams are wired.
 
-    ``log_path``: the Docker json-file log the monitor appends stdout/stderr to
-    (None: do not log). ``attach_socket``: a unix socket path the monitor serves,
+    ``log_path``: the file the driver appends the process's stdout/stderr to (None:
+    do not log; the ``none`` log driver, and execs). The ``log_*`` fields say how,
+    and the daemon reads the files back for ``logs``, so a driver must follow them
+    exactly (:func:`berth.containers.logwriter.open_writer` does it all):
+
+    - ``log_driver``: the format, ``"json-file"`` (Docker's one JSON object per line)
+      or ``"local"`` (:mod:`berth.containers.locallog`); an entry per line, a line
+      over 16 KiB cut into pieces, each stamped with the time it was read.
+    - ``log_max_size``: rotate before a write once the file holds this many bytes
+      (-1: never); ``log_max_files``: files kept, the current one included
+      (``log_path.1`` is the newest rotated one; 1 keeps none);
+      ``log_compress``: gzip rotated files to ``log_path.N.gz``.
+    - ``log_attrs``: (json-file) attributes written into every entry (``attrs``).
+    - ``log_max_buffer``: 0 writes each entry before reading more output (Docker's
+      ``mode=blocking``); > 0 buffers up to that many bytes and drops entries that
+      do not fit rather than stall the container (``mode=non-blocking``).
+
+    ``attach_socket``: a unix socket path the monitor serves,
     on which clients receive output and may send stdin. ``tty``: allocate a pty.
     ``open_stdin``: keep stdin open for attachers (``-i``). ``hold_until_attached``:
     (execs) do not run the process until the first client connected to
@@ -63,6 +79,12 @@ class IOConfig:
     """
 
     log_path: str | None = None
+    log_driver: str = "json-file"
+    log_max_size: int = -1
+    log_max_files: int = 1
+    log_compress: bool = False
+    log_attrs: dict[str, str] = field(default_factory=dict)
+    log_max_buffer: int = 0
     attach_socket: str | None = None
     tty: bool = False
     open_stdin: bool = False

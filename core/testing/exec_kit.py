@@ -15,7 +15,8 @@ drives the driver through berth's plugin manager and exec facade, exactly as the
 engine does. It checks the contract of :mod:`berth.hookspecs.execution`:
 create/start/wait and exit codes, pid 1 and hostname, 127 for a missing command,
 kill, idempotent delete, restore from a new driver instance, attach-socket
-framing, exec, and pause/resume where the driver implements them. Every test
+framing, exec, the log as IOConfig asks for it (rotation, compression, the local format,
+attributes), and pause/resume where the driver implements them. Every test
 removes its containers; cgroups go under ``/berth-kit/<id>``.
 """
 
@@ -386,3 +387,49 @@ class TestExecDriverContract:
         exec_harness.exec.start(cid)
         exec_harness.exec.kill(cid, signal.SIGTERM)  # forwarded to sleep, which (not being pid 1) dies of it
         assert exec_harness.exec.wait(cid, 60).exit_code == 143
+
+    # -- the log, as IOConfig says (berth reads these files back for ``logs``) --
+
+    def logged(self, source) -> list[tuple[str, str]]:
+        """(stream, text) of every entry of a log, read back the way berthd reads it."""
+        import asyncio
+
+        from berth.containers.logs import read_log
+
+        async def read():
+            return [(e.stream, e.data.decode()) async for batch in read_log(
+                source, follow=False, tail=None, streams={"stdout", "stderr"},
+                running=lambda: False) for e in batch]
+
+        return asyncio.run(read())
+
+    def test_the_log_is_rotated_and_compressed_as_asked(self, exec_harness, tmp_path):
+        from berth.containers.logs import LogSource
+
+        path = tmp_path / "rotated-json.log"
+        io = IOConfig(log_path=str(path), log_max_size=1000, log_max_files=3, log_compress=True)
+        _, final = exec_harness.run(["sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done"],
+                                    io=io)
+        assert final.exit_code == 0
+        assert sorted(p.name for p in tmp_path.glob("rotated-json.log*")) == \
+            ["rotated-json.log", "rotated-json.log.1.gz", "rotated-json.log.2.gz"]
+        assert all(os.path.getsize(p) < 1000 + 100 for p in tmp_path.glob("rotated-json.log*"))
+        lines = [text for _, text in self.logged(LogSource(str(path), "json-file", 3))]
+        first = int(lines[0].split()[1])
+        assert first > 0 and lines == [f"line {i}\n" for i in range(first, 300)]
+
+    def test_the_local_format_is_written_when_asked(self, exec_harness, tmp_path):
+        from berth.containers.logs import LogSource
+
+        path = tmp_path / "container.log"
+        _, final = exec_harness.run(["sh", "-c", "echo out; echo err >&2"], io=IOConfig(log_path=str(path),
+                                                                                         log_driver="local"))
+        assert final.exit_code == 0
+        assert not path.read_bytes().startswith(b"{")
+        assert sorted(self.logged(LogSource(str(path), "local"))) == [("stderr", "err\n"), ("stdout", "out\n")]
+
+    def test_attributes_go_into_every_json_file_entry(self, exec_harness, tmp_path):
+        path = tmp_path / "attrs-json.log"
+        _, final = exec_harness.run(["echo", "hi"], io=IOConfig(log_path=str(path), log_attrs={"tag": "web"}))
+        assert final.exit_code == 0
+        assert [json.loads(line)["attrs"] for line in path.read_text().splitlines()] == [{"tag": "web"}]

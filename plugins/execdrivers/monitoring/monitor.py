@@ -1,7 +1,7 @@
 """The Monitor: one small process per container (and per exec) that outlives the daemon.
 
 It owns the process's stdio (pipes, or the pty master), appends output to the
-json-file log and copies it to attach clients, feeds their input to stdin,
+log (in the format, and rotated as, the IOConfig says) and copies it to attach clients, feeds their input to stdin,
 serves a control socket (``start``, ``resize``), and when the process exits,
 drains the output, records the exit status atomically in ``state.json`` and
 exits. How the process comes to exist is the driver's business: a subclass
@@ -23,7 +23,8 @@ import termios
 import time
 from typing import NoReturn, Protocol
 
-from berth.containers.jsonlog import JsonLogWriter, timestamp
+from berth.containers.jsonlog import timestamp
+from berth.containers.logwriter import open_writer
 
 from . import attach, channel, state
 
@@ -53,7 +54,7 @@ class Monitor:
         self.directory = directory
         self.tty = bool(io.get("tty"))
         self.open_stdin = bool(io.get("open_stdin"))
-        self.log = JsonLogWriter(io["log_path"]) if io.get("log_path") else None
+        self.log = open_writer(io)
         self.attach_path: str | None = io.get("attach_socket")
         self.record = record
         self.cgroups: OomSource | None = None  # read at the exit, before anyone removes the cgroup

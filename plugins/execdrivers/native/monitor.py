@@ -140,8 +140,8 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
     detach_stdio(directory, "berth-monitor")
     spec = request["spec"]
     io = dict(request["io"], tty=bool(request["io"].get("tty") or (spec.get("process") or {}).get("terminal")))
-    mon = NativeMonitor(directory, io, base_record(request, "container"))
-    mon.mark("monitor_started")
+    mon = NativeMonitor(directory, io, base_record(request, "container"))  # its log writer's threads start now,
+    mon.mark("monitor_started")                                            # before _enter_pid_namespace forbids them
     cgroups = open_cgroups(request["cgroup_path"])
     mon.cgroups = cgroups
     try:
