@@ -9,7 +9,6 @@ import time
 from berth.cli import format as fmt
 from berth.cli import fastjson, options
 from berth.cli.client import APIError
-from berth.cli.runattached import exit_status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: ps and the other light verbs never import argparse
@@ -53,7 +52,7 @@ def run_start(client: Client, opts: argparse.Namespace) -> int:
                 raise
         detached = streams.interact(sock, tty, stdin, opts.detach_keys,
                                     lambda h, w: client.post(f"/containers/{cid}/resize", h=h, w=w))
-        return 0 if detached else exit_status(waiter)
+        return 0 if detached else streams.exit_status(waiter)
     return _each(opts.containers, lambda ref: client.post(f"/containers/{ref}/start"))
 
 
@@ -359,7 +358,7 @@ def run_attach(client: Client, opts: argparse.Namespace) -> int:
     if detached:
         waiter.close()
         return 0
-    return exit_status(waiter)
+    return streams.exit_status(waiter)
 
 
 def setup_exec(p: argparse.ArgumentParser) -> None:

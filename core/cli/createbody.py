@@ -172,8 +172,17 @@ def host_config_of(opts: Namespace) -> dict[str, Any]:
 
 # -- NetworkingConfig ---------------------------------------------------------------------------
 
+#: ``EndpointSettings`` as the docker CLI serialises a fresh one (Go's field order)
+EMPTY_ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+                  "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                  "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                  "DNSNames": None}
+
+
 def endpoints(opts: Namespace) -> dict[str, Any]:
     """``NetworkingConfig.EndpointsConfig`` from ``--network`` (plain or advanced) and the per-endpoint flags."""
+    if not (opts.network or opts.network_alias or opts.ip or opts.ip6 or opts.mac_address or opts.link_local_ip):
+        return {"default": dict(EMPTY_ENDPOINT)}  # no --network: the "default" endpoint, with nothing set
     from berth.cli import netendpoints
 
     try:

@@ -84,20 +84,23 @@ def flag_label(opt: options.Option) -> str:
     return f"{short}, {long}" if short else long
 
 
-def initial_values(table: tuple[options.Option, ...]) -> dict[str, Any]:
-    """Every option's value before the command line is read."""
+def initial_values(table: tuple[options.Option, ...]) -> tuple[dict[str, Any], dict[str, options.Option]]:
+    """(every option's value before the command line is read, the options by flag), in one pass."""
     values: dict[str, Any] = {}
+    by_flag: dict[str, options.Option] = {}
     for opt in table:
         kind, dest, default = opt[1], opt[2], opt[3]
+        for flag in opt[0]:
+            by_flag[flag] = opt
         if kind == "help":
             values[dest] = False
         elif kind in LIST_KINDS or kind == "remainder":
-            values[dest] = list(default or ())
-        elif kind in ("map", "ulimit"):
-            values[dest] = dict(default or ())
+            values[dest] = list(default) if default else []
+        elif kind == "map" or kind == "ulimit":
+            values[dest] = dict(default) if default else {}
         else:
             values[dest] = default
-    return values
+    return values, by_flag
 
 
 def _store(opt: options.Option, text: str, values: dict[str, Any]) -> None:
@@ -105,6 +108,9 @@ def _store(opt: options.Option, text: str, values: dict[str, Any]) -> None:
     kind, dest = opt[1], opt[2]
     values.setdefault("__given__", []).append(opt)
     check = options.extra(opt).get("check") or KIND_CONVERTERS.get("bool" if kind == "help" else kind)
+    if kind in BOOL_KINDS and text in ("true", "false"):
+        check = None  # the common case, without importing flagvalues
+        text = text == "true"  # type: ignore[assignment]
     try:
         value = converter(check)(text) if check else text
     except ValueError as exc:
@@ -173,8 +179,7 @@ def _shorthands(word: str, argv: list[str], i: int, by_flag: dict, values: dict)
 
 def parse(table: tuple[options.Option, ...], argv: list[str]) -> options.Namespace:
     """``argv`` read against ``table``; raises FlagError (docker's message) or HelpRequested."""
-    by_flag = {flag: opt for opt in table for flag in opt[0]}
-    values = initial_values(table)
+    values, by_flag = initial_values(table)
     i = 0
     while i < len(argv):
         word = argv[i]
@@ -189,12 +194,13 @@ def parse(table: tuple[options.Option, ...], argv: list[str]) -> options.Namespa
         else:
             i = _shorthands(word, argv, i, by_flag, values)
     given = values.pop("__given__", [])
-    if any(values.get(opt[2]) for opt in table if opt[1] == "help"):
+    if any(opt[1] == "help" and values[opt[2]] for opt in given):
         raise HelpRequested()
     _check_daemon_os(given)
-    positionals = [opt for opt in table if opt[1] in options.POSITIONAL]
     rest = argv[i:]
-    for opt in positionals:
+    for opt in table:
+        if opt[0]:
+            continue  # a flag, not a positional
         if opt[1] == "remainder":
             values[opt[2]] = rest
             rest = []

@@ -17,12 +17,9 @@ if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
 
     from berth.cli.options import Namespace
 
+from berth.cli.createbody import EMPTY_ENDPOINT as _EMPTY_ENDPOINT
+
 _NOT_USER_DEFINED = ("default", "bridge", "host", "none")
-#: ``EndpointSettings`` as the docker CLI serialises a fresh one (Go's field order)
-_EMPTY_ENDPOINT = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
-                   "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-                   "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                   "DNSNames": None}
 
 
 def user_defined(name: str) -> bool:

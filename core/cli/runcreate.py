@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
     import argparse
     from typing import Any
 
-    from berth.cli.client import Client
+    from berth.cli.client import Client, Response
     from berth.cli.options import Namespace
 
 USAGE = "[OPTIONS] IMAGE [COMMAND] [ARG...]"
@@ -169,7 +169,6 @@ def run_create(client: Client, opts: Namespace) -> int:
 
 
 def run_run(client: Client, opts: Namespace) -> int:
-    from berth.cli import runattached
     from berth.cli.clientconfig import load
 
     _check_pull(opts, "run")
@@ -186,13 +185,129 @@ def run_run(client: Client, opts: Namespace) -> int:
     except CommandError as exc:
         return _run_error(str(exc))
     except APIError as exc:
-        return _run_error(f"Error response from daemon: {exc.message}", runattached.exit_code_for_error(exc.message))
+        return _run_error(f"Error response from daemon: {exc.message}", exit_code_for_error(exc.message))
     if opts.detach:
-        return runattached.run_detached(client, cid, opts)
-    return runattached.run_attached(client, cid, opts, body, config.get("detachKeys") or "")
+        return run_detached(client, cid, opts)
+    return run_attached(client, cid, opts, body, config.get("detachKeys") or "")
 
 
 def _run_error(message: str, code: int = 125) -> int:
     """How the docker CLI's ``run`` reports a failure before the container runs."""
     print(f"berth: {message}\n\nRun 'berth run --help' for more information", file=sys.stderr)
     return code
+
+
+# -- run after the create: start, attach, signals -------------------------------------------------------
+
+def exit_code_for_error(message: str) -> int:
+    """The docker CLI maps runtime errors to 127 (not found) and 126 (cannot invoke)."""
+    lowered = message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return 127
+    if "permission denied" in lowered or "is a directory" in lowered or "exec format error" in lowered \
+            or "not executable" in lowered:
+        return 126
+    return 125
+
+
+def start(client: Client, cid: str) -> int:
+    """``POST /containers/{cid}/start``; 0, or the docker CLI's exit code for the daemon's refusal."""
+    try:
+        client.post(f"/containers/{cid}/start")
+    except APIError as exc:
+        print(f"berth: Error response from daemon: {exc.message}\n\nRun 'berth run --help' for more information",
+              file=sys.stderr)
+        return exit_code_for_error(exc.message)
+    return 0
+
+
+class SignalProxy:
+    """While active, every catchable signal we receive is sent to the container (``POST .../kill``).
+
+    Built on the C module ``_signal``: ``signal`` imports ``enum`` and ``functools``, a few ms of every run.
+    """
+
+    #: never forwarded, as in the docker CLI: a child's exit, a broken pipe, the Go runtime's preemption signal
+    SKIPPED = ("SIGCHLD", "SIGPIPE", "SIGURG", "SIGKILL", "SIGSTOP")
+
+    def __init__(self, client: Client, cid: str):
+        self.client, self.cid = client, cid
+        self.previous: dict[int, Any] = {}
+
+    @staticmethod
+    def names() -> dict[int, str]:
+        """Signal number -> name without "SIG" (as ``docker kill -s`` takes it); real-time ones have none."""
+        import _signal
+
+        return {getattr(_signal, n): n[3:] for n in dir(_signal)
+                if n.startswith("SIG") and not n.startswith("SIG_") and n not in ("SIGRTMIN", "SIGRTMAX")}
+
+    def _forward(self, signum: int, frame: Any) -> None:
+        try:
+            self.client.post(f"/containers/{self.cid}/kill", signal=self.names().get(signum, str(signum)))
+        except Exception:  # the container may be gone already; the docker CLI only logs this
+            pass
+
+    def __enter__(self) -> "SignalProxy":
+        import _signal
+
+        skipped = {getattr(_signal, name) for name in self.SKIPPED if hasattr(_signal, name)}
+        for signum in _signal.valid_signals():
+            if signum in skipped:
+                continue
+            try:
+                self.previous[signum] = _signal.signal(signum, self._forward)
+            except (OSError, ValueError, RuntimeError):
+                continue
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import _signal
+
+        for signum, handler in self.previous.items():
+            _signal.signal(signum, handler)
+
+
+def _wait(client: Client, cid: str, opts: Namespace) -> Response:
+    """The ``/wait`` the docker CLI opens before the start (its headers come back at once)."""
+    return client.open("POST", f"/containers/{cid}/wait", {"condition": "removed" if opts.rm else "next-exit"})
+
+
+def run_detached(client: Client, cid: str, opts: Namespace) -> int:
+    """``run -d``: start and print the id (the docker CLI opens its wait first here too, and drops it)."""
+    waiter = _wait(client, cid, opts)
+    code = start(client, cid)
+    waiter.close()
+    if not code:
+        print(cid)
+    return code
+
+
+def run_attached(client: Client, cid: str, opts: Namespace, body: dict[str, Any], default_keys: str) -> int:
+    """Attach, wait, start and stream until the container ends (its exit code) or the user detaches (0)."""
+    from berth.cli import streams
+
+    stdin, stdout, stderr = body["AttachStdin"], body["AttachStdout"], body["AttachStderr"]
+    keys = opts.detach_keys or default_keys
+    # only the streams asked for, and no false ones, in the query (as the docker CLI sends it)
+    sock = client.hijack(f"/containers/{cid}/attach", {"stream": True, "stdin": stdin or None,
+                                                       "stdout": stdout or None, "stderr": stderr or None,
+                                                       "detachKeys": keys or None})
+    waiter = _wait(client, cid, opts)
+    proxy = SignalProxy(client, cid) if opts.sig_proxy else None
+    if proxy:
+        proxy.__enter__()
+    try:
+        code = start(client, cid)
+        if code:
+            sock.close()
+            return code
+        detached = streams.interact(sock, body["Tty"], stdin, keys or None,
+                                    lambda h, w: client.post(f"/containers/{cid}/resize", h=h, w=w))
+        if detached:
+            waiter.close()
+            return 0
+        return streams.exit_status(waiter, error_code=125)
+    finally:
+        if proxy:
+            proxy.__exit__()

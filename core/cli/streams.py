@@ -1,4 +1,5 @@
-"""Copying hijacked attach/exec streams to the terminal: demultiplexing, stdin, raw TTY, detach keys, resize."""
+"""Copying hijacked attach/exec streams to the terminal: demultiplexing, stdin, raw TTY, detach keys, resize,
+and the exit status a session ends with."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
     import threading
-    from typing import Callable
+    from typing import Any, Callable
 
 
 def _reader(source):
@@ -176,3 +177,19 @@ def interact(sock, tty: bool, stdin: bool, detach_keys: str | None, resize: Call
                 resizer.__exit__()
     sock.close()
     return bool(detached)
+
+
+def exit_status(waiter: Any, error_code: int | None = None) -> int:
+    """The exit code a ``/wait`` answer carries; when it reports an error, that is printed and ``error_code``
+    (``run``: 125) replaces the code."""
+    from berth.cli.fastjson import loads
+
+    try:
+        status = loads(waiter.read() or b"{}")
+    except ValueError:
+        return 125
+    if status.get("Error") and status["Error"].get("Message"):
+        print(status["Error"]["Message"], file=sys.stderr)
+        if error_code is not None:
+            return error_code
+    return int(status.get("StatusCode", 125))

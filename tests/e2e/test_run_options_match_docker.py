@@ -13,6 +13,7 @@ values, after the env files' lines).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,7 +21,6 @@ import shlex
 import subprocess
 import sys
 import tarfile
-import io
 
 import pytest
 
