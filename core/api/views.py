@@ -147,6 +147,9 @@ def image_config_view(config: dict[str, Any] | None) -> dict[str, Any]:
 def image_inspect(image: Any, diff_ids: list[str], driver: str, graph_data: dict[str, str]) -> dict[str, Any]:
     """``GET /images/{name}/json``."""
     config = image.config or {}
+    # dockerd leaves Variant and OsVersion out when the image does not set them
+    platform_extras = {key: config[field] for key, field in (("Variant", "variant"), ("OsVersion", "os.version"))
+                       if config.get(field)}
     return {
         "Id": image.id,
         "RepoTags": list(image.repo_tags),
@@ -160,9 +163,8 @@ def image_inspect(image: Any, diff_ids: list[str], driver: str, graph_data: dict
         "Author": config.get("author", ""),
         "Config": image_config_view(config.get("config")),
         "Architecture": config.get("architecture", ""),
-        "Variant": config.get("variant", ""),
         "Os": config.get("os", ""),
-        "OsVersion": config.get("os.version", ""),
+        **platform_extras,
         "Size": image.size,
         "VirtualSize": image.size,
         "GraphDriver": {"Name": driver, "Data": graph_data},

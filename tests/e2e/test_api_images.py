@@ -101,3 +101,9 @@ def test_bad_image_filters_are_a_400(daemon, filters, message):
 
     status, _, body = http(daemon, "GET", "/v1.45/images/json?filters=" + urllib.parse.quote(json.dumps(filters)))
     assert (status, json.loads(body)) == (400, {"message": message})
+
+
+def test_image_inspect_leaves_out_an_unset_variant_and_os_version(sdk):
+    inspect = sdk.api.inspect_image("busybox")
+    assert "Variant" not in inspect and "OsVersion" not in inspect
+    assert (inspect["Os"], inspect["Architecture"]) == ("linux", "amd64")
