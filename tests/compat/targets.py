@@ -4,8 +4,9 @@
   (its default bridge lives there, never in the host's namespace); everything it
   made goes with its temp data-root, its mounts and the namespace.
 * :class:`DockerTarget` is the lab's real dockerd (network namespace ``labpeer``),
-  which is shared: only the image tags the runner added and the objects the tests
-  created (recorded by ``dockerpy_plugin``, or new since the run began) are removed.
+  which is shared with other sessions: only the image tags the runner added and
+  what the tests created (recorded by ``dockerpy_plugin``; the ``dockerpytest_*``
+  volumes their mounts make) are removed, never anything that was there before.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +33,7 @@ LAB_DOCKER_NETNS = "labpeer"
 LAB_DOCKER_PIDFILE = "/run/lab-docker.pid"
 BERTH_BRIDGE_IP = "10.232.0.1/24"
 DOCKER_PY_PREFIX = "dockerpytest_"  # docker-py's helpers.random_name()
+SWARM_BRIDGE = "docker_gwbridge"  # made by swarm init, left behind by swarm leave
 
 
 class BerthTarget:
@@ -101,18 +104,23 @@ class DockerTarget:
 
         self.client = docker.APIClient(base_url=self.host, version="auto", timeout=120)
         self.before = self._snapshot()
+        self.started = int(time.time()) - 1
         for tag in TEST_IMAGE_TAGS:
             if tag not in self.before["tags"]:
                 repository, _, name = tag.partition(":")
                 self.client.tag("busybox:latest", repository, name)
 
     def cleanup(self, record_path: str) -> list[str]:
-        """Remove what the run added (recorded objects, new tags and images, swarm membership, plugins)."""
+        """Remove what the tests made (as recorded), the test tags, and swarm membership; nothing else.
+
+        The dockerd is shared with other sessions' tests, so nothing is removed for being merely new:
+        only what the plugin saw docker-py's tests create, and never what existed before the run.
+        """
         removed = self._remove_recorded(record_path)
         removed += self._remove_implicit_volumes()
         removed += self._leave_swarm_if_joined()
-        removed += self._remove_new_plugins()
-        removed += self._remove_new_images()
+        removed += self._remove_images([*_recorded_values(record_path, "images"), *TEST_IMAGE_TAGS])
+        removed += self._remove_orphaned_build_steps()
         self.client.close()
         return removed
 
@@ -132,6 +140,7 @@ class DockerTarget:
                 "image_ids": {image["Id"] for image in images},
                 "plugins": {plugin["Name"] for plugin in self.client.plugins()},
                 "volumes": {v["Name"] for v in self.client.volumes().get("Volumes") or []},
+                "networks": {n["Name"] for n in self.client.networks()},
                 "swarm": self.client.info()["Swarm"]["LocalNodeState"]}
 
     def _remove_recorded(self, record_path: str) -> list[str]:
@@ -139,9 +148,12 @@ class DockerTarget:
 
         removers = {"containers": lambda i: self.client.remove_container(i, force=True, v=True),
                     "networks": self.client.remove_network, "volumes": self.client.remove_volume,
-                    "secrets": self.client.remove_secret, "configs": self.client.remove_config}
+                    "secrets": self.client.remove_secret, "configs": self.client.remove_config,
+                    "plugins": lambda name: self.client.remove_plugin(name, force=True)}
         removed = []
         for kind, object_id in _recorded(record_path):
+            if kind == "images" or (kind == "plugins" and object_id in self.before["plugins"]):
+                continue
             try:
                 removers[kind](object_id)
             except docker.errors.APIError:
@@ -165,37 +177,66 @@ class DockerTarget:
         return removed
 
     def _leave_swarm_if_joined(self) -> list[str]:
-        if self.before["swarm"] == "inactive" and self.client.info()["Swarm"]["LocalNodeState"] != "inactive":
-            self.client.leave_swarm(force=True)
-            return ["swarm membership"]
-        return []
-
-    def _remove_new_plugins(self) -> list[str]:
-        new = [p["Name"] for p in self.client.plugins() if p["Name"] not in self.before["plugins"]]
-        for name in new:
-            self.client.remove_plugin(name, force=True)
-        return [f"plugin {name}" for name in new]
-
-    def _remove_new_images(self) -> list[str]:
+        """Leave the swarm the tests made, and remove the gateway bridge that ``swarm init`` created."""
         import docker
 
         removed = []
-        images = self.client.images(all=True)
-        tags = {t for image in images for t in image.get("RepoTags") or [] if t != "<none>:<none>"}
-        for tag in sorted(tags - self.before["tags"]):
+        if self.before["swarm"] == "inactive" and self.client.info()["Swarm"]["LocalNodeState"] != "inactive":
+            self.client.leave_swarm(force=True)
+            removed.append("swarm membership")
+        if SWARM_BRIDGE not in self.before["networks"]:
             try:
-                self.client.remove_image(tag)
-                removed.append(f"tag {tag}")
+                self.client.remove_network(SWARM_BRIDGE)
+                removed.append(f"network {SWARM_BRIDGE}")
             except docker.errors.APIError:
-                continue  # removed with another tag's image meanwhile
-        for image in self.client.images(all=True):
-            if image["Id"] not in self.before["image_ids"]:
-                try:
-                    self.client.remove_image(image["Id"], force=True)
-                    removed.append(f"image {image['Id']}")
-                except docker.errors.APIError:
-                    continue  # a parent of another new image, already gone with it
+                pass  # no swarm was made, so no gateway bridge either
         return removed
+
+    def _remove_images(self, references: list[str]) -> list[str]:
+        """Untag or delete each of ``references`` (tags, IDs) that did not exist before the run."""
+        import docker
+
+        removed = []
+        for reference in dict.fromkeys(references):
+            if reference in self.before["tags"] or _full_id(reference, self.before["image_ids"]):
+                continue
+            try:
+                self.client.remove_image(reference, force=True)
+            except docker.errors.APIError:
+                continue  # never made (a failed build or pull), or already gone with another reference
+            removed.append(f"image {reference}")
+        return removed
+
+
+    def _remove_orphaned_build_steps(self) -> list[str]:
+        """Untagged images made during the run that nothing uses any more (the tests' build steps), leaves first.
+
+        Never forced: dockerd refuses an image a container or a child image still uses, so a build
+        another session is running keeps its steps.
+        """
+        import docker
+
+        removed: list[str] = []
+        while True:
+            leftovers = [image["Id"] for image in self.client.images(all=True, filters={"dangling": True})
+                         if image["Id"] not in self.before["image_ids"] and image["Created"] >= self.started]
+            progress = False
+            for image_id in leftovers:
+                try:
+                    self.client.remove_image(image_id)
+                except docker.errors.APIError:
+                    continue  # still a parent of another image, or in use
+                removed.append(f"image {image_id[7:19]}")
+                progress = True
+            if not progress:
+                return removed
+
+
+def _full_id(reference: str, ids: set[str]) -> bool:
+    """True when ``reference`` is (a prefix of) one of ``ids``: an image that was there before the run."""
+    bare = reference.removeprefix("sha256:")
+    return len(bare) >= 12 and all(c in "0123456789abcdef" for c in bare) and \
+        any(i.removeprefix("sha256:").startswith(bare) for i in ids)
 
 
 def _read(path: str) -> str:
@@ -212,5 +253,9 @@ def _recorded(record_path: str) -> list[tuple[str, str]]:
         return []
     with open(record_path) as f:
         pairs = [tuple(line.split(None, 1)) for line in f.read().splitlines() if line.strip()]
-    order = ["containers", "secrets", "configs", "networks", "volumes"]
+    order = ["containers", "secrets", "configs", "networks", "volumes", "plugins", "images"]
     return sorted(reversed(pairs), key=lambda pair: order.index(pair[0]))
+
+
+def _recorded_values(record_path: str, kind: str) -> list[str]:
+    return [value for recorded_kind, value in _recorded(record_path) if recorded_kind == kind]
