@@ -91,7 +91,7 @@ def create_container(client: Client, opts: Namespace, query: dict, body: dict, c
                 print(f"Unable to find image '{_familiar(opts.image)}' locally", file=sys.stderr)
             _pull(client, opts)
             result = client.post("/containers/create", body, **query)
-        for warning in (result.get("Warnings") or []) + _dns_warnings(body):
+        for warning in (result.get("Warnings") or []) + _client_warnings(opts, body):
             print(f"WARNING: {warning}", file=sys.stderr)
         cid_file.write(result["Id"])
     if creds:
@@ -137,12 +137,18 @@ def _familiar(image: str) -> str:
     return image if ":" in name or "@" in name else image + ":latest"
 
 
-def _dns_warnings(body: dict) -> list[str]:
-    """The docker CLI's own warning for a loopback ``--dns`` server."""
+def _client_warnings(opts: Namespace, body: dict) -> list[str]:
+    """Warnings of the client's own: the docker CLI's for a loopback ``--dns`` server, and one for
+    ``--kernel-memory``, which the docker CLI drops without a word (the Engine API ignores it since 1.42)."""
+    warnings = []
     for server in body["HostConfig"]["Dns"]:
         if server.startswith("127.") or server == "::1":
-            return [f"Localhost DNS ({server}) may fail in containers."]
-    return []
+            warnings.append(f"Localhost DNS ({server}) may fail in containers.")
+            break
+    if opts.kernel_memory:
+        warnings.append("--kernel-memory is ignored: kernel memory limits are not supported by the kernel "
+                        "(and the Engine API ignores them since 1.42)")
+    return warnings
 
 
 def _pull(client: Client, opts: Namespace) -> None:

@@ -308,3 +308,10 @@ def test_use_api_socket_copies_the_stored_logins_into_the_container(clients):
             return put.path, put.query, member.name.lstrip("/"), member.mode, json.load(tar.extractfile(member))
 
     assert copied(berth_requests) == copied(docker_requests)
+
+
+def test_kernel_memory_is_not_sent_and_berth_says_so(clients):
+    (docker, docker_requests), (berth, berth_requests) = clients.both(["create", "--kernel-memory", "10m", "busybox"])
+    assert create_request(berth_requests) == create_request(docker_requests)
+    assert "KernelMemory" not in create_request(berth_requests)[1]["HostConfig"]
+    assert "WARNING: --kernel-memory is ignored" in berth.stderr.decode()
