@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from berth import hookimpl
 from berth.errors import NotImplementedYet
+from berth.hookspecs.types import ExecFeatures
 
 
 class GraphDefaults:
@@ -85,6 +86,10 @@ class ExecDefaults(_Unsupported):
     @hookimpl(trylast=True)
     def exec_status(self):
         return []
+
+    @hookimpl(trylast=True)
+    def exec_features(self):
+        return ExecFeatures(runtimes=(self.driver_name,))
 
 
 class NetDefaults(_Unsupported):

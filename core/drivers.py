@@ -13,7 +13,7 @@ import pluggy
 
 from berth.errors import BerthError, DriverError
 from berth.hookspecs.types import (
-    Change, EndpointInfo, ExecProcess, IOConfig, NetworkConfig, PortBinding, RuntimeState, Sandbox,
+    Change, EndpointInfo, ExecFeatures, ExecProcess, IOConfig, NetworkConfig, PortBinding, RuntimeState, Sandbox,
 )
 
 
@@ -130,6 +130,13 @@ class ExecDriver(_Facade):
 
     def status(self) -> list[tuple[str, str]]:
         return self._call("exec_status", "status") or []
+
+    def features(self) -> ExecFeatures:
+        """What the driver enforces here, asked once (the host does not change under a running daemon)."""
+        cached = getattr(self, "_features", None)
+        if cached is None:
+            cached = self._features = self._call("exec_features", "features")
+        return cached
 
 
 class NetworkDriver(_Facade):

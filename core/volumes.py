@@ -127,12 +127,21 @@ class VolumeStore:
 
     # -- a container's mounts ----------------------------------------------
 
-    def prepare(self, container: Any, image_cfg: dict[str, Any]) -> None:
-        """Resolve -v/--mount/VOLUME into the container's mount table, creating volumes (at create time)."""
+    def prepare(self, container: Any, image_cfg: dict[str, Any], volumes_from: list[tuple[Any, str]] = ()) -> None:
+        """Resolve --volumes-from, -v, --mount and VOLUME into the container's mount table, creating
+        volumes (at create time). ``volumes_from``: (other container, mode) pairs, already looked up.
+
+        Docker's order: the other containers' mounts first, then -v and --mount replace any on
+        the same destination, then the image's VOLUMEs fill what is left.
+        """
         hc = container.host_config
+        driver = hc.get("VolumeDriver") or "local"
         table: dict[str, dict[str, Any]] = {}
+        for other, mode in volumes_from:
+            for entry in mounts_from(other, mode):
+                table[entry["Destination"]] = entry
         for bind in hc.get("Binds") or []:
-            entry = self._parse_bind(bind)
+            entry = self._parse_bind(bind, driver)
             table[entry["Destination"]] = entry
         for m in hc.get("Mounts") or []:
             entry = self._parse_mount(m)
@@ -140,16 +149,19 @@ class VolumeStore:
         for dest in {**(image_cfg.get("Volumes") or {}), **(container.config.get("Volumes") or {})}:
             dest = os.path.normpath(dest)
             if dest not in table:
-                table[dest] = self._volume_entry(None, dest, True, anonymous=True)
+                table[dest] = self._volume_entry(None, dest, True, anonymous=True, driver=driver)
         container.mounts = list(table.values())
 
     def _volume_entry(self, name: str | None, dest: str, rw: bool, anonymous: bool = False,
-                      labels: dict | None = None) -> dict[str, Any]:
+                      labels: dict | None = None, driver: str = "local") -> dict[str, Any]:
+        if driver not in ("", "local"):  # --volume-driver: only the built-in driver exists
+            wanted = name or secrets.token_hex(32)
+            raise NotFound(f'create {wanted}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         vol = self.create(name, labels=labels, anonymous=anonymous)
         return {"Type": "volume", "Name": vol["Name"], "Source": vol["Mountpoint"], "Destination": dest,
                 "Driver": "local", "Mode": "" if rw else "ro", "RW": rw, "Propagation": "", "Anonymous": anonymous}
 
-    def _parse_bind(self, spec: str) -> dict[str, Any]:
+    def _parse_bind(self, spec: str, driver: str = "local") -> dict[str, Any]:
         parts = spec.split(":")
         if len(parts) not in (2, 3):
             raise InvalidArgument(f"invalid volume specification: {spec!r}")
@@ -166,7 +178,7 @@ class VolumeStore:
                 os.makedirs(source, mode=0o755)  # Docker creates a missing bind source for -v
             return {"Type": "bind", "Source": source, "Destination": os.path.normpath(dest), "Mode": mode,
                     "RW": rw, "Propagation": "rprivate"}
-        return self._volume_entry(source, os.path.normpath(dest), rw)
+        return self._volume_entry(source, os.path.normpath(dest), rw, driver=driver)
 
     def _parse_mount(self, m: dict[str, Any]) -> dict[str, Any]:
         kind = m.get("Type") or "volume"
@@ -237,6 +249,28 @@ class VolumeStore:
     def inspect_mounts(container: Any) -> list[dict[str, Any]]:
         return [{k: v for k, v in m.items() if k not in ("Anonymous", "SizeBytes", "FileMode")}
                 for m in container.mounts]
+
+
+def parse_volumes_from(item: str) -> tuple[str, str]:
+    """``name[:mode]`` of --volumes-from; the mode is ``ro`` or ``rw`` (with Docker's ``z``/``Z`` labels)."""
+    ref, _, mode = item.partition(":")
+    if mode and not set(mode.split(",")) <= {"ro", "rw", "z", "Z"} or {"ro", "rw"} <= set(mode.split(",")):
+        raise InvalidArgument(f"invalid mode: {mode}")
+    return ref, mode
+
+
+def mounts_from(other: Any, mode: str) -> list[dict[str, Any]]:
+    """The volume and bind mounts of container ``other`` for --volumes-from: read-only with ``ro``,
+    else as writable as they are there (``rm -v`` removes an anonymous one only once no container uses it)."""
+    read_only = "ro" in mode.split(",")
+    out = []
+    for m in other.mounts:
+        if m["Type"] not in ("volume", "bind"):
+            continue  # a tmpfs is the other container's own memory, not something to share
+        entry = {**m, "RW": m["RW"] and not read_only}
+        entry["Mode"] = "ro" if not entry["RW"] else m.get("Mode", "")
+        out.append(entry)
+    return out
 
 
 def _dir_in_root(root: str, path: str) -> str | None:

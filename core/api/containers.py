@@ -217,8 +217,8 @@ async def resize(request: web.Request) -> web.StreamResponse:
 async def update(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     check_update_body(body)
-    await _manager(request).update(request.match_info["id"], body)
-    return json_response({"Warnings": []})
+    warnings = await _manager(request).update(request.match_info["id"], body)
+    return json_response({"Warnings": warnings})
 
 
 @routes.add("POST", "/containers/prune")

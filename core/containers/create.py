@@ -8,10 +8,11 @@ import socket
 from typing import Any
 
 from berth import log
-from berth.containers import endpoints, legacylinks, names, netmode, ports as portmap, spec as ocispec
+from berth.containers import endpoints, hostconfig, legacylinks, names, netmode, ports as portmap, spec as ocispec
 from berth.containers.model import Container, now_rfc3339
 from berth.containers.restart import RestartPolicy
-from berth.errors import Conflict, InvalidArgument
+from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.volumes import parse_volumes_from
 
 
 class CreateMixin:
@@ -27,6 +28,8 @@ class CreateMixin:
         host_config = dict(body.get("HostConfig") or {})
         RestartPolicy.from_host_config(host_config)  # validate now: Docker refuses bad policies at create
         host_config["LogConfig"] = self.log_defaults.settle(host_config.get("LogConfig"))
+        warnings += hostconfig.prepare(host_config, body, self.exec.features(), lambda ref: self.get(ref).id)
+        volumes_from = self._volumes_from(host_config)
         name = names.validate(name) if name else names.generate(self.store.names())
         for other in self.store.containers.values():
             if other.name == name:
@@ -50,10 +53,11 @@ class CreateMixin:
         )
         c.config["Hostname"] = c.hostname
         with log.job("container.create", container_id=cid[:12], image_id=image.id[7:19], driver=self.graph.name):
-            await asyncio.to_thread(self.images.create_container_layers, cid, image)
+            await asyncio.to_thread(self.images.create_container_layers, cid, image,
+                                    dict(host_config.get("StorageOpt") or {}))
             try:
                 if self.volumes is not None:
-                    await asyncio.to_thread(self.volumes.prepare, c, image_cfg)
+                    await asyncio.to_thread(self.volumes.prepare, c, image_cfg, volumes_from)
                 self.store.save(c)
             except BaseException:
                 await asyncio.to_thread(self.images.remove_container_layers, cid)
@@ -85,6 +89,17 @@ class CreateMixin:
             first["mac"] = body["MacAddress"]
         self._place_links(host_config, out, primary, name)
         return out
+
+    def _volumes_from(self, host_config: dict[str, Any]) -> list[tuple[Container, str]]:
+        """``--volumes-from name[:ro|rw]``: the containers (which must exist) and the modes."""
+        found = []
+        for item in host_config.get("VolumesFrom") or []:
+            ref, mode = parse_volumes_from(item)
+            try:
+                found.append((self.get(ref), mode))
+            except NotFound:
+                raise InvalidArgument(f"No such container: {ref}") from None
+        return found
 
     def _place_links(self, host_config: dict[str, Any], networks: dict[str, dict[str, Any]], primary: str,
                      name: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from berth.containers import names, spec as ocispec
+from berth.containers import limits, names, spec as ocispec
 from berth.containers.model import State
 from berth.containers.restart import RestartPolicy
 from berth.errors import Conflict
@@ -28,12 +28,15 @@ class RuntimeMixin:
         self.store.save(c)
         self.event(c, "rename", oldName="/" + old)
 
-    async def update(self, ref: str, resources: dict[str, Any]) -> None:
-        """Docker's ``update``: new resource limits and/or restart policy, applied live when running."""
+    async def update(self, ref: str, resources: dict[str, Any]) -> list[str]:
+        """Docker's ``update``: new resource limits and/or restart policy, applied live when running;
+        returns the warnings for what the host cannot enforce (checked as at create)."""
         c = self.get(ref)
-        fields = ("Memory", "MemorySwap", "CpuShares", "NanoCpus", "CpuQuota", "CpuPeriod", "CpusetCpus",
-                  "CpusetMems", "PidsLimit", "BlkioWeight")
+        fields = ("Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "CpuShares", "NanoCpus", "CpuQuota",
+                  "CpuPeriod", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus", "CpusetMems", "PidsLimit",
+                  "BlkioWeight")
         changes = {k: resources[k] for k in fields if resources.get(k) is not None}
+        warnings = limits.check_resources(changes, self.exec.features(), update=True)
         merged = {**c.host_config, **changes}
         if resources.get("RestartPolicy"):
             merged["RestartPolicy"] = resources["RestartPolicy"]
@@ -44,6 +47,7 @@ class RuntimeMixin:
         c.host_config = merged
         self.store.save(c)
         self.event(c, "update")
+        return warnings
 
     async def resize(self, ref: str, height: int, width: int) -> None:
         c = self.get(ref)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from berth.containers import securityopts
 from berth.errors import InvalidArgument
 
 ARCHITECTURES = {
@@ -115,19 +116,15 @@ def profile_for(host_config: dict[str, Any], capabilities: list[str], machine: s
     """The profile a container gets: none when privileged or ``seccomp=unconfined``, a custom JSON, or Docker's."""
     if host_config.get("Privileged"):
         return None
-    for opt in host_config.get("SecurityOpt") or []:
-        key, sep, value = opt.partition("=" if "=" in opt else ":")
-        if key != "seccomp":
-            continue
-        if value == "unconfined":
-            return None
-        if value in ("", "builtin", "default"):
-            break
-        try:  # the docker CLI reads the file and sends its content
-            profile = json.loads(value)
-        except ValueError:
-            raise InvalidArgument(f"invalid seccomp profile in --security-opt: {value[:60]!r}") from None
-        if not isinstance(profile, dict):
-            raise InvalidArgument("a seccomp profile must be a JSON object")
-        return profile
-    return default_profile(capabilities, machine)
+    wanted = securityopts.parse(host_config).seccomp
+    if wanted is None:
+        return default_profile(capabilities, machine)
+    if wanted == "unconfined":
+        return None
+    try:  # the docker CLI reads the file and sends its content
+        profile = json.loads(wanted)
+    except ValueError:
+        raise InvalidArgument(f"invalid seccomp profile in --security-opt: {wanted[:60]!r}") from None
+    if not isinstance(profile, dict):
+        raise InvalidArgument("a seccomp profile must be a JSON object")
+    return profile

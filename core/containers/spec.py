@@ -11,6 +11,8 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from berth.containers import devices, resource_fields, rlimits, securityopts, sysctls
+from berth.containers.hostconfig import DEFAULT_SHM_SIZE
 from berth.containers.seccomp import profile_for
 from berth.containers.users import ExecUser
 from berth.errors import InvalidArgument
@@ -127,9 +129,10 @@ def capabilities(host_config: dict[str, Any]) -> list[str]:
     return [c for c in caps if c not in drops or c in adds]
 
 
-def standard_mounts(privileged: bool) -> list[dict[str, Any]]:
+def standard_mounts(privileged: bool, shm: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Docker's mounts of every container; ``shm`` is the /dev/shm entry (None: no /dev/shm, ``--ipc none``)."""
     ro = [] if privileged else ["ro"]
-    return [
+    mounts = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
          "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
@@ -139,9 +142,98 @@ def standard_mounts(privileged: bool) -> list[dict[str, Any]]:
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
          "options": ["nosuid", "noexec", "nodev", "relatime", *ro]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
     ]
+    return mounts + ([shm] if shm else [])
+
+
+def shm_mount(host_config: dict[str, Any], joins: dict[str, int]) -> dict[str, Any] | None:
+    """/dev/shm by IpcMode: a private tmpfs of ShmSize, the host's, the joined container's, or none."""
+    mode = host_config.get("IpcMode") or ""
+    if mode == "none":
+        return None
+    if mode == "host" or mode.startswith("container:"):
+        # the other container's tmpfs, reached through its init's root (no mount of ours on the host)
+        source = "/dev/shm" if mode == "host" else f"/proc/{joins['ipc']}/root/dev/shm"
+        return {"destination": "/dev/shm", "type": "bind", "source": source, "options": ["rbind", "rprivate"]}
+    size = int(host_config.get("ShmSize") or DEFAULT_SHM_SIZE)
+    return {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={size}"]}
+
+
+def namespaces(host_config: dict[str, Any], sandbox: Sandbox, joins: dict[str, int]) -> list[dict[str, Any]]:
+    """The OCI namespaces: a new one, another container's (``path``), or none listed (the host's)."""
+    out: list[dict[str, Any]] = []
+    for kind, key in (("pid", "PidMode"), ("ipc", "IpcMode")):
+        mode = host_config.get(key) or ""
+        if mode.startswith("container:"):
+            out.append({"type": kind, "path": f"/proc/{joins[kind]}/ns/{kind}"})
+        elif mode != "host":
+            out.append({"type": kind})
+    if host_config.get("UTSMode") != "host":
+        out.append({"type": "uts"})
+    out.append({"type": "mount"})
+    if host_config.get("CgroupnsMode") != "host":  # containers made before the default was recorded: private
+        out.append({"type": "cgroup"})
+    if sandbox.netns_path:
+        out.append({"type": "network", "path": sandbox.netns_path})
+    elif not sandbox.share_host:
+        out.append({"type": "network"})
+    return out
+
+
+def sysctls_for(host_config: dict[str, Any], spaces: list[dict[str, Any]], sandbox: Sandbox) -> dict[str, str]:
+    """Docker's defaults for a container's own network namespace, then ``--sysctl`` (checked as runc does)."""
+    kinds = {ns["type"]: ns for ns in spaces}
+    wanted = dict(host_config.get("Sysctls") or {})
+    sysctls.check(wanted, private_ipc="ipc" in kinds, private_net="network" in kinds,
+                  private_uts="uts" in kinds and "path" not in kinds["uts"])
+    network_mode = host_config.get("NetworkMode") or ""
+    own_network = not sandbox.share_host and not network_mode.startswith("container:")
+    return {**(sysctls.docker_defaults() if own_network else {}), **wanted}
+
+
+def devices_for(host_config: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(linux.devices, linux.resources.devices): Docker's defaults plus ``--device`` and its rules."""
+    devices.refuse_device_requests(host_config.get("DeviceRequests"))
+    nodes = [{"path": p, "type": t, "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
+             for p, t, ma, mi in DEFAULT_DEVICES]
+    if host_config.get("Privileged"):
+        nodes += devices.host_devices()
+        rules = [{"allow": True, "access": "rwm"}]
+    else:
+        rules = [dict(r) for r in DEFAULT_DEVICE_RULES]
+    for mapping in host_config.get("Devices") or []:
+        more_nodes, more_rules = devices.from_mapping(mapping)
+        nodes += more_nodes
+        if not host_config.get("Privileged"):
+            rules += more_rules
+    if not host_config.get("Privileged"):
+        rules += devices.rules_from_strings(host_config.get("DeviceCgroupRules"))
+    return nodes, rules
+
+
+def process_security(host_config: dict[str, Any], lsms: frozenset[str]) -> dict[str, Any]:
+    """The process fields ``--security-opt`` decides: no_new_privs (off unless asked) and an AppArmor profile."""
+    opts = securityopts.parse(host_config)
+    out: dict[str, Any] = {"noNewPrivileges": opts.no_new_privileges}
+    if opts.apparmor and "apparmor" in lsms:
+        out["apparmorProfile"] = opts.apparmor
+    return out
+
+
+def system_paths(host_config: dict[str, Any], privileged: bool) -> tuple[list[str], list[str]]:
+    """(maskedPaths, readonlyPaths): Docker's, the HostConfig's own lists, or none (privileged, systempaths=unconfined)."""
+    if privileged or securityopts.parse(host_config).unconfined_system_paths:
+        return [], []
+    masked, readonly = host_config.get("MaskedPaths"), host_config.get("ReadonlyPaths")
+    return (list(MASKED_PATHS) if masked is None else list(masked),
+            list(READONLY_PATHS) if readonly is None else list(readonly))
+
+
+def cgroups_path(host_config: dict[str, Any], container_id: str) -> str:
+    """``<CgroupParent>/<id>``; berth's own parent is /berth (Docker's is /docker)."""
+    parent = host_config.get("CgroupParent") or "/berth"
+    return "/" + f"{parent.strip('/')}/{container_id}".lstrip("/")
 
 
 def build_spec(
@@ -155,19 +247,17 @@ def build_spec(
     user: ExecUser,
     sandbox: Sandbox,
     etc_files: dict[str, str],
-    rlimits: list[dict[str, Any]] | None = None,
     extra_mounts: list[dict[str, Any]] | None = None,
+    joins: dict[str, int] | None = None,
+    lsms: frozenset[str] = frozenset({"seccomp"}),
 ) -> dict[str, Any]:
-    """The OCI spec of one container. ``etc_files`` maps /etc/hosts etc. to host files to bind."""
+    """The OCI spec of one container. ``etc_files`` maps /etc/hosts etc. to host files to bind; ``joins``
+    maps "pid"/"ipc" to the host pid of the container whose namespace a ``container:X`` mode joins."""
+    joins = joins or {}
     privileged = bool(host_config.get("Privileged"))
-    args = command(config, image_config)
     caps = capabilities(host_config)
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
-    if sandbox.netns_path:
-        namespaces.append({"type": "network", "path": sandbox.netns_path})
-    elif not sandbox.share_host:
-        namespaces.append({"type": "network"})
-    mounts = standard_mounts(privileged)
+    spaces = namespaces(host_config, sandbox, joins)
+    mounts = standard_mounts(privileged, shm_mount(host_config, joins))
     for dest, source in etc_files.items():
         mounts.append({"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate"]})
     mounts.extend(extra_mounts or [])
@@ -175,66 +265,60 @@ def build_spec(
         mounts.append({"destination": tmpfs_dest, "type": "tmpfs", "source": "tmpfs",
                        "options": ["nosuid", "nodev", "noexec", *[o for o in opts.split(",") if o]]})
     seccomp = profile_for(host_config, caps, platform.machine())
+    nodes, device_rules = devices_for(host_config)
+    masked, readonly = system_paths(host_config, privileged)
+    own_pid_namespace = not (host_config.get("PidMode") or "").partition(":")[0] in ("host", "container")
     return {
         "ociVersion": OCI_VERSION,
-        "process": {
-            "terminal": bool(config.get("Tty")),
-            "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
-            "args": args,
-            "env": merge_env(image_config.get("Env") or [], config.get("Env") or [], hostname, user.home),
-            "cwd": config.get("WorkingDir") or image_config.get("WorkingDir") or "/",
-            "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")}
-            | {"inheritable": [], "ambient": []},
-            "rlimits": rlimits or [],
-            "noNewPrivileges": not privileged,
-        },
+        "process": process_for(config, host_config, image_config, hostname, user, caps, lsms),
         "root": {"path": rootfs, "readonly": bool(host_config.get("ReadonlyRootfs"))},
-        "hostname": hostname,
+        **({} if host_config.get("UTSMode") == "host" else {"hostname": hostname}),
         "mounts": mounts,
         "linux": {
-            "namespaces": namespaces,
-            "maskedPaths": [] if privileged else list(MASKED_PATHS),
-            "readonlyPaths": [] if privileged else list(READONLY_PATHS),
-            "devices": [{"path": p, "type": t, "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
-                        for p, t, ma, mi in DEFAULT_DEVICES],
-            "resources": resources(host_config),
-            "cgroupsPath": f"/berth/{container_id}",
+            "namespaces": spaces,
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
+            "devices": nodes,
+            "resources": {"devices": device_rules, **resources(host_config)},
+            "sysctl": sysctls_for(host_config, spaces, sandbox),
+            "cgroupsPath": cgroups_path(host_config, container_id),
             **({"seccomp": seccomp} if seccomp is not None else {}),
         },
-        "annotations": {"io.berth.container.id": container_id,
-                        **({"io.berth.init": "true"} if host_config.get("Init") else {})},
+        "annotations": {**(host_config.get("Annotations") or {}), "io.berth.container.id": container_id,
+                        **({"io.berth.init": "true"} if host_config.get("Init") and own_pid_namespace else {})},
+    }
+
+
+def process_for(config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any], hostname: str,
+                user: ExecUser, caps: list[str], lsms: frozenset[str]) -> dict[str, Any]:
+    """The OCI ``process``: command, environment, user, capabilities, rlimits, OOM score, no_new_privs."""
+    return {
+        "terminal": bool(config.get("Tty")),
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "args": command(config, image_config),
+        "env": merge_env(image_config.get("Env") or [], config.get("Env") or [], hostname, user.home),
+        "cwd": config.get("WorkingDir") or image_config.get("WorkingDir") or "/",
+        "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")}
+        | {"inheritable": [], "ambient": []},
+        "rlimits": rlimits.oci_rlimits(host_config.get("Ulimits")),
+        "oomScoreAdj": int(host_config.get("OomScoreAdj") or 0),
+        **process_security(host_config, lsms),
     }
 
 
 def resources(host_config: dict[str, Any]) -> dict[str, Any]:
-    """Docker's HostConfig resource fields as an OCI ``linux.resources`` object."""
-    res: dict[str, Any] = {"devices": [{"allow": True, "access": "rwm"}] if host_config.get("Privileged")
-                           else [dict(r) for r in DEFAULT_DEVICE_RULES]}
-    memory: dict[str, Any] = {}
-    if host_config.get("Memory"):
-        memory["limit"] = int(host_config["Memory"])
-    if host_config.get("MemorySwap"):
-        memory["swap"] = int(host_config["MemorySwap"])
+    """Docker's HostConfig resource fields as an OCI ``linux.resources`` object (the device rules apart:
+    :func:`devices_for`, so that ``docker update`` leaves a running container's device access alone)."""
+    res: dict[str, Any] = {}
+    memory = resource_fields.memory(host_config)
     if memory:
         res["memory"] = memory
-    cpu: dict[str, Any] = {}
-    if host_config.get("CpuShares"):
-        cpu["shares"] = int(host_config["CpuShares"])
-    if host_config.get("NanoCpus"):
-        cpu["period"] = 100000
-        cpu["quota"] = int(host_config["NanoCpus"]) * 100000 // 1_000_000_000
-    if host_config.get("CpuQuota"):
-        cpu["quota"] = int(host_config["CpuQuota"])
-    if host_config.get("CpuPeriod"):
-        cpu["period"] = int(host_config["CpuPeriod"])
-    if host_config.get("CpusetCpus"):
-        cpu["cpus"] = host_config["CpusetCpus"]
-    if host_config.get("CpusetMems"):
-        cpu["mems"] = host_config["CpusetMems"]
+    cpu = resource_fields.cpu(host_config)
     if cpu:
         res["cpu"] = cpu
-    if host_config.get("PidsLimit"):
-        res["pids"] = {"limit": int(host_config["PidsLimit"])}
-    if host_config.get("BlkioWeight"):
-        res["blockIO"] = {"weight": int(host_config["BlkioWeight"])}
+    if host_config.get("PidsLimit") is not None and host_config["PidsLimit"] != 0:
+        res["pids"] = {"limit": int(host_config["PidsLimit"]) if host_config["PidsLimit"] > 0 else -1}
+    block_io = resource_fields.block_io(host_config)
+    if block_io:
+        res["blockIO"] = block_io
     return res

@@ -15,7 +15,7 @@ from berth import log
 from berth.containers import legacylinks, logdrivers, spec as ocispec
 from berth.containers.model import Container, State, ZERO_TIME, now_rfc3339
 from berth.containers.users import resolve_user
-from berth.errors import BerthError, Conflict, ExecError, NotModified
+from berth.errors import BerthError, Conflict, ExecError, NotFound, NotModified
 from berth.fsutil import atomic_write
 from berth.hookspecs.types import IOConfig
 
@@ -33,7 +33,13 @@ class StartMixin:
             self._cancel_restart(c.id)
             c.manually_stopped = False
             with log.job("container.start", container_id=c.short_id, driver=self.exec.name) as ev:
-                await self._start_locked(c)
+                try:
+                    await self._start_locked(c)
+                except ExecError:
+                    raise  # recorded as the exit of a process that could not run
+                except BerthError as exc:
+                    self._record_start_error(c, exc)
+                    raise
                 ev["pid"] = c.state.pid
         self.event(c, "start")
         return c
@@ -47,12 +53,14 @@ class StartMixin:
         c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)
         created = False
         try:
-            user = resolve_user(c.rootfs, c.config.get("User") or "")
+            user = resolve_user(c.rootfs, c.config.get("User") or "", c.host_config.get("GroupAdd"))
+            joins = self._namespace_joins(c)
             etc = self._etc_files(c)
             spec = ocispec.build_spec(container_id=c.id, config=self._config_with_links(c), host_config=c.host_config,
                                       image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
                                       sandbox=sandbox, etc_files=etc,
-                                      extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [])
+                                      extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [],
+                                      joins=joins, lsms=self.exec.features().security)
             # compact JSON: the C encoder (indent= falls back to the pure-Python one, ~4x slower)
             atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode(), 0o600)
             io = IOConfig(attach_socket=self.attach_socket(c.id), tty=bool(c.config.get("Tty")),
@@ -103,23 +111,59 @@ class StartMixin:
     async def _prepare_networking(self, c: Container):
         """The endpoints to join and the sandbox, checked before anything exists: a missing network (404),
         ``container:X`` with X not running (409), a link to a stopped container. As in dockerd, such a
-        failure leaves the container's status as it was and records the error."""
-        try:
-            plan = self._plan_networks(c)
-            sandbox = await asyncio.to_thread(self._sandbox, c)
-            if "bridge" in c.endpoints:
-                legacylinks.check_children(c, self.get)
-        except BerthError as exc:
-            c.state.error = exc.message
-            c.state.exit_code = c.state.exit_code or 128
-            self.store.save(c)
-            raise
+        failure leaves the container's status as it was (``start`` records the error)."""
+        plan = self._plan_networks(c)
+        sandbox = await asyncio.to_thread(self._sandbox, c)
+        if "bridge" in c.endpoints:
+            legacylinks.check_children(c, self.get)
         return plan, sandbox
 
     def _config_with_links(self, c: Container) -> dict:
         """The Config the process starts with: legacy links' variables first, so the container's own ``Env`` wins."""
         link_env = legacylinks.environment(c, self.get) if "bridge" in c.endpoints else []
         return {**c.config, "Env": [*link_env, *(c.config.get("Env") or [])]} if link_env else c.config
+
+    def _namespace_joins(self, c: Container) -> dict[str, int]:
+        """``--pid``/``--ipc container:X``: the host pid of X's init, whose namespaces this container joins.
+
+        X must be running (dockerd's checks and messages); an IPC donor must have made its IPC
+        shareable (``--ipc shareable``, or one that is itself the host's or another container's).
+        """
+        joins: dict[str, int] = {}
+        for kind, key in (("pid", "PidMode"), ("ipc", "IpcMode")):
+            kind_mode, sep, ref = (c.host_config.get(key) or "").partition(":")
+            if kind_mode != "container" or not sep:
+                continue
+            prefix = f"can't join IPC of container {ref}: " if kind == "ipc" else ""
+            try:
+                donor = self.get(ref)
+            except NotFound as exc:
+                if kind == "pid":
+                    raise NotFound(f"cannot join PID of a non running container: {ref}: {exc.message}") from None
+                raise NotFound(prefix + exc.message) from None
+            if donor.state.status == State.RESTARTING:
+                raise Conflict(f"{prefix}Container {donor.id} is restarting, wait until the container is running")
+            if not donor.state.running or not donor.state.pid:
+                raise Conflict(f"{prefix}container {donor.id} is not running")
+            donor_ipc = donor.host_config.get("IpcMode") or "shareable"
+            if kind == "ipc" and not (donor_ipc in ("shareable", "host") or donor_ipc.startswith("container:")):
+                raise Conflict(prefix + "non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
+            joins[kind] = donor.state.pid
+        return joins
+
+    def _record_start_error(self, c: Container, exc: BerthError) -> None:
+        """A start refused before any process ran (a bad option, a runtime error): as dockerd, the container
+        stays created with the error and exit code 128 in its state, and goes if it was ``--rm`` (its
+        ``wait?condition=removed`` then reports code 128 and no error: the start's answer carried it)."""
+        if not c.state.exit_code:
+            c.state.exit_code = 128
+        if c.host_config.get("AutoRemove"):
+            c.state.error = ""
+            self.store.save(c)
+            asyncio.get_running_loop().create_task(self._auto_remove(c.id))
+            return
+        c.state.error = exc.message
+        self.store.save(c)
 
     async def _record_failed_start(self, c: Container, exc: ExecError, created: bool = True) -> None:
         if created:

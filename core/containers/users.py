@@ -48,8 +48,9 @@ def _entries(text: str | None) -> list[list[str]]:
     return [line.split(":") for line in (text or "").splitlines() if line and not line.startswith("#")]
 
 
-def resolve_user(root: str, spec: str) -> ExecUser:
-    """Turn ``user``, ``uid``, ``user:group`` or ``uid:gid`` into numeric ids for the container at ``root``."""
+def resolve_user(root: str, spec: str, group_add: list[str] | None = None) -> ExecUser:
+    """Turn ``user``, ``uid``, ``user:group`` or ``uid:gid`` into numeric ids for the container at ``root``;
+    ``group_add`` (``--group-add``) adds supplementary groups by name or number."""
     user_part, _, group_part = (spec or "").partition(":")
     passwd = _entries(read_in_root(root, "/etc/passwd"))
     groups = _entries(read_in_root(root, "/etc/group"))
@@ -74,9 +75,14 @@ def resolve_user(root: str, spec: str) -> ExecUser:
             result.gid = int(group_part)
         else:
             raise InvalidArgument(f"unable to find group {group_part}: no matching entries in group file")
+    # Docker's order: the primary group, the groups that list the user, then --group-add
+    result.additional_gids = [result.gid]
     if name:
-        result.additional_gids = sorted({int(g[2]) for g in groups
-                                         if len(g) >= 4 and name in g[3].split(",") and int(g[2]) != result.gid})
+        result.additional_gids += sorted({int(g[2]) for g in groups
+                                          if len(g) >= 4 and name in g[3].split(",") and int(g[2]) != result.gid})
+    for gid in additional_groups(groups, group_add or []):
+        if gid not in result.additional_gids:
+            result.additional_gids.append(gid)
     return result
 
 
@@ -91,3 +97,17 @@ def owner_names(root: str) -> tuple[dict[int, str], dict[int, str]]:
         return names
 
     return by_id("/etc/passwd"), by_id("/etc/group")
+
+
+def additional_groups(groups: list[list[str]], wanted: list[str]) -> list[int]:
+    """``--group-add`` values as gids: a group of the container's /etc/group by name (or gid), else a number."""
+    out = []
+    for item in wanted:
+        match = next((g for g in groups if len(g) >= 3 and (g[0] == item or g[2] == item)), None)
+        if match:
+            out.append(int(match[2]))
+        elif item.isdigit() and int(item) < 2**31:
+            out.append(int(item))
+        else:
+            raise InvalidArgument(f"Unable to find group {item}: no matching entries in group file")
+    return out

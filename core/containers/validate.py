@@ -13,8 +13,6 @@ from typing import Any, Iterable
 
 from berth.errors import InvalidArgument
 
-MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor for --memory
-
 _STR = ("Hostname", "Domainname", "User", "Image", "WorkingDir", "StopSignal", "MacAddress")
 _BOOL = ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "NetworkDisabled",
          "ArgsEscaped")
@@ -26,14 +24,17 @@ _HC_STR = ("NetworkMode", "IpcMode", "PidMode", "UTSMode", "UsernsMode", "Cgroup
            "Runtime", "CpusetCpus", "CpusetMems", "VolumeDriver", "Isolation")
 _HC_BOOL = ("Privileged", "AutoRemove", "ReadonlyRootfs", "PublishAllPorts", "OomKillDisable")
 _HC_STR_LIST = ("Binds", "Dns", "DnsSearch", "DnsOptions", "ExtraHosts", "CapAdd", "CapDrop", "SecurityOpt",
-                "GroupAdd", "Links", "VolumesFrom", "DeviceCgroupRules")
-_HC_DICT_LIST = ("Mounts", "Ulimits", "Devices")
-_HC_STR_DICT = ("Tmpfs", "Sysctls", "StorageOpt")
+                "GroupAdd", "Links", "VolumesFrom", "DeviceCgroupRules", "MaskedPaths", "ReadonlyPaths")
+_HC_DICT_LIST = ("Mounts", "Ulimits", "Devices", "DeviceRequests", "BlkioWeightDevice", "BlkioDeviceReadBps",
+                 "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
+_HC_STR_DICT = ("Tmpfs", "Sysctls", "StorageOpt", "Annotations")
 _HC_DICT = ("RestartPolicy", "LogConfig", "PortBindings")
 #: integers that must not be negative (-1 is meaningful only for the ones in _HC_MINUS_ONE)
 _HC_COUNT = ("Memory", "MemoryReservation", "KernelMemory", "NanoCpus", "CpuShares", "CpuPeriod",
-             "CpuRealtimePeriod", "CpuRealtimeRuntime", "ShmSize", "BlkioWeight", "CpuCount", "CpuPercent")
-_HC_MINUS_ONE = ("MemorySwap", "PidsLimit", "CpuQuota", "OomScoreAdj", "MemorySwappiness")
+             "CpuRealtimePeriod", "CpuRealtimeRuntime", "BlkioWeight", "CpuCount", "CpuPercent")
+_HC_MINUS_ONE = ("MemorySwap", "PidsLimit", "CpuQuota")
+#: integers whose range dockerd checks itself, with its own messages (berth.containers.hostconfig and limits)
+_HC_INT = ("ShmSize", "OomScoreAdj", "MemorySwappiness", "IOMaximumBandwidth", "IOMaximumIOps")
 
 
 def _kind(value: Any) -> str:
@@ -126,21 +127,16 @@ def _check_host_config(hc: dict[str, Any]) -> None:
             raise _fail(f"HostConfig.PortBindings[{port!r}]", "a list of objects", bindings)
     if hc.get("Init") is not None and not isinstance(hc["Init"], bool):
         raise _fail("HostConfig.Init", "a boolean", hc["Init"])
-    for key in (*_HC_COUNT, *_HC_MINUS_ONE):
+    for key in (*_HC_COUNT, *_HC_MINUS_ONE, *_HC_INT):
         value = hc.get(key)
         if value is None:
             continue
         if not _is_int(value):
             raise _fail(f"HostConfig.{key}", "an integer", value)
         floor = -1 if key in _HC_MINUS_ONE else 0
-        if key == "OomScoreAdj":
-            floor = -1000
-        if value < floor:
+        if key not in _HC_INT and value < floor:
             raise InvalidArgument(f"invalid container config: HostConfig.{key} cannot be {value}; "
                                   f"the smallest allowed value is {floor}")
-    memory = hc.get("Memory") or 0
-    if 0 < memory < MIN_MEMORY:
-        raise InvalidArgument("Minimum memory limit allowed is 6MB")
 
 
 def check_update_body(body: dict[str, Any]) -> None:

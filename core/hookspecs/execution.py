@@ -40,7 +40,7 @@ driver X" error when missing.
 from __future__ import annotations
 
 from berth import hookspec
-from berth.hookspecs.types import ExecProcess, IOConfig, RuntimeState
+from berth.hookspecs.types import ExecFeatures, ExecProcess, IOConfig, RuntimeState
 
 # ---------------------------------------------------------------------------
 # container lifecycle
@@ -168,3 +168,15 @@ def exec_restore(container_id: str) -> RuntimeState:
 @hookspec(firstresult=True)
 def exec_status() -> list[tuple[str, str]]:
     """Return ``(key, value)`` pairs shown for the driver in ``berth info``."""
+
+
+@hookspec(firstresult=True)
+def exec_features() -> ExecFeatures:
+    """Return what the driver can enforce on this host (:class:`~berth.hookspecs.types.ExecFeatures`).
+
+    Called once when the engine starts and cached; the engine uses it at create to
+    refuse or warn about HostConfig fields (memory swap, blkio weight, cpusets...) the
+    way dockerd does from its host probe. The core default answers "no cgroups, no
+    limits", so a driver without this hook gets a warning for every limit it is asked for.
+    """
+

@@ -54,9 +54,13 @@ def graph_create(layer_id: str, parent: str | None) -> bool | None:
 def graph_create_rw(layer_id: str, parent: str | None, options: dict) -> bool | None:
     """Create the writable layer of a container on top of ``parent``.
 
-    ``options`` carries per-container storage options (e.g. ``{"size": "10G"}``);
-    a driver rejects options it does not support with a clear error. Same rules as
-    :func:`graph_create` otherwise.
+    ``options`` is the container's ``--storage-opt`` map (``HostConfig.StorageOpt``),
+    ``{}`` when none. The one key Docker defines is ``size``: the most the writable layer
+    may hold, in Docker's size syntax ("10G", "512m", bytes). A driver that enforces it
+    must make writes beyond it fail with ENOSPC (EDQUOT); a driver that cannot refuses
+    it, and any key it does not know, with :class:`berth.errors.InvalidArgument`
+    (``berth.storageopts.refuse_all`` words both as dockerd does). Never ignore an option.
+    Same rules as :func:`graph_create` otherwise.
     """
 
 

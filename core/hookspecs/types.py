@@ -110,6 +110,33 @@ class RuntimeState:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class ExecFeatures:
+    """What an exec driver can enforce on this host, so the engine can warn or refuse at create.
+
+    ``limits`` names the resource controls the driver applies here; the engine drops a
+    requested limit that is not listed with Docker's "Your kernel does not support ..."
+    warning. The names: ``memory``, ``memory_swap``, ``memory_reservation``,
+    ``memory_swappiness``, ``kernel_memory``, ``oom_kill_disable``, ``pids``, ``cpu_shares``,
+    ``cpu_cfs`` (period and quota), ``cpu_realtime``, ``cpuset``, ``blkio_weight``,
+    ``blkio_weight_device``, ``blkio_read_bps``, ``blkio_write_bps``, ``blkio_read_iops``,
+    ``blkio_write_iops``, ``devices`` (the ``linux.resources.devices`` allowlist).
+    ``cgroup_version``: 1 or 2 (0: no cgroups). ``cgroup_namespaces``: a private cgroup
+    namespace can be made. ``cpus`` and ``mems``: the CPUs and memory nodes a cpuset may
+    name, in cpuset list syntax ("0-3"). ``security``: the LSMs and filters the driver
+    applies from the spec ("seccomp", "apparmor", "selinux"). ``runtimes``: names a
+    container's ``HostConfig.Runtime`` may use for this driver (the driver's own name first).
+    """
+
+    cgroup_version: int = 0
+    limits: frozenset[str] = frozenset()
+    cgroup_namespaces: bool = False
+    cpus: str = ""
+    mems: str = ""
+    security: frozenset[str] = frozenset()
+    runtimes: tuple[str, ...] = ()
+
+
 @dataclass
 class ExecProcess:
     """A process started inside a running container by ``exec_exec``."""

@@ -100,20 +100,22 @@ def remove_cgroup_parent(parent: str = CGROUP_PARENT) -> None:
 
 
 def make_spec(rootfs: Path, args: list[str], container_id: str, *, hostname: str = "kitbox", tty: bool = False,
-              memory: int | None = None, annotations: dict | None = None) -> dict:
-    """The spec berth's engine would write for ``berth run [--memory] busybox ARGS`` (network: none)."""
+              memory: int | None = None, annotations: dict | None = None, host_config: dict | None = None,
+              joins: dict | None = None) -> dict:
+    """The spec berth's engine would write for ``berth run [--memory] [HostConfig options] busybox ARGS``
+    (network: none); ``joins`` as the engine passes it for ``container:X`` modes."""
     from berth.containers import spec as ocispec
     from berth.containers.users import ExecUser
     from berth.hookspecs.types import Sandbox
 
-    host_config = {"Memory": memory, "MemorySwap": memory} if memory else {}
+    host_config = {**({"Memory": memory, "MemorySwap": memory} if memory else {}), **(host_config or {})}
     spec = ocispec.build_spec(
         container_id=container_id, config={"Cmd": args, "Tty": tty}, host_config=host_config, image_config={},
         rootfs=str(rootfs), hostname=hostname,
         user=ExecUser(uid=0, gid=0, additional_gids=[], home="/root"),
-        sandbox=Sandbox(), etc_files={})
+        sandbox=Sandbox(), etc_files={}, joins=joins)
     spec["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{container_id}"
-    spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
+    spec["process"]["rlimits"] = spec["process"]["rlimits"] or [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
     spec["annotations"].update(annotations or {})
     return spec
 
@@ -433,3 +435,56 @@ class TestExecDriverContract:
         _, final = exec_harness.run(["echo", "hi"], io=IOConfig(log_path=str(path), log_attrs={"tag": "web"}))
         assert final.exit_code == 0
         assert [json.loads(line)["attrs"] for line in path.read_text().splitlines()] == [{"tag": "web"}]
+
+class TestRunOptions:
+    """The spec fields ``docker run`` options turn into, as every driver must apply them."""
+
+    def test_no_new_privileges_only_when_asked(self, exec_harness):
+        cid, _ = exec_harness.run(["grep", "NoNewPrivs", "/proc/self/status"])
+        asked, _ = exec_harness.run(["grep", "NoNewPrivs", "/proc/self/status"],
+                                    host_config={"SecurityOpt": ["no-new-privileges"]})
+        assert exec_harness.output(cid).split() == ["NoNewPrivs:", "0"]
+        assert exec_harness.output(asked).split() == ["NoNewPrivs:", "1"]
+
+    def test_rlimits_oom_score_and_sysctls(self, exec_harness):
+        cid, final = exec_harness.run(
+            ["sh", "-c", "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward"],
+            host_config={"Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}], "OomScoreAdj": 300,
+                         "Sysctls": {"net.ipv4.ip_forward": "1"}})
+        assert final.exit_code == 0, exec_harness.output(cid, "stderr")
+        assert exec_harness.output(cid).split() == ["100", "200", "300", "1"]
+
+    def test_host_pid_and_uts_namespaces(self, exec_harness):
+        cid, final = exec_harness.run(["sh", "-c", "cat /proc/1/comm; hostname"],
+                                      host_config={"PidMode": "host", "UTSMode": "host"})
+        assert final.exit_code == 0, exec_harness.output(cid, "stderr")
+        with open("/proc/1/comm") as f:
+            assert exec_harness.output(cid).split() == [f.read().strip(), socket.gethostname()]
+
+    def test_shm_size_and_no_shm_without_ipc(self, exec_harness):
+        sized, _ = exec_harness.run(["sh", "-c", "df -k /dev/shm | tail -1"], host_config={"ShmSize": 1 << 20})
+        assert exec_harness.output(sized).split()[1] == "1024"
+        none, _ = exec_harness.run(["sh", "-c", "ls /dev/shm 2>&1; true"], host_config={"IpcMode": "none"})
+        assert "No such file or directory" in exec_harness.output(none)
+
+    def test_a_mapped_device_with_read_permission_only(self, exec_harness):
+        if not os.path.exists("/dev/loop0"):
+            pytest.fail("this test needs a loop device (/dev/loop0): modprobe loop")
+        mapping = {"PathOnHost": "/dev/loop0", "PathInContainer": "/dev/xloop", "CgroupPermissions": "r"}
+        cid, _ = exec_harness.run(["sh", "-c", "head -c1 /dev/xloop >/dev/null && echo read; "
+                                               "echo x 2>&1 >/dev/xloop; true"], host_config={"Devices": [mapping]})
+        assert exec_harness.output(cid).splitlines()[0] == "read"
+        assert "Operation not permitted" in exec_harness.output(cid) + exec_harness.output(cid, "stderr")
+
+    def test_joining_another_containers_ipc_and_pid_namespaces(self, exec_harness):
+        donor, state = exec_harness.create(["sh", "-c", "echo hi > /dev/shm/m; sleep 1000"],
+                                           host_config={"IpcMode": "shareable"})
+        exec_harness.exec.start(donor)
+        joins = {"pid": state.pid, "ipc": state.pid}
+        cid, final = exec_harness.run(["sh", "-c", "sleep 0.3; cat /dev/shm/m /proc/1/comm"], joins=joins,
+                                      host_config={"IpcMode": f"container:{donor}", "PidMode": f"container:{donor}"})
+        assert final.exit_code == 0, exec_harness.output(cid, "stderr")
+        assert exec_harness.output(cid).split() == ["hi", "sleep"]  # the donor's pid 1 (sh exec'd sleep)
+        exec_harness.exec.delete(cid, force=True)
+        exec_harness.exec.delete(donor, force=True)
+

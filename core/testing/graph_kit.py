@@ -27,6 +27,7 @@ import pytest
 
 from berth.defaults import GraphDefaults
 from berth.drivers import GraphDriver
+from berth.errors import InvalidArgument
 from berth.hookspecs.types import Change, ChangeKind
 from berth.naivediff import NaiveDiff
 from berth import pluginmanager as _plugin_manager_module
@@ -37,7 +38,7 @@ __all__ = [
     "test_deep_chain_reads_from_the_top", "test_diff_apply_round_trip", "test_changes_are_sorted_and_exact",
     "test_full_diff_without_parent", "test_mount_is_reference_counted", "test_concurrent_mounts_balance",
     "test_cleanup_releases_every_mount", "test_remove_is_idempotent", "test_create_refuses_duplicates_and_orphans",
-    "test_reporting_hooks_return_plain_data",
+    "test_storage_options_are_refused_or_enforced_never_ignored", "test_reporting_hooks_return_plain_data",
 ]
 
 DEEP_CHAIN = 130
@@ -435,6 +436,28 @@ def test_create_refuses_duplicates_and_orphans(graph: GraphDriver) -> None:
     with pytest.raises(Exception):
         graph.create("orphan", "no-such-parent")
     assert not graph.exists("orphan")
+
+
+def test_storage_options_are_refused_or_enforced_never_ignored(graph: GraphDriver) -> None:
+    """create_rw refuses an unknown option; ``size`` is refused too, or enforced (a write past it fails)."""
+    graph.create("base", None)
+    with pytest.raises(InvalidArgument):
+        graph.create_rw("odd", "base", {"no-such-option": "1"})
+    assert not graph.exists("odd")
+    try:
+        graph.create_rw("sized", "base", {"size": "4M"})
+    except InvalidArgument:
+        assert not graph.exists("sized")
+        return
+    root = graph.mount("sized")
+    try:
+        with pytest.raises(OSError):
+            with open(os.path.join(root, "big"), "wb") as f:
+                f.write(b"\0" * (16 << 20))
+                f.flush()
+                os.fsync(f.fileno())
+    finally:
+        graph.unmount("sized")
 
 
 def test_reporting_hooks_return_plain_data(graph: GraphDriver) -> None:

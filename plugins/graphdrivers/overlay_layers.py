@@ -47,6 +47,7 @@ from berth.images.layertar import LayerTarWriter, walk
 from berth.images.pipestream import producer_stream
 from berth.images.tarsafe import extract_layer, remove_at
 from berth.plugins.graphdrivers.whiteout import is_opaque, is_whiteout, make_whiteout, set_opaque
+from berth.storageopts import refuse_all
 
 _SHORT_LEN = 26  # as overlay2: 128 "l/<26>:" entries fit in a page
 
@@ -186,11 +187,7 @@ class OverlayLayerStore:
 
     @hookimpl
     def graph_create_rw(self, layer_id: str, parent: str | None, options: dict) -> bool:
-        if options:
-            raise InvalidArgument(
-                f"{self.name}: storage options {sorted(options)} are not supported for container {layer_id} "
-                "(no per-container quota yet); drop --storage-opt"
-            )
+        refuse_all(self.name, options)
         return self.graph_create(layer_id, parent)
 
     @hookimpl

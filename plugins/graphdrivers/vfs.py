@@ -24,6 +24,7 @@ from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.fsutil import fsync_dir, remove_path
 from berth.plugins.graphdrivers.copytree import TreeCopier
 from berth.plugins.graphdrivers.fsinfo import backing_fs_name
+from berth.storageopts import refuse_all
 
 
 class VfsDriver:
@@ -93,11 +94,7 @@ class VfsDriver:
 
     @hookimpl
     def graph_create_rw(self, layer_id: str, parent: str | None, options: dict) -> bool:
-        if options:
-            raise InvalidArgument(
-                f"vfs: storage options {sorted(options)} are not supported for container {layer_id} "
-                "(vfs has no per-container quota); drop --storage-opt"
-            )
+        refuse_all("vfs", options)
         return self.graph_create(layer_id, parent)
 
     @hookimpl

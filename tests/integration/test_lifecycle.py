@@ -40,8 +40,13 @@ def test_cap_drop_and_cap_add(client):
     assert int(added.split()[1], 16) == int(DOCKER_DEFAULT_CAPS, 16) | (1 << 12)
 
 
-def test_no_new_privileges_is_set(client):
+def test_no_new_privileges_is_off_by_default_as_in_docker(client):
     _, output = run(client, "grep", "NoNewPrivs", "/proc/self/status")
+    assert output.split()[1] == "0"
+
+
+def test_security_opt_no_new_privileges_sets_it(client):
+    _, output = run(client, "grep", "NoNewPrivs", "/proc/self/status", security_opt=["no-new-privileges"])
     assert output.split()[1] == "1"
 
 

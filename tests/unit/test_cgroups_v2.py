@@ -126,3 +126,49 @@ def test_stats_shape(fake_root):
     assert stats["memory_stats"]["usage"] == 4096 and stats["memory_stats"]["limit"] == 8192
     assert stats["pids_stats"] == {"current": 3}
     assert {"major": 8, "minor": 0, "op": "Write", "value": 20} in stats["blkio_stats"]["io_service_bytes_recursive"]
+
+
+@pytest.fixture
+def writes(fake_root, monkeypatch):
+    """Every (file, value) the v2 writer writes, in order (the kernel takes each write on its own)."""
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(CgroupsV2, "_write", lambda self, name, value: seen.append((name, str(value))))
+    return seen
+
+
+def test_block_io_throttles_become_io_max_lines(writes, fake_root):
+    CgroupsV2("/c9", root=str(fake_root)).apply({"blockIO": {
+        "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+        "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 2048}],
+        "throttleReadIOPSDevice": [{"major": 8, "minor": 16, "rate": 100}],
+        "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 50}],
+    }})
+    assert writes == [("io.max", "8:0 rbps=1048576"), ("io.max", "8:0 wbps=2048"), ("io.max", "8:16 riops=100"),
+                      ("io.max", "8:16 wiops=50")]
+
+
+def test_device_weights_convert_to_io_weight_lines(writes, fake_root):
+    CgroupsV2("/c10", root=str(fake_root)).apply({"blockIO": {"weight": 1000,
+                                                               "weightDevice": [{"major": 8, "minor": 0,
+                                                                                 "weight": 10}]}})
+    assert writes == [("io.weight", "default 10000"), ("io.weight", "8:0 1")]
+
+
+def test_bfq_takes_blkio_weights_unconverted(fake_root, monkeypatch):
+    cg = CgroupsV2("/c11", root=str(fake_root))
+    cg.create()
+    (fake_root / "c11" / "io.bfq.weight").write_text("default 100\n")
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(CgroupsV2, "_write", lambda self, name, value: seen.append((name, str(value))))
+    cg.apply({"blockIO": {"weight": 300, "weightDevice": [{"major": 8, "minor": 0, "weight": 500}]}})
+    assert seen == [("io.bfq.weight", "300"), ("io.bfq.weight", "8:0 500")]
+
+
+def test_swap_is_written_as_swap_alone_and_reservation_as_memory_low(writes, fake_root):
+    CgroupsV2("/c12", root=str(fake_root)).apply({"memory": {"limit": 100, "swap": 300, "reservation": 50}})
+    assert writes == [("memory.max", "100"), ("memory.swap.max", "200"), ("memory.low", "50")]
+
+
+def test_cpuset_and_quota(writes, fake_root):
+    CgroupsV2("/c13", root=str(fake_root)).apply({"cpu": {"quota": 25000, "period": 50000, "cpus": "1", "mems": "0"}})
+    assert writes == [("cpu.max", "25000 50000"), ("cpuset.cpus", "1"), ("cpuset.mems", "0")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
+import sys
 
 import pytest
 
@@ -62,17 +63,22 @@ def test_env_list_becomes_a_dict_splitting_at_the_first_equals():
     assert process.env_dict(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
 
 
-def test_rlimits_are_clamped_to_the_inherited_hard_limit():
+def test_rlimits_above_the_inherited_hard_limit_fail_instead_of_being_clamped():
     code = (
         "import resource\n"
         "from berth.plugins.execdrivers.native.process import apply_rlimits\n"
         "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
-        "apply_rlimits([{'type': 'RLIMIT_NOFILE', 'soft': 10**9, 'hard': 10**9}])\n"
-        "assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard), resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "try:\n"
+        "    apply_rlimits([{'type': 'RLIMIT_NOFILE', 'soft': hard + 1, 'hard': hard + 1}])\n"
+        "except OSError as exc:\n"
+        "    assert 'RLIMIT_NOFILE' in str(exc) and 'CAP_SYS_RESOURCE' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('raised above the hard limit')\n"
         "apply_rlimits([{'type': 'RLIMIT_NOFILE', 'soft': 100, 'hard': 200}])\n"
         "assert resource.getrlimit(resource.RLIMIT_NOFILE) == (100, 200)\n"
     )
-    subprocess.run(["/opt/berth/venv/bin/python", "-c", code], check=True)
+    # without CAP_SYS_RESOURCE, as berthd runs on hosts like this one
+    subprocess.run(["capsh", "--drop=cap_sys_resource", "--", "-c", f"{sys.executable} -c \"$0\"", code], check=True)
 
 
 def test_state_is_written_atomically_and_read_back(tmp_path):

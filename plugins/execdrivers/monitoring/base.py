@@ -21,7 +21,7 @@ from berth import hookimpl
 from berth.errors import Conflict, DriverError, ExecError, NotFound
 from berth.hookspecs.types import ExecProcess, IOConfig, RuntimeState, RuntimeStatus
 
-from . import channel, state
+from . import channel, foreign, state
 
 if TYPE_CHECKING:
     from .client import ForkServerClient
@@ -132,10 +132,22 @@ class MonitoredDriver:
                            f"delete it first") from None
         return directory
 
+    def _foreign_dir(self, container_id: str) -> str:
+        """Where the container's binds of other containers' mounts are attached (``foreign.py``)."""
+        return os.path.join(self.root, "foreign", container_id)
+
+    def _share_foreign_mounts(self, container_id: str, spec: dict) -> dict:
+        """The spec with its ``/proc/<pid>/root/...`` binds (``--ipc container:X``) made bindable."""
+        return foreign.attach(spec, self._foreign_dir(container_id))
+
+    def _release_foreign_mounts(self, container_id: str) -> None:
+        foreign.release(self._foreign_dir(container_id))
+
     def _created(self, container_id: str, directory: str, reply: dict) -> RuntimeState:
         """The new container's state from its monitor's reply; a failed create leaves no directory behind."""
         if not reply.get("ok"):
             shutil.rmtree(directory, ignore_errors=True)
+            self._release_foreign_mounts(container_id)
             if "exec_error" in reply:
                 raise ExecError(reply["exec_error"], reply.get("exit_code", 126))
             raise DriverError(f"{self.name} driver: creating container {container_id} failed: {reply.get('error')}")

@@ -66,6 +66,18 @@ def remove_cgroup_dir(directory: str, deadline: float, parents: int = 0) -> None
             return  # still holds other containers (or is gone): theirs to remove
 
 
+def owned_parents(path: str) -> int:
+    """How many ancestors of the cgroup ``path`` are berth's own to prune (``/berth``, the kits' ``/berth-kit``):
+    the nearest ones named ``berth*``. A ``--cgroup-parent`` the user named is theirs: it stays, as with dockerd."""
+    parts = path.strip("/").split("/")[:-1]
+    count = 0
+    for part in reversed(parts):
+        if not part.startswith("berth"):
+            break
+        count += 1
+    return count
+
+
 def make_cgroup_dirs(make) -> None:
     """Run ``make`` (which creates a cgroup and its ancestors), again if a sibling's removal pruned an
     ancestor between its mkdirs (:func:`remove_cgroup_dir` removes empty parents)."""
@@ -188,7 +200,7 @@ class Cgroups:
     def destroy(self, timeout: float = 2.0) -> None:
         """Remove the directories (each hierarchy's)."""
         deadline = time.monotonic() + timeout
-        parents = self.path.strip("/").count("/")
+        parents = owned_parents(self.path)
         for directory in self.dirs():
             remove_cgroup_dir(directory, deadline, parents)
 
@@ -245,7 +257,7 @@ class Cgroups:
         if memory.get("swappiness") is not None and 0 <= memory["swappiness"] <= 100:
             ctl.swappiness = memory["swappiness"]
         if memory.get("disableOOMKiller"):
-            ctl.set_property("memory.oom_control", 1)
+            self._write("memory", "memory.oom_control", 1)  # cgroupspy's set_property wants bytes names
 
     def _apply_cpu(self, cpu: dict) -> None:
         ctl = self._controller("cpu")
@@ -256,12 +268,33 @@ class Cgroups:
                 ctl.cfs_period_us = cpu["period"]
             if cpu.get("quota"):
                 ctl.cfs_quota_us = cpu["quota"]
-        cpuset = self._controller("cpuset")
-        if cpuset is not None:
-            if cpu.get("cpus"):
-                cpuset.set_property("cpuset.cpus", cpu["cpus"])
-            if cpu.get("mems"):
-                cpuset.set_property("cpuset.mems", cpu["mems"])
+        self._apply_realtime(cpu)
+        for field in ("cpus", "mems"):
+            if cpu.get(field) and self.dir("cpuset"):
+                self._write("cpuset", f"cpuset.{field}", cpu[field])
+
+    def _apply_realtime(self, cpu: dict) -> None:
+        """Real-time slices (``--cpu-rt-period/-runtime``). A new cgroup has no real-time budget (0) and
+        the kernel refuses a child more than its parent holds, so berth's ancestors are raised to the
+        container's runtime first (dockerd needs ``--cpu-rt-runtime`` on the daemon for this)."""
+        directory = self.dir("cpu")
+        if directory is None or not (cpu.get("realtimePeriod") or cpu.get("realtimeRuntime")):
+            return
+        if cpu.get("realtimePeriod"):
+            self._write("cpu", "cpu.rt_period_us", cpu["realtimePeriod"])
+        runtime = cpu.get("realtimeRuntime")
+        if not runtime:
+            return
+        mount = directory[: len(directory) - len(self.path)]
+        current = mount
+        for part in self.path.strip("/").split("/")[:-1]:
+            current = os.path.join(current, part)
+            with open(os.path.join(current, "cpu.rt_runtime_us")) as f:
+                held = int(f.read().strip() or 0)
+            if 0 <= held < runtime:
+                with open(os.path.join(current, "cpu.rt_runtime_us"), "w") as f:
+                    f.write(str(runtime))
+        self._write("cpu", "cpu.rt_runtime_us", runtime)
 
     def _apply_pids(self, pids: dict) -> None:
         if "limit" not in pids or self.dir("pids") is None:
@@ -275,6 +308,8 @@ class Cgroups:
             return
         if blkio.get("weight"):
             ctl.weight = blkio["weight"]
+        for dev in blkio.get("weightDevice") or []:
+            self._write("blkio", "blkio.weight_device", f"{dev['major']}:{dev['minor']} {dev['weight']}")
         for field, filename in (
             ("throttleReadBpsDevice", "blkio.throttle.read_bps_device"),
             ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device"),

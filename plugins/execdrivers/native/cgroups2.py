@@ -4,7 +4,8 @@ Chosen by :func:`open_cgroups` when ``/sys/fs/cgroup/cgroup.controllers`` exists
 and no v1 hierarchy is mounted. The container's cgroup is ``<root><cgroupsPath>``;
 controllers are delegated down to it through each ancestor's
 ``cgroup.subtree_control``. OCI resources map as runc maps them (shares ->
-cpu.weight, blkio weight -> io.weight, memory+swap -> memory.swap.max).
+cpu.weight, blkio weights -> io.weight (io.bfq.weight under BFQ), throttles -> io.max,
+reservation -> memory.low, memory+swap -> memory.swap.max).
 
 Not enforced on v2: the device allowlist (``linux.resources.devices``), which
 v2 only offers through an eBPF program; the container still gets only the
@@ -115,9 +116,9 @@ class CgroupsV2:
         self._write("cgroup.procs", pid)
 
     def destroy(self, timeout: float = 2.0) -> None:
-        from .cgroups import remove_cgroup_dir
+        from .cgroups import owned_parents, remove_cgroup_dir
 
-        remove_cgroup_dir(self.directory, time.monotonic() + timeout, self.path.strip("/").count("/"))
+        remove_cgroup_dir(self.directory, time.monotonic() + timeout, owned_parents(self.path))
 
     def exists(self) -> bool:
         return os.path.isdir(self.directory)
@@ -130,17 +131,30 @@ class CgroupsV2:
     def apply(self, resources: dict | None) -> None:
         """Apply an OCI ``linux.resources`` object (devices excepted, see the module doc)."""
         resources = resources or {}
-        memory = resources.get("memory") or {}
+        self._apply_memory(resources.get("memory") or {})
+        self._apply_cpu(resources.get("cpu") or {})
+        pids = resources.get("pids") or {}
+        if "limit" in pids:
+            self._write("pids.max", _max(pids["limit"]))
+        self._apply_io(resources.get("blockIO") or {})
+
+    def _apply_memory(self, memory: dict) -> None:
+        """memory.max, memory.swap.max (swap alone: OCI's swap is memory+swap, as v1's memsw), memory.low.
+
+        v2 has no swappiness and no switch for the OOM killer: the engine drops those at create
+        (``exec_features``) with dockerd's warnings, so they never reach here.
+        """
         if memory.get("limit"):
             self._write("memory.max", _max(memory["limit"]))
         if memory.get("swap"):
-            # OCI's swap is memory+swap (v1's memsw); v2 limits swap alone.
             swap = memory["swap"]
             limit = memory.get("limit") or 0
             self._write("memory.swap.max", "max" if swap < 0 else max(0, swap - limit))
         if memory.get("reservation"):
             self._write("memory.low", memory["reservation"])
-        cpu = resources.get("cpu") or {}
+
+    def _apply_cpu(self, cpu: dict) -> None:
+        """cpu.weight (from shares, runc's conversion), cpu.max "quota period", cpuset.cpus/mems."""
         if cpu.get("shares"):
             self._write("cpu.weight", shares_to_weight(int(cpu["shares"])))
         if cpu.get("quota") or cpu.get("period"):
@@ -150,12 +164,24 @@ class CgroupsV2:
             self._write("cpuset.cpus", cpu["cpus"])
         if cpu.get("mems"):
             self._write("cpuset.mems", cpu["mems"])
-        pids = resources.get("pids") or {}
-        if "limit" in pids:
-            self._write("pids.max", _max(pids["limit"]))
-        blkio = resources.get("blockIO") or {}
-        if blkio.get("weight"):
-            self._write("io.weight", f"default {blkio_to_io_weight(int(blkio['weight']))}")
+
+    def _apply_io(self, blkio: dict) -> None:
+        """io.weight (or BFQ's io.bfq.weight where the scheduler is BFQ) and io.max, as runc writes them.
+
+        Weights convert from blkio's 10..1000 to io's 1..10000; io.max takes one line per
+        device, "MAJ:MIN rbps=N" (wbps, riops, wiops), each written on its own.
+        """
+        bfq = os.path.exists(os.path.join(self.directory, "io.bfq.weight"))
+        weight_file = "io.bfq.weight" if bfq else "io.weight"
+        if blkio.get("weight"):  # BFQ takes blkio's scale and a bare number
+            weight = blkio["weight"] if bfq else f"default {blkio_to_io_weight(int(blkio['weight']))}"
+            self._write(weight_file, weight)
+        for dev in blkio.get("weightDevice") or []:
+            weight = int(dev["weight"]) if bfq else blkio_to_io_weight(int(dev["weight"]))
+            self._write(weight_file, f"{dev['major']}:{dev['minor']} {weight}")
+        for field, key in _IO_MAX_KEYS:
+            for dev in blkio.get(field) or []:
+                self._write("io.max", f"{dev['major']}:{dev['minor']} {key}={dev['rate']}")
 
     # -- freezer ---------------------------------------------------------------
 
@@ -223,6 +249,11 @@ class CgroupsV2:
                 if key in values:
                     entries.append({"major": int(major), "minor": int(minor), "op": op, "value": int(values[key])})
         return entries
+
+
+#: OCI throttle lists -> io.max keys
+_IO_MAX_KEYS = (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
+                ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops"))
 
 
 def _max(value: int | None) -> str | int:

@@ -150,6 +150,7 @@ class NativeDriver(MonitoredDriver):
         primed: list[bool] = []  # [True] once _prime_cgroups made the cgroup directories
         path = ""
         try:
+            spec = self._share_foreign_mounts(container_id, spec)
             path = cgroup_path(spec, container_id)
             request = {
                 "op": "create", "entry": f"{_MONITOR}:run_container", "id": container_id, "dir": directory,
@@ -162,6 +163,7 @@ class NativeDriver(MonitoredDriver):
                                   while_waiting=lambda: self._prime_cgroups(path, primed))
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
+            self._release_foreign_mounts(container_id)
             self._remove_primed(primed, path)
             raise
         if not reply.get("ok"):
@@ -226,6 +228,7 @@ class NativeDriver(MonitoredDriver):
             except OSError as exc:
                 raise DriverError(f"native driver: deleting container {container_id}: {exc}") from exc
         shutil.rmtree(directory, ignore_errors=True)
+        self._release_foreign_mounts(container_id)
         return True
 
     # -- processes inside a running container ----------------------------------
@@ -303,6 +306,13 @@ class NativeDriver(MonitoredDriver):
         if is_unified_host():
             return [("Cgroup driver", "cgroupfs (v2)"), ("Cgroup v2 limitation", LIMITATIONS)]
         return [("Cgroup driver", "cgroupfs (v1)")]
+
+    @hookimpl
+    def exec_features(self):
+        """The host's cgroup controls; seccomp is the only LSM-like filter this driver applies."""
+        from .sysinfo import host_features
+
+        return host_features(runtimes=(self.name,), security=frozenset({"seccomp"}))
 
     @hookimpl
     def exec_status(self) -> list[tuple[str, str]]:

@@ -203,6 +203,27 @@ def write_sysctls(ctx: InitContext) -> None:
             f.write(str(value))
 
 
+def set_oom_score_adj(ctx: InitContext) -> None:
+    """``process.oomScoreAdj`` (``--oom-score-adj``): inherited by everything the container starts.
+
+    Lowering it below what the init inherited needs CAP_SYS_RESOURCE; without it the start
+    fails with that reason (runc fails too, less clearly), never with a silently kept score.
+    """
+    value = ctx.process.get("oomScoreAdj")
+    if value is None:
+        return
+    with open("/proc/self/oom_score_adj") as f:
+        current = int(f.read().strip() or 0)
+    if current == int(value):
+        return
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(int(value)))
+    except PermissionError:
+        raise PermissionError(f"setting oom_score_adj to {value}: operation not permitted (lowering it below "
+                              f"the daemon's {current} needs CAP_SYS_RESOURCE, which berthd does not have)") from None
+
+
 def report_ready(ctx: InitContext) -> None:
     """Tell the monitor we exist and are set up; hand it the pty master."""
     fds = [ctx.master] if ctx.master >= 0 else []
@@ -253,6 +274,7 @@ def container_init(ctx: InitContext) -> NoReturn:
             ("open console", lambda: open_console(ctx)),
             ("set hostname", lambda: set_hostname(ctx)),
             ("write sysctls", lambda: write_sysctls(ctx)),
+            ("set oom_score_adj", lambda: set_oom_score_adj(ctx)),
             ("read-only paths", lambda: rootfs.readonly_paths(linux.get("readonlyPaths") or [])),
             ("masked paths", lambda: rootfs.mask_paths(linux.get("maskedPaths") or [])),
         ]

@@ -64,18 +64,28 @@ def attach_stdio(stdin: int, stdout: int, stderr: int, tty: bool) -> None:
 
 
 def apply_rlimits(rlimits: list[dict]) -> None:
-    """setrlimit each entry, clamped to the inherited hard limit (raising it needs CAP_SYS_RESOURCE)."""
+    """setrlimit each entry as given; above the inherited hard limit the kernel refuses (no CAP_SYS_RESOURCE)
+    and the start fails with the reason, as runc's does, instead of a silently lower limit."""
     for entry in rlimits or []:
         kind = _RLIMITS.get(entry["type"])
         if kind is None:
             raise ValueError(f"unknown rlimit type {entry['type']!r}")
-        _, current_hard = resource.getrlimit(kind)
-        hard = entry.get("hard", current_hard)
-        soft = entry.get("soft", hard)
-        if current_hard != resource.RLIM_INFINITY:
-            hard = current_hard if hard < 0 or hard > current_hard else hard
-            soft = min(soft if soft >= 0 else hard, hard)
-        resource.setrlimit(kind, (soft, hard))
+        soft, hard = (_rlim(entry.get(k, resource.RLIM_INFINITY)) for k in ("soft", "hard"))
+        try:
+            resource.setrlimit(kind, (soft, hard))
+        except (ValueError, OSError) as exc:
+            inherited = resource.getrlimit(kind)[1]
+            raise OSError(errno.EPERM, f"setting {entry['type']} to {_show(soft)}:{_show(hard)}: {exc} (the "
+                          f"inherited hard limit is {_show(inherited)}; raising it needs CAP_SYS_RESOURCE)") from None
+
+
+def _rlim(value: int) -> int:
+    """OCI's uint64 (RLIM_INFINITY is 2**64-1) as Python's resource module wants it."""
+    return resource.RLIM_INFINITY if value < 0 or value >= 2**63 else value
+
+
+def _show(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
 
 
 def set_no_new_privs(enabled: bool) -> None:

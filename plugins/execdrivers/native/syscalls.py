@@ -63,6 +63,14 @@ MS_STRICTATIME = 1 << 24
 
 MNT_DETACH = 2
 
+# the new mount API (linux/mount.h); the numbers are the same on every architecture (asm-generic)
+SYS_OPEN_TREE = 428
+SYS_MOVE_MOUNT = 429
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
+
 # prctl options (linux/prctl.h)
 PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
@@ -104,6 +112,20 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
 def umount2(target: str, flags: int = 0) -> None:
     """umount2(2)."""
     _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target!r}")
+
+
+def open_tree_clone(path: str) -> int:
+    """open_tree(path, OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the mount at ``path``, as an fd."""
+    fd = _libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(-100), path.encode(),
+                       ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE))
+    return _check(fd, f"open_tree({path!r})")
+
+
+def move_mount_to(fd: int, target: str) -> None:
+    """move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): attach a detached tree at ``target``."""
+    res = _libc.syscall(ctypes.c_long(SYS_MOVE_MOUNT), ctypes.c_int(fd), b"", ctypes.c_int(-100), target.encode(),
+                        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
+    _check(res, f"move_mount to {target!r}")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:

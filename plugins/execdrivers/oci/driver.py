@@ -100,6 +100,7 @@ class OciDriver(MonitoredDriver):
             self._add_init(spec)
         directory = self._new_container_dir(container_id, spec)
         try:
+            spec = self._share_foreign_mounts(container_id, spec)
             ours = os.path.join(directory, "bundle")
             os.mkdir(ours, 0o700)
             spec.setdefault("process", {})["terminal"] = bool(io.tty or spec["process"].get("terminal"))
@@ -112,6 +113,7 @@ class OciDriver(MonitoredDriver):
             reply = self._request(request, f"creating container {container_id}")
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
+            self._release_foreign_mounts(container_id)
             raise
         return self._created(container_id, directory, reply)
 
@@ -144,6 +146,7 @@ class OciDriver(MonitoredDriver):
             message = runtimes.error_text(done.stderr.decode(errors="replace"))
             raise DriverError(f"oci driver: `{self.runtime.name} delete` of container {container_id} failed: {message}")
         shutil.rmtree(directory, ignore_errors=True)
+        self._release_foreign_mounts(container_id)
         return True
 
     # -- processes inside a running container ----------------------------------
@@ -221,6 +224,17 @@ class OciDriver(MonitoredDriver):
         return sorted(int(p) for p in json.loads(out or b"[]"))
 
     # -- reporting -----------------------------------------------------------
+
+    @hookimpl
+    def exec_features(self):
+        """The host's cgroup controls; the runtime applies seccomp and whichever LSM the host runs.
+
+        The runtime's binary name ("runc", "crun") is accepted as ``--runtime`` too, as in Docker.
+        """
+        from ..native.sysinfo import host_features, host_lsms
+
+        return host_features(runtimes=(self.name, self.runtime.name),
+                             security=frozenset({"seccomp", *host_lsms()}))
 
     @hookimpl
     def exec_status(self) -> list[tuple[str, str]]:

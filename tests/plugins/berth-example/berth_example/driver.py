@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 from berth import hookimpl
+from berth.storageopts import refuse_all
 
 
 class ExampleDriver:
@@ -48,6 +49,7 @@ class ExampleDriver:
 
     @hookimpl
     def graph_create_rw(self, layer_id, parent, options):
+        refuse_all(self.name, options)  # no per-container quota: --storage-opt is refused, never ignored
         return self._make(layer_id, parent)
 
     @hookimpl
