@@ -68,7 +68,7 @@ class ExecManager:
     def _process(self, c: Any, body: dict[str, Any]) -> dict[str, Any]:
         with open(os.path.join(self.containers.bundle(c.id), "config.json"), encoding="utf-8") as f:
             process = dict(json.load(f)["process"])
-        user = resolve_user(c.rootfs, body.get("User") or c.config.get("User") or "")
+        user = resolve_user(c.rootfs, body.get("User") or c.config.get("User") or "", c.host_config.get("GroupAdd"))
         env = {e.partition("=")[0]: e for e in process.get("env", [])}
         for item in body.get("Env") or []:
             env[item.partition("=")[0]] = item

@@ -332,3 +332,23 @@ def test_berthd_refuses_a_size_its_graph_driver_cannot_enforce(docker_cli):
     assert result.returncode == 125
     assert b"--storage-opt size is not supported by the vfs storage driver: it has no per-container disk quota" \
         in result.stderr
+
+
+def _exec_inherits(env: dict) -> str:
+    name = _name("execd")
+    try:
+        assert _docker(env, ["run", "-d", "--network", "none", "--name", name, "--oom-score-adj", "300",
+                             "--group-add", "1234", "--ulimit", "nofile=100:200", "busybox", "sleep", "60"]
+                       ).returncode == 0
+        return _docker(env, ["exec", name, "sh", "-c", "cat /proc/self/oom_score_adj; id -G | tr ' ' '\\n' | "
+                                                       "grep -x 1234; ulimit -n"]).stdout.decode()
+    finally:
+        _docker(env, ["rm", "-f", name])
+
+
+def test_berthd_execs_get_the_containers_oom_score_groups_and_ulimits(docker_cli):
+    assert _exec_inherits(docker_cli.env) == "300\n1234\n100\n"
+
+
+def test_dockerd_execs_get_the_containers_oom_score_groups_and_ulimits(real_docker):
+    assert _exec_inherits(real_docker) == "300\n1234\n100\n"

@@ -313,6 +313,7 @@ def exec_init(ctx: InitContext, init_pid: int) -> NoReturn:
         _run_steps([
             ("join cgroups", lambda: join_cgroups(ctx)),
             ("join namespaces", lambda: join_container_namespaces(init_pid)),
+            ("set oom_score_adj", lambda: set_oom_score_adj(ctx)),  # the container's, as runc exec does
             ("open console", lambda: open_pty(ctx)),
             ("report ready", lambda: report_ready(ctx)),
         ])
