@@ -52,6 +52,14 @@ class ExecDefaults(_Unsupported):
         self._refuse("exec")
 
     @hookimpl(trylast=True)
+    def exec_exec_kill(self, container_id, exec_id, signal):
+        self._refuse("killing an exec")
+
+    @hookimpl(trylast=True)
+    def exec_exec_delete(self, container_id, exec_id):
+        return True  # a driver without this hook keeps nothing per exec beyond the container's own state
+
+    @hookimpl(trylast=True)
     def exec_pause(self, container_id):
         self._refuse("pause")
 

@@ -104,6 +104,12 @@ class ExecDriver(_Facade):
     def exec_wait(self, container_id: str, exec_id: str, timeout: float | None = None) -> int | None:
         return self._call("exec_exec_wait", exec_id, container_id=container_id, exec_id=exec_id, timeout=timeout)
 
+    def exec_kill(self, container_id: str, exec_id: str, signal: int) -> None:
+        self._call("exec_exec_kill", exec_id, container_id=container_id, exec_id=exec_id, signal=signal)
+
+    def exec_delete(self, container_id: str, exec_id: str) -> None:
+        self._call("exec_exec_delete", exec_id, container_id=container_id, exec_id=exec_id)
+
     def pause(self, container_id: str) -> None:
         self._call("exec_pause", container_id, container_id=container_id)
 

@@ -62,6 +62,7 @@ class Engine:
             dns={"dns": list(config.dns), "dns_search": list(config.dns_search), "dns_opts": list(config.dns_opts)},
         )
         self.execs = ExecManager(self.containers)
+        self.containers.health.run_probe = self.execs.probe
 
     def _log_defaults(self):
         """The containers' default log driver and options (``log-driver``/``log-opts``), checked as dockerd does."""

@@ -8,7 +8,8 @@ import json
 from aiohttp import web
 
 from berth.api import views
-from berth.api.server import (Routes, engine_of, json_response, query_bool, query_filters, query_int, query_time_ns,
+from berth.api.server import (Routes, api_version, engine_of, json_response, query_bool, query_filters, query_int,
+                              query_time_ns,
                               read_json)
 from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame
 from berth.containers import listing, logdrivers
@@ -28,6 +29,9 @@ def _manager(request: web.Request):
 @routes.add("POST", "/containers/create")
 async def create(request: web.Request) -> web.StreamResponse:
     body = check_create_body(await read_json(request))
+    if api_version(request) < (1, 44) and isinstance(body.get("Healthcheck"), dict):
+        # StartInterval came with API 1.44: older clients' requests are read as Docker reads them
+        body["Healthcheck"] = {k: v for k, v in body["Healthcheck"].items() if k != "StartInterval"}
     c, warnings = await _manager(request).create(body, request.query.get("name") or None)
     return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 

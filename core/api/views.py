@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from berth.containers import ports as portmap
+from berth.containers.health import STARTING, health_status
 from berth.containers.model import Container, State, parse_time
 from berth.humanize import duration as human_duration
 
@@ -15,7 +16,7 @@ def container_status(c: Container, now: float | None = None) -> str:
     now = time.time() if now is None else now
     st = c.state
     if st.status == State.RUNNING:
-        return f"Up {human_duration(now - parse_time(st.started_at))}"
+        return f"Up {human_duration(now - parse_time(st.started_at))}" + _health_suffix(c)
     if st.status == State.PAUSED:
         return f"Up {human_duration(now - parse_time(st.started_at))} (Paused)"
     if st.status == State.RESTARTING:
@@ -23,6 +24,14 @@ def container_status(c: Container, now: float | None = None) -> str:
     if st.status == State.EXITED:
         return f"Exited ({st.exit_code}) {human_duration(now - parse_time(st.finished_at))} ago"
     return {State.CREATED: "Created", State.REMOVING: "Removal In Progress", State.DEAD: "Dead"}[st.status]
+
+
+def _health_suffix(c: Container) -> str:
+    """`` (healthy)``, `` (unhealthy)``, `` (health: starting)`` for a container with a healthcheck."""
+    if c.health is None:
+        return ""
+    status = health_status(c)
+    return f" (health: {status})" if status == STARTING else f" ({status})"
 
 
 def _command_text(c: Container) -> str:
@@ -95,6 +104,7 @@ def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, r
             "Paused": st.status == State.PAUSED, "Restarting": st.status == State.RESTARTING,
             "OOMKilled": st.oom_killed, "Dead": st.status == State.DEAD, "Pid": st.pid,
             "ExitCode": st.exit_code, "Error": st.error, "StartedAt": st.started_at, "FinishedAt": st.finished_at,
+            **({"Health": c.health} if c.health is not None else {}),  # only with a healthcheck, as in Docker
         },
         "Image": c.image_id,
         "ResolvConfPath": resolv,

@@ -427,6 +427,7 @@ class Builder:
             # the build reads the RUN step's output from its log: json-file, whatever the daemon's default
             "HostConfig": {**self.options.run_host_config, "NetworkMode": self.options.network_mode or "default",
                            "LogConfig": {"Type": "json-file", "Config": {}}},
+            "Healthcheck": {"Test": ["NONE"]},  # Docker never probes a RUN step's container
         }
         manager = self.engine.containers
         c, _ = await manager.create(body, None)

@@ -181,42 +181,52 @@ def parse_duration(text: str, what: str, instr: Instruction) -> int:
 
 
 async def healthcheck(b: "Builder", st: StageState, instr: Instruction) -> None:
+    """``Config.Healthcheck`` in Docker's shape (durations in ns, zero fields left out); Docker's messages."""
     words = instr.args.split(None, 1)
     kind = words[0].upper()
     if kind == "NONE":
         if len(words) > 1 or instr.flags:
-            raise _error(instr, "HEALTHCHECK NONE takes no other arguments")
-        check = {"Test": ["NONE"]}
+            raise _error(instr, "HEALTHCHECK NONE takes no arguments")
+        check: dict = {"Test": ["NONE"]}
     elif kind == "CMD":
-        rest = words[1].strip() if len(words) > 1 else ""
-        if not rest:
-            raise _error(instr, "HEALTHCHECK CMD needs a command")
-        try:
-            exec_form = json.loads(rest) if rest.startswith("[") else None
-        except ValueError:
-            exec_form = None
-        if isinstance(exec_form, list) and all(isinstance(x, str) for x in exec_form):
-            check = {"Test": ["CMD", *exec_form]}
-        else:
-            check = {"Test": ["CMD-SHELL", rest]}
+        check = {"Test": _healthcheck_test(words[1].strip() if len(words) > 1 else "", instr)}
         for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"),
                           ("start-interval", "StartInterval")):
-            if flag in instr.flags:
-                value = parse_duration(instr.flags[flag], flag, instr)
-                if 0 < value < 1_000_000:
-                    raise _error(instr, f"--{flag} cannot be less than 1ms")
+            value = parse_duration(instr.flags[flag], flag, instr) if flag in instr.flags else 0
+            if 0 < value < 1_000_000:
+                raise _error(instr, f'Interval "{flag}" cannot be less than 1ms')
+            if value:
                 check[key] = value
         if "retries" in instr.flags:
-            try:
-                check["Retries"] = int(instr.flags["retries"])
-            except ValueError:
-                raise _error(instr, f"invalid --retries {instr.flags['retries']!r}: use a whole number") from None
-            if check["Retries"] < 0:
-                raise _error(instr, "--retries cannot be negative")
+            text = instr.flags["retries"]
+            if not re.fullmatch(r"[+-]?\d+", text):
+                raise _error(instr, f'strconv.ParseInt: parsing "{text}": invalid syntax')
+            if int(text) < 0:
+                raise _error(instr, f"--retries cannot be negative ({int(text)})")
+            if int(text):
+                check["Retries"] = int(text)
     else:
-        raise _error(instr, f"Unknown type {words[0]!r} in HEALTHCHECK (try CMD or NONE)")
+        raise _error(instr, f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+    old = (st.run_config.get("Healthcheck") or {}).get("Test")
+    if old:
+        await b.out(f"Note: overriding previous HEALTHCHECK: [{' '.join(old)}]\n")
     st.run_config["Healthcheck"] = check
     await b.commit_metadata(st, "HEALTHCHECK " + json.dumps(check, sort_keys=True))
+
+
+def _healthcheck_test(rest: str, instr: Instruction) -> list[str]:
+    """``CMD ["prog", "arg"]`` runs as is, ``CMD prog arg`` through the shell (``CMD-SHELL``)."""
+    if not rest:
+        raise _error(instr, "Missing command after HEALTHCHECK CMD")
+    try:
+        exec_form = json.loads(rest) if rest.startswith("[") else None
+    except ValueError:
+        exec_form = None
+    if isinstance(exec_form, list) and all(isinstance(x, str) for x in exec_form):
+        if not exec_form:
+            raise _error(instr, "Missing command after HEALTHCHECK CMD")
+        return ["CMD", *exec_form]
+    return ["CMD-SHELL", rest]
 
 
 async def onbuild(b: "Builder", st: StageState, instr: Instruction) -> None:

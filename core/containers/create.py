@@ -8,7 +8,7 @@ import socket
 from typing import Any
 
 from berth import log
-from berth.containers import endpoints, hostconfig, legacylinks, names, netmode, ports as portmap, spec as ocispec
+from berth.containers import endpoints, health, hostconfig, legacylinks, names, netmode, ports as portmap, spec as ocispec
 from berth.containers.model import Container, now_rfc3339
 from berth.containers.restart import RestartPolicy
 from berth.errors import Conflict, InvalidArgument, NotFound
@@ -28,6 +28,7 @@ class CreateMixin:
         host_config = dict(body.get("HostConfig") or {})
         RestartPolicy.from_host_config(host_config)  # validate now: Docker refuses bad policies at create
         host_config["LogConfig"] = self.log_defaults.settle(host_config.get("LogConfig"))
+        health.validate(body.get("Healthcheck"))
         warnings += hostconfig.prepare(host_config, body, self.exec.features(), lambda ref: self.get(ref).id)
         volumes_from = self._volumes_from(host_config)
         name = names.validate(name) if name else names.generate(self.store.names())
@@ -148,4 +149,10 @@ class CreateMixin:
         config["Volumes"] = {**(image_cfg.get("Volumes") or {}), **(body.get("Volumes") or {})} or None
         for key in ("Tty", "OpenStdin", "StdinOnce", "AttachStdin", "AttachStdout", "AttachStderr"):
             config[key] = bool(config[key])
+        # omitted when empty, as Docker's omitempty does; CMD-SHELL probes run in the request's Shell
+        healthcheck = health.merge(body.get("Healthcheck"), image_cfg.get("Healthcheck"))
+        if healthcheck is not None:
+            config["Healthcheck"] = healthcheck
+        if body.get("Shell"):
+            config["Shell"] = list(body["Shell"])
         return config

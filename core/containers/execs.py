@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import secrets
+import signal
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,8 @@ from berth import detachkeys, log
 from berth.containers import spec as ocispec
 from berth.containers.model import State
 from berth.containers.users import resolve_user
-from berth.errors import Conflict, ExecError, InvalidArgument, NotFound
+from berth.errors import BerthError, Conflict, ExecError, InvalidArgument, NotFound
+from berth.fsutil import unix_connect
 from berth.hookspecs.types import IOConfig
 
 
@@ -86,6 +88,12 @@ class ExecManager:
     async def start(self, exec_id: str, detach: bool) -> ExecInstance:
         """Start the process; with ``detach`` False it waits for an attacher on :meth:`socket_path`."""
         inst = self.get(exec_id)
+        with log.job("exec.start", container_id=inst.container_id[:12], exec_id=inst.id[:12],
+                     driver=self.containers.exec.name):
+            await self._launch(inst, detach)
+        return inst
+
+    async def _launch(self, inst: ExecInstance, detach: bool) -> None:
         if inst.running:
             raise Conflict(f"Error: Exec command {inst.id} is already running")
         if inst.started:
@@ -99,8 +107,7 @@ class ExecManager:
                       open_stdin=bool(body.get("AttachStdin")), hold_until_attached=not detach)
         process = self._process(c, body)
         try:
-            with log.job("exec.start", container_id=c.short_id, exec_id=inst.id[:12], driver=self.containers.exec.name):
-                proc = await asyncio.to_thread(self.containers.exec.exec, c.id, inst.id, process, io)
+            proc = await asyncio.to_thread(self.containers.exec.exec, c.id, inst.id, process, io)
         except ExecError as exc:
             inst.exit_code = exc.exit_code
             inst.done.set()
@@ -108,7 +115,71 @@ class ExecManager:
         inst.pid, inst.running = proc.pid, True
         self.containers.event(c, f"exec_start: {' '.join(body['Cmd'])}", execID=inst.id)
         self._watch(inst)
-        return inst
+
+    async def probe(self, c: Any, argv: tuple[str, ...], timeout: float) -> tuple[int, str]:
+        """Run a healthcheck probe as Docker does: an exec as the container's user in its working directory,
+        stdout and stderr captured together (the first 4096 bytes), killed when it outlives ``timeout``.
+
+        Returns (exit code, output); the exec is forgotten afterwards (nobody can inspect it).
+        Raises BerthError when it cannot run (the monitor records that as exit code -1).
+        """
+        from berth.containers.health import go_duration, limit_output
+
+        inst = self.create(c.id, {"Cmd": list(argv), "AttachStdout": True, "AttachStderr": True,
+                                  "User": c.config.get("User") or "", "WorkingDir": c.config.get("WorkingDir") or ""})
+        output = bytearray()
+        try:
+            await self._launch(inst, detach=False)
+            try:
+                await asyncio.wait_for(self._capture(inst, output), timeout)
+            except asyncio.TimeoutError:
+                await self._kill_probe(inst)
+                text = limit_output(bytes(output))
+                return -1, f"Health check exceeded timeout ({go_duration(timeout)})" + (f": {text}" if text else "")
+            return inst.exit_code if inst.exit_code is not None else -1, limit_output(bytes(output))
+        finally:
+            if inst.running:  # cancelled: the container stopped or paused meanwhile
+                await self._kill_probe(inst)
+            await self._forget(inst)
+
+    async def _capture(self, inst: ExecInstance, output: bytearray) -> None:
+        """Read the exec's multiplexed output until it ends, keeping one byte past what a probe keeps."""
+        from berth.containers.health import MAX_OUTPUT
+
+        sock = await asyncio.to_thread(unix_connect, self.socket_path(inst))
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        try:
+            while True:
+                try:
+                    header = await reader.readexactly(8)
+                    payload = await reader.readexactly(int.from_bytes(header[4:], "big"))
+                except asyncio.IncompleteReadError:
+                    break
+                output += payload[:MAX_OUTPUT + 1 - len(output)]
+        finally:
+            writer.close()
+        await inst.done.wait()
+
+    async def _kill_probe(self, inst: ExecInstance) -> None:
+        try:
+            await asyncio.to_thread(self.containers.exec.exec_kill, inst.container_id, inst.id, signal.SIGKILL)
+        except BerthError:
+            pass  # it ended meanwhile
+        try:
+            await asyncio.wait_for(inst.done.wait(), 30)  # dying probes must not pile up (Docker waits too)
+        except asyncio.TimeoutError:
+            log.get().warning("exec.probe_unkillable", exec_id=inst.id[:12], container_id=inst.container_id[:12])
+
+    async def _forget(self, inst: ExecInstance) -> None:
+        self.instances.pop(inst.id, None)
+        c = self.containers.store.containers.get(inst.container_id)
+        if c is not None and inst.id in c.exec_ids:
+            c.exec_ids.remove(inst.id)
+        if inst.started and not inst.running:
+            try:
+                await asyncio.to_thread(self.containers.exec.exec_delete, inst.container_id, inst.id)
+            except BerthError as exc:
+                log.get().warning("exec.forget", exec_id=inst.id[:12], error=exc.message)
 
     def _watch(self, inst: ExecInstance) -> None:
         loop = asyncio.get_running_loop()

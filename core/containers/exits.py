@@ -35,6 +35,7 @@ class ExitMixin:
         async with self.lock(c.id):
             if c.state.status not in (State.RUNNING, State.PAUSED, State.RESTARTING):
                 return
+            self.health.stop(c)
             left = await asyncio.to_thread(self._teardown, c)
             c.state.pid = 0
             c.state.exit_code = state.exit_code if state.exit_code is not None else 255

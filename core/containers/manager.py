@@ -13,6 +13,7 @@ As in Moby's daemon (one ``Daemon`` whose methods live in ``create.go``, ``start
 ``runtime``        rename, update, resize, top, stats
 ``removal``        rm and prune
 ``restore``        re-adoption after a daemon restart
+``health``         healthcheck probes (:class:`~berth.containers.health.HealthMonitor`)
 =================  =============================================================
 
 The manager runs on the daemon's event loop; every driver call is blocking and
@@ -30,6 +31,7 @@ from typing import Any
 from berth.containers.attaching import AttachMixin
 from berth.containers.create import CreateMixin
 from berth.containers.exits import ExitMixin
+from berth.containers.health import HealthMonitor
 from berth.containers.logdrivers import LogDefaults
 from berth.containers.model import Container
 from berth.containers.networking import NetworkingMixin
@@ -66,6 +68,8 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, AttachMixin, Ex
         self._attachers: dict[str, list[asyncio.Future]] = {}
         self._restart_delay: dict[str, float] = {}
         self._restart_tasks: dict[str, asyncio.Task] = {}
+        # probes are execs: the engine gives the monitor its runner once the exec manager exists
+        self.health = HealthMonitor(run_probe=None, on_change=self._health_changed)
 
     def get(self, ref: str) -> Container:
         return self.store.get(ref)
@@ -82,6 +86,12 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, AttachMixin, Ex
     def event(self, c: Container, action: str, **extra: Any) -> None:
         attrs = {"name": c.name, "image": c.config.get("Image", ""), **c.labels, **extra}
         self.events.publish("container", action, c.id, attrs)
+
+    def _health_changed(self, c: Container, status: str) -> None:
+        # persisted on a change of status only: a probe's log entry alone is not worth a write
+        # (Docker keeps those in memory too)
+        self.store.save(c)
+        self.event(c, f"health_status: {status}")
 
     def image_config(self, c: Container) -> dict[str, Any]:
         return (self.images.get(c.image_id).config or {}).get("config") or {}

@@ -40,6 +40,8 @@ class RestoreMixin:
                 c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)  # take the run's reference again
                 if c.ports:
                     await asyncio.to_thread(self._republish, c)
+                if c.state.status == State.RUNNING:
+                    self.health.start(c)  # probing resumes as after a start (a paused one waits for unpause)
                 self.store.save(c)
                 self._watch(c.id)
                 log.get().info("container.readopted", container_id=c.short_id, pid=c.state.pid)

@@ -127,6 +127,7 @@ class SignalMixin:
             self._require_running(c, "pause")
             await asyncio.to_thread(self.exec.pause, c.id)
             c.transition(State.PAUSED)
+            self.health.stop(c)  # Docker does not probe a paused container
             self.store.save(c)
         self.event(c, "pause")
 
@@ -137,6 +138,7 @@ class SignalMixin:
                 raise Conflict(f"Container {c.id} is not paused")
             await asyncio.to_thread(self.exec.resume, c.id)
             c.transition(State.RUNNING)
+            self.health.resume(c)
             self.store.save(c)
         self.event(c, "unpause")
 

@@ -94,6 +94,7 @@ class StartMixin:
         c.state.pid, c.state.exit_code, c.state.error, c.state.oom_killed = state.pid, 0, "", False
         c.state.started_at = state.started_at or now_rfc3339()
         c.state.finished_at = ZERO_TIME
+        self.health.start(c)
         self.store.save(c)
         self._watch(c.id)
 

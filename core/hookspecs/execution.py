@@ -117,6 +117,26 @@ def exec_exec_wait(container_id: str, exec_id: str, timeout: float | None) -> in
 
 
 @hookspec(firstresult=True)
+def exec_exec_kill(container_id: str, exec_id: str, signal: int) -> bool | None:
+    """Send ``signal`` to the process of exec ``exec_id`` (only that process, not its children).
+
+    The engine kills a healthcheck probe that outlives its timeout this way, as Docker
+    does. Raise ``NotFound`` for an unknown exec and ``Conflict`` when it has already ended.
+    """
+
+
+@hookspec(firstresult=True)
+def exec_exec_delete(container_id: str, exec_id: str) -> bool | None:
+    """Forget what the driver keeps of a finished exec (its record, its directory).
+
+    The engine calls it for execs nobody can inspect any more (healthcheck probes, which
+    run every few seconds for the container's whole life), so that their state does not
+    pile up until the container is deleted. Idempotent for unknown execs; ``Conflict``
+    while the exec still runs. Drivers that keep nothing per exec need not implement it.
+    """
+
+
+@hookspec(firstresult=True)
 def exec_pause(container_id: str) -> bool | None:
     """Freeze every process of the container (cgroup freezer)."""
 

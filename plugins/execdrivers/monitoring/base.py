@@ -262,6 +262,26 @@ class MonitoredDriver:
         return record.get("exit_code") if record["status"] == "stopped" else None
 
     @hookimpl
+    def exec_exec_kill(self, container_id: str, exec_id: str, signal: int) -> bool:
+        record = self._record(self._exec_dir(container_id, exec_id), "exec")
+        # the start time guards against a recycled pid: a stranger's process is never signalled
+        if record["status"] == "stopped" or not state.signal_process(record.get("pid", 0), record.get("pid_start"),
+                                                                     signal):
+            raise Conflict(f"exec {exec_id} in container {container_id} is not running")
+        return True
+
+    @hookimpl
+    def exec_exec_delete(self, container_id: str, exec_id: str) -> bool:
+        directory = self._exec_dir(container_id, exec_id)
+        record = state.read_state(directory)
+        if record is None:
+            return True
+        if self._reconcile(directory, record)["status"] != "stopped":
+            raise Conflict(f"exec {exec_id} in container {container_id} is still running")
+        shutil.rmtree(directory, ignore_errors=True)
+        return True
+
+    @hookimpl
     def exec_resize(self, container_id: str, exec_id: str | None, height: int, width: int) -> bool:
         directory = self._exec_dir(container_id, exec_id) if exec_id else self._dir(container_id)
         record = self._record(directory, "exec" if exec_id else "container")

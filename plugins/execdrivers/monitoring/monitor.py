@@ -323,8 +323,12 @@ class Monitor:
         code = os.waitstatus_to_exitcode(self.exit_status)
         return 128 - code if code < 0 else code
 
-    def finish(self) -> None:
-        """Record the exit status (atomically), then let attach clients go."""
+    def finish(self, attacher_expected: bool = True) -> None:
+        """Record the exit status (atomically), then let attach clients go.
+
+        ``attacher_expected`` False: the exec could not run, and the daemon, told so in the
+        reply, will not attach; waiting for it would only delay the error.
+        """
         if self.log is not None:
             self.log.close()
             self.log = None
@@ -337,7 +341,7 @@ class Monitor:
                 pass
         self.save()
         # an exec with no output yet still waits: its attacher must see the end of the stream
-        if self.held is not None and self.attach_sock is not None and not self.clients:
+        if attacher_expected and self.held is not None and self.attach_sock is not None and not self.clients:
             self._wait_for_first_client()
         deadline = time.monotonic() + 1.0
         for client in list(self.clients):

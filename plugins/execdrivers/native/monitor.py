@@ -220,7 +220,7 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
         mon.await_ready()
         failure = mon.await_exec()
         if failure is not None:
-            mon.finish()
+            mon.finish(attacher_expected=False)
             channel.send(reply, failure)
             mon.exit_now()
         mon.record.update(status="running", started_at=timestamp())
@@ -231,7 +231,7 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
         mon.finish()
     except SetupFailed as failed:
         if "exec_error" in failed.reply:
-            mon.finish()
+            mon.finish(attacher_expected=False)
             channel.send(reply, failed.reply)
             mon.exit_now()
         _abort(mon, None, reply, failed.reply)
