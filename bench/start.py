@@ -127,7 +127,8 @@ class Floor(Engine):
 class Berthd:
     """A private berthd on a temp data-root (``--bridge none``); stopped by its pid."""
 
-    def __init__(self, base: Path, exec_driver: str | None, storage: str | None, cli: str):
+    def __init__(self, base: Path, exec_driver: str | None, storage: str | None, cli: str,
+                 preexec_fn: Callable[[], None] | None = None):
         self.base = base
         self.sock = base / "run" / "berth.sock"
         (base / "run").mkdir(parents=True)
@@ -141,7 +142,8 @@ class Berthd:
             argv += ["-s", storage]
         self.log_path = base / "berthd.log"
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=preexec_fn)
         self.launcher = self._launcher(cli)
         deadline = time.monotonic() + 60
         while not self.sock.exists():

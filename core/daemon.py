@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import fcntl
 import grp
 import ipaddress
@@ -164,6 +165,7 @@ def _unix_listener(path: str) -> socket.socket:
 
 
 MAX_HEADER_BYTES = 1 << 20
+WORKER_THREADS = 64  # blocking driver calls in flight at once (see serve)
 
 
 async def serve(engine, listeners) -> None:
@@ -171,6 +173,11 @@ async def serve(engine, listeners) -> None:
 
     from berth.api.server import create_app
 
+    # Driver calls block in worker threads, many of them waiting on a monitor or a child process
+    # (exec starts, healthcheck probes, stops): asyncio's default of cpus + 4 threads would queue
+    # them behind each other, so size the pool for waiting, not for computing.
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="berthd-worker"))
     app = create_app(engine)
     # Docker's Go server accepts up to 1 MiB of request line and headers; clients rely on it for
     # X-Registry-Auth with long identity tokens and for build args or filters in the query string.

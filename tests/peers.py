@@ -11,11 +11,14 @@ features. A test that needs a peer calls :func:`missing_peer` when the peer is a
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from typing import NoReturn
 
 import pytest
 
 PEERS_SCRIPT = "bash .ci/peers"  # installs and starts the peers (run from the repository root, as root)
+LAB_DOCKER = "/run/lab-docker.sock"  # the real dockerd (20.10, overlay2) that .ci/peers starts
 
 
 def peers_required() -> bool:
@@ -42,3 +45,23 @@ def require_executables(*paths: str, fix: str) -> None:
     absent = [p for p in paths if not (os.path.isfile(p) and os.access(p, os.X_OK))]
     if absent:
         missing_peer(f"not installed: {', '.join(absent)}", fix)
+
+
+def real_docker() -> list[str]:
+    """The docker CLI bound to the lab dockerd; fails in CI (skips elsewhere) when that peer is absent."""
+    fix = (f"start it with `{PEERS_SCRIPT}` (apt docker.io, then ../shared/peers/start-dockerd.sh overlay2; "
+           "stop it with `bash .ci/peers-stop`)")
+    docker = shutil.which("docker")
+    if not docker:
+        missing_peer("the docker CLI is not on PATH (Debian's docker.io provides /usr/bin/docker)", fix)
+    if not os.path.exists(LAB_DOCKER):
+        missing_peer(f"the real dockerd is not running: no socket at {LAB_DOCKER}", fix)
+    cmd = [docker, "-H", "unix://" + LAB_DOCKER]
+    try:
+        version = subprocess.run(cmd + ["version"], capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        missing_peer(f"the real dockerd at {LAB_DOCKER} did not answer `docker version` within 30 s", fix)
+    if version.returncode != 0:
+        missing_peer(f"the real dockerd at {LAB_DOCKER} does not answer `docker version`: "
+                     f"{version.stderr.decode(errors='replace').strip()}", fix)
+    return cmd

@@ -15,8 +15,8 @@ drives the driver through berth's plugin manager and exec facade, exactly as the
 engine does. It checks the contract of :mod:`berth.hookspecs.execution`:
 create/start/wait and exit codes, pid 1 and hostname, 127 for a missing command,
 kill, idempotent delete, restore from a new driver instance, attach-socket
-framing, exec, the log as IOConfig asks for it (rotation, compression, the local format,
-attributes), and pause/resume where the driver implements them. Every test
+framing, exec (and killing and forgetting one), the log as IOConfig asks for it (rotation,
+compression, the local format, attributes), and pause/resume where the driver implements them. Every test
 removes its containers; cgroups go under ``/berth-kit/<id>``.
 """
 
@@ -36,7 +36,7 @@ from typing import Iterator
 
 import pytest
 
-from berth.errors import ExecError, NotFound
+from berth.errors import Conflict, ExecError, NotFound
 from berth.hookspecs.types import IOConfig, RuntimeStatus
 
 EXECDRIVER_GROUP = "berth.execdrivers"
@@ -354,6 +354,25 @@ class TestExecDriverContract:
             exec_harness.exec.exec(cid, "e2", {"args": ["nope"], "env": ["PATH=/bin"], "cwd": "/",
                                                "user": {"uid": 0, "gid": 0}}, IOConfig())
         assert info.value.exit_code == 127
+
+    def test_an_exec_can_be_killed_and_then_forgotten(self, exec_harness):
+        if not (exec_harness.supports("exec_exec_kill") and exec_harness.supports("exec_exec_delete")):
+            pytest.skip(f"exec driver {exec_harness.name} does not implement exec_exec_kill/exec_exec_delete")
+        cid, _ = exec_harness.create(["sleep", "1000"])
+        exec_harness.exec.start(cid)
+        process = {"args": ["sleep", "999"], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}
+        exec_harness.exec.exec(cid, "k1", process, IOConfig())
+        with pytest.raises(Conflict):
+            exec_harness.exec.exec_delete(cid, "k1")  # still running
+        exec_harness.exec.exec_kill(cid, "k1", signal.SIGKILL)
+        assert exec_harness.exec.exec_wait(cid, "k1", 60) == 137
+        with pytest.raises(Conflict):
+            exec_harness.exec.exec_kill(cid, "k1", signal.SIGKILL)  # it has ended
+        exec_harness.exec.exec_delete(cid, "k1")
+        exec_harness.exec.exec_delete(cid, "k1")  # idempotent
+        with pytest.raises(NotFound):
+            exec_harness.exec.exec_wait(cid, "k1", 1)
+        assert exec_harness.exec.state(cid).status == RuntimeStatus.RUNNING  # the container lives on
 
     def test_pause_and_resume(self, exec_harness):
         if not (exec_harness.supports("exec_pause") and exec_harness.supports("exec_resume")):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 
@@ -14,9 +13,6 @@ import pytest
 from berth.cli.client import APIError, Client
 from tests import peers
 from tests.helpers import storage_daemon  # noqa: F401 - the ``daemon`` fixture
-
-LAB_DOCKER = "/run/lab-docker.sock"
-
 
 def ok(d, *args, input=None) -> str:
     result = d.cli(*args, input=input)
@@ -118,28 +114,8 @@ def test_images_filters_quiet_and_digests(daemon):
 # ---------------------------------------------------------------------------
 
 
-def _real_docker() -> list[str]:
-    """The docker CLI bound to the lab dockerd; fails in CI (skips elsewhere) when that peer is absent."""
-    fix = (f"start it with `{peers.PEERS_SCRIPT}` (apt docker.io, then ../shared/peers/start-dockerd.sh overlay2; "
-           "stop it with `bash .ci/peers-stop`)")
-    docker = shutil.which("docker")
-    if not docker:
-        peers.missing_peer("the docker CLI is not on PATH (Debian's docker.io provides /usr/bin/docker)", fix)
-    if not os.path.exists(LAB_DOCKER):
-        peers.missing_peer(f"the real dockerd is not running: no socket at {LAB_DOCKER}", fix)
-    cmd = [docker, "-H", "unix://" + LAB_DOCKER]
-    try:
-        version = subprocess.run(cmd + ["version"], capture_output=True, timeout=30)
-    except subprocess.TimeoutExpired:
-        peers.missing_peer(f"the real dockerd at {LAB_DOCKER} did not answer `docker version` within 30 s", fix)
-    if version.returncode != 0:
-        peers.missing_peer(f"the real dockerd at {LAB_DOCKER} does not answer `docker version`: "
-                           f"{version.stderr.decode(errors='replace').strip()}", fix)
-    return cmd
-
-
 def test_berth_save_loads_into_docker_and_runs(daemon, tmp_path):
-    docker = _real_docker()
+    docker = peers.real_docker()
     ok(daemon, "run", "--name", "to-docker", "busybox", "sh", "-c", "echo from-berth > /msg; rm /bin/vi")
     tag = f"berth-interop-{os.getpid()}:v1"
     ok(daemon, "commit", "-c", "CMD cat /msg", "to-docker", tag)
@@ -158,7 +134,7 @@ def test_berth_save_loads_into_docker_and_runs(daemon, tmp_path):
 
 
 def test_docker_save_loads_into_berth_and_runs(daemon, tmp_path):
-    docker = _real_docker()
+    docker = peers.real_docker()
     tag = f"docker-interop-{os.getpid()}:v1"
     name = f"docker-interop-{os.getpid()}"
     archive = str(tmp_path / "docker.tar")

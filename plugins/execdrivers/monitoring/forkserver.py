@@ -15,6 +15,7 @@ keep running.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import signal
@@ -38,16 +39,14 @@ def resolve(entry: str) -> Callable[[dict, socket.socket], None]:
 
 
 def _spawn_monitor(request: dict, reply_fd: int, server: socket.socket) -> None:
-    """Double-fork: the grandchild becomes the monitor in a new session, then we reap the middle one."""
+    """Fork the monitor into a session of its own; the kernel reaps it (SIGCHLD is ignored here)."""
     pid = os.fork()
     if pid == 0:
         try:
             server.close()
             os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)  # a monitor waits for its own children
             reply = socket.socket(fileno=reply_fd)
             try:
                 run = resolve(request.get("entry", ""))
@@ -58,7 +57,6 @@ def _spawn_monitor(request: dict, reply_fd: int, server: socket.socket) -> None:
         finally:
             os._exit(1)
     os.close(reply_fd)
-    os.waitpid(pid, 0)
 
 
 def serve(server: socket.socket) -> None:
@@ -80,8 +78,14 @@ def serve(server: socket.socket) -> None:
 def main() -> None:
     # Terminal signals meant for the daemon must not take the server (or, through it, new monitors) down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Monitors are our children: ignoring SIGCHLD has the kernel reap them, so none lingers as a
+    # zombie and one fork per monitor is enough (no double fork).
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     for name in sys.argv[2:]:
         importlib.import_module(name)  # warm: monitors forked later import nothing
+    # Everything imported so far lives as long as we do: keep it out of the collector's sight, so
+    # that a monitor's collections never write to (and so copy) the pages it shares with us.
+    gc.freeze()
     assert threading.active_count() == 1, "the fork server must stay single-threaded"
     server = socket.socket(fileno=int(sys.argv[1]))
     serve(server)

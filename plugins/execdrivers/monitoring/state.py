@@ -26,21 +26,32 @@ CONTROL_SOCKET = "ctl.sock"
 MONITOR_LOG = "monitor.log"
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file in the same dir, fsync, rename)."""
+def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (temp file in the same dir, fsync unless not ``durable``, rename).
+
+    The rename alone is atomic for every reader; the fsync only adds survival of a
+    power loss or kernel crash.
+    """
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
 
 
 def write_state(directory: str, record: dict) -> None:
-    """Store ``record`` as the state of the container/exec kept in ``directory``."""
-    atomic_write(os.path.join(directory, STATE_FILE), json.dumps(record, sort_keys=True).encode())
+    """Store ``record`` as the state of the container/exec kept in ``directory``.
+
+    An exec's record is not fsynced: nothing of an exec outlives a machine crash (its
+    process is gone, and the daemon keeps exec instances in memory only), while healthcheck
+    probes write two records every few seconds per container.
+    """
+    atomic_write(os.path.join(directory, STATE_FILE), json.dumps(record, sort_keys=True).encode(),
+                 durable=record.get("kind") != "exec")
 
 
 def read_state(directory: str) -> dict | None:
