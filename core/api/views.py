@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from berth.containers import ports as portmap
-from berth.containers.health import STARTING, health_status
+from berth.containers.health import STARTING, UNHEALTHY
 from berth.containers.model import Container, State, parse_time
 from berth.humanize import duration as human_duration
 
@@ -28,9 +28,9 @@ def container_status(c: Container, now: float | None = None) -> str:
 
 def _health_suffix(c: Container) -> str:
     """`` (healthy)``, `` (unhealthy)``, `` (health: starting)`` for a container with a healthcheck."""
-    if c.health is None:
+    if c.state.health is None:
         return ""
-    status = health_status(c)
+    status = c.state.health.get("Status") or UNHEALTHY  # Docker's reading of a status not set yet
     return f" (health: {status})" if status == STARTING else f" ({status})"
 
 
@@ -104,7 +104,7 @@ def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, r
             "Paused": st.status == State.PAUSED, "Restarting": st.status == State.RESTARTING,
             "OOMKilled": st.oom_killed, "Dead": st.status == State.DEAD, "Pid": st.pid,
             "ExitCode": st.exit_code, "Error": st.error, "StartedAt": st.started_at, "FinishedAt": st.finished_at,
-            **({"Health": c.health} if c.health is not None else {}),  # only with a healthcheck, as in Docker
+            **({"Health": st.health} if st.health is not None else {}),  # only with a healthcheck, as in Docker
         },
         "Image": c.image_id,
         "ResolvConfPath": resolv,

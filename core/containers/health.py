@@ -27,9 +27,7 @@ from berth.containers.jsonlog import timestamp
 from berth.containers.model import Container, parse_time
 from berth.errors import BerthError, InvalidArgument
 
-STARTING, HEALTHY, UNHEALTHY, NO_HEALTHCHECK = "starting", "healthy", "unhealthy", "none"
-#: the values of the ``health`` filter of ``GET /containers/json``
-STATUSES = (NO_HEALTHCHECK, STARTING, HEALTHY, UNHEALTHY)
+STARTING, HEALTHY, UNHEALTHY = "starting", "healthy", "unhealthy"
 
 DEFAULT_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 30.0
@@ -208,11 +206,6 @@ def _trim(value: float) -> str:
     return f"{value:.9f}".rstrip("0").rstrip(".")
 
 
-def health_status(c: Container) -> str:
-    """What the ``health`` filter matches: the status, or "none" without a healthcheck."""
-    return (c.health or {}).get("Status") or (UNHEALTHY if c.health is not None else NO_HEALTHCHECK)
-
-
 # -- the monitor ----------------------------------------------------------------------------
 
 #: runs ``argv`` in the container with a timeout: (exit code, output); raises BerthError when it cannot run
@@ -237,13 +230,13 @@ class HealthMonitor:
         if Probe.of(c) is None:
             return
         self.stop(c)
-        c.health = {**new_state(), "Log": list((c.health or {}).get("Log") or [])}
+        c.state.health = {**new_state(), "Log": list((c.state.health or {}).get("Log") or [])}
         self.resume(c)
 
     def resume(self, c: Container) -> None:
         """Probe again after a pause (the status stays what the pause made it until the next result)."""
         probe = Probe.of(c)
-        if probe is None or c.health is None or c.id in self.tasks:
+        if probe is None or c.state.health is None or c.id in self.tasks:
             return
         self.tasks[c.id] = asyncio.get_running_loop().create_task(self._run(c, probe), name=f"health-{c.short_id}")
 
@@ -252,19 +245,19 @@ class HealthMonitor:
         task = self.tasks.pop(c.id, None)
         if task is not None:
             task.cancel()
-            if c.health is not None:
-                c.health["Status"] = UNHEALTHY
+            if c.state.health is not None:
+                c.state.health["Status"] = UNHEALTHY
 
     async def _run(self, c: Container, probe: Probe) -> None:
         started_at = parse_time(c.state.started_at)
         try:
             while True:
-                await self.sleep(next_delay(probe, self.clock() - started_at, c.health["Status"]))
+                await self.sleep(next_delay(probe, self.clock() - started_at, c.state.health["Status"]))
                 result = await self._probe_once(c, probe)
                 if self.tasks.get(c.id) is not asyncio.current_task():
                     return  # stopped while the result was on its way: Docker drops it too
-                before = c.health["Status"]
-                after = record(c.health, result, probe, started_at)
+                before = c.state.health["Status"]
+                after = record(c.state.health, result, probe, started_at)
                 if after != before:
                     self.on_change(c, after)
         except asyncio.CancelledError:

@@ -62,6 +62,8 @@ class ContainerState:
     oom_killed: bool = False
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
+    #: Docker's State.Health (Status, FailingStreak, Log) once a container with a healthcheck has started
+    health: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:
@@ -94,8 +96,6 @@ class Container:
     manually_stopped: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     exec_ids: list[str] = field(default_factory=list)
-    #: Docker's State.Health (Status, FailingStreak, Log) once a container with a healthcheck has started
-    health: dict[str, Any] | None = None
 
     @property
     def short_id(self) -> str:

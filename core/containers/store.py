@@ -95,7 +95,6 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "id": str, "name": str, "created": str, "image_id": str, "config": dict, "host_config": dict, "path": str,
     "args": list, "layer_id": str, "hostname": str, "network": str, "endpoints": dict, "ports": list,
     "mounts": list, "labels": dict, "exec_ids": list, "restart_count": int,
-    "health": (dict, type(None)),
 }
 
 
@@ -104,8 +103,7 @@ def _shape_problem(container: Container) -> str:
     for name, kind in _FIELD_TYPES.items():
         value = getattr(container, name)
         if not isinstance(value, kind):
-            wanted = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-            return f"field {name!r} should be {wanted}, not {type(value).__name__}"
+            return f"field {name!r} should be {kind.__name__}, not {type(value).__name__}"
     if not all(isinstance(arg, str) for arg in container.args):
         return "field 'args' should hold only strings"
     return ""

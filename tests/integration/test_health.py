@@ -159,8 +159,7 @@ def test_an_unknown_health_filter_value_is_refused(api):
     with pytest.raises(docker.errors.APIError) as info:
         api.containers(filters={"health": "bogus"})
     assert info.value.status_code == 400
-    assert info.value.explanation == ("invalid filter 'health=bogus': invalid value for health (bogus): "
-                                      "must be one of none, starting, healthy, unhealthy")
+    assert info.value.explanation == "Unrecognised filter value for health: bogus"  # dockerd 20.10's words
 
 
 def test_pausing_stops_the_probes_and_marks_the_container_unhealthy(api):

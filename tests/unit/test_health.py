@@ -7,6 +7,7 @@ import pytest
 from berth.api.views import container_status
 from berth.containers import health
 from berth.containers.health import HealthMonitor, Probe, ProbeResult
+from berth.containers.listing import container_health
 from berth.containers.model import Container, State, parse_time
 from berth.errors import BerthError, InvalidArgument
 
@@ -181,7 +182,7 @@ def test_timeouts_are_written_as_go_writes_durations(seconds, text):
                                             ("unhealthy", " (unhealthy)")])
 def test_ps_status_names_the_health(status, suffix):
     c = container({"Test": ["CMD", "true"]})
-    c.health = {"Status": status, "FailingStreak": 0, "Log": []}
+    c.state.health = {"Status": status, "FailingStreak": 0, "Log": []}
     assert container_status(c).endswith(suffix)
     c.state.status = State.PAUSED
     assert container_status(c).endswith("(Paused)")
@@ -189,7 +190,13 @@ def test_ps_status_names_the_health(status, suffix):
 
 def test_a_container_without_a_healthcheck_has_health_none():
     c = container()
-    assert health.health_status(c) == "none" and not container_status(c).endswith(")")
+    assert container_health(c) == "none" and not container_status(c).endswith(")")
+
+
+def test_the_health_filter_sees_the_status():
+    c = container({"Test": ["CMD", "true"]})
+    c.state.health = {"Status": "healthy", "FailingStreak": 0, "Log": []}
+    assert container_health(c) == "healthy"
 
 
 # -- the monitor on a fake clock --------------------------------------------------------------
@@ -253,15 +260,15 @@ def test_monitor_reports_unhealthy_once_and_records_errors_as_exit_code_minus_on
     c = container({"Test": ["CMD", "x"], "Interval": S, "Retries": 2})
     _, changes, _ = run_monitor(c, [BerthError("exec: \"x\": executable file not found in $PATH")], steps=8)
     assert changes == ["unhealthy"]
-    assert c.health["Log"][-1]["ExitCode"] == -1
-    assert c.health["Log"][-1]["Output"] == "exec: \"x\": executable file not found in $PATH"
+    assert c.state.health["Log"][-1]["ExitCode"] == -1
+    assert c.state.health["Log"][-1]["Output"] == "exec: \"x\": executable file not found in $PATH"
 
 
 def test_a_probe_without_a_command_fails_with_dockers_message():
     c = container({"Test": ["CMD"], "Interval": S, "Retries": 1})
     _, changes, calls = run_monitor(c, [(0, "")], steps=4)
     assert calls == [] and changes == ["unhealthy"]
-    assert c.health["Log"][0]["Output"] == f"healthcheck for container {c.id} has no command"
+    assert c.state.health["Log"][0]["Output"] == f"healthcheck for container {c.id} has no command"
 
 
 def test_stopping_the_monitor_makes_the_container_unhealthy_and_resume_does_not_reset():
@@ -270,12 +277,12 @@ def test_stopping_the_monitor_makes_the_container_unhealthy_and_resume_does_not_
 
     def pause(monitor):
         monitor.stop(c)
-        seen["paused"] = c.health["Status"]
+        seen["paused"] = c.state.health["Status"]
 
     def unpause(monitor):
-        seen["streak"] = c.health["FailingStreak"]
+        seen["streak"] = c.state.health["FailingStreak"]
         monitor.resume(c)
-        seen["resumed"] = c.health["Status"]
+        seen["resumed"] = c.state.health["Status"]
 
     _, changes, _ = run_monitor(c, [(0, "")], steps=12, actions={4: pause, 6: unpause})
     assert seen == {"paused": "unhealthy", "streak": 0, "resumed": "unhealthy"}
@@ -284,12 +291,12 @@ def test_stopping_the_monitor_makes_the_container_unhealthy_and_resume_does_not_
 
 def test_start_begins_again_from_starting_and_keeps_the_log():
     c = container({"Test": ["CMD", "true"], "Interval": S})
-    c.health = {"Status": "unhealthy", "FailingStreak": 4, "Log": [{"ExitCode": 1}]}
+    c.state.health = {"Status": "unhealthy", "FailingStreak": 4, "Log": [{"ExitCode": 1}]}
 
     async def scenario():
         monitor = HealthMonitor(None, lambda *a: None)
         monitor.start(c)
-        state = dict(c.health)
+        state = dict(c.state.health)
         monitor.stop(c)
         return state
 
@@ -318,7 +325,7 @@ def test_a_result_arriving_after_stop_is_dropped():
             await asyncio.sleep(0)
 
     asyncio.run(scenario())
-    assert c.health == {"Status": "unhealthy", "FailingStreak": 0, "Log": []}
+    assert c.state.health == {"Status": "unhealthy", "FailingStreak": 0, "Log": []}
 
 
 def test_containers_without_a_probe_get_no_health_state():
@@ -329,4 +336,4 @@ def test_containers_without_a_probe_get_no_health_state():
         monitor.start(c)
         return monitor.tasks
 
-    assert asyncio.run(scenario()) == {} and c.health is None
+    assert asyncio.run(scenario()) == {} and c.state.health is None
