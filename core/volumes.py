@@ -193,9 +193,11 @@ class VolumeStore:
             return {"Type": "bind", "Source": source, "Destination": os.path.normpath(dest), "Mode": "",
                     "RW": rw, "Propagation": "rprivate"}
         if kind == "volume":
-            labels = ((m.get("VolumeOptions") or {}).get("Labels")) or None
+            options = m.get("VolumeOptions") or {}
+            driver = (options.get("DriverConfig") or {}).get("Name") or "local"
             return self._volume_entry(m.get("Source") or None, os.path.normpath(dest), rw,
-                                      anonymous=not m.get("Source"), labels=labels)
+                                      anonymous=not m.get("Source"), labels=options.get("Labels") or None,
+                                      driver=driver)
         if kind == "tmpfs":
             opts = m.get("TmpfsOptions") or {}
             return {"Type": "tmpfs", "Source": "", "Destination": os.path.normpath(dest), "Mode": "", "RW": rw,

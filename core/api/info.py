@@ -19,6 +19,7 @@ from aiohttp import web
 
 import berth
 from berth import hostfacts
+from berth.api import cgroupinfo
 from berth.api.server import Routes, engine_of, json_response
 from berth.containers import logdrivers
 from berth.containers.model import State
@@ -37,12 +38,13 @@ async def info(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     inventory = await asyncio.to_thread(engine.driver_inventory)
     images = await asyncio.to_thread(engine.images.list, True)
+    features = await asyncio.to_thread(engine.exec.features)
     return json_response({
         "ID": engine.data_root, "Name": platform.node(), "ServerVersion": berth.__version__,
         **_container_counts(engine), "Images": len(images),
-        **_drivers(engine, inventory), **_host_facts(), **_daemon_facts(engine),
+        **_drivers(engine, inventory), **_host_facts(), **cgroupinfo.fields(features), **_daemon_facts(engine),
         "RegistryConfig": registry_config(engine.config.insecure_registries or []),
-        "Swarm": dict(SWARM_INACTIVE), "Warnings": list(engine.warnings),
+        "Swarm": dict(SWARM_INACTIVE), "Warnings": [*engine.warnings, *cgroupinfo.warnings(features)],
     })
 
 
@@ -65,8 +67,7 @@ def _drivers(engine, inventory: list[dict]) -> dict:
                     "Authorization": None, "Log": [d for d in logdrivers.DRIVERS if d != logdrivers.NONE]},
         "BerthDrivers": inventory, "DriverCalls": engine.stats.summary(),
         "LoggingDriver": engine.log_defaults.driver, "CgroupDriver": "cgroupfs",
-        "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
-        "Runtimes": {engine.exec.name: {"path": engine.exec.name}}, "DefaultRuntime": engine.exec.name,
+        "DefaultRuntime": engine.exec.name,
         "Isolation": "", "InitBinary": "", "ContainerdCommit": dict(NO_COMMIT), "RuncCommit": dict(NO_COMMIT),
         "InitCommit": dict(NO_COMMIT), "GenericResources": None,
     }
@@ -75,9 +76,7 @@ def _drivers(engine, inventory: list[dict]) -> dict:
 def _host_facts() -> dict:
     os_release = hostfacts.os_release()
     return {
-        "MemoryLimit": True, "SwapLimit": True, "KernelMemory": False, "KernelMemoryTCP": False,
-        "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
-        "OomKillDisable": False, "IPv4Forwarding": _sysctl_on("net/ipv4/ip_forward"),
+        "IPv4Forwarding": _sysctl_on("net/ipv4/ip_forward"),
         "BridgeNfIptables": _sysctl_on("net/bridge/bridge-nf-call-iptables"),
         "BridgeNfIp6tables": _sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
         "KernelVersion": platform.release(), "OperatingSystem": os_release.get("PRETTY_NAME", "Linux"),

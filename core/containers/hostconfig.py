@@ -46,7 +46,7 @@ def prepare(host_config: dict[str, Any], config: dict[str, Any], features: ExecF
         warnings.append("Your kernel does not support cgroup namespaces.  Cgroup namespace setting discarded.")
     warnings += securityopts.host_warnings(securityopts.parse(hc), features.security)
     _check_ulimits(hc)
-    _check_devices(hc)
+    warnings += _check_devices(hc, features)
     _set_defaults(hc, features)
     return warnings
 
@@ -97,13 +97,18 @@ def _check_ulimits(hc: dict[str, Any]) -> None:
         check_ulimit(ulimit)
 
 
-def _check_devices(hc: dict[str, Any]) -> None:
-    """``--device`` syntax and ``--device-cgroup-rule`` lines (the nodes themselves are read at start)."""
+def _check_devices(hc: dict[str, Any], features: ExecFeatures) -> list[str]:
+    """``--device`` syntax and ``--device-cgroup-rule`` lines (the nodes themselves are read at start);
+    a warning where the exec driver enforces no device allowlist, so the rules would change nothing."""
     from berth.containers import devices
 
     for mapping in hc.get("Devices") or []:
         devices.check_mapping(mapping)
     devices.rules_from_strings(hc.get("DeviceCgroupRules"))
+    if hc.get("DeviceCgroupRules") and "devices" not in features.limits:
+        return ["Your kernel does not support device cgroup rules or the cgroup is not mounted. "
+                "Device cgroup rules discarded."]
+    return []
 
 
 def _set_defaults(hc: dict[str, Any], features: ExecFeatures) -> None:

@@ -36,6 +36,7 @@ def check_resources(hc: dict[str, Any], features: ExecFeatures, update: bool = F
     """Refuse impossible limits, drop (with a warning) what the host cannot enforce; ``hc`` is changed in place."""
     warnings: list[str] = []
     _check_memory(hc, features, update, warnings)
+    _check_kernel_tcp(hc, features, warnings)
     _check_oom_and_pids(hc, features, warnings)
     _check_cpu(hc, features, warnings)
     _check_cpuset(hc, features, warnings)
@@ -79,6 +80,13 @@ def _check_memory(hc: dict[str, Any], features: ExecFeatures, update: bool, warn
         if "kernel_memory" not in features.limits:
             warnings.append(_NOT_SUPPORTED.format("kernel memory limit capabilities", "Limitation discarded."))
             hc["KernelMemory"] = 0
+
+
+def _check_kernel_tcp(hc: dict[str, Any], features: ExecFeatures, warnings: list[str]) -> None:
+    """``KernelMemoryTCP`` (API only): v1's kmem.tcp limit, which dockerd passes on without a check."""
+    if _int(hc, "KernelMemoryTCP") > 0 and "kernel_memory_tcp" not in features.limits:
+        warnings.append(_NOT_SUPPORTED.format("kernel memory TCP limit capabilities", "Limitation discarded."))
+        hc["KernelMemoryTCP"] = 0
 
 
 def _check_oom_and_pids(hc: dict[str, Any], features: ExecFeatures, warnings: list[str]) -> None:

@@ -27,6 +27,8 @@ def memory(hc: dict[str, Any]) -> dict[str, Any]:
         out["swap"] = int(hc["MemorySwap"])
     if hc.get("MemorySwappiness") is not None and hc["MemorySwappiness"] >= 0:
         out["swappiness"] = int(hc["MemorySwappiness"])
+    if int(hc.get("KernelMemoryTCP") or 0) > 0:
+        out["kernelTCP"] = int(hc["KernelMemoryTCP"])
     if hc.get("OomKillDisable"):
         out["disableOOMKiller"] = True
     return out

@@ -30,7 +30,7 @@ _HC_DICT_LIST = ("Mounts", "Ulimits", "Devices", "DeviceRequests", "BlkioWeightD
 _HC_STR_DICT = ("Tmpfs", "Sysctls", "StorageOpt", "Annotations")
 _HC_DICT = ("RestartPolicy", "LogConfig", "PortBindings")
 #: integers that must not be negative (-1 is meaningful only for the ones in _HC_MINUS_ONE)
-_HC_COUNT = ("Memory", "MemoryReservation", "KernelMemory", "NanoCpus", "CpuShares", "CpuPeriod",
+_HC_COUNT = ("Memory", "MemoryReservation", "KernelMemory", "KernelMemoryTCP", "NanoCpus", "CpuShares", "CpuPeriod",
              "CpuRealtimePeriod", "CpuRealtimeRuntime", "BlkioWeight", "CpuCount", "CpuPercent")
 _HC_MINUS_ONE = ("MemorySwap", "PidsLimit", "CpuQuota")
 #: integers whose range dockerd checks itself, with its own messages (berth.containers.hostconfig and limits)

@@ -117,7 +117,7 @@ class ExecFeatures:
     ``limits`` names the resource controls the driver applies here; the engine drops a
     requested limit that is not listed with Docker's "Your kernel does not support ..."
     warning. The names: ``memory``, ``memory_swap``, ``memory_reservation``,
-    ``memory_swappiness``, ``kernel_memory``, ``oom_kill_disable``, ``pids``, ``cpu_shares``,
+    ``memory_swappiness``, ``kernel_memory``, ``kernel_memory_tcp``, ``oom_kill_disable``, ``pids``, ``cpu_shares``,
     ``cpu_cfs`` (period and quota), ``cpu_realtime``, ``cpuset``, ``blkio_weight``,
     ``blkio_weight_device``, ``blkio_read_bps``, ``blkio_write_bps``, ``blkio_read_iops``,
     ``blkio_write_iops``, ``devices`` (the ``linux.resources.devices`` allowlist).

@@ -106,3 +106,10 @@ def test_update_answers_with_the_warnings_of_what_it_cannot_apply(made, engine):
     _, answer = made.create({})
     status, _, raw = http(engine, "POST", f"/v1.41/containers/{answer['Id']}/update", {"KernelMemory": 50 << 20})
     assert status == 200 and KMEM_DEPRECATED in json.loads(raw)["Warnings"]
+
+
+def test_info_reports_the_cgroup_limits_dockerd_reports(daemon, dockerd):
+    keys = ("MemoryLimit", "SwapLimit", "KernelMemoryTCP", "CpuCfsPeriod", "CpuCfsQuota", "CPUShares", "CPUSet",
+            "PidsLimit", "OomKillDisable", "CgroupVersion")
+    answers = [json.loads(http(engine, "GET", "/v1.41/info")[2]) for engine in (daemon, dockerd)]
+    assert [{k: a[k] for k in keys} for a in answers][0] == {k: answers[1][k] for k in keys}

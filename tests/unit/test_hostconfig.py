@@ -205,3 +205,16 @@ def test_cpuset_lists_parse_like_the_kernel():
     assert limits.parse_cpuset("0-2,5") == {0, 1, 2, 5}
     with pytest.raises(ValueError):
         limits.parse_cpuset("3-1")
+
+
+def test_device_cgroup_rules_without_a_device_controller_warn():
+    assert prepare({"DeviceCgroupRules": ["c 1:3 r"]}, V2) == [
+        "Your kernel does not support device cgroup rules or the cgroup is not mounted. "
+        "Device cgroup rules discarded."]
+
+
+def test_kernel_tcp_memory_without_the_control_file_is_discarded():
+    hc = {"KernelMemoryTCP": 10 << 20}
+    assert prepare(hc, NOTHING) == ["Your kernel does not support kernel memory TCP limit capabilities or the "
+                                    "cgroup is not mounted. Limitation discarded."]
+    assert hc["KernelMemoryTCP"] == 0

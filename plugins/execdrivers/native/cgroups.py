@@ -256,6 +256,8 @@ class Cgroups:
             ctl.soft_limit_in_bytes = memory["reservation"]
         if memory.get("swappiness") is not None and 0 <= memory["swappiness"] <= 100:
             ctl.swappiness = memory["swappiness"]
+        if memory.get("kernelTCP"):
+            self._write("memory", "memory.kmem.tcp.limit_in_bytes", memory["kernelTCP"])
         if memory.get("disableOOMKiller"):
             self._write("memory", "memory.oom_control", 1)  # cgroupspy's set_property wants bytes names
 

@@ -22,6 +22,7 @@ V1_FILES = {
     "memory_reservation": ("memory", "memory.soft_limit_in_bytes"),
     "memory_swappiness": ("memory", "memory.swappiness"),
     "oom_kill_disable": ("memory", "memory.oom_control"),
+    "kernel_memory_tcp": ("memory", "memory.kmem.tcp.limit_in_bytes"),
     "pids": ("pids", "cgroup.procs"),
     "cpu_shares": ("cpu", "cpu.shares"),
     "cpu_cfs": ("cpu", "cpu.cfs_quota_us"),
