@@ -37,6 +37,10 @@ class RuntimeMixin:
                   "BlkioWeight")
         changes = {k: resources[k] for k in fields if resources.get(k) is not None}
         warnings = limits.check_resources(changes, self.exec.features(), update=True)
+        old_swap = int(c.host_config.get("MemorySwap") or 0)
+        if changes.get("Memory", 0) > 0 and not changes.get("MemorySwap") and 0 < old_swap < changes["Memory"]:
+            raise Conflict(f"Cannot update container {c.id}: Memory limit should be smaller than already set "
+                           "memoryswap limit, update the memoryswap at the same time")
         merged = {**c.host_config, **changes}
         if resources.get("RestartPolicy"):
             merged["RestartPolicy"] = resources["RestartPolicy"]

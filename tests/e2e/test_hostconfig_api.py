@@ -113,3 +113,11 @@ def test_info_reports_the_cgroup_limits_dockerd_reports(daemon, dockerd):
             "PidsLimit", "OomKillDisable", "CgroupVersion")
     answers = [json.loads(http(engine, "GET", "/v1.41/info")[2]) for engine in (daemon, dockerd)]
     assert [{k: a[k] for k in keys} for a in answers][0] == {k: answers[1][k] for k in keys}
+
+
+def test_update_cannot_raise_memory_above_the_swap_set_at_create(made, engine):
+    _, answer = made.create({"Memory": 100 << 20})  # MemorySwap defaults to 200m
+    status, _, raw = http(engine, "POST", f"/v1.41/containers/{answer['Id']}/update", {"Memory": 300 << 20})
+    assert status == 409
+    assert json.loads(raw)["message"] == (f"Cannot update container {answer['Id']}: Memory limit should be smaller "
+                                          "than already set memoryswap limit, update the memoryswap at the same time")
