@@ -186,7 +186,7 @@ async def healthcheck(b: "Builder", st: StageState, instr: Instruction) -> None:
     kind = words[0].upper()
     if kind == "NONE":
         if len(words) > 1 or instr.flags:
-            raise _error(instr, "HEALTHCHECK NONE takes no arguments")
+            raise _health_error(instr, "HEALTHCHECK NONE takes no arguments")
         check: dict = {"Test": ["NONE"]}
     elif kind == "CMD":
         check = {"Test": _healthcheck_test(words[1].strip() if len(words) > 1 else "", instr)}
@@ -194,19 +194,19 @@ async def healthcheck(b: "Builder", st: StageState, instr: Instruction) -> None:
                           ("start-interval", "StartInterval")):
             value = parse_duration(instr.flags[flag], flag, instr) if flag in instr.flags else 0
             if 0 < value < 1_000_000:
-                raise _error(instr, f'Interval "{flag}" cannot be less than 1ms')
+                raise _health_error(instr, f'Interval "{flag}" cannot be less than 1ms')
             if value:
                 check[key] = value
         if "retries" in instr.flags:
             text = instr.flags["retries"]
             if not re.fullmatch(r"[+-]?\d+", text):
-                raise _error(instr, f'strconv.ParseInt: parsing "{text}": invalid syntax')
+                raise _health_error(instr, f'strconv.ParseInt: parsing "{text}": invalid syntax')
             if int(text) < 0:
-                raise _error(instr, f"--retries cannot be negative ({int(text)})")
+                raise _health_error(instr, f"--retries cannot be negative ({int(text)})")
             if int(text):
                 check["Retries"] = int(text)
     else:
-        raise _error(instr, f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+        raise _health_error(instr, f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
     old = (st.run_config.get("Healthcheck") or {}).get("Test")
     if old:
         await b.out(f"Note: overriding previous HEALTHCHECK: [{' '.join(old)}]\n")
@@ -214,17 +214,22 @@ async def healthcheck(b: "Builder", st: StageState, instr: Instruction) -> None:
     await b.commit_metadata(st, "HEALTHCHECK " + json.dumps(check, sort_keys=True))
 
 
+def _health_error(instr: Instruction, message: str) -> DockerfileError:
+    """HEALTHCHECK's refusals carry no instruction prefix: their text names it, as Docker's do."""
+    return DockerfileError(instr.line, message)
+
+
 def _healthcheck_test(rest: str, instr: Instruction) -> list[str]:
     """``CMD ["prog", "arg"]`` runs as is, ``CMD prog arg`` through the shell (``CMD-SHELL``)."""
     if not rest:
-        raise _error(instr, "Missing command after HEALTHCHECK CMD")
+        raise _health_error(instr, "Missing command after HEALTHCHECK CMD")
     try:
         exec_form = json.loads(rest) if rest.startswith("[") else None
     except ValueError:
         exec_form = None
     if isinstance(exec_form, list) and all(isinstance(x, str) for x in exec_form):
         if not exec_form:
-            raise _error(instr, "Missing command after HEALTHCHECK CMD")
+            raise _health_error(instr, "Missing command after HEALTHCHECK CMD")
         return ["CMD", *exec_form]
     return ["CMD-SHELL", rest]
 

@@ -17,6 +17,7 @@ import pytest
 
 DAEMON_ARGS = ["-s", "vfs"]
 MS = 1_000_000
+S = 1_000_000_000
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +293,46 @@ def test_probes_survive_a_kill_9_of_berthd(make_daemon, busybox_path):
     finally:
         client.close()
 
+
+
+@pytest.mark.parametrize("instruction, message", [
+    ("HEALTHCHECK --interval=500us CMD true", 'Interval "interval" cannot be less than 1ms'),
+    ("HEALTHCHECK NONE x", "HEALTHCHECK NONE takes no arguments"),
+    ("HEALTHCHECK FOO x", 'Unknown type "FOO" in HEALTHCHECK (try CMD)'),
+    ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
+    ("HEALTHCHECK --retries=-1 CMD true", "--retries cannot be negative (-1)"),
+])
+def test_dockerfile_healthcheck_refusals_use_dockers_words(daemon, tmp_path, instruction, message):
+    (tmp_path / "Dockerfile").write_text(f"FROM busybox\n{instruction}\n")
+    result = daemon.cli("build", "-q", str(tmp_path))
+    assert result.returncode != 0
+    assert f"dockerfile parse error line 2: {message}" in result.stderr.decode()
+
+
+def test_a_second_healthcheck_replaces_the_first_with_dockers_note(api, daemon, tmp_path):
+    (tmp_path / "Dockerfile").write_text('FROM busybox\nHEALTHCHECK CMD true\nHEALTHCHECK --interval=5s CMD ["false"]\n')
+    result = daemon.cli("build", "-t", "hc-twice:1", str(tmp_path))
+    assert result.returncode == 0, result.stderr.decode()
+    assert "Note: overriding previous HEALTHCHECK: [CMD-SHELL true]\n" in result.stdout.decode()
+    assert api.inspect_image("hc-twice:1")["Config"]["Healthcheck"] == {"Test": ["CMD", "false"], "Interval": 5 * S}
+
+
+def test_the_berth_cli_health_flags_set_the_probe(daemon):
+    result = daemon.cli("run", "-d", "--name", "cli-health", "--health-cmd", "exit 0", "--health-interval", "200ms",
+                        "--health-timeout", "2s", "--health-retries", "4", "--health-start-period", "10s",
+                        "--health-start-interval", "100ms", "busybox", "sleep", "1000")
+    assert result.returncode == 0, result.stderr.decode()
+
+    def inspect(template):
+        return daemon.cli("inspect", "--format", template, "cli-health").stdout.decode().strip()
+
+    assert json.loads(inspect("{{json .Config.Healthcheck}}")) == {
+        "Test": ["CMD-SHELL", "exit 0"], "Interval": 200 * MS, "Timeout": 2 * S, "StartPeriod": 10 * S,
+        "StartInterval": 100 * MS, "Retries": 4}
+    end = time.monotonic() + 15
+    while inspect("{{.State.Health.Status}}") != "healthy" and time.monotonic() < end:
+        time.sleep(0.1)
+    assert daemon.cli("ps", "--format", "{{.Status}}", "--filter", "name=cli-health").stdout.decode().strip() \
+        .endswith("(healthy)")
+    no_check = daemon.cli("run", "-d", "--no-healthcheck", "busybox", "sleep", "1000").stdout.decode().strip()
+    assert daemon.cli("inspect", "--format", "{{json .State.Health}}", no_check).stdout.decode().strip() == "null"
