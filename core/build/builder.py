@@ -285,7 +285,7 @@ class Builder:
     async def commit_files(self, st: StageState, comment: str, work: Callable[[str], Any],
                            cacheable: bool = True) -> None:
         """Commit a step that changes files: ``work(tree)`` runs on a scratch layer of the current image."""
-        container_config = st.container_config(st.nop_cmd(comment))
+        container_config = st.container_config(st.nop_cmd(comment, one_word=True))
         if cacheable and await self._probe(st, container_config):
             return
 

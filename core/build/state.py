@@ -75,13 +75,24 @@ class StageState:
         return sorted(f"{k}={v}" for k, v in self.args.items() if v is not None and k not in env)
 
     def container_config(self, cmd: list[str]) -> dict[str, Any]:
-        cfg = copy.deepcopy(self.run_config)
+        cfg = self.step_config()
         cfg["Cmd"] = list(cmd)
         return cfg
 
-    def nop_cmd(self, comment: str) -> list[str]:
-        """The Cmd Docker records for a step that runs nothing: ``<shell> #(nop) <comment>``."""
-        return [*self.shell, "#(nop) " + comment]
+    def step_config(self) -> dict[str, Any]:
+        """The run config a step starts from; ``Image`` names the image it starts from, as dockerd records."""
+        cfg = copy.deepcopy(self.run_config)
+        cfg["Image"] = self.image_id
+        return cfg
+
+    def nop_cmd(self, comment: str, one_word: bool = False) -> list[str]:
+        """The Cmd dockerd records for a step that runs nothing: ``<shell> "#(nop) " <comment>``.
+
+        As in Moby, metadata steps give the comment its own word (so history shows ``#(nop)  ENV``, two
+        spaces) and COPY, ADD and WORKDIR join it to the marker (``one_word``, history ``#(nop) COPY``).
+        Equal Cmds are what makes a step's cache hit, also on images built by dockerd.
+        """
+        return [*self.shell, "#(nop) " + comment] if one_word else [*self.shell, "#(nop) ", comment]
 
     def child_config(self, container_config: dict[str, Any], empty_layer: bool, container_id: str = "",
                      author: str | None = None) -> dict[str, Any]:
@@ -95,7 +106,7 @@ class StageState:
             **base,
             "architecture": base.get("architecture") or host_architecture(),
             "os": base.get("os") or "linux",
-            "config": copy.deepcopy(self.run_config),
+            "config": self.step_config(),
             "container_config": container_config,
             "created": created,
             "docker_version": "berth",

@@ -101,3 +101,21 @@ def test_cache_from_is_json_in_the_query(daemon):
     query = urllib.parse.quote(json.dumps({"not": "a list"}))
     status, _, body = http(daemon, "POST", f"/v1.45/build?cachefrom={query}")
     assert status == 400 and "cache-from" in json.loads(body)["message"]
+
+
+def test_history_records_steps_in_dockerds_words(api):
+    build(api, "FROM busybox\nLABEL a=b\nWORKDIR /w\nRUN true\n", tag="history-words")
+    try:
+        created_by = [entry["CreatedBy"] for entry in api.history("history-words")][:3]
+        assert created_by == ["/bin/sh -c true", "/bin/sh -c #(nop) WORKDIR /w", "/bin/sh -c #(nop)  LABEL a=b"]
+    finally:
+        api.remove_image("history-words")
+
+
+def test_a_built_image_config_names_the_image_its_last_step_started_from(api):
+    build(api, "FROM busybox\nENV STEP=1\nLABEL last=yes\n", tag="config-image")
+    try:
+        inspect = api.inspect_image("config-image")
+        assert inspect["Config"]["Image"] == inspect["ContainerConfig"]["Image"] == inspect["Parent"] != ""
+    finally:
+        api.remove_image("config-image")

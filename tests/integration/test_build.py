@@ -156,12 +156,13 @@ def test_history_marks_metadata_steps_as_empty_layers(daemon, every_image):
     history = config["history"]
     layered = [h for h in history if not h.get("empty_layer")]
     assert len(layered) == len(config["rootfs"]["diff_ids"])  # one layer per non-empty step, as Docker's
-    by_step = {h["created_by"].split("#(nop) ")[-1].split(" ")[0]: h for h in history}
+    by_step = {h["created_by"].split("#(nop) ")[-1].split()[0]: h for h in history}
     for metadata_step in ("LABEL", "MAINTAINER", "ENV", "ARG", "EXPOSE", "VOLUME", "STOPSIGNAL", "USER", "CMD"):
         assert by_step[metadata_step].get("empty_layer") is True, metadata_step
     runs = [h["created_by"] for h in history if "#(nop)" not in h["created_by"] and "VERSION" in h["created_by"]]
     assert runs and runs[0].startswith("|1 VERSION=1.0 /bin/sh -c echo")  # build args in scope, as Docker records
-    assert config["container_config"]["Cmd"][-1].startswith("#(nop) CMD")
+    last_step = config["container_config"]["Cmd"]
+    assert last_step[-2] == "#(nop) " and last_step[-1].startswith("CMD [")  # Moby's two-word nop comment
 
 
 def test_onbuild_triggers_run_in_a_child_build(daemon, every_image, tmp_path):
