@@ -24,11 +24,17 @@ def test_v1_limits_follow_the_control_files_in_each_hierarchy(tmp_path):
 def test_v2_limits_follow_the_root_controllers(tmp_path):
     (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
     _touch(tmp_path / "daemon.scope", "memory.swap.max", "io.weight")
-    found = v2_limits(str(tmp_path), "/daemon.scope")
-    assert found == {"memory", "memory_reservation", "memory_swap", "pids", "cpu_shares", "cpu_cfs",
+    found = v2_limits(str(tmp_path), "/daemon.scope", userns=False)
+    assert found == {"devices", "memory", "memory_reservation", "memory_swap", "pids", "cpu_shares", "cpu_cfs",
                      "blkio_weight", "blkio_weight_device", "blkio_read_bps", "blkio_write_bps", "blkio_read_iops",
                      "blkio_write_iops"}
     assert "oom_kill_disable" not in found and "memory_swappiness" not in found  # v2 has neither
+
+
+def test_v2_device_rules_are_enforced_except_in_a_user_namespace(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("\n")  # even with no controller: an eBPF program needs none
+    assert "devices" in v2_limits(str(tmp_path), userns=False)
+    assert "devices" not in v2_limits(str(tmp_path), userns=True)
 
 
 def test_features_report_the_version_and_the_cpusets(tmp_path):

@@ -48,7 +48,6 @@ def test_resources_map_to_v2_files(fake_root):
         "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "mems": "0"},
         "pids": {"limit": 50},
         "blockIO": {"weight": 500},
-        "devices": [{"allow": False, "access": "rwm"}],
     })
     assert (d / "memory.max").read_text() == str(64 << 20)
     assert (d / "memory.swap.max").read_text() == str(32 << 20)  # OCI swap is memory+swap
@@ -58,6 +57,17 @@ def test_resources_map_to_v2_files(fake_root):
     assert (d / "cpuset.cpus").read_text() == "0-1" and (d / "cpuset.mems").read_text() == "0"
     assert (d / "pids.max").read_text() == "50"
     assert (d / "io.weight").read_text() == f"default {blkio_to_io_weight(500)}"
+
+
+def test_device_rules_on_a_tree_the_kernel_does_not_run_fail_closed(fake_root):
+    # No eBPF program can attach to a plain directory: the container must not start without one.
+    from berth.plugins.execdrivers.native.devicefilter import DeviceControlError
+
+    cg = CgroupsV2("/berth/c9", root=str(fake_root))
+    cg.create()
+    _populate(fake_root / "berth" / "c9")
+    with pytest.raises(DeviceControlError, match="cannot attach the device-control eBPF program"):
+        cg.apply({"devices": [{"allow": False, "access": "rwm"}], "pids": {"limit": 5}})
 
 
 def test_unlimited_values_are_max(fake_root):

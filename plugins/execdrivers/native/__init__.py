@@ -10,5 +10,7 @@ Modules, in the order a container comes to life:
 - ``rootfs``      mounts, /dev, pivot_root, masked and read-only paths
 - ``process``     the last steps before execve: rlimits, user, capabilities, PATH lookup
 - ``caps``, ``seccomp``, ``cgroups``, ``syscalls``   one concern each
+- ``cgroups2``, ``devicefilter``, ``bpf``          cgroup v2: limits and freezing; the device rules as an
+                                                 eBPF program; the bpf(2) calls that load and attach it
 - ``channel``, ``attach``, ``state``                 sockets, Docker stream framing, state files
 """

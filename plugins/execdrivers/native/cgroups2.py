@@ -7,9 +7,10 @@ controllers are delegated down to it through each ancestor's
 cpu.weight, blkio weights -> io.weight (io.bfq.weight under BFQ), throttles -> io.max,
 reservation -> memory.low, memory+swap -> memory.swap.max).
 
-Not enforced on v2: the device allowlist (``linux.resources.devices``), which
-v2 only offers through an eBPF program; the container still gets only the
-device nodes its spec lists. :data:`LIMITATIONS` says so for ``berth info``.
+The device allowlist (``linux.resources.devices``), which v2 has no files for,
+is an eBPF program attached to the container's cgroup (:mod:`.devicefilter`)
+when the limits are applied, before the container's process joins; failing to
+attach it fails the container's creation. Freeze and thaw write ``cgroup.freeze``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import errno
 import os
 import time
 
+from . import devicefilter
+
 UNIFIED_ROOT = "/sys/fs/cgroup"
 WANTED_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
-LIMITATIONS = "device allowlist not enforced (cgroup v2 needs an eBPF program)"
 
 
 def is_unified_host(root: str = UNIFIED_ROOT) -> bool:
@@ -116,8 +118,14 @@ class CgroupsV2:
         self._write("cgroup.procs", pid)
 
     def destroy(self, timeout: float = 2.0) -> None:
+        """Detach the device program (freeing it), then remove the directory."""
         from .cgroups import owned_parents, remove_cgroup_dir
 
+        if self.exists():
+            try:
+                devicefilter.remove(self.directory)
+            except OSError:
+                pass  # the rmdir below releases whatever is still attached
         remove_cgroup_dir(self.directory, time.monotonic() + timeout, owned_parents(self.path))
 
     def exists(self) -> bool:
@@ -129,8 +137,9 @@ class CgroupsV2:
     # -- limits --------------------------------------------------------------
 
     def apply(self, resources: dict | None) -> None:
-        """Apply an OCI ``linux.resources`` object (devices excepted, see the module doc)."""
+        """Apply an OCI ``linux.resources`` object; its device rules become the cgroup's eBPF program."""
         resources = resources or {}
+        self.apply_devices(resources.get("devices"))
         self._apply_memory(resources.get("memory") or {})
         self._apply_cpu(resources.get("cpu") or {})
         pids = resources.get("pids") or {}
@@ -182,6 +191,18 @@ class CgroupsV2:
         for field, key in _IO_MAX_KEYS:
             for dev in blkio.get(field) or []:
                 self._write("io.max", f"{dev['major']}:{dev['minor']} {key}={dev['rate']}")
+
+    def apply_devices(self, rules: list[dict] | None) -> None:
+        """Attach the program for the OCI device ``rules`` (replacing the one there); None leaves it as it is.
+
+        Raises :class:`~.devicefilter.DeviceControlError` when it cannot: the container must not run.
+        """
+        if rules is not None:
+            devicefilter.install(self.directory, rules)
+
+    def device_programs(self) -> list[dict]:
+        """The device programs attached to the container's cgroup (``{"id", "name"}`` each)."""
+        return devicefilter.attached(self.directory)
 
     # -- freezer ---------------------------------------------------------------
 

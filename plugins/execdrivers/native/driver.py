@@ -299,13 +299,44 @@ class NativeDriver(MonitoredDriver):
 
     # -- restart and reporting --------------------------------------------------
 
+    @hookimpl
+    def exec_restore(self, container_id: str) -> RuntimeState:
+        """Re-adopt the container; on cgroup v2 its device program must still be attached (see _recheck_devices)."""
+        record = self._record(self._dir(container_id), "container")
+        if record["status"] != "stopped":
+            self._recheck_devices(container_id, record)
+        return self._runtime_state(record)
+
+    def _recheck_devices(self, container_id: str, record: dict) -> None:
+        """Find the container's device program on its v2 cgroup; put it back from the spec when it is gone.
+
+        Fail closed: a live container whose device control cannot be restored is killed.
+        """
+        cgroups = self._cgroups(record)
+        if cgroups is None or getattr(cgroups, "version", 1) != 2 or not cgroups.exists():
+            return
+        from berth import log
+
+        from .devicefilter import PROGRAM_NAME
+
+        rules = ((self._spec(record).get("linux") or {}).get("resources") or {}).get("devices")
+        try:
+            if rules is None or any(p["name"] == PROGRAM_NAME for p in cgroups.device_programs()):
+                return
+            cgroups.apply_devices(rules)
+            log.get().warning("native.devices_reattached", container_id=container_id[:12])
+        except OSError as exc:
+            self._kill_all(container_id, record, signals.SIGKILL)
+            raise DriverError(f"native driver: container {container_id} lost its device control and it could not "
+                              f"be restored ({exc}); the container was killed") from exc
+
     @staticmethod
     def _cgroup_status() -> list[tuple[str, str]]:
-        from .cgroups2 import LIMITATIONS, is_unified_host
+        from .cgroups2 import is_unified_host
 
         if is_unified_host():
-            return [("Cgroup driver", "cgroupfs (v2)"), ("Cgroup v2 limitation", LIMITATIONS)]
-        return [("Cgroup driver", "cgroupfs (v1)")]
+            return [("Cgroup driver", "cgroupfs (v2)"), ("Device control", "eBPF cgroup-device program")]
+        return [("Cgroup driver", "cgroupfs (v1)"), ("Device control", "devices cgroup (v1)")]
 
     @hookimpl
     def exec_features(self):

@@ -78,10 +78,22 @@ def own_v2_cgroup(proc_cgroup: str = "/proc/self/cgroup") -> str:
     return "/"
 
 
-def v2_limits(root: str, own: str = "/") -> frozenset[str]:
-    """The limits the unified hierarchy at ``root`` offers (``own``: the daemon's cgroup, for non-root files)."""
+def in_user_namespace(uid_map: str = "/proc/self/uid_map") -> bool:
+    """True inside a user namespace other than the initial one (whose map is "0 0 4294967295")."""
+    return _read(uid_map).split() != ["0", "0", "4294967295"]
+
+
+def v2_limits(root: str, own: str = "/", userns: bool | None = None) -> frozenset[str]:
+    """The limits the unified hierarchy at ``root`` offers (``own``: the daemon's cgroup, for non-root files).
+
+    Device rules are always enforceable on v2 (an eBPF program, which the exec driver attaches or
+    refuses to run without), except inside a user namespace, where loading one is not allowed:
+    dockerd decides the same way.
+    """
     controllers = set(_read(os.path.join(root, "cgroup.controllers")).split())
     found = {name for name, controller in V2_CONTROLLERS.items() if controller in controllers}
+    if not (in_user_namespace() if userns is None else userns):
+        found.add("devices")
     here = os.path.join(root, own.strip("/"))
     if "memory" in controllers and any(os.path.exists(os.path.join(d, "memory.swap.max")) for d in (root, here)):
         found.add("memory_swap")
