@@ -38,6 +38,11 @@ class Network:
     labels: dict[str, str] = field(default_factory=dict)
     driver_data: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def docker_driver(self) -> str:
+        """The driver's name as Docker's API shows it: its ``none`` network's driver is called ``null``."""
+        return "null" if self.driver == "none" else self.driver
+
     def as_config(self) -> NetworkConfig:
         return NetworkConfig(self.id, self.name, self.subnet, self.gateway, self.ip_range, self.internal,
                              dict(self.options), dict(self.labels))

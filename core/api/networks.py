@@ -38,7 +38,7 @@ def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
         ipam_config.append({k: v for k, v in (("Subnet", subnet), ("Gateway", gateway),
                                               ("IPRange", net.ip_range)) if v})
     return {
-        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
+        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.docker_driver,
         "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
         "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
         "ConfigOnly": False, "Containers": containers, "Options": net.options, "Labels": net.labels,
@@ -52,7 +52,7 @@ def _matches(net, filters: dict) -> bool:
             return False
         if key == "id" and not any(net.id.startswith(v) for v in values):
             return False
-        if key == "driver" and net.driver not in values:
+        if key == "driver" and net.docker_driver not in values:
             return False
         if key == "type" and not any((v == "builtin") == (net.name in ("bridge", "host", "none")) for v in values):
             return False
@@ -96,7 +96,7 @@ async def create_network(request: web.Request) -> web.StreamResponse:
         engine.networks.create, name=name, driver=body.get("Driver") or engine.default_network_driver(),
         subnet=first.get("Subnet"), gateway=first.get("Gateway"), ip_range=first.get("IPRange"),
         internal=bool(body.get("Internal")), labels=body.get("Labels") or {}, options=body.get("Options") or {})
-    engine.events.publish("network", "create", net.id, {"name": net.name, "type": net.driver})
+    engine.events.publish("network", "create", net.id, {"name": net.name, "type": net.docker_driver})
     return json_response({"Id": net.id, "Warning": ""}, 201)
 
 
@@ -106,7 +106,7 @@ async def remove_network(request: web.Request) -> web.StreamResponse:
     net = engine.networks.find(request.match_info["id"])
     # endpoints of stopped containers do not count: they fail at start instead (404), as in dockerd
     await asyncio.to_thread(engine.networks.remove, net.id, bool(_attached(engine, net)))
-    engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.driver})
+    engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.docker_driver})
     return web.Response(status=204)
 
 
@@ -145,7 +145,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
         if _attached(engine, net):
             continue
         await asyncio.to_thread(engine.networks.remove, net.id, False)
-        engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.driver})
+        engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.docker_driver})
         removed.append(net.name)
     return json_response({"NetworksDeleted": removed or None})
 

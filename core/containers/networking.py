@@ -243,7 +243,7 @@ class NetworkingMixin:
         """``network connect``/``disconnect`` with dockerd's attributes."""
         for network in networks:
             self.events.publish("network", action, network.id,
-                                {"container": c.id, "name": network.name, "type": network.driver})
+                                {"container": c.id, "name": network.name, "type": network.docker_driver})
 
     # -- connect and disconnect -------------------------------------------------------
 

@@ -274,3 +274,9 @@ def test_network_events_name_the_container_network_and_driver(netd):
     assert seen == [("connect", "evented"), ("connect", "bridge"), ("disconnect", "bridge"),
                     ("disconnect", "evented"), ("disconnect", "evented")]
     assert events[0]["Actor"] == {"ID": net_id, "Attributes": {"container": cid, "name": "evented", "type": "bridge"}}
+
+
+def test_the_none_networks_driver_is_called_null_as_in_docker(netd):
+    assert api(netd, "GET", "/networks/none")[1]["Driver"] == "null"
+    listed = api(netd, "GET", "/networks?filters=" + urllib.parse.quote(json.dumps({"driver": ["null"]})))[1]
+    assert [n["Name"] for n in listed] == ["none"]
