@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import sys
 import signal
 import stat
 import subprocess
@@ -248,7 +249,7 @@ def _as_user(directory: str, code: str) -> subprocess.CompletedProcess:
     """Run ``code`` as uid/gid 1000 with ``dirfd`` open on ``directory`` (its parents may be root-only)."""
     prog = (f"import os; dirfd = os.open({directory!r}, os.O_RDONLY); os.setgroups([]); os.setgid(1000); "
             f"os.setuid(1000); os.umask(0o022); {code}")
-    return subprocess.run(["/opt/berth/venv/bin/python", "-c", prog], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=60)
 
 
 def test_new_files_belong_to_the_caller_and_permissions_are_enforced(mounted):
@@ -362,7 +363,7 @@ def test_daemon_does_not_import_pyfuse3(tmp_path):
     code = ("import sys; from berth.testing.graph_kit import open_graph; "
             f"g = open_graph('fuse-overlay', {str(tmp_path / 'g')!r}); g.create('b', None); g.create('c', 'b'); "
             "g.mount('c'); g.unmount('c'); print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyfuse3', 'trio')))")
-    out = subprocess.run(["/opt/berth/venv/bin/python", "-c", code], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 

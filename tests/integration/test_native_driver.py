@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import shutil
 import signal
 import socket
@@ -486,7 +487,7 @@ def test_container_survives_the_daemon_being_killed(harness, tmp_path):
         f"d.exec_start(container_id={cid!r})\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    daemon = subprocess.run(["/opt/berth/venv/bin/python", "-c", script])
+    daemon = subprocess.run([sys.executable, "-c", script])
     assert daemon.returncode == -signal.SIGKILL
     driver = harness.new_driver()
     state = driver.exec_restore(container_id=cid)
