@@ -16,9 +16,9 @@ FALLBACK_DNS = ["8.8.8.8", "8.8.4.4"]  # Docker's fallback when the host has onl
 
 
 def hosts_content(hostname: str, addresses: list[str] = (), extra_hosts: list[str] | None = None,
-                  links: list[tuple[str, str]] = ()) -> str:
+                  links: list[tuple[str, str]] = (), domainname: str = "") -> str:
     """Docker's /etc/hosts: the fixed lines, ``--add-host`` entries, legacy links, then one line per
-    address the container has on its networks."""
+    address the container has on its networks, naming the fully qualified name and the short one."""
     lines = [
         "127.0.0.1\tlocalhost",
         "::1\tlocalhost ip6-localhost ip6-loopback",
@@ -32,7 +32,9 @@ def hosts_content(hostname: str, addresses: list[str] = (), extra_hosts: list[st
         name, _, ip = entry.partition("=") if "=" in entry else entry.partition(":")
         lines.append(f"{ip}\t{name}")
     lines += [f"{address}\t{names}" for address, names in links]
-    lines += [f"{address}\t{hostname}" for address in addresses]
+    fqdn = f"{hostname}.{domainname}" if domainname else hostname
+    names = f"{fqdn} {fqdn.split('.')[0]}" if "." in fqdn else fqdn
+    lines += [f"{address}\t{names}" for address in addresses]
     return "\n".join(lines) + "\n"
 
 

@@ -126,7 +126,8 @@ class NetworkingMixin:
         else:
             resolv = etcfiles.resolv_conf_content(hc.get("Dns") or self.dns.get("dns", []), search, options)
         links = legacylinks.hosts_lines(c, self.get) if "bridge" in c.endpoints else []
-        hosts = etcfiles.hosts_content(c.hostname, addresses, hc.get("ExtraHosts"), links)
+        hosts = etcfiles.hosts_content(c.hostname, addresses, hc.get("ExtraHosts"), links,
+                                       c.config.get("Domainname") or "")
         return etcfiles.write_etc_files(self.store.directory(c.id), c.hostname, hosts, resolv, in_place)
 
     def _resolves_embedded(self, c: Container) -> bool:

@@ -145,3 +145,20 @@ def test_down_with_volumes_and_local_images_leaves_nothing(compose):
     assert not [v["Name"] for v in api(daemon, "GET", "/volumes")[1]["Volumes"] or [] if v["Name"].startswith("teardown")]
     tags = [t for image in api(daemon, "GET", "/images/json")[1] for t in image["RepoTags"] or []]
     assert not [t for t in tags if t.startswith("teardown")] and "busybox:latest" in tags
+
+
+# ---------------------------------------------------------------------------
+# healthy: depends_on with condition service_healthy
+# ---------------------------------------------------------------------------
+
+
+def test_depends_on_service_healthy_waits_for_the_healthcheck(compose):
+    try:
+        compose("healthy", "up", "-d")
+        db, client = inspect(compose.daemon, "healthy_db_1"), inspect(compose.daemon, "healthy_client_1")
+        assert db["State"]["Health"]["Status"] == "healthy"
+        passed = next(probe for probe in db["State"]["Health"]["Log"] if probe["ExitCode"] == 0)
+        assert parse_time(client["State"]["StartedAt"]) >= parse_time(passed["End"])
+        assert "Up (healthy)" in compose.out("healthy", "ps", "db")
+    finally:
+        compose("healthy", "down", check=False)

@@ -1,0 +1,16 @@
+"""The /etc/hosts Docker writes for a container."""
+
+from __future__ import annotations
+
+from berth.containers.etcfiles import hosts_content
+
+
+def test_hosts_lists_extra_hosts_then_links_then_each_address_of_the_container():
+    text = hosts_content("box", ["10.0.0.2", "10.1.0.2"], ["db:10.9.9.9"], [("10.0.0.3", "web abc123 web-1")])
+    assert text.splitlines()[6:] == ["10.9.9.9\tdb", "10.0.0.3\tweb abc123 web-1", "10.0.0.2\tbox", "10.1.0.2\tbox"]
+
+
+def test_a_domain_name_gives_the_fully_qualified_name_then_the_short_one():
+    assert hosts_content("web", ["10.0.0.2"], domainname="example.test").splitlines()[-1] == \
+        "10.0.0.2\tweb.example.test web"
+    assert hosts_content("a.b.c", ["10.0.0.2"]).splitlines()[-1] == "10.0.0.2\ta.b.c a"
