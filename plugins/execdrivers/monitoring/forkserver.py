@@ -6,11 +6,12 @@ FD MODULE...``); it imports the driver's modules (everything a monitor and a
 container init need), then waits on a SEQPACKET socket. Each request names the
 monitor's entry point (``"entry": "package.module:function"``, which must live in
 one of the preloaded modules) and carries a reply socket (SCM_RIGHTS); the server
-double-forks so the monitor ends up in its own session, reparented away from both
-the server and the daemon, and closes its copy of the reply socket.
+forks the monitor into a session of its own and closes its copy of the reply socket.
+It ignores SIGCHLD, so the kernel reaps monitors as they exit: one fork per monitor,
+which matters for execs (a healthcheck probe is one every few seconds per container).
 
 The server exits when the daemon's end of its socket closes; monitors it made
-keep running.
+keep running (reparented to init).
 """
 
 from __future__ import annotations
