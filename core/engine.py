@@ -14,7 +14,7 @@ from berth import log, pluginmanager as plugins
 from berth.config import DaemonConfig
 from berth.defaults import ExecDefaults, GraphDefaults, NetDefaults
 from berth.drivers import ExecDriver, GraphDriver, NetworkDriver
-from berth.errors import ConfigError
+from berth.errors import BerthError, ConfigError
 from berth.events import EventBus
 from berth.fsutil import atomic_write
 from berth.tracing import DriverCallStats
@@ -46,6 +46,7 @@ class Engine:
 
         self.images = ImageStore(self.data_root, self.graph)
         self.images.layer_listeners.append(self.events.layer_applied)
+        self.events.image_labels = self._image_labels
         self.networks = NetworkManager(os.path.join(self.data_root, "network"), self._load_network_driver,
                                        config.bridge, now_rfc3339)
         self.warnings += self.networks.problems + self.networks.ensure_predefined()
@@ -56,6 +57,7 @@ class Engine:
         self.volumes = VolumeStore(
             os.path.join(self.data_root, "volumes"), now_rfc3339,
             lambda name: [c.id for c in store.containers.values() if any(m.get("Name") == name for m in c.mounts)])
+        self.volumes.on_event = lambda action, name, attributes: self.events.publish("volume", action, name, attributes)
         self.containers = ContainerManager(
             store=store, images=self.images, graph=self.graph, execd=self.exec, networks=self.networks,
             events=self.events, exec_root=self.exec_root, volumes=self.volumes, log_defaults=self.log_defaults,
@@ -79,6 +81,14 @@ class Engine:
         except InvalidArgument as exc:
             raise ConfigError(f"default log driver {self.config.describe('log_driver')} with log-opts "
                               f"{options!r} (from {self.config.source('log_opts')}): {exc.message}") from None
+
+    def _image_labels(self, ref: str) -> dict[str, str]:
+        """The labels of the image ``ref`` names, for its events ({} once it is gone)."""
+        try:
+            image = self.images.get(ref)
+        except BerthError:
+            return {}
+        return ((image.config or {}).get("config") or {}).get("Labels") or {}
 
     # -- graph --------------------------------------------------------------
 

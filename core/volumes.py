@@ -37,6 +37,8 @@ class VolumeStore:
         self._now = now
         self._in_use = in_use  # volume name -> ids of containers using it
         self._lock = threading.Lock()
+        #: (action, volume name, attributes) of dockerd's volume events; the engine sends them to /events
+        self.on_event: Callable[[str, str, dict[str, str]], None] = lambda action, name, attributes: None
         os.makedirs(root, mode=0o701, exist_ok=True)
 
     # -- volumes ------------------------------------------------------------
@@ -58,12 +60,12 @@ class VolumeStore:
             raise InvalidArgument(f"{name!r} includes invalid characters for a local volume name, only "
                                   "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         with self._lock:
-            if os.path.exists(self._meta_path(name)):
-                return self.inspect(name)
-            os.makedirs(self.data_path(name), mode=0o755, exist_ok=True)
-            meta = {"Name": name, "Driver": "local", "CreatedAt": self._now(), "Labels": labels or {},
-                    "Options": {}, "Scope": "local", "Anonymous": anonymous, "Populated": False}
-            atomic_write(self._meta_path(name), json.dumps(meta).encode(), 0o600)
+            if not os.path.exists(self._meta_path(name)):
+                os.makedirs(self.data_path(name), mode=0o755, exist_ok=True)
+                meta = {"Name": name, "Driver": "local", "CreatedAt": self._now(), "Labels": labels or {},
+                        "Options": {}, "Scope": "local", "Anonymous": anonymous, "Populated": False}
+                atomic_write(self._meta_path(name), json.dumps(meta).encode(), 0o600)
+        self.on_event("create", name, {"driver": "local"})  # dockerd tells even when the volume existed
         return self.inspect(name)
 
     def _meta(self, name: str) -> dict[str, Any]:
@@ -113,7 +115,11 @@ class VolumeStore:
         users = self._in_use(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        self._destroy(name)
+
+    def _destroy(self, name: str) -> None:
         shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+        self.on_event("destroy", name, {"driver": "local"})
 
     def prune(self, selected: Callable[[dict[str, Any]], bool]) -> tuple[list[str], int]:
         """Remove the unused volumes for which ``selected(volume)`` is true (the API applies Docker's filters)."""
@@ -245,7 +251,7 @@ class VolumeStore:
         for m in container.mounts:
             if m["Type"] == "volume" and m.get("Anonymous") and not [
                     c for c in self._in_use(m["Name"]) if c != container.id]:
-                shutil.rmtree(os.path.join(self.root, m["Name"]), ignore_errors=True)
+                self._destroy(m["Name"])
 
     @staticmethod
     def inspect_mounts(container: Any) -> list[dict[str, Any]]:

@@ -174,12 +174,12 @@ async def build(request: web.Request) -> web.StreamResponse:
                     await emit({"stream": image.id + "\n"})
                 else:
                     await emit({"stream": f"Successfully built {image.short_id}\n"})
+                from berth.images.reference import familiar
+
                 for tag in options.tags:
                     await asyncio.to_thread(engine.images.tag, image.id, tag)
-                    engine.events.publish("image", "tag", image.id, {"name": tag})
+                    engine.events.image("tag", image.id, familiar(tag))
                     if not options.quiet:
-                        from berth.images.reference import familiar
-
                         await emit({"stream": f"Successfully tagged {familiar(tag)}\n"})
                 ev["image_id"] = image.id[7:19]
             except BuildFailed as exc:

@@ -23,6 +23,7 @@ from berth.containers.model import State
 from berth.containers.users import owner_names, resolve_user
 from berth.errors import InvalidArgument, NotFound
 from berth.images import fsarchive
+from berth.images import reference as refs
 from berth.images.pipestream import producer_stream
 
 routes = Routes()
@@ -151,11 +152,15 @@ def _stat(engine: Any, c: Any, path: str, ref: str) -> dict:
 async def archive_head(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = _container(request)
+    path = _archive_path(request)
+    engine.containers.volume_events(c, "mount")  # dockerd mounts the volumes to look, and tells
     try:
-        st = await asyncio.to_thread(_stat, engine, c, _archive_path(request), request.match_info["id"])
+        st = await asyncio.to_thread(_stat, engine, c, path, request.match_info["id"])
     except NotFound as exc:
         # HEAD has no body: the message travels in a header so clients can show it
         return web.Response(status=404, headers={"X-Berth-Error": exc.message})
+    finally:
+        engine.containers.volume_events(c, "unmount")
     return web.Response(status=200, headers={STAT_HEADER: fsarchive.encode_stat(st), "Content-Type": "application/json"})
 
 
@@ -178,10 +183,14 @@ def _archive_stream(engine: Any, c: Any, path: str, ref: str) -> tuple[dict, Bin
 async def archive_get(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = _container(request)
-    st, stream = await asyncio.to_thread(_archive_stream, engine, c, _archive_path(request),
-                                     request.match_info["id"])
-    engine.containers.event(c, "archive-path")
-    return await send_tar(request, stream, {STAT_HEADER: fsarchive.encode_stat(st)})
+    path = _archive_path(request)
+    engine.containers.volume_events(c, "mount")
+    try:
+        st, stream = await asyncio.to_thread(_archive_stream, engine, c, path, request.match_info["id"])
+        engine.containers.event(c, "archive-path")
+        return await send_tar(request, stream, {STAT_HEADER: fsarchive.encode_stat(st)})
+    finally:
+        engine.containers.volume_events(c, "unmount")
 
 
 def _extract(engine: Any, c: Any, path: str, ref: str, body: BinaryIO, no_overwrite_dir_non_dir: bool,
@@ -206,9 +215,13 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = _container(request)
     path = _archive_path(request)
-    await asyncio.to_thread(_extract, engine, c, path, request.match_info["id"], request_body(request),
-                            query_bool(request, "noOverwriteDirNonDir"), query_bool(request, "copyUIDGID"))
-    engine.containers.event(c, "extract-to-dir")
+    engine.containers.volume_events(c, "mount")
+    try:
+        await asyncio.to_thread(_extract, engine, c, path, request.match_info["id"], request_body(request),
+                                query_bool(request, "noOverwriteDirNonDir"), query_bool(request, "copyUIDGID"))
+        engine.containers.event(c, "extract-to-dir")
+    finally:
+        engine.containers.volume_events(c, "unmount")
     return web.Response(status=200)
 
 
@@ -246,10 +259,13 @@ async def commit(request: web.Request) -> web.StreamResponse:
         with log.job("image.commit", container_id=c.short_id, driver=engine.graph.name) as ev:
             image = await asyncio.to_thread(do_commit, engine.images, req, base_layer(engine, c), f"berth {__version__}")
             ev["image_id"] = image.id[7:19]
+        image_ref = refs.familiar_as_written(reference) if reference else ""
+        if image_ref:  # dockerd's order: the tag, the commit, then the unpause
+            engine.events.image("tag", image.id, image_ref)
+        engine.containers.event(c, "commit", comment=req.comment, imageID=image.id, imageRef=image_ref)
     finally:
         if pause:
             await engine.containers.unpause(c.id)
-    engine.containers.event(c, "commit", comment=req.comment, imageID=image.id)
     return json_response({"Id": image.id}, status=201)
 
 

@@ -170,7 +170,7 @@ async def tag(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument(f"refusing to create a tag with a digest reference: {reference}")
     image = engine.images.get(request.match_info["name"])
     await asyncio.to_thread(engine.images.tag, image.id, reference)
-    engine.events.publish("image", "tag", image.id, {"name": str(parsed)})
+    engine.events.image("tag", image.id, refs.familiar_as_written(reference))
     return web.Response(status=201)
 
 
@@ -179,13 +179,23 @@ async def remove(request: web.Request) -> web.StreamResponse:
     from berth.images.remove import delete_image
 
     engine = engine_of(request)
+    image = engine.images.get(request.match_info["name"])
+    labels = engine.events.image_labels(image.id)
     records = await asyncio.to_thread(delete_image, engine.images, request.match_info["name"], _containers_use(engine),
                                       query_bool(request, "force"), not query_bool(request, "noprune"))
+    _removal_events(engine, image.id, labels, records)
+    return json_response(records)
+
+
+def _removal_events(engine, image_id: str, labels: dict[str, str], records: list[dict]) -> None:
+    """dockerd's events for an image removal: one ``untag`` per removed tag (naming the image by ID, with
+    its labels), one ``delete`` per deleted image."""
     for record in records:
         for action, value in record.items():
-            engine.events.publish("image", action.lower().replace("untagged", "untag").replace("deleted", "delete"),
-                                  value, {"name": value})
-    return json_response(records)
+            if action == "Untagged":
+                engine.events.image("untag", image_id, image_id, labels)
+            elif action == "Deleted":
+                engine.events.image("delete", value, value, {})
 
 
 @routes.add("POST", "/images/prune")
@@ -206,12 +216,15 @@ async def prune(request: web.Request) -> web.StreamResponse:
             continue
         if selection and not _filter_images(store, [image], selection):
             continue
+        labels = engine.events.image_labels(image.id)
         try:
             records = await asyncio.to_thread(delete_image, store, image.id, _containers_use(engine), True, True)
         except NotFound:
             continue  # already removed as the parent of an earlier one
+        _removal_events(engine, image.id, labels, records)
         deleted += records
         reclaimed += image.size
+    engine.events.publish("image", "prune", "", {"reclaimed": str(reclaimed)})
     return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
@@ -229,7 +242,7 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
     chosen = await asyncio.to_thread(select_images, store, names)  # unknown names fail before any byte
     stream = producer_stream(lambda out: write_archive(store, chosen, out), what=f"save of {', '.join(names)}")
     for item in chosen:
-        engine.events.publish("image", "save", item.image.id, {"name": ",".join(item.tags) or item.image.id})
+        engine.events.image("save", item.image.id, item.image.id)
     return await send_tar(request, stream)
 
 
@@ -270,7 +283,7 @@ async def load(request: web.Request) -> web.StreamResponse:
         await response.write(encode(error(exc.message)))
     else:
         for image in images:
-            engine.events.publish("image", "load", image.id, {"name": ",".join(image.repo_tags) or image.id})
+            engine.events.image("load", image.id, image.id)
         for message in messages:
             await response.write(encode({"stream": message}))
     await response.write_eof()
@@ -338,7 +351,9 @@ async def create(request: web.Request) -> web.StreamResponse:
     with log.job("image.import", reference=reference or "", driver=engine.graph.name):
         image = await asyncio.to_thread(_import, engine.images, body, reference, changes,
                                         request.query.get("message", ""), source)
-    engine.events.publish("image", "import", image.id, {"name": reference or image.id})
+    if reference:
+        engine.events.image("tag", image.id, refs.familiar_as_written(reference))
+    engine.events.image("import", image.id, image.id)
     return _ndjson([{"status": image.id}])
 
 
@@ -358,5 +373,6 @@ async def bootstrap(request: web.Request) -> web.StreamResponse:
     with log.job("image.bootstrap", reference=reference, driver=engine.graph.name) as ev:
         image = await asyncio.to_thread(bootstrap_busybox, engine.images, reference, busybox)
         ev["image_id"] = image.id[7:19]
-    engine.events.publish("image", "import", image.id, {"name": reference})
+    engine.events.image("tag", image.id, refs.familiar(reference))
+    engine.events.image("import", image.id, image.id)
     return json_response({"Id": image.id, "RepoTags": image.repo_tags})

@@ -147,6 +147,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
         await asyncio.to_thread(engine.networks.remove, net.id, False)
         engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.docker_driver})
         removed.append(net.name)
+    engine.events.publish("network", "prune", "", {"reclaimed": "0"})
     return json_response({"NetworksDeleted": removed or None})
 
 

@@ -105,13 +105,13 @@ class Routes:
 
 
 def create_app(engine: Any) -> web.Application:
-    from berth.api import (attach, build, containers, execs, filesystem, images, info, networks, plugins, registry,
-                           swarm, system, volumes)
+    from berth.api import (attach, build, containers, events, execs, filesystem, images, info, networks, plugins,
+                           registry, swarm, system, volumes)
 
     app = web.Application(middlewares=[docker_errors], client_max_size=1024**3)
     app[ENGINE_KEY] = engine
-    for module in (system, info, containers, attach, execs, images, filesystem, networks, volumes, registry, build,
-                   swarm, plugins):
+    for module in (system, info, events, containers, attach, execs, images, filesystem, networks, volumes, registry,
+                   build, swarm, plugins):
         module.routes.install(app)
     return app
 

@@ -7,7 +7,7 @@ import platform
 from aiohttp import web
 
 import berth
-from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response, query_filters, query_time
+from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response
 
 routes = Routes()
 
@@ -42,60 +42,6 @@ async def version(request: web.Request) -> web.StreamResponse:
         "Components": [{"Name": "Engine", "Version": berth.__version__, "Details": engine_details}],
         "Version": berth.__version__, **details,
     })
-
-
-def _event_matches(event: dict, filters: dict) -> bool:
-    attrs = event["Actor"]["Attributes"]
-    for key, values in filters.items():
-        values = list(values)
-        if key == "type" and event["Type"] not in values:
-            return False
-        if key == "event" and not any(event["Action"] == v or event["Action"].startswith(v + ":") for v in values):
-            return False
-        if key in ("container", "image", "volume", "network") and not (
-                event["Type"] == key and any(event["id"].startswith(v) or attrs.get("name") == v for v in values)):
-            return False
-        if key == "label":
-            for v in values:
-                k, sep, want = v.partition("=")
-                if k not in attrs or (sep and attrs[k] != want):
-                    return False
-    return True
-
-
-
-
-@routes.add("GET", "/events")
-async def events(request: web.Request) -> web.StreamResponse:
-    import asyncio
-    import json
-    import time
-
-    engine = engine_of(request)
-    filters = query_filters(request)
-    since, until = query_time(request, "since"), query_time(request, "until")
-    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-    await response.prepare(request)
-    queue = engine.events.subscribe()
-    try:
-        for event in list(engine.events.ring):
-            t = event["timeNano"] / 1e9
-            if since is not None and t >= since and (until is None or t <= until) and _event_matches(event, filters):
-                await response.write(json.dumps(event).encode() + b"\n")
-        while True:
-            timeout = None if until is None else until - time.time()
-            if timeout is not None and timeout <= 0:
-                break
-            try:
-                event = await asyncio.wait_for(queue.get(), timeout)
-            except asyncio.TimeoutError:
-                break
-            if _event_matches(event, filters):
-                await response.write(json.dumps(event).encode() + b"\n")
-    finally:
-        engine.events.unsubscribe(queue)
-    await response.write_eof()
-    return response
 
 
 @routes.add("GET", "/system/df")

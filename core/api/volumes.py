@@ -66,7 +66,6 @@ async def create_volume(request: web.Request) -> web.StreamResponse:
     name = body.get("Name") or None
     vol = await asyncio.to_thread(engine.volumes.create, name, body.get("Labels"), body.get("Driver") or "local",
                                   body.get("DriverOpts"), anonymous=name is None)
-    engine.events.publish("volume", "create", vol["Name"], {"driver": "local"})
     return json_response(vol, 201)
 
 
@@ -80,7 +79,6 @@ async def remove_volume(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     name = request.match_info["name"]
     await asyncio.to_thread(engine.volumes.remove, name, query_bool(request, "force"))
-    engine.events.publish("volume", "destroy", name, {"driver": "local"})
     return web.Response(status=204)
 
 
@@ -93,4 +91,5 @@ async def prune_volumes(request: web.Request) -> web.StreamResponse:
         filters = {**filters, "label": [*filters.get("label", []), ANONYMOUS_LABEL]}
     selected = _selector(filters, engine.volumes._in_use)
     removed, reclaimed = await asyncio.to_thread(engine.volumes.prune, selected)
+    engine.events.publish("volume", "prune", "", {"reclaimed": str(reclaimed)})
     return json_response({"VolumesDeleted": removed, "SpaceReclaimed": reclaimed})

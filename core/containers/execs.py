@@ -64,7 +64,7 @@ class ExecManager:
         inst = ExecInstance(secrets.token_hex(32), c.id, dict(body))
         self.instances[inst.id] = inst
         c.exec_ids.append(inst.id)
-        self.containers.event(c, f"exec_create: {' '.join(cmd)}", execID=inst.id)
+        self.containers.event(c, "exec_create: " + _command_text(cmd), execID=inst.id)
         return inst
 
     def _process(self, c: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +113,7 @@ class ExecManager:
             inst.done.set()
             raise
         inst.pid, inst.running = proc.pid, True
-        self.containers.event(c, f"exec_start: {' '.join(body['Cmd'])}", execID=inst.id)
+        self.containers.event(c, "exec_start: " + _command_text(body["Cmd"]), execID=inst.id)
         self._watch(inst)
 
     async def probe(self, c: Any, argv: tuple[str, ...], timeout: float) -> tuple[int, str]:
@@ -234,3 +234,9 @@ class ExecManager:
     def forget_container(self, container_id: str) -> None:
         for exec_id in [i for i, inst in self.instances.items() if inst.container_id == container_id]:
             del self.instances[exec_id]
+
+
+def _command_text(cmd: list[str]) -> str:
+    """How dockerd names an exec's command in its events: the entrypoint, a space, the arguments
+    (so a command without arguments keeps a trailing space)."""
+    return f"{cmd[0]} {' '.join(cmd[1:])}"

@@ -52,6 +52,7 @@ class ExitMixin:
             self.event(c, "oom")
         self.event(c, "die", exitCode=str(c.state.exit_code))
         self.publish_network_events(c, "disconnect", left)
+        self.volume_events(c, "unmount")
         self._notify_exit(c)
         if restart:
             ran_for = time.time() - parse_time(c.state.started_at)

@@ -93,5 +93,17 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, AttachMixin, Ex
         self.store.save(c)
         self.event(c, f"health_status: {status}")
 
+    def volume_events(self, c: Container, action: str) -> None:
+        """dockerd's ``volume mount``/``unmount`` for each volume (not bind mount) of the container, as it
+        mounts them to start it or to serve a copy, and unmounts them after."""
+        for m in c.mounts:
+            if m.get("Type") != "volume":
+                continue
+            attributes = {"driver": m.get("Driver") or "local", "container": c.id}
+            if action == "mount":
+                attributes.update({"destination": m["Destination"], "read/write": "true" if m.get("RW", True) else "false",
+                                   "propagation": m.get("Propagation") or ""})
+            self.events.publish("volume", action, m["Name"], attributes)
+
     def image_config(self, c: Container) -> dict[str, Any]:
         return (self.images.get(c.image_id).config or {}).get("config") or {}

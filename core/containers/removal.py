@@ -48,6 +48,7 @@ class RemovalMixin:
             waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))
             try:
                 await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
+                self.event(c, "kill", signal=str(int(signals.SIGKILL)))
             except (Conflict, NotFound):
                 pass  # it exited meanwhile (the driver may already have forgotten it)
             await asyncio.wait_for(waiter, 30)
@@ -85,6 +86,7 @@ class RemovalMixin:
             await self.remove(c.id)
             removed.append(c.id)
             reclaimed += size
+        self.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
         return removed, reclaimed
 
 

@@ -57,11 +57,14 @@ class RuntimeMixin:
         c = self.get(ref)
         self._require_running(c, "resize")
         await asyncio.to_thread(self.exec.resize, c.id, height, width)
+        self.event(c, "resize", height=str(height), width=str(width))
 
     async def top(self, ref: str) -> list[int]:
         c = self.get(ref)
         self._require_running(c, "top")
-        return await asyncio.to_thread(self.exec.top, c.id)
+        pids = await asyncio.to_thread(self.exec.top, c.id)
+        self.event(c, "top")
+        return pids
 
     async def stats(self, ref: str) -> dict[str, Any]:
         c = self.get(ref)

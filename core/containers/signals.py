@@ -101,9 +101,11 @@ class SignalMixin:
                 await asyncio.to_thread(self.exec.resume, c.id)  # a frozen process cannot handle its signal
                 c.transition(State.RUNNING)
             await asyncio.to_thread(self.exec.kill, c.id, stop_signal, False)
+            self.event(c, "kill", signal=str(stop_signal))
             done, _ = await asyncio.wait({waiter}, timeout=max(timeout, 0) if timeout >= 0 else None)
             if not done:
                 await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
+                self.event(c, "kill", signal=str(int(signals.SIGKILL)))
                 await asyncio.wait_for(waiter, 30)
         except Conflict:
             pass  # it exited between our check and the signal

@@ -78,6 +78,7 @@ class StartMixin:
             c.state.pid = state.pid
             joined = await asyncio.to_thread(self._join_networks, c, netns, plan)
             self.publish_network_events(c, "connect", joined)
+            self.volume_events(c, "mount")
             try:
                 state = await asyncio.to_thread(self.exec.start, c.id)
             except ExecError as exc:

@@ -118,6 +118,14 @@ def _split_domain(name: str) -> tuple[str, str]:
     return domain, path
 
 
+def familiar_as_written(ref: str) -> str:
+    """Docker's ``FamiliarString`` of ``ref`` with no tag added (``busybox`` stays ``busybox``): how
+    dockerd names a tag in its events when the request gave none."""
+    parsed = parse(ref, default_tag=False)
+    text = f"{parsed.familiar_name}:{parsed.tag}" if parsed.tag else parsed.familiar_name
+    return f"{text}@{parsed.digest}" if parsed.digest else text
+
+
 def familiar(ref: str) -> str:
     """``ref`` parsed and shown as Docker shows it (``busybox`` -> ``busybox:latest``)."""
     return str(parse(ref))

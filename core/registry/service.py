@@ -58,7 +58,7 @@ class RegistryService:
             image_id = getattr(result, "image_id", None) or getattr(result, "id", None)
             if image_id:
                 ev["image_id"] = str(image_id)[7:19]
-        self.engine.events.publish("image", action, str(ref), {"name": str(ref)})
+        self.engine.events.image(action, str(ref), ref.familiar_name)  # dockerd: ID "busybox:latest", name "busybox"
         return result
 
     async def search(self, term: str, limit: int, filters: dict[str, list[str]],
