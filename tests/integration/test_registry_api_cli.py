@@ -136,6 +136,15 @@ def test_cli_push_is_pulled_back_by_skopeo(api, registry, test_image, tmp_path):
     rf.skopeo_copy(f"docker://{registry.host}/cli/pushed:v2", f"oci:{tmp_path}/back:x")
 
 
+def test_pull_and_push_events_name_the_reference_as_dockerd(api, registry, test_image, tmp_path):
+    rf.skopeo_copy(f"oci:{test_image['path']}:latest", f"docker://{registry.host}/ev/img:latest")
+    assert cli(api, "pull", "-q", f"{registry.host}/ev/img", config=str(tmp_path)).returncode == 0
+    assert cli(api, "push", f"{registry.host}/ev/img", config=str(tmp_path)).returncode == 0
+    events = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in api.engine.events.ring]
+    reference, name = f"{registry.host}/ev/img:latest", f"{registry.host}/ev/img"
+    assert events == [("pull", reference, name), ("push", reference, name)]
+
+
 def test_cli_login_logout_with_htpasswd_registry(api, basic_registry, test_image, tmp_path):
     config = str(tmp_path / "cfg")
     res = cli(api, "login", basic_registry.host, "-u", "alice", "--password-stdin", config=config,
