@@ -35,7 +35,8 @@ def new_record(endpoint_cfg: dict[str, Any] | None) -> dict[str, Any]:
     cfg = endpoint_cfg or {}
     if not isinstance(cfg, dict):
         raise InvalidArgument("invalid endpoint settings: EndpointConfig must be a JSON object")
-    ipam = cfg.get("IPAMConfig") or {}
+    ipam = cfg.get("IPAMConfig")
+    ipam = {} if ipam is None else ipam
     if not isinstance(ipam, dict):
         raise InvalidArgument("invalid endpoint settings: IPAMConfig must be a JSON object")
     ip = ipam.get("IPv4Address") or ""
@@ -104,6 +105,14 @@ def clear_runtime(record: dict[str, Any]) -> None:
     """Forget what the driver reported: the container no longer runs (the network id stays, as in dockerd)."""
     for key in RUNTIME_KEYS:
         record.pop(key, None)
+
+
+def adopt_legacy(record: dict[str, Any], container_id: str) -> None:
+    """A running container's record written by a berth before endpoint ids: its joined endpoints
+    were the ones with a driver report, and their id was the container's."""
+    if not record.get("endpoint_id") and (record.get("netns") or record.get("ipv4_address")):
+        record["endpoint_id"] = container_id
+    record.setdefault("links", [])
 
 
 def is_joined(record: dict[str, Any]) -> bool:

@@ -87,6 +87,27 @@ def hosts_lines(parent, find: Find) -> list[tuple[str, str]]:
     return out
 
 
+def rename(containers: Iterable[Any], old: str, new: str) -> list[Any]:
+    """A container was renamed: rewrite the links that name it, as child or as parent (dockerd keeps
+    links by container, so they follow a rename). Returns the containers whose links changed."""
+    changed = []
+    for c in containers:
+        links = c.host_config.get("Links") or []
+        updated = [_renamed(link, old, new) for link in links]
+        if updated != links:
+            c.host_config["Links"] = updated
+            changed.append(c)
+    return changed
+
+
+def _renamed(link: str, old: str, new: str) -> str:
+    if not link.startswith("/"):
+        return link
+    child, _, rest = link[1:].partition(":")
+    parent, _, alias = rest[1:].rpartition("/")
+    return f"/{new if child == old else child}:/{new if parent == old else parent}/{alias}"
+
+
 def links_to(parent, child) -> bool:
     return any(parse(link)[0] in (child.name, child.id) for link in parent.host_config.get("Links") or [])
 

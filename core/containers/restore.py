@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from berth import log
+from berth.containers import endpoints
 from berth.containers.model import Container, State
 from berth.containers.restart import RestartPolicy
 from berth.errors import BerthError
@@ -37,6 +38,8 @@ class RestoreMixin:
                 state = None
             if state is not None and state.status in (RuntimeStatus.RUNNING, RuntimeStatus.PAUSED):
                 c.state.pid = state.pid
+                for record in c.endpoints.values():
+                    endpoints.adopt_legacy(record, c.id)
                 c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)  # take the run's reference again
                 if c.ports:
                     await asyncio.to_thread(self._republish, c)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from berth.containers import limits, names, spec as ocispec
+from berth.containers import legacylinks, limits, names, spec as ocispec
 from berth.containers.model import State
 from berth.containers.restart import RestartPolicy
 from berth.errors import Conflict
@@ -25,6 +25,9 @@ class RuntimeMixin:
                                f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.')
         old = c.name
         c.name = new_name
+        for linking in legacylinks.rename(self.store.containers.values(), old, new_name):
+            if linking.id != c.id:
+                self.store.save(linking)
         self.store.save(c)
         self.event(c, "rename", oldName="/" + old)
 

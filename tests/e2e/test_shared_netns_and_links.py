@@ -154,3 +154,15 @@ def test_link_on_a_user_network_is_an_alias_only_the_linking_container_resolves(
     info = inspect(netd, "linker")
     assert info["HostConfig"]["Links"] is None
     assert info["NetworkSettings"]["Networks"]["linked-net"]["Links"] == ["served:db"]
+
+
+def test_links_follow_renamed_containers(netd):
+    child = create(netd, "child-old")
+    start(netd, "child-old")
+    create(netd, "parent-old", HostConfig={"Links": ["child-old:kid"]})
+    assert api(netd, "POST", "/containers/child-old/rename?name=child-new")[0] == 204
+    assert api(netd, "POST", "/containers/parent-old/rename?name=parent-new")[0] == 204
+    assert inspect(netd, "parent-new")["HostConfig"]["Links"] == ["/child-new:/parent-new/kid"]
+    assert start(netd, "parent-new")[0] == 204
+    assert f"\tkid {child[:12]} child-new\n" in sh(netd, "parent-new", "cat /etc/hosts")
+    assert "KID_NAME=/parent-new/kid" in sh(netd, "parent-new", "env")

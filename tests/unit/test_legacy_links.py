@@ -57,3 +57,15 @@ def test_two_contiguous_ports_are_not_a_range():
 
 def test_user_network_links_are_aliases():
     assert legacylinks.dns_aliases(["web:db", "cache"]) == {"db": "web", "cache": "cache"}
+
+
+def test_links_follow_a_rename_of_the_child_or_the_parent():
+    class C:
+        def __init__(self, links):
+            self.host_config = {"Links": links}
+
+    parent, other = C(["/web:/app/db", "/cache:/app/cache"]), C(None)
+    assert legacylinks.rename([parent, other], "web", "web2") == [parent]
+    assert parent.host_config["Links"] == ["/web2:/app/db", "/cache:/app/cache"]
+    legacylinks.rename([parent], "app", "app2")
+    assert parent.host_config["Links"] == ["/web2:/app2/db", "/cache:/app2/cache"]
