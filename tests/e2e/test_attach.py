@@ -125,3 +125,41 @@ def test_docker_start_a_prints_the_output(docker_cli):
         assert docker_cli.out("start", "-a", "started-attached") == "attached"
     finally:
         docker_cli("rm", "-f", "started-attached")
+
+
+def test_detach_keys_end_an_attach_to_a_terminal_and_the_container_goes_on(sdk, daemon):
+    container = sdk.containers.run("busybox", ["cat"], detach=True, tty=True, stdin_open=True)
+    try:
+        since = time.time()
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(daemon.host[len("unix://"):])
+        sock.settimeout(10)
+        sock.sendall(f"POST /containers/{container.id}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,x "
+                     "HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data:  # input goes once the stream is upgraded
+            data += sock.recv(65536)
+        sock.sendall(b"typed\n\x18x")
+        while chunk := sock.recv(65536):  # the daemon ends the session
+            data += chunk
+        sock.close()
+        container.reload()
+        assert container.status == "running"
+        time.sleep(0.05)
+        events = sdk.api.events(since=since, until=time.time(), decode=True, filters={"container": container.id})
+        assert [e["Action"] for e in events] == ["attach", "detach"]
+    finally:
+        container.remove(force=True)
+
+
+def test_resizing_a_terminal_is_a_resize_event(sdk):
+    container = sdk.containers.run("busybox", ["sleep", "1000"], detach=True, tty=True)
+    try:
+        since = time.time()
+        container.resize(height=30, width=100)
+        time.sleep(0.05)
+        [event] = sdk.api.events(since=since, until=time.time(), decode=True, filters={"container": container.id})
+        assert event["Action"] == "resize"
+        assert {k: event["Actor"]["Attributes"][k] for k in ("height", "width")} == {"height": "30", "width": "100"}
+    finally:
+        container.remove(force=True)
