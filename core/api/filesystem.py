@@ -21,7 +21,7 @@ from berth.api.server import Routes, engine_of, json_response, query_bool, query
 from berth.containers.fsview import ContainerFS, mount_holding
 from berth.containers.model import State
 from berth.containers.users import owner_names, resolve_user
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.images import fsarchive
 from berth.images import reference as refs
 from berth.images.pipestream import producer_stream
@@ -254,7 +254,7 @@ async def commit(request: web.Request) -> web.StreamResponse:
     )
     pause = query_bool(request, "pause", True) and c.state.status == State.RUNNING
     if pause:
-        await engine.containers.pause(c.id)
+        pause = await _pause_if_still_running(engine, c)
     try:
         with log.job("image.commit", container_id=c.short_id, driver=engine.graph.name) as ev:
             image = await asyncio.to_thread(do_commit, engine.images, req, base_layer(engine, c), f"berth {__version__}")
@@ -265,8 +265,32 @@ async def commit(request: web.Request) -> web.StreamResponse:
         engine.containers.event(c, "commit", comment=req.comment, imageID=image.id, imageRef=image_ref)
     finally:
         if pause:
-            await engine.containers.unpause(c.id)
+            await _unpause_unless_gone(engine, c)
     return json_response({"Id": image.id}, status=201)
+
+
+EXIT_RECORD_GRACE = 5.0  # seconds
+
+
+async def _pause_if_still_running(engine, c) -> bool:
+    """Pause ``c`` for the commit; one that exited meanwhile (a short command) is committed as it is, as dockerd."""
+    try:
+        await engine.containers.pause(c.id)
+        return True
+    except Conflict:
+        try:  # its process is gone: give the monitor a moment to record the exit, then commit without a pause
+            await asyncio.wait_for(engine.containers.wait(c.id, "not-running"), EXIT_RECORD_GRACE)
+        except asyncio.TimeoutError:
+            raise Conflict(f"container {c.id} could not be paused for the commit, and it is still running; "
+                           "commit with pause=false") from None
+        return False
+
+
+async def _unpause_unless_gone(engine, c) -> None:
+    try:
+        await engine.containers.unpause(c.id)
+    except (Conflict, NotFound):
+        pass  # it exited, or was removed, while the commit ran: nothing left to thaw
 
 
 def filters_of(request: web.Request) -> dict[str, list[str]]:

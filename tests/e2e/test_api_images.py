@@ -107,3 +107,15 @@ def test_image_inspect_leaves_out_an_unset_variant_and_os_version(sdk):
     inspect = sdk.api.inspect_image("busybox")
     assert "Variant" not in inspect and "OsVersion" not in inspect
     assert (inspect["Os"], inspect["Architecture"]) == ("linux", "amd64")
+
+
+def test_commit_with_pause_of_a_container_that_just_exited_commits_it(sdk):
+    """A short command may exit between the running check and the pause; dockerd commits it all the same."""
+    for attempt in range(8):
+        container = sdk.api.create_container("busybox", ["touch", f"/made-{attempt}"])
+        try:
+            sdk.api.start(container)
+            image = sdk.api.commit(container["Id"])  # pause=True, docker-py's default
+            sdk.api.remove_image(image["Id"])
+        finally:
+            sdk.api.remove_container(container, force=True)
