@@ -106,9 +106,13 @@ async def _connect_live(manager, container_id: str, client):
 
 
 async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, want_stdin: bool,
-                 wanted: set[str], tty: bool, before_close=None, detach_keys: bytes = b"") -> bool:
+                 wanted: set[str], tty: bool, before_close=None, detach_keys: bytes = b"",
+                 framed: bool | None = None) -> bool:
     """Copy the monitor's output to the client and the client's input to the monitor until either ends.
 
+    ``tty`` says whether the monitor's stream is a terminal's (raw) or framed; ``framed`` whether the
+    client gets frames (default: when the stream is not a terminal's; an exec may be started with
+    another ``Tty`` than it was created with, and dockerd frames as the start asked).
     ``before_close`` is awaited between the end of the output and closing the client's
     connection (exec: the exit code must be recorded before the client inspects it).
     Typing ``detach_keys`` ends the session without closing the process's stdin (Docker's ctrl-p ctrl-q);
@@ -118,19 +122,7 @@ async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWri
     detached = asyncio.Event()
 
     async def to_client() -> None:
-        if tty:
-            while chunk := await reader.read(65536):
-                client.write(chunk)
-            return
-        while True:
-            try:
-                header = await reader.readexactly(8)
-                payload = await reader.readexactly(int.from_bytes(header[4:], "big"))
-            except asyncio.IncompleteReadError:
-                return
-            stream = {1: "stdout", 2: "stderr"}.get(header[0])
-            if stream in wanted:
-                client.write(header + payload)
+        await copy_output(reader, client, wanted, tty, not tty if framed is None else framed)
 
     async def from_client() -> None:
         while True:
@@ -164,3 +156,20 @@ async def splice(client, reader: asyncio.StreamReader, writer: asyncio.StreamWri
     return detached.is_set()
 
 
+
+
+async def copy_output(reader: asyncio.StreamReader, client, wanted: set[str], raw_source: bool, framed: bool) -> None:
+    """The monitor's output to the client until it ends: a terminal's raw bytes are all stdout; framed
+    output keeps only the ``wanted`` streams; each goes out framed or raw as ``framed`` says."""
+    if raw_source:
+        while chunk := await reader.read(65536):
+            client.write(frame(STREAM_IDS["stdout"], chunk) if framed else chunk)
+        return
+    while True:
+        try:
+            header = await reader.readexactly(8)
+            payload = await reader.readexactly(int.from_bytes(header[4:], "big"))
+        except asyncio.IncompleteReadError:
+            return
+        if {1: "stdout", 2: "stderr"}.get(header[0]) in wanted:
+            client.write(header + payload if framed else payload)

@@ -28,7 +28,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     execs = engine_of(request).execs
     inst = execs.get(request.match_info["id"])
-    tty = bool(body.get("Tty", inst.config.get("Tty")))
+    tty = bool(body.get("Tty"))  # the framing the start asks for (Go's false when absent), as dockerd
     if body.get("Detach"):
         await execs.start(inst.id, detach=True)
         return web.Response(status=200)
@@ -45,7 +45,9 @@ async def start(request: web.Request) -> web.StreamResponse:
         return response
     wanted = {s for s, key in (("stdout", "AttachStdout"), ("stderr", "AttachStderr")) if inst.config.get(key, True)}
     stdin = bool(inst.config.get("AttachStdin"))
-    if await splice(client, reader, writer, stdin, wanted, tty, before_close=inst.done.wait,
+    # the monitor's stream is as the exec was created; the client's framing as the start asked (dockerd)
+    if await splice(client, reader, writer, stdin, wanted, bool(inst.config.get("Tty")), framed=not tty,
+                    before_close=inst.done.wait,
                     detach_keys=keys if stdin and inst.config.get("Tty") else b""):  # dockerd: terminals only
         execs.detached(inst)
     return response

@@ -55,7 +55,14 @@ class RawConnection(asyncio.Protocol):
 
 
 async def hijack(request: web.Request, content_type: str = RAW_STREAM) -> tuple[web.StreamResponse, RawConnection]:
-    """Answer 101 (or 200 for clients that did not ask to upgrade) and take over the socket."""
+    """Answer 101 (or 200 for clients that did not ask to upgrade) and take over the socket.
+
+    Before API 1.42 dockerd names every hijacked stream ``raw-stream``, framed or not.
+    """
+    from berth.api.server import api_version
+
+    if api_version(request) < (1, 42):
+        content_type = RAW_STREAM
     upgrade = "upgrade" in request.headers.get("Connection", "").lower()
     if upgrade:
         response = web.StreamResponse(status=101, reason="UPGRADED", headers={

@@ -129,3 +129,31 @@ def test_without_a_terminal_detach_keys_are_plain_input(docker_cli, box, tmp_pat
     result = subprocess.run([DOCKER, "exec", "-i", box.id, "sh", "-c", "cat; echo ended"], input=b"abc\n\x18x",
                             capture_output=True, env=env, timeout=30)
     assert result.stdout == b"abc\n\x18xended\n"
+
+
+def _start_raw(daemon, exec_id: str, start_tty: bool, version: str = "v1.45") -> tuple[str, bytes]:
+    """(Content-Type, stream) of an upgraded exec start whose body asks for ``Tty: start_tty``."""
+    body = json.dumps({"Detach": False, "Tty": start_tty}).encode()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(daemon.host[len("unix://"):])
+    sock.sendall(f"POST /{version}/exec/{exec_id}/start HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\n"
+                 f"Upgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                 + body)
+    head, _, stream = _read_all(sock).partition(b"\r\n\r\n")
+    content_type = next(line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-type"))
+    return content_type.decode(), stream
+
+
+def test_the_start_decides_the_framing_whatever_the_exec_was_created_with(sdk, daemon, box):
+    with_tty = sdk.api.exec_create(box.id, ["echo", "hi"], tty=True)["Id"]
+    assert _start_raw(daemon, with_tty, False)[1] == b"\x01\x00\x00\x00\x00\x00\x00\x04hi\r\n"  # a pty's, framed
+    without = sdk.api.exec_create(box.id, ["echo", "hi"])["Id"]
+    assert _start_raw(daemon, without, True)[1] == b"hi\n"  # no pty, raw
+
+
+def test_hijacked_streams_are_named_raw_before_api_1_42(sdk, daemon, box):
+    old = sdk.api.exec_create(box.id, ["true"])["Id"]
+    assert _start_raw(daemon, old, False, "v1.41")[0] == "application/vnd.docker.raw-stream"
+    new = sdk.api.exec_create(box.id, ["true"])["Id"]
+    assert _start_raw(daemon, new, False, "v1.42")[0] == "application/vnd.docker.multiplexed-stream"
