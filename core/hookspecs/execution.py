@@ -59,6 +59,15 @@ def exec_create(container_id: str, bundle: str, spec: dict, io: IOConfig) -> Run
     and the log files are closed (a rotated file's compression finished) before the
     container is reported STOPPED, so a ``logs`` after ``wait`` sees all of it.
     Raise ``Conflict`` if ``container_id`` exists.
+
+    What the spec may ask beyond a plain container (``docker run`` options): a namespace
+    listed with a ``path`` is joined (``--pid``/``--ipc container:X`` name X's init as
+    ``/proc/<pid>/ns/<kind>``); a namespace left out is the host's; a bind mount whose
+    source is ``/proc/<pid>/root/<path>`` is that path inside another container
+    (``--ipc container:X`` shares X's /dev/shm), which the kernel will not bind across
+    mount namespaces as such (``berth.plugins.execdrivers.monitoring.foreign`` shows how);
+    ``process.oomScoreAdj``, ``process.rlimits`` and ``linux.sysctl`` are applied as given,
+    and a value the kernel refuses fails the create with the reason, never silently.
     """
 
 
