@@ -32,6 +32,10 @@ async def create(request: web.Request) -> web.StreamResponse:
     if api_version(request) < (1, 44) and isinstance(body.get("Healthcheck"), dict):
         # StartInterval came with API 1.44: older clients' requests are read as Docker reads them
         body["Healthcheck"] = {k: v for k, v in body["Healthcheck"].items() if k != "StartInterval"}
+    endpoints = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
+    if api_version(request) < (1, 44) and isinstance(endpoints, dict) and len(endpoints) > 1:
+        # one network at create before API 1.44; the others are connected afterwards
+        raise InvalidArgument(f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
     c, warnings = await _manager(request).create(body, request.query.get("name") or None)
     return json_response({"Id": c.id, "Warnings": warnings}, status=201)
 

@@ -280,3 +280,18 @@ def test_the_none_networks_driver_is_called_null_as_in_docker(netd):
     assert api(netd, "GET", "/networks/none")[1]["Driver"] == "null"
     listed = api(netd, "GET", "/networks?filters=" + urllib.parse.quote(json.dumps({"driver": ["null"]})))[1]
     assert [n["Name"] for n in listed] == ["none"]
+
+
+def test_several_networks_at_create_need_api_1_44(netd):
+    new_network(netd, "one")
+    new_network(netd, "two")
+    body = {"Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"NetworkMode": "one"},
+            "NetworkingConfig": {"EndpointsConfig": {"one": {}, "two": {"Aliases": ["second"]}}}}
+    assert api(netd, "POST", "/v1.43/containers/create", body) == \
+        (400, {"message": "Container cannot be connected to network endpoints: one, two"})
+    status, reply = api(netd, "POST", "/v1.44/containers/create?name=both", body)
+    assert status == 201, reply
+    start(netd, "both")
+    joined = inspect(netd, "both")["NetworkSettings"]["Networks"]
+    assert sorted(joined) == ["one", "two"] and all(n["IPAddress"] for n in joined.values())
+    assert "second" in joined["two"]["Aliases"]
