@@ -20,6 +20,8 @@ from berth.events import matches
 
 routes = Routes()
 
+_CLIENT_CHECK = 2.0  # seconds between looks at whether the client is still there
+
 
 @routes.add("GET", "/events")
 async def events(request: web.Request) -> web.StreamResponse:
@@ -40,24 +42,25 @@ async def events(request: web.Request) -> web.StreamResponse:
                 if moment >= (since or 0) and (until is None or moment <= until) and matches(event, filters):
                     await response.write(_line(event))
         if until is None or until > time.time():
-            await _follow(response, queue, filters, until)
+            await _follow(request, response, queue, filters, until)
     finally:
         bus.unsubscribe(queue)
     await response.write_eof()
     return response
 
 
-async def _follow(response: web.StreamResponse, queue: asyncio.Queue, filters: dict[str, list[str]],
-                  until: float | None) -> None:
-    """Send new events until ``until`` (unix seconds; None: until the client goes)."""
-    while True:
-        timeout = None if until is None else until - time.time()
-        if timeout is not None and timeout <= 0:
+async def _follow(request: web.Request, response: web.StreamResponse, queue: asyncio.Queue,
+                  filters: dict[str, list[str]], until: float | None) -> None:
+    """Send new events until ``until`` (unix seconds; None: until the client goes, which is noticed
+    within a few seconds even when no event comes, so its subscription does not linger)."""
+    while request.transport is not None and not request.transport.is_closing():
+        left = None if until is None else until - time.time()
+        if left is not None and left <= 0:
             return
         try:
-            event = await asyncio.wait_for(queue.get(), timeout)
+            event = await asyncio.wait_for(queue.get(), _CLIENT_CHECK if left is None else min(left, _CLIENT_CHECK))
         except asyncio.TimeoutError:
-            return
+            continue
         if matches(event, filters):
             await response.write(_line(event))
 
