@@ -121,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     drivers = [d.strip() for d in args.drivers.split(",")]
     base = Path(tempfile.mkdtemp(prefix="berth-bench-logs-", dir="/var/tmp"))
-    berthd = Berthd(base, None, None, "venv")
+    berthd = Berthd(base, None, None, "lean")  # the CLI as users run it (see start.py)
     engines = {"berth": berthd.cli()}
     notes = []
     docker = shutil.which("docker")

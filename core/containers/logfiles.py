@@ -58,8 +58,11 @@ class RotatingFile:
 
     def write(self, entries: list[bytes], first_ns: int) -> None:
         """Append ``entries`` (encoded; entry ``i`` stamped ``first_ns + i``), rotating between two where the size says."""
-        if not self.rotates:
-            os.write(self.fd, b"".join(entries))
+        if not self.rotates or self.size + sum(map(len, entries)) < self.max_size:
+            data = b"".join(entries)
+            os.write(self.fd, data)
+            self.size += len(data)
+            self.last_ns = first_ns + len(entries) - 1
             return
         start = 0
         while start < len(entries):

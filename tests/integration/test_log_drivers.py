@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -198,3 +199,45 @@ def test_a_bad_daemon_default_stops_berthd_with_the_reason(make_daemon):
     d = make_daemon(["-s", "vfs", "--log-driver", "local", "--log-opt", "labels=x"])
     with pytest.raises(RuntimeError, match="unknown log opt 'labels' for log driver local"):
         d.start(timeout=10)
+
+
+def test_non_blocking_mode_logs_what_fits_its_buffer(daemon, named):
+    ok(daemon, "run", "--name", named("nb"), "--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=4m",
+       "busybox", "sh", "-c", LINES)
+    assert ok(daemon, "logs", "nb").splitlines() == [f"line {i}" for i in range(300)]
+
+
+def test_rotation_goes_on_while_berthd_is_down(make_daemon, busybox_path):
+    """The monitor, not berthd, writes the log: a container keeps rotating its log across a berthd crash."""
+    import signal
+
+    d = make_daemon(["-s", "vfs"]).start()
+    ok(d, "image", "bootstrap", "busybox")
+    ok(d, "run", "-d", "--name", "survivor", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "busybox", "sh",
+       "-c", "i=0; while [ $i -lt 150 ]; do echo line $i; i=$((i+1)); usleep 20000; done")
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.logfile.close()
+    time.sleep(1.5)  # lines written and files rotated with no berthd
+    d.start()
+    ok(d, "wait", "survivor")
+    cid = inspect(d, "survivor")["Id"]
+    assert container_files(d, "survivor") == [f"{cid}-json.log", f"{cid}-json.log.1", f"{cid}-json.log.2"]
+    lines = ok(d, "logs", "survivor").splitlines()
+    first = int(lines[0].split()[1])
+    assert first > 0 and lines == [f"line {i}" for i in range(first, 150)]
+
+
+def test_the_oci_exec_driver_honours_the_log_config(make_daemon, busybox_path):
+    from berth.plugins.execdrivers.oci import runtime as runtimes
+    from tests.peers import missing_peer
+
+    if not runtimes.find("runc"):
+        missing_peer("runc is not installed", "apt-get install runc (bash .ci/peers does)")
+    d = make_daemon(["-s", "vfs", "--exec-driver", "oci"]).start()
+    ok(d, "image", "bootstrap", "busybox")
+    ok(d, "run", "--name", "oci-local", "--log-driver", "local", "--log-opt", "max-size=1k", "--log-opt",
+       "max-file=2", "busybox", "sh", "-c", LINES)
+    assert container_files(d, "oci-local") == [os.path.join("local-logs", n) for n in ("container.log",
+                                                                                      "container.log.1.gz")]
+    assert ok(d, "logs", "--tail", "2", "oci-local") == "line 298\nline 299\n"
