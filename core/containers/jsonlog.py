@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
+from json.decoder import scanstring  # the C scanner
 from json.encoder import encode_basestring  # the C encoder: escapes only what JSON needs, keeps UTF-8
 
 NAME = "json-file"
@@ -132,15 +134,34 @@ class JsonFileFormat:
 # -- reading ------------------------------------------------------------------
 
 
-def decode(line: bytes) -> LogEntry | None:
-    """One json-file line, or None for a torn/corrupt line (a crash mid-write loses only it)."""
+# Lines as Docker and berth write them: the log string first, then stream, attrs, time. Reading
+# them without building a dict is ~4x faster than json.loads; anything else takes the slow path.
+_TAIL = re.compile(r',"stream":"(stdout|stderr)"(?:,"attrs":(\{.*\}))?,"time":"([^"\\]*)"\}')
+
+
+def _fields(line: bytes) -> tuple[object, object, object, object] | None:
+    """(stream, log, time, attrs) of a line, or None when it is not JSON at all."""
     try:
-        record = json.loads(line)
-    except ValueError:
+        text = line.decode()
+        if text.startswith('{"log":"'):
+            data, end = scanstring(text, 8)
+            match = _TAIL.fullmatch(text, end)
+            if match:
+                return match.group(1), data, match.group(3), json.loads(match.group(2)) if match.group(2) else None
+        record = json.loads(text)
+    except ValueError:  # UnicodeDecodeError included
         return None
     if not isinstance(record, dict):
         return None
-    stream, data, when = record.get("stream"), record.get("log"), record.get("time")
+    return record.get("stream"), record.get("log"), record.get("time"), record.get("attrs")
+
+
+def decode(line: bytes) -> LogEntry | None:
+    """One json-file line, or None for a torn/corrupt line (a crash mid-write loses only it)."""
+    fields = _fields(line)
+    if fields is None:
+        return None
+    stream, data, when, attrs = fields
     # A line edited by hand or damaged on disk may hold any JSON: skip it rather than fail the whole read.
     if not (isinstance(stream, str) and isinstance(data, str) and isinstance(when, str)):
         return None
@@ -148,7 +169,6 @@ def decode(line: bytes) -> LogEntry | None:
         ns = timestamp_ns(when)
     except (ValueError, OverflowError):
         return None
-    attrs = record.get("attrs")
     if not isinstance(attrs, dict) or not all(isinstance(v, str) for v in attrs.values()):
         attrs = None
     return LogEntry(stream, data.encode("utf-8", "replace"), ns, attrs)

@@ -202,3 +202,25 @@ def test_follow_reads_on_past_blocks_whose_entries_are_all_filtered_out(tmp_path
                 for e in batch]
 
     assert asyncio.run(follow()) == [b"the one\n"]
+
+
+@pytest.mark.parametrize("line,expected", [
+    (b'{"log":"hi\\n","stream":"stdout","time":"2026-01-01T00:00:00.5Z"}', ("stdout", b"hi\n", None)),
+    (b'{"log":"a \\u003cb\\u003e \\"q\\" \\u00e9","stream":"stderr","attrs":{"tag":"x,\\"time\\":\\"y"},'
+     b'"time":"2026-01-01T00:00:00Z"}', ("stderr", 'a <b> "q" \u00e9'.encode(), {"tag": 'x,"time":"y'})),
+    (b'{"log": "spaced\\n", "stream": "stdout", "time": "2026-01-01T00:00:00Z"}', ("stdout", b"spaced\n", None)),
+    (b'{"time":"2026-01-01T00:00:00Z","stream":"stdout","log":"reordered"}', ("stdout", b"reordered", None)),
+])
+def test_json_file_lines_decode_in_any_json_shape(line, expected):
+    from berth.containers import jsonlog
+
+    entry = jsonlog.decode(line)
+    assert (entry.stream, entry.data, entry.attrs) == expected
+
+
+@pytest.mark.parametrize("line", [b'{"log":"x","stream":"stdout","time":"yesterday"}', b"\xff\xfe", b"[1]",
+                                  b'{"log":5,"stream":"stdout","time":"2026-01-01T00:00:00Z"}', b'{"log":"half'])
+def test_damaged_lines_decode_to_nothing(line):
+    from berth.containers import jsonlog
+
+    assert jsonlog.decode(line) is None
