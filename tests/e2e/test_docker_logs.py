@@ -45,10 +45,24 @@ def test_docker_logs_reads_a_compressed_rotation(docker_cli, name):
 
 
 def test_docker_logs_follows_across_rotations(docker_cli, name):
+    import subprocess
+
+    from tests.e2e.conftest import DOCKER
+    from tests.integration.test_log_drivers import READY_THEN_LINES
+
     n = name()
     docker_cli("run", "-d", "--name", n, "--log-opt", "max-size=1k", "--log-opt", "max-file=3", "busybox", "sh",
-               "-c", "i=0; while [ $i -lt 150 ]; do echo line $i; i=$((i+1)); usleep 5000; done")
-    assert docker_cli.out("logs", "-f", n, timeout=120).splitlines() == [f"line {i}" for i in range(150)]
+               "-c", READY_THEN_LINES)
+    follow = subprocess.Popen([DOCKER, "logs", "-f", n], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=docker_cli.env)
+    try:
+        assert follow.stdout.readline() == b"ready\n"
+        docker_cli("exec", n, "touch", "/tmp/go")
+        out, err = follow.communicate(timeout=120)
+    finally:
+        follow.kill()
+    assert follow.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [f"line {i}" for i in range(200)]
 
 
 def test_docker_logs_reads_the_local_driver_with_streams_and_timestamps(docker_cli, name):

@@ -120,12 +120,27 @@ def test_max_file_1_keeps_one_bounded_file(daemon, named):
     assert ok(daemon, "logs", "one").splitlines()[-1] == "line 299"
 
 
+#: says "ready", waits for /tmp/go (made once a follower saw "ready"), then writes 200 lines over ~1 s
+READY_THEN_LINES = ("echo ready; until [ -e /tmp/go ]; do usleep 10000; done; "
+                    "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); usleep 5000; done")
+
+
 def test_logs_follow_goes_on_across_rotations(daemon, named):
+    import subprocess
+    import sys
+
     ok(daemon, "run", "-d", "--name", named("slow"), "--log-opt", "max-size=1k", "--log-opt", "max-file=4",
-       "busybox", "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); usleep 5000; done")
-    follow = daemon.cli("logs", "-f", "slow", timeout=120)
-    assert follow.returncode == 0, follow.stderr.decode()
-    assert follow.stdout.decode().splitlines() == [f"line {i}" for i in range(200)]
+       "busybox", "sh", "-c", READY_THEN_LINES)
+    follow = subprocess.Popen([sys.executable, "-m", "berth.cli.main", "-H", daemon.host, "logs", "-f", "slow"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert follow.stdout.readline() == b"ready\n"
+        ok(daemon, "exec", "slow", "touch", "/tmp/go")
+        out, err = follow.communicate(timeout=120)
+    finally:
+        follow.kill()
+    assert follow.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [f"line {i}" for i in range(200)]
 
 
 def test_since_reads_only_newer_entries_across_rotated_files(daemon, named):
