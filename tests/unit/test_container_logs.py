@@ -150,17 +150,21 @@ def test_attributes_come_back_with_the_entries(tmp_path):
 
 
 def follow_while_writing(path, max_files, compress):
-    """Lines 0..399 written (with short pauses) while a reader follows the log; what the reader got."""
+    """Lines 0..399 written (with short pauses) while a reader follows the log; what the reader got.
+
+    Line 0 is written first; the rest once the reader has it, so nothing is rotated away before it looks.
+    """
     writer = open_writer({"log_path": str(path), "log_max_size": 2000, "log_max_files": max_files,
                           "log_compress": compress})
     writer.write("stdout", b"line 0\n")
-    finished = threading.Event()
+    reading, finished = threading.Event(), threading.Event()
 
     def produce():
+        reading.wait(30)
         for i in range(1, 400):
             writer.write("stdout", f"line {i}\n".encode())
             if i % 5 == 0:
-                time.sleep(0.002)  # ~26 lines fill a file: several rotations between some of the reader's polls
+                time.sleep(0.005)  # ~26 lines fill a file: rotations between some of the reader's polls
         writer.close()
         finished.set()
 
@@ -168,9 +172,9 @@ def follow_while_writing(path, max_files, compress):
         got = []
         threading.Thread(target=produce).start()
         async for batch in logs.read_log(LogSource(str(path), "json-file", max_files), follow=True, tail=None,
-                                         streams={"stdout"},
-                                         running=lambda: not finished.is_set(), poll=0.005):
+                                         streams={"stdout"}, running=lambda: not finished.is_set(), poll=0.005):
             got.extend(entry.data.decode() for entry in batch)
+            reading.set()
         return got
 
     return numbers(asyncio.run(follow()))
@@ -179,7 +183,7 @@ def follow_while_writing(path, max_files, compress):
 @pytest.mark.parametrize("compress", [False, True])
 def test_follow_goes_on_across_rotations(tmp_path, compress):
     """A reader following the log while the writer rotates sees every line once, in order."""
-    assert follow_while_writing(tmp_path / "c-json.log", 5, compress) == list(range(400))
+    assert follow_while_writing(tmp_path / "c-json.log", 6, compress) == list(range(400))
 
 
 def test_follow_with_max_file_1_never_repeats_or_reorders(tmp_path):
@@ -224,3 +228,27 @@ def test_damaged_lines_decode_to_nothing(line):
     from berth.containers import jsonlog
 
     assert jsonlog.decode(line) is None
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_follow_catches_up_on_several_rotations_it_did_not_see(tmp_path, compress):
+    """The reader holds a file the writer then rotates away five times: it reads on in the rotated files."""
+    path = tmp_path / "c-json.log"
+    writer = open_writer({"log_path": str(path), "log_max_size": 500, "log_max_files": 8, "log_compress": compress})
+    writer.write("stdout", b"line 0\n")
+    done = threading.Event()
+
+    async def follow():
+        stream = logs.read_log(LogSource(str(path), "json-file", 8), follow=True, tail=None, streams={"stdout"},
+                               running=lambda: not done.is_set(), poll=0.005)
+        got = [e.data.decode() for e in await stream.__anext__()]
+        for i in range(1, 41):  # while the reader waits: ~3000 bytes, five or six rotations
+            writer.write("stdout", f"line {i}\n".encode())
+        writer.close()
+        done.set()
+        assert len(logfiles.rotated_files(str(path), 8)) >= 5
+        async for batch in stream:
+            got.extend(e.data.decode() for e in batch)
+        return got
+
+    assert numbers(asyncio.run(follow())) == list(range(41))
