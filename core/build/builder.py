@@ -369,14 +369,14 @@ class Builder:
     @staticmethod
     def _unpack(root: str, archive: str, dest: str, workdir: str) -> None:
         """ADD of a local tar: its content lands in ``dest`` (a directory), as Docker unpacks it."""
-        from berth.images.tarsafe import extract_layer
+        from berth.images.tarsafe import extract_tree
 
         import posixpath
 
         dest_path = dest if dest.startswith("/") else posixpath.join(workdir, dest)
         target = fscopy.mkdir_all(root, dest_path)
         with _decompressed(archive) as stream:
-            extract_layer(stream, target)
+            extract_tree(stream, target)
 
     async def _source_tree(self, source: str | None, instr: Instruction) -> "_Tree":
         """The tree COPY reads from: the context, a stage's image, or an image (``--from``)."""

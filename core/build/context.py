@@ -81,12 +81,12 @@ def extract_context(stream: BinaryIO, tmp_dir: str, dockerfile: str | None) -> B
     import tempfile
 
     from berth.images.digest import uncompressed
-    from berth.images.tarsafe import extract_layer
+    from berth.images.tarsafe import extract_tree
 
     os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
     root = tempfile.mkdtemp(prefix="build-", dir=tmp_dir)
     try:
-        extract_layer(uncompressed(stream), root)
+        extract_tree(uncompressed(stream), root)
         name = _clean_rel(dockerfile or DEFAULT_DOCKERFILE, "Dockerfile")
         path = os.path.join(root, name)
         if not os.path.isfile(path) and not dockerfile:

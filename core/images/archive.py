@@ -22,22 +22,25 @@ directory first, as Docker does, because manifest.json may come after the blobs.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import os
 import posixpath
+import re
 import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import InvalidArgument, NotFound, UnsafeArchive
 from berth.images import reference as refs
 from berth.images.digest import chain_id as make_chain_id, sha256_bytes
 from berth.images.store import Image, ImageStore, Layer
-from berth.images.tarsafe import clean_name
+from berth.images import tarread
+from berth.images.tarread import clean_name
 
 log = logging.getLogger(__name__)
 
@@ -167,52 +170,103 @@ def write_archive(store: ImageStore, saved: list[_Saved], out: BinaryIO) -> None
 # ---------------------------------------------------------------------------
 
 
+_DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
+#: names that say what their content hashes to: OCI blobs, and the old layout's <sha256>.json configs
+_DIGEST_NAMES = (re.compile(r"^blobs/(sha256)/([0-9a-f]{64})$"), re.compile(r"^blobs/(sha512)/([0-9a-f]{128})$"),
+                 re.compile(r"^()([0-9a-f]{64})\.json$"))
+
+
+def _named_digest(name: str) -> str | None:
+    """``algo:hex`` when the archive path ``name`` is named after its content's digest."""
+    for pattern in _DIGEST_NAMES:
+        match = pattern.match(name)
+        if match:
+            return f"{match.group(1) or 'sha256'}:{match.group(2)}"
+    return None
+
+
 class _Unpacked:
-    """An archive unpacked into a private directory; paths are looked up as the archive named them."""
+    """An archive unpacked into a private directory; paths are looked up as the archive named them.
+
+    Nothing is created through a link: symlinks and hard links are recorded, not
+    made, and an entry under a recorded link is refused. Every file named after a
+    digest (``blobs/sha256/<hex>``, ``<hex>.json``) is checked against it as it is
+    written, and again when it is reached through a link.
+    """
 
     def __init__(self, directory: str):
         self.dir = directory
         self.links: dict[str, str] = {}  # archive path -> target archive path (older saves link duplicate layers)
+        self.sha256: dict[str, str] = {}  # archive path of each regular file -> its content's sha256 hex
 
     def unpack(self, stream: BinaryIO) -> None:
-        try:
-            tar = tarfile.open(fileobj=stream, mode="r|*")
-        except tarfile.ReadError as exc:
-            raise InvalidArgument(f"the image archive is not a tar stream: {exc}") from None
-        with tar:
-            try:
-                for member in tar:
-                    tar.members.clear()
-                    parts = clean_name(member.name)
-                    if not parts:
-                        continue
-                    name = "/".join(parts)
-                    target = os.path.join(self.dir, *parts)
-                    if member.isdir():
-                        os.makedirs(target, mode=0o700, exist_ok=True)
-                    elif member.isreg():
-                        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-                        source = tar.extractfile(member)
-                        with open(target, "wb") as f:
-                            shutil.copyfileobj(source, f, 1 << 20)
-                    elif member.issym():
-                        self.links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-                    elif member.islnk():
-                        self.links[name] = "/".join(clean_name(member.linkname))
-                    # anything else (devices, fifos) has no place in an image archive: ignored
-            except (tarfile.ReadError, EOFError) as exc:
-                raise InvalidArgument(f"the image archive is truncated or corrupt: {exc}") from None
+        tf = tarread.open_stream(stream, "the image archive", compressed=True)
+        if tf is None:
+            return
+        with tf:
+            for member in tarread.members(tf, "the image archive"):
+                try:
+                    self._unpack_member(tf, member)
+                except OSError as exc:
+                    raise InvalidArgument(f"cannot unpack {member.name!r} of the image archive: "
+                                          f"{exc.strerror or exc}") from None
 
-    def path(self, name: str) -> str:
+    def _unpack_member(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        parts = clean_name(member.name)
+        if not parts:
+            return
+        name = "/".join(parts)
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in self.links:
+                raise UnsafeArchive(f"image archive entry {member.name!r} passes through {'/'.join(parts[:depth])!r}, "
+                                    f"a link the archive created earlier; refusing it")
+        target = os.path.join(self.dir, *parts)
+        self.links.pop(name, None)
+        if member.isdir():
+            os.makedirs(target, mode=0o700, exist_ok=True)
+        elif member.isreg():
+            os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+            self.sha256[name] = _copy_hashing(tf.extractfile(member), target)
+            self._check_digest(member.name, name)
+        elif member.issym():
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+            if target == ".." or target.startswith("../"):
+                raise UnsafeArchive(f"image archive symlink {member.name!r} -> {member.linkname!r} points outside "
+                                    f"the archive; refusing it")
+            self.links[name] = target
+        elif member.islnk():
+            self.links[name] = "/".join(clean_name(member.linkname))
+        # anything else (devices, fifos) has no place in an image archive: ignored, as nothing names it
+
+    def _check_digest(self, shown: str, real: str) -> None:
+        """Refuse the file ``real`` (named ``shown``) when its name is a digest its content does not have."""
+        digest = _named_digest("/".join(clean_name(shown)))
+        if digest is None:
+            return
+        algo, _, expected = digest.partition(":")
+        if algo == "sha256":
+            actual = self.sha256.get(real) or _hash_file(os.path.join(self.dir, real), "sha256")
+        else:
+            actual = _hash_file(os.path.join(self.dir, real), algo)
+        if actual != expected:
+            raise InvalidArgument(f"{shown} in the image archive does not match its digest: its content is "
+                                  f"{algo}:{actual}")
+
+    def real(self, name: str) -> str:
+        """The archive path of the file ``name`` leads to (through the archive's links), its digest checked."""
         rel = "/".join(clean_name(name))
         for _ in range(40):
             if rel not in self.links:
                 break
             rel = "/".join(clean_name(self.links[rel]))
-        path = os.path.join(self.dir, rel)
-        if not os.path.isfile(path):
+        if not os.path.isfile(os.path.join(self.dir, rel)) or os.path.islink(os.path.join(self.dir, rel)):
             raise InvalidArgument(f"the image archive names {name!r}, which it does not contain")
-        return path
+        if rel != "/".join(clean_name(name)):
+            self._check_digest(name, rel)
+        return rel
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, self.real(name))
 
     def exists(self, name: str) -> bool:
         try:
@@ -236,40 +290,93 @@ class _Unpacked:
             return f.read(_MAX_JSON + 1)
 
 
+def _copy_hashing(source: BinaryIO, target: str) -> str:
+    """Copy ``source`` into the new file ``target``; the sha256 hex of what was copied."""
+    digest = hashlib.sha256()
+    with open(target, "wb") as f:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+            f.write(chunk)
+    return digest.hexdigest()
+
+
+def _hash_file(path: str, algo: str) -> str:
+    digest = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 @dataclass
 class _Entry:
     config_path: str
     layer_paths: list[str]
     repo_tags: list[str]
+    sizes: dict[str, int] = field(default_factory=dict)  # blob path -> the size its OCI descriptor states
+
+
+def _strings(value, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"{what} in the image archive's manifest.json must be a list of strings")
+    return list(value)
 
 
 def _docker_entries(archive: _Unpacked) -> list[_Entry]:
     manifest = archive.json("manifest.json")
     if not isinstance(manifest, list):
         raise InvalidArgument("manifest.json of the image archive is not a list")
-    return [_Entry(m["Config"], list(m.get("Layers") or []), list(m.get("RepoTags") or [])) for m in manifest]
+    entries = []
+    for i, m in enumerate(manifest):
+        if not isinstance(m, dict) or not isinstance(m.get("Config"), str):
+            raise InvalidArgument(f"entry {i} of the image archive's manifest.json has no Config path")
+        entries.append(_Entry(m["Config"], _strings(m.get("Layers"), "Layers"), _strings(m.get("RepoTags"), "RepoTags")))
+    return entries
+
+
+def _blob_path(descriptor, what: str) -> str:
+    """The archive path of the blob an OCI descriptor names; a malformed digest is refused."""
+    digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise InvalidArgument(f"{what} in the image archive has an invalid digest {digest!r}")
+    algo, _, hexpart = digest.partition(":")
+    return f"blobs/{algo}/{hexpart}"
+
+
+def _sized_json(archive: _Unpacked, descriptor: dict, what: str):
+    path = _blob_path(descriptor, what)
+    _check_size(archive, path, descriptor)
+    return archive.json(path)
+
+
+def _check_size(archive: _Unpacked, path: str, descriptor: dict) -> None:
+    size = descriptor.get("size")
+    if isinstance(size, int) and os.path.getsize(archive.path(path)) != size:
+        raise InvalidArgument(f"{path} in the image archive is {os.path.getsize(archive.path(path))} bytes; "
+                              f"its descriptor says {size}")
 
 
 def _oci_entries(archive: _Unpacked) -> list[_Entry]:
     from berth.images.bootstrap import oci_architecture
 
     index = archive.json("index.json")
+    if not isinstance(index, dict) or not isinstance(index.get("manifests") or [], list):
+        raise InvalidArgument("index.json of the image archive is not an OCI image index")
     entries = []
-
-    def blob_path(digest: str) -> str:
-        algo, _, hexpart = digest.partition(":")
-        return f"blobs/{algo}/{hexpart}"
-
     for desc in index.get("manifests") or []:
-        annotations = desc.get("annotations") or {}
-        if desc.get("mediaType") in (OCI_INDEX, DOCKER_MANIFEST_LIST):
-            nested = archive.json(blob_path(desc["digest"]))
-            candidates = [m for m in nested.get("manifests") or []
-                          if (m.get("platform") or {}).get("architecture") in (None, oci_architecture())]
+        annotations = (desc.get("annotations") if isinstance(desc, dict) else None) or {}
+        if isinstance(desc, dict) and desc.get("mediaType") in (OCI_INDEX, DOCKER_MANIFEST_LIST):
+            nested = _sized_json(archive, desc, "a nested index")
+            candidates = [m for m in nested.get("manifests") or [] if isinstance(m, dict)
+                          and (m.get("platform") or {}).get("architecture") in (None, oci_architecture())]
             if not candidates:
                 continue
             desc = candidates[0]
-        manifest = archive.json(blob_path(desc["digest"]))
+        manifest = _sized_json(archive, desc, "an image manifest")
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+            raise InvalidArgument(f"{_blob_path(desc, 'an image manifest')} in the image archive is not an image manifest")
         name = annotations.get(ANNOTATION_NAME) or ""
         ref_name = annotations.get(ANNOTATION_REF) or ""
         tags = []
@@ -277,13 +384,71 @@ def _oci_entries(archive: _Unpacked) -> list[_Entry]:
             tags.append(str(refs.parse(name)))
         elif ref_name and not ref_name.replace(".", "").replace("-", "").replace("_", "").isalnum():
             tags.append(str(refs.parse(ref_name)))  # a full reference used as the ref name
-        entries.append(_Entry(blob_path(manifest["config"]["digest"]),
-                              [blob_path(layer["digest"]) for layer in manifest.get("layers") or []], tags))
+        descriptors = [manifest["config"], *(manifest.get("layers") or [])]
+        paths = [_blob_path(d, "an image manifest's blob") for d in descriptors]
+        sizes = {path: d["size"] for path, d in zip(paths, descriptors) if isinstance(d.get("size"), int)}
+        entries.append(_Entry(paths[0], paths[1:], tags, sizes))
     return entries
 
 
+@dataclass
+class _Plan:
+    """One image of the archive, checked before anything is stored."""
+
+    entry: _Entry
+    raw_config: bytes
+    diff_ids: list[str]
+    tags: list[str]
+
+
+def _plan(archive: _Unpacked, entry: _Entry) -> _Plan:
+    """Read and check what ``entry`` needs: config, diff IDs, layer files and their digests, tags."""
+    raw = archive.bytes(entry.config_path)
+    try:
+        config = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"image config {entry.config_path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise InvalidArgument(f"image config {entry.config_path} is not a JSON object")
+    rootfs = config.get("rootfs")
+    diff_ids = list((rootfs.get("diff_ids") if isinstance(rootfs, dict) else None) or [])
+    if not all(isinstance(d, str) and d.startswith("sha256:") and _DIGEST.match(d) for d in diff_ids):
+        raise InvalidArgument(f"image config {entry.config_path} has an invalid diff ID")
+    if len(diff_ids) != len(entry.layer_paths):
+        raise InvalidArgument(f"image config {entry.config_path} lists {len(diff_ids)} layers but the archive "
+                              f"manifest has {len(entry.layer_paths)}")
+    for path in [entry.config_path, *entry.layer_paths]:
+        if path in entry.sizes:
+            _check_size(archive, path, {"size": entry.sizes[path]})
+    for i, (diff_id, path) in enumerate(zip(diff_ids, entry.layer_paths)):
+        _check_plain_layer(archive, i, diff_id, path)
+    for tag in entry.repo_tags:
+        refs.parse(tag)  # refuses a malformed tag now, not after the layers are stored
+    return _Plan(entry, raw, diff_ids, entry.repo_tags)
+
+
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ\x00")
+
+
+def _check_plain_layer(archive: _Unpacked, index: int, diff_id: str, path: str) -> None:
+    """An uncompressed layer's diff ID is its file's sha256, known since unpacking: refuse a mismatch now."""
+    real = archive.real(path)
+    with open(archive.path(path), "rb") as f:
+        head = f.read(6)
+    if any(head.startswith(magic) for magic in _COMPRESSED_MAGIC):
+        return  # its diff ID is checked as it is applied
+    actual = f"sha256:{archive.sha256.get(real, '')}"
+    if actual != diff_id:
+        raise InvalidArgument(f"invalid diffID for layer {index}: expected {diff_id!r}, got {actual!r} ({path})")
+
+
 def load_archive(store: ImageStore, stream: BinaryIO, report: Callable[[str], None]) -> list[Image]:
-    """Load every image of a docker-archive (or OCI layout) tar ``stream``; ``report`` gets each message line."""
+    """Load every image of a docker-archive (or OCI layout) tar ``stream``; ``report`` gets each message line.
+
+    Every image is checked (digests, diff IDs of plain layers, manifests, tags) before
+    the first layer is stored; a layer refused while it is applied leaves nothing of
+    its image behind.
+    """
     tmp_root = os.path.join(store.root, "tmp")
     os.makedirs(tmp_root, mode=0o700, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="load-", dir=tmp_root)
@@ -299,21 +464,14 @@ def load_archive(store: ImageStore, stream: BinaryIO, report: Callable[[str], No
                                   "saved by docker save, berth save or an OCI layout (pre-1.10 archives are not supported)")
         if not entries:
             raise InvalidArgument("the image archive contains no images")
-        return [_load_one(store, archive, entry, report) for entry in entries]
+        plans = [_plan(archive, entry) for entry in entries]
+        return [_load_one(store, archive, plan, report) for plan in plans]
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _load_one(store: ImageStore, archive: _Unpacked, entry: _Entry, report: Callable[[str], None]) -> Image:
-    raw = archive.bytes(entry.config_path)
-    try:
-        config = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidArgument(f"image config {entry.config_path} is not valid JSON: {exc}") from None
-    diff_ids = list(((config.get("rootfs") or {}).get("diff_ids")) or [])
-    if len(diff_ids) != len(entry.layer_paths):
-        raise InvalidArgument(f"image config {entry.config_path} lists {len(diff_ids)} layers but the archive "
-                              f"manifest has {len(entry.layer_paths)}")
+def _load_one(store: ImageStore, archive: _Unpacked, plan: _Plan, report: Callable[[str], None]) -> Image:
+    entry, raw, diff_ids = plan.entry, plan.raw_config, plan.diff_ids
     layers: list[Layer] = []
     added_top: str | None = None  # the newest layer this load applied, which holds the ones below it
     try:
@@ -330,7 +488,7 @@ def _load_one(store: ImageStore, archive: _Unpacked, entry: _Entry, report: Call
                     raise InvalidArgument(f"invalid diffID for layer {i}: expected {diff_id!r}, got {layer.diff_id!r}")
             layers.append(layer)
             parent = layer.chain_id
-        tags = entry.repo_tags
+        tags = plan.tags
         old = {}
         for tag in tags:
             try:

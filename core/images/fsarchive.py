@@ -146,10 +146,13 @@ def extraction_point(tree: Tree, path: str, container: str = "") -> str:
 
 class _CopyExtractor(Extractor):
     """Extraction for ``PUT /containers/{id}/archive``: through the container's mounts, with Docker's
-    ``noOverwriteDirNonDir`` and ``copyUIDGID`` options."""
+    ``noOverwriteDirNonDir`` and ``copyUIDGID`` options. The container's own symlinks are followed
+    inside the destination; the archive's own are not passed through."""
+
+    what = "archive"
 
     def __init__(self, tree: Tree, container_dir: str, no_overwrite_dir_non_dir: bool, owner: tuple[int, int] | None):
-        super().__init__(tree.host(container_dir), _NoWhiteouts())
+        super().__init__(tree.host(container_dir), _NoWhiteouts(), layer=False)
         self.container_dir = container_dir
         self.mounts = tree.mounts_below(container_dir)
         self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir

@@ -1,21 +1,31 @@
 """Safe streaming extraction of a layer tar into a directory.
 
-The archive is read once, front to back (``tarfile`` stream mode), so a layer can
-come straight from a socket. Every path is resolved *inside* the target root the
-way a chroot would (as Moby's chrootarchive does): ``..`` stops at the root, an
-absolute symlink met as a parent component restarts at the root, and nothing is
-ever opened through a symlink. All operations are ``*at()`` calls relative to
-directory file descriptors opened with ``O_NOFOLLOW``, so no entry can write
-outside the root, whatever the archive created before it.
+The archive is read once, front to back (``tarfile`` stream mode, through
+:mod:`berth.images.tarread`'s checks), so a layer can come straight from a socket.
+All operations are ``*at()`` calls relative to directory file descriptors opened
+with ``O_NOFOLLOW``, so no entry can write outside the root, whatever the archive
+created before it.
 
-Refused (:class:`berth.errors.UnsafeArchive`): names or hard-link targets that
-escape the root with ``..``, relative symlinks pointing out of the root (as
-Docker), character and block device nodes. Malformed input (not a tar, truncated,
-garbage after valid members) raises :class:`berth.errors.InvalidArgument`.
+Refused (:class:`berth.errors.UnsafeArchive`):
+
+* a ``..`` component anywhere in a name or a hard link's target (:func:`tarread.clean_name`);
+* an entry, hard link or whiteout whose path passes through a symlink: one this
+  archive created earlier, or, for a layer, one of the layer below (already in the
+  root for full-tree drivers, or shown by :class:`LayersBelow` for union drivers).
+  Trees that are not layers (a copy into a container, ``ADD``, a build context)
+  follow their own symlinks inside the root instead, as Docker resolves them;
+* for a layer, a path that appears twice (dockerd's tar-split refuses it too);
+* relative symlinks pointing out of the root (as Docker), character and block
+  device nodes, ``.wh.`` names used as directories, whiteouts naming nothing.
+
+Malformed input (not a tar, truncated, garbage after valid members, impossible
+owners or times) raises :class:`berth.errors.InvalidArgument`.
 
 Kept: exact permission bits including setuid/setgid/sticky, owners, mtimes
 (directories' are set last, after their contents), xattrs (PAX ``SCHILY.xattr.*``)
-and hard links within the archive. FIFOs are allowed, as in Docker.
+and hard links within the archive. FIFOs are allowed, as in Docker. Runs of zero
+bytes in files (and sparse files' holes) are left as holes, so a compressed bomb
+of zeros costs time, not disk.
 
 OCI whiteouts (``.wh.name``, ``.wh..wh..opq``) are handed to a
 :class:`WhiteoutHandler`, so a driver that stores full trees deletes paths
@@ -37,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from berth.errors import DriverError, InvalidArgument, UnsafeArchive
+from berth.images.tarread import clean_name, entry_times, members, open_stream
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -46,6 +57,9 @@ _MAX_SYMLINK_HOPS = 40  # the kernel's MAXSYMLINKS
 _CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _XATTR_PAX = "SCHILY.xattr."
+#: errors an archive's content causes (a 4xx), as opposed to the host failing (ENOSPC, EIO: a 5xx)
+_ARCHIVE_ERRNOS = {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.EINVAL,
+                   errno.EMLINK, errno.ENOENT, errno.ENOTEMPTY}
 
 
 def proc_path(dir_fd: int, name: str | None = None) -> str:
@@ -56,18 +70,6 @@ def proc_path(dir_fd: int, name: str | None = None) -> str:
     """
     base = f"/proc/self/fd/{dir_fd}"
     return base if name is None else f"{base}/{name}"
-
-
-def clean_name(name: str) -> list[str]:
-    """Split an archive path into components relative to the root; [] is the root itself.
-
-    A leading ``/`` is dropped (as Docker does); ``..`` that would climb above the
-    root is refused.
-    """
-    norm = posixpath.normpath("/".join(p for p in name.split("/") if p) or ".")
-    if norm == ".." or norm.startswith("../"):
-        raise UnsafeArchive(f"layer archive entry {name!r} points outside the layer (breakout with '..'); refusing to extract")
-    return [] if norm == "." else norm.split("/")
 
 
 # ---------------------------------------------------------------------------
@@ -127,22 +129,11 @@ def _prune_unextracted(dir_fd: int, rel: str, extracted: set[str]) -> None:
 # ---------------------------------------------------------------------------
 
 
-class _CheckedTarInfo(tarfile.TarInfo):
-    """Remembers why header parsing stopped, so garbage is not mistaken for the archive's end.
+class LayersBelow(Protocol):
+    """What a union driver's lower layers show, for paths its (empty) upper directory does not have."""
 
-    ``tarfile`` ends iteration silently on an invalid or truncated header after the
-    first member; Docker reports such a stream as corrupt, and so do we.
-    """
-
-    @classmethod
-    def fromtarfile(cls, tf):  # type: ignore[override]
-        try:
-            return super().fromtarfile(tf)
-        except (tarfile.EOFHeaderError, tarfile.EmptyHeaderError):
-            raise
-        except tarfile.HeaderError as exc:
-            tf.berth_bad_header = exc
-            raise
+    def is_symlink(self, parts: list[str]) -> bool:
+        """True when the layers below show a symlink at the path ``parts`` (components from the layer root)."""
 
 
 @dataclass
@@ -155,13 +146,27 @@ class ExtractResult:
 
 
 class Extractor:
-    """One extraction of one archive into one root directory (see the module docstring)."""
+    """One extraction of one archive into one root directory (see the module docstring).
 
-    def __init__(self, root: str, whiteouts: WhiteoutHandler | None = None):
+    ``layer``: the archive is an image layer and the root holds only the layer below,
+    whose symlinks may not be passed through; an entry may appear only once (dockerd's
+    tar-split refuses duplicates too). Otherwise (a copy into a container, a build
+    context) symlinks already in the root are followed inside it and a later entry
+    replaces an earlier one. ``below`` describes lower layers that are not in the root.
+    """
+
+    what = "layer archive"
+
+    def __init__(self, root: str, whiteouts: WhiteoutHandler | None = None, *,
+                 layer: bool = True, below: LayersBelow | None = None):
         self.root = root
         self.whiteouts = whiteouts or DeleteWhiteouts()
+        self.layer = layer
+        self.below = below
+        self._seen: set[str] = set()  # entry names met so far (layers only)
         self.result = ExtractResult()
         self._dir_times: list[tuple[list[str], int, int]] = []
+        self._own_symlinks: set[str] = set()  # where this archive made symlinks (real paths)
         self._root_fd = -1
 
     # -- public ---------------------------------------------------------------
@@ -170,42 +175,38 @@ class Extractor:
         """Read the whole tar ``stream`` and apply it under the root."""
         self._root_fd = os.open(self.root, _DIR_FLAGS)
         try:
-            try:
-                tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_CheckedTarInfo)
-            except tarfile.ReadError as exc:
-                if "empty file" in str(exc):
-                    return self.result  # an empty layer, as Docker accepts
-                raise InvalidArgument(f"layer archive is not a valid tar stream: {exc}") from None
-            try:
-                while True:
-                    try:
-                        member = tf.next()
-                    except (tarfile.ReadError, EOFError) as exc:
-                        raise InvalidArgument(f"layer archive is truncated or corrupt: {exc}") from None
-                    if member is None:
-                        break
-                    tf.members.clear()  # stream mode keeps every header otherwise
-                    self._extract_member(tf, member)
-                bad = getattr(tf, "berth_bad_header", None)
-                if bad is not None:
-                    raise InvalidArgument(f"layer archive is truncated or corrupt after {self.result.entries} entries: {bad}")
-            finally:
-                tf.close()
+            tf = open_stream(stream, self.what)
+            if tf is None:
+                return self.result  # an empty layer, as Docker accepts
+            with tf:
+                for member in members(tf, self.what):
+                    self._extract_checked(tf, member)
             self._apply_dir_times()
             return self.result
         finally:
             os.close(self._root_fd)
 
+    def _extract_checked(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        """Extract one entry; what the entry makes the kernel refuse is the archive's fault (a 4xx)."""
+        try:
+            self._extract_member(tf, member)
+        except OSError as exc:
+            cls = InvalidArgument if exc.errno in _ARCHIVE_ERRNOS else DriverError
+            raise cls(f"cannot extract {self.what} entry {member.name!r}: {exc.strerror or exc}") from None
+        except (ValueError, OverflowError) as exc:
+            raise InvalidArgument(f"cannot extract {self.what} entry {member.name!r}: {exc}") from None
+
     # -- path resolution --------------------------------------------------------
 
-    def _open_dir(self, parts: list[str], create: bool) -> tuple[int, list[str]]:
+    def _open_dir(self, parts: list[str], create: bool, name: str) -> tuple[int, list[str]]:
         """Open the directory at ``parts`` resolved inside the root; return (fd, real parts).
 
-        Symlinks among the components are followed *within the root* (absolute
-        targets restart at the root, ``..`` stops at it). Missing directories are
-        created 0755 root:root when ``create`` (as Docker's MkdirAll does).
+        Symlinks among the components are refused (:meth:`_through_symlink`) or, for
+        a container's own, followed *within the root* (absolute targets restart at the
+        root, ``..`` stops at it). Missing directories are created 0755 root:root when
+        ``create`` (as Docker's MkdirAll does). At most two descriptors are open at once.
         """
-        fds = [os.dup(self._root_fd)]
+        fd = os.dup(self._root_fd)
         real: list[str] = []
         todo = list(parts)
         hops = 0
@@ -214,46 +215,68 @@ class Extractor:
                 comp = todo.pop(0)
                 if comp in ("", "."):
                     continue
-                if comp == "..":
+                if comp == "..":  # only from a container's own symlink
                     if real:
-                        os.close(fds.pop())
                         real.pop()
+                        fd = self._reopen(fd, real)
                     continue
-                try:
-                    fd = os.open(comp, _DIR_FLAGS, dir_fd=fds[-1])
-                except FileNotFoundError:
+                st = _lstat_at(fd, comp)
+                if st is None:
                     if not create:
-                        raise
-                    os.mkdir(comp, 0o755, dir_fd=fds[-1])
-                    os.chown(comp, 0, 0, dir_fd=fds[-1], follow_symlinks=False)
-                    fd = os.open(comp, _DIR_FLAGS, dir_fd=fds[-1])
-                    self.result.extracted.add("/".join(real + [comp]))
-                except OSError as exc:
-                    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                        raise
-                    st = os.stat(comp, dir_fd=fds[-1], follow_symlinks=False)
-                    if not stat.S_ISLNK(st.st_mode):
-                        raise InvalidArgument(
-                            f"layer archive path {'/'.join(parts)!r}: {'/'.join(real + [comp])!r} exists and is not a directory"
-                        ) from None
+                        raise FileNotFoundError(errno.ENOENT, f"{'/'.join(real + [comp])} does not exist")
+                    self._mkdir_missing(fd, real, comp, name)
+                elif stat.S_ISLNK(st.st_mode):
                     hops += 1
-                    if hops > _MAX_SYMLINK_HOPS:
-                        raise UnsafeArchive(f"layer archive path {'/'.join(parts)!r}: too many levels of symbolic links") from None
-                    target = os.readlink(comp, dir_fd=fds[-1])
+                    target = self._through_symlink(fd, real, comp, name, hops)
                     if target.startswith("/"):
-                        for extra in fds[1:]:
-                            os.close(extra)
-                        del fds[1:]
                         real.clear()
+                        fd = self._reopen(fd, real)
                     todo[:0] = target.split("/")
                     continue
-                real.append(comp)
-                fds.append(self._entered(fd, real))
-            result = fds.pop()
-            return result, real
-        finally:
-            for fd in fds:
+                elif not stat.S_ISDIR(st.st_mode):
+                    raise InvalidArgument(f"{self.what} path {name!r}: {'/'.join(real + [comp])!r} exists "
+                                          f"and is not a directory")
+                sub = os.open(comp, _DIR_FLAGS, dir_fd=fd)  # O_NOFOLLOW: a symlink swapped in meanwhile fails
                 os.close(fd)
+                real.append(comp)
+                fd = self._entered(sub, real)
+            return fd, real
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _reopen(self, fd: int, real: list[str]) -> int:
+        """Close ``fd`` and open ``real`` again from the root (after ``..`` or an absolute symlink)."""
+        os.close(fd)
+        fd = os.dup(self._root_fd)
+        for depth, comp in enumerate(real):
+            sub = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = self._entered(sub, real[: depth + 1])
+        return fd
+
+    def _mkdir_missing(self, fd: int, real: list[str], comp: str, name: str) -> None:
+        """Create a missing parent directory, unless the layers below show a symlink there."""
+        path = real + [comp]
+        if self.below is not None and self.below.is_symlink(path):
+            raise UnsafeArchive(f"{self.what} entry {name!r} passes through {'/'.join(path)!r}, a symlink in the "
+                                f"layer below; refusing to extract")
+        os.mkdir(comp, 0o755, dir_fd=fd)
+        os.chown(comp, 0, 0, dir_fd=fd, follow_symlinks=False)
+        self.result.extracted.add("/".join(path))
+
+    def _through_symlink(self, fd: int, real: list[str], comp: str, name: str, hops: int) -> str:
+        """The target of the symlink ``comp`` met on the way to ``name``, when it may be followed."""
+        path = "/".join(real + [comp])
+        if path in self._own_symlinks:
+            raise UnsafeArchive(f"{self.what} entry {name!r} passes through {path!r}, a symlink the archive "
+                                f"created earlier; refusing to extract")
+        if self.layer:
+            raise UnsafeArchive(f"{self.what} entry {name!r} passes through {path!r}, a symlink in the layer "
+                                f"below; refusing to extract")
+        if hops > _MAX_SYMLINK_HOPS:
+            raise UnsafeArchive(f"{self.what} path {name!r}: too many levels of symbolic links")
+        return os.readlink(comp, dir_fd=fd)
 
     def _entered(self, fd: int, real: list[str]) -> int:
         """The directory to use for the one just opened as ``fd`` at ``real`` (a subclass may swap it,
@@ -265,24 +288,32 @@ class Extractor:
     def _extract_member(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         parts = clean_name(member.name)
         self.result.entries += 1
+        if self.layer:
+            key = "/".join(parts)
+            if key in self._seen:
+                raise InvalidArgument(f"{self.what} entry {member.name!r} appears twice: duplicates of file paths "
+                                      f"not supported")
+            self._seen.add(key)
         if not parts:
             if not member.isdir():
-                raise UnsafeArchive(f"layer archive entry {member.name!r} names the layer root but is not a directory")
+                raise UnsafeArchive(f"{self.what} entry {member.name!r} names the root but is not a directory")
             self._set_meta(self._root_fd, None, member, is_dir=True)
-            self._dir_times.append(([], *_times(member)))
+            self._dir_times.append(([], *entry_times(member)))
             return
+        if any(part.startswith(WHITEOUT_PREFIX) for part in parts[:-1]):
+            raise UnsafeArchive(f"{self.what} entry {member.name!r} uses a whiteout name ({WHITEOUT_PREFIX}...) "
+                                f"as a directory; refusing to extract")
         base = parts[-1]
-        parent_fd, parent_real = self._open_dir(parts[:-1], create=True)
+        parent_fd, parent_real = self._open_dir(parts[:-1], True, member.name)
         try:
             rel = "/".join(parent_real + [base])
-            try:
-                if base.startswith(WHITEOUT_PREFIX):
-                    self._whiteout(parent_fd, parent_real, base, member)
-                else:
-                    self._create(tf, member, parent_fd, parent_real, base)
-                    self.result.extracted.add(rel)
-            except OSError as exc:
-                raise DriverError(f"cannot extract layer entry {member.name!r}: {exc}") from exc
+            if base.startswith(WHITEOUT_PREFIX):
+                self._whiteout(parent_fd, parent_real, base, member)
+            else:
+                self._create(tf, member, parent_fd, parent_real, base)
+                self.result.extracted.add(rel)
+                if member.issym():
+                    self._own_symlinks.add(rel)
         finally:
             os.close(parent_fd)
 
@@ -294,81 +325,83 @@ class Extractor:
             return  # AUFS bookkeeping (.wh..wh.plnk etc.), skipped as Docker does
         else:
             name = base[len(WHITEOUT_PREFIX):]
-            if name in ("", ".", "..") or "/" in name:
-                raise UnsafeArchive(f"layer archive whiteout {member.name!r} names no valid entry")
+            if name in ("", ".", ".."):
+                raise UnsafeArchive(f"{self.what} whiteout {member.name!r} names no valid entry")
             self.whiteouts.whiteout(parent_fd, name, f"{rel_dir}/{name}" if rel_dir else name, member)
 
     def _create(self, tf: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, parent_real: list[str], base: str) -> None:
         if member.ischr() or member.isblk():
             kind = "character" if member.ischr() else "block"
             raise UnsafeArchive(
-                f"layer archive entry {member.name!r} is a {kind} device node "
+                f"{self.what} entry {member.name!r} is a {kind} device node "
                 f"({member.devmajor}:{member.devminor}); device nodes are not allowed in image layers"
             )
         existing = _lstat_at(pfd, base)
         if member.isdir():
-            if existing is not None and not stat.S_ISDIR(existing.st_mode):
-                remove_at(pfd, base)
-                existing = None
-            if existing is None:
-                os.mkdir(base, 0o700, dir_fd=pfd)
-            fd = os.open(base, _DIR_FLAGS, dir_fd=pfd)
-            try:
-                self._set_meta(fd, None, member, is_dir=True)
-            finally:
-                os.close(fd)
-            self._dir_times.append((parent_real + [base], *_times(member)))
-            return
-        if member.islnk():
+            self._create_dir(member, pfd, parent_real, base, existing)
+        elif member.islnk():
             self._hardlink(member, pfd, base, existing)
-            return
-        if existing is not None:
-            remove_at(pfd, base)
-        if member.isreg():  # includes contiguous and GNU sparse files
-            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
-            try:
-                src = tf.extractfile(member)
-                try:
-                    while chunk := src.read(_CHUNK):
-                        _write_all(fd, chunk)
-                except (tarfile.ReadError, EOFError) as exc:
-                    raise InvalidArgument(f"layer archive is truncated inside {member.name!r}: {exc}") from None
-                self._set_meta(fd, None, member, is_dir=False)
-                os.utime(fd, ns=_times(member))
-            finally:
-                os.close(fd)
-            self.result.size += member.size
-        elif member.issym():
-            self._check_symlink(member, parent_real)
-            os.symlink(member.linkname, base, dir_fd=pfd)
-            self._set_meta(pfd, base, member, is_dir=False, symlink=True)
-            os.utime(base, ns=_times(member), dir_fd=pfd, follow_symlinks=False)
-        elif member.isfifo():
-            os.mkfifo(base, 0o600, dir_fd=pfd)
-            self._set_meta(pfd, base, member, is_dir=False)
-            os.utime(base, ns=_times(member), dir_fd=pfd, follow_symlinks=False)
+        elif member.isreg() or member.issym() or member.isfifo():  # isreg: contiguous and GNU sparse too
+            if existing is not None:
+                remove_at(pfd, base)
+            if member.isreg():
+                self._create_file(tf, member, pfd, base)
+            elif member.issym():
+                self._check_symlink(member, parent_real)
+                os.symlink(member.linkname, base, dir_fd=pfd)
+                self._set_meta(pfd, base, member, is_dir=False, symlink=True)
+                os.utime(base, ns=entry_times(member), dir_fd=pfd, follow_symlinks=False)
+            else:
+                os.mkfifo(base, 0o600, dir_fd=pfd)
+                self._set_meta(pfd, base, member, is_dir=False)
+                os.utime(base, ns=entry_times(member), dir_fd=pfd, follow_symlinks=False)
         else:
-            raise InvalidArgument(f"layer archive entry {member.name!r} has unsupported tar type {member.type!r}")
+            raise InvalidArgument(f"{self.what} entry {member.name!r} has unsupported tar type {member.type!r}")
+
+    def _create_dir(self, member: tarfile.TarInfo, pfd: int, parent_real: list[str], base: str,
+                    existing: os.stat_result | None) -> None:
+        if existing is not None and not stat.S_ISDIR(existing.st_mode):
+            remove_at(pfd, base)
+            existing = None
+        if existing is None:
+            os.mkdir(base, 0o700, dir_fd=pfd)
+        fd = os.open(base, _DIR_FLAGS, dir_fd=pfd)
+        try:
+            self._set_meta(fd, None, member, is_dir=True)
+        finally:
+            os.close(fd)
+        self._dir_times.append((parent_real + [base], *entry_times(member)))
+
+    def _create_file(self, tf: tarfile.TarFile, member: tarfile.TarInfo, pfd: int, base: str) -> None:
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+        try:
+            try:
+                _copy_data(tf, member, fd)
+            except (tarfile.TarError, EOFError) as exc:
+                raise InvalidArgument(f"{self.what} is truncated inside {member.name!r}: {exc}") from None
+            self._set_meta(fd, None, member, is_dir=False)
+            os.utime(fd, ns=entry_times(member))
+        finally:
+            os.close(fd)
+        self.result.size += member.size
 
     def _hardlink(self, member: tarfile.TarInfo, pfd: int, base: str, existing: os.stat_result | None) -> None:
-        try:
-            target_parts = clean_name(member.linkname)
-        except UnsafeArchive:
-            raise UnsafeArchive(
-                f"layer archive hard link {member.name!r} -> {member.linkname!r} points outside the layer; refusing to extract"
-            ) from None
+        target_parts = clean_name(member.linkname)
         if not target_parts:
-            raise UnsafeArchive(f"layer archive hard link {member.name!r} points at the layer root")
+            raise UnsafeArchive(f"{self.what} hard link {member.name!r} points at the root")
         try:
-            tfd, _ = self._open_dir(target_parts[:-1], create=False)
+            tfd, _ = self._open_dir(target_parts[:-1], False, member.linkname)
         except FileNotFoundError:
-            raise InvalidArgument(f"layer archive hard link {member.name!r} -> {member.linkname!r}: target does not exist") from None
+            raise InvalidArgument(f"{self.what} hard link {member.name!r} -> {member.linkname!r}: "
+                                  f"target does not exist") from None
         try:
             tst = _lstat_at(tfd, target_parts[-1])
             if tst is None:
-                raise InvalidArgument(f"layer archive hard link {member.name!r} -> {member.linkname!r}: target does not exist")
+                raise InvalidArgument(f"{self.what} hard link {member.name!r} -> {member.linkname!r}: "
+                                      f"target does not exist")
             if stat.S_ISDIR(tst.st_mode):
-                raise UnsafeArchive(f"layer archive hard link {member.name!r} -> {member.linkname!r}: target is a directory")
+                raise UnsafeArchive(f"{self.what} hard link {member.name!r} -> {member.linkname!r}: "
+                                    f"target is a directory")
             if existing is not None:
                 if (existing.st_dev, existing.st_ino) == (tst.st_dev, tst.st_ino):
                     return
@@ -377,19 +410,18 @@ class Extractor:
         finally:
             os.close(tfd)
 
-    @staticmethod
-    def _check_symlink(member: tarfile.TarInfo, parent_real: list[str]) -> None:
+    def _check_symlink(self, member: tarfile.TarInfo, parent_real: list[str]) -> None:
         # Docker refuses relative symlinks that climb out of the layer (absolute
         # ones are fine: they are resolved inside the container's root).
         target = member.linkname
         if not target:
-            raise InvalidArgument(f"layer archive symlink {member.name!r} has an empty target")
+            raise InvalidArgument(f"{self.what} symlink {member.name!r} has an empty target")
         if target.startswith("/"):
             return
         joined = posixpath.normpath(posixpath.join("/".join(parent_real) or ".", target))
         if joined == ".." or joined.startswith("../"):
             raise UnsafeArchive(
-                f"layer archive symlink {member.name!r} -> {target!r} points outside the layer; refusing to extract"
+                f"{self.what} symlink {member.name!r} -> {target!r} points outside the layer; refusing to extract"
             )
 
     def _set_meta(self, fd_or_dir: int, name: str | None, member: tarfile.TarInfo, is_dir: bool, symlink: bool = False) -> None:
@@ -423,7 +455,7 @@ class Extractor:
         # Deepest first, so setting a child's times does not disturb its parent's
         for parts, atime, mtime in sorted(self._dir_times, key=lambda t: -len(t[0])):
             try:
-                fd, _ = self._open_dir(parts, create=False)
+                fd, _ = self._open_dir(parts, False, "/".join(parts))
             except (FileNotFoundError, InvalidArgument):
                 continue  # removed by a later whiteout
             try:
@@ -432,11 +464,34 @@ class Extractor:
                 os.close(fd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _copy_data(tf: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
+    """Write the entry's bytes to ``fd``: only its data regions (a sparse file's map, else all of it),
+    and of those only the chunks that are not all zeros; the holes read back as zeros."""
+    if member.sparse:
+        # the regions' bytes follow one another in the archive: read them from the stream itself
+        tf.fileobj.seek(member.offset_data)
+        src, regions = tf.fileobj, member.sparse
+    else:
+        src, regions = tf.extractfile(member), [(0, member.size)]
+    for offset, length in regions:
+        position, left = offset, length
+        while left:
+            chunk = src.read(min(_CHUNK, left))
+            if not chunk:
+                raise EOFError(f"unexpected end of data at byte {position}")
+            if chunk.count(0) != len(chunk):
+                _write_all(fd, chunk, position)
+            position += len(chunk)
+            left -= len(chunk)
+    os.ftruncate(fd, member.size)
+
+
+def _write_all(fd: int, data: bytes, position: int) -> None:
     view = memoryview(data)
     while view:
-        n = os.write(fd, view)
+        n = os.pwrite(fd, view, position)
         view = view[n:]
+        position += n
 
 
 def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
@@ -446,17 +501,20 @@ def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
         return None
 
 
-def _times(member: tarfile.TarInfo) -> tuple[int, int]:
-    mtime = int(float(member.mtime) * 1_000_000_000)
-    atime_s = member.pax_headers.get("atime")
-    atime = int(float(atime_s) * 1_000_000_000) if atime_s else mtime
-    return atime, mtime
-
-
-def extract_layer(stream: BinaryIO, root: str, whiteouts: WhiteoutHandler | None = None) -> ExtractResult:
+def extract_layer(stream: BinaryIO, root: str, whiteouts: WhiteoutHandler | None = None,
+                  below: LayersBelow | None = None) -> ExtractResult:
     """Extract the uncompressed layer tar ``stream`` into the existing directory ``root``.
 
     ``whiteouts`` decides what OCI whiteouts do (default: delete, for full trees).
-    Returns what was written; ``result.size`` is the applied size in bytes.
+    Whatever ``root`` holds already is the layer below: a path through one of its
+    symlinks is refused, as through those ``below`` shows (a union driver's lower
+    layers). Returns what was written; ``result.size`` is the applied size in bytes.
     """
-    return Extractor(root, whiteouts).extract(stream)
+    return Extractor(root, whiteouts, below=below).extract(stream)
+
+
+def extract_tree(stream: BinaryIO, root: str, whiteouts: WhiteoutHandler | None = None) -> ExtractResult:
+    """Extract a tar ``stream`` into ``root``, a tree that is not a layer below (an ``ADD``'s destination, a
+    build context): its own symlinks are followed inside ``root`` and a later entry replaces an earlier one;
+    the archive's own symlinks still may not be passed through."""
+    return Extractor(root, whiteouts, layer=False).extract(stream)

@@ -26,10 +26,12 @@ from typing import BinaryIO, Iterator
 from berth.errors import DriverError, InvalidArgument
 from berth.fsutil import atomic_write
 from berth.images.scope import resolve_in_root
-from berth.images.tarsafe import clean_name
+from berth.images.tarread import clean_name
 
 _BLOCK = 512
 _CONTENT_TYPES = (b"0", b"\0", b"7")  # regular and contiguous files: their payload is the file's bytes
+#: links, devices, directories, FIFOs: no payload whatever their size field says (as Go's and Python's readers)
+_HEADER_ONLY_TYPES = (b"1", b"2", b"3", b"4", b"5", b"6")
 _CHUNK = 1 << 20
 
 
@@ -78,6 +80,7 @@ class Recorder:
         self._padding = 0
         self._next_path: str | None = None
         self._next_size: int | None = None
+        self._next_sparse = False  # PAX GNU.sparse.* records: the payload is a map and data, not the file
         self.total = 0
 
     def feed(self, data: bytes) -> None:
@@ -131,8 +134,12 @@ class Recorder:
             name = self._next_path
         if self._next_size is not None:
             size = self._next_size
+        sparse = self._next_sparse
         self._next_path = self._next_size = None
-        if typeflag in _CONTENT_TYPES and size:
+        self._next_sparse = False
+        if typeflag in _HEADER_ONLY_TYPES:
+            size = 0
+        if typeflag in _CONTENT_TYPES and size and not sparse:
             self._flush_raw()
             self._entries.append(["f", name, size])
             self._start_payload(size, "file")
@@ -152,6 +159,7 @@ class Recorder:
                 self._next_path = records["path"]
             if "size" in records:
                 self._next_size = int(records["size"])
+            self._next_sparse = any(key.startswith("GNU.sparse.") for key in records)
         elif self._meta_type == b"L":
             self._next_path = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 

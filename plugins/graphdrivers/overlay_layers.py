@@ -68,6 +68,51 @@ class OverlayWhiteouts:
         set_opaque(dir_fd)
 
 
+class OverlayLowers:
+    """What a new layer's lower layers show (their ``diff`` dirs, nearest first), as overlayfs merges them.
+
+    A layer's diff is applied to its empty upper directory, so the extractor asks here
+    whether a path it is about to create as a directory is a symlink below (and refuses).
+    """
+
+    def __init__(self, lower_dirs: list[str]):
+        self.lower_dirs = lower_dirs
+
+    def is_symlink(self, parts: list[str]) -> bool:
+        for lower in self.lower_dirs:
+            found, hides_below = _lookup(lower, parts)
+            if found is not None:
+                return stat.S_ISLNK(found.st_mode)
+            if hides_below:
+                return False
+        return False
+
+
+def _lookup(lower: str, parts: list[str]) -> tuple[os.stat_result | None, bool]:
+    """(what one layer has at ``parts`` or None, whether it hides the layers under it there).
+
+    Walks one component at a time without following anything: a whiteout, a file or a
+    symlink on the way hides the layers below, and so does an opaque directory above a
+    path this layer lacks.
+    """
+    current = lower
+    opaque_above = False
+    for depth, comp in enumerate(parts):
+        current = os.path.join(current, comp)
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            return None, opaque_above
+        if is_whiteout(st):
+            return None, True
+        if depth == len(parts) - 1:
+            return st, True
+        if not stat.S_ISDIR(st.st_mode):
+            return None, True
+        opaque_above = opaque_above or is_opaque(current)
+    return None, False
+
+
 class OverlayLayerStore:
     """The layout above plus every hook that does not depend on how ``merged`` is mounted.
 
@@ -298,7 +343,7 @@ class OverlayLayerStore:
         if not self._is_parent(layer_id, parent):
             return None
         upper = os.path.join(self._dir(layer_id), "diff")
-        return extract_layer(diff, upper, OverlayWhiteouts()).size
+        return extract_layer(diff, upper, OverlayWhiteouts(), OverlayLowers(self.lower_dirs(layer_id))).size
 
     @hookimpl
     def graph_diff_size(self, layer_id: str, parent: str | None) -> int | None:

@@ -1,0 +1,161 @@
+"""Reading an untrusted tar stream: headers within limits, names that cannot climb, values the OS accepts.
+
+Every place berth unpacks a tar (layers, image archives, build contexts, copies
+into containers) reads it through :func:`members`, which refuses what Docker's Go
+reader refuses and more:
+
+* special headers (PAX, GNU long name/link) over 1 MiB, as Go's ``archive/tar``;
+  long chains of them, which would exhaust Python's recursion;
+* names and link names with a NUL byte or longer than PATH_MAX;
+* any ``..`` component anywhere in an entry's name (Docker cleans ``a/../b`` into
+  ``b``; berth refuses it, since no honest archive needs it);
+* owners, times and sparse maps the kernel cannot take.
+
+A stream that stops being a tar (garbage, truncation, corrupt compression) is
+:class:`~berth.errors.InvalidArgument`; a hostile one :class:`~berth.errors.UnsafeArchive`.
+"""
+
+from __future__ import annotations
+
+import math
+import tarfile
+from typing import BinaryIO, Iterator
+
+from berth.errors import BerthError, InvalidArgument, UnsafeArchive
+
+MAX_SPECIAL_HEADER = 1 << 20   # Go's archive/tar limit for PAX and GNU long name records
+MAX_PATH = 4096                # PATH_MAX: a longer name cannot be created anyway
+MAX_CHAINED_HEADERS = 16       # special headers before one entry (a PAX, a long name, a long link...)
+_MAX_ID = (1 << 32) - 2        # uid/gid: (uid_t)-1 means "unchanged" to chown
+_MAX_SECONDS = (1 << 63) // 1_000_000_000 - 1  # what a nanosecond utime can carry
+_SPECIAL = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+            tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+
+
+class CheckedTarInfo(tarfile.TarInfo):
+    """``tarfile``'s header reader with limits, and a memory of why it stopped.
+
+    ``tarfile`` ends iteration silently on an invalid or truncated header after the
+    first member; Docker reports such a stream as corrupt, and so do we.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tf):  # type: ignore[override]
+        try:
+            return super().fromtarfile(tf)
+        except (tarfile.EOFHeaderError, tarfile.EmptyHeaderError):
+            raise
+        except tarfile.HeaderError as exc:
+            tf.berth_bad_header = exc
+            raise
+
+    def _proc_member(self, tf):
+        if self.type in _SPECIAL:
+            if self.size > MAX_SPECIAL_HEADER:
+                raise UnsafeArchive(f"tar archive has a {_special_name(self.type)} header of {self.size} bytes "
+                                    f"(the limit is {MAX_SPECIAL_HEADER}); refusing it")
+            tf.berth_chained = getattr(tf, "berth_chained", 0) + 1
+            if tf.berth_chained > MAX_CHAINED_HEADERS:
+                raise UnsafeArchive(f"tar archive chains more than {MAX_CHAINED_HEADERS} extended headers "
+                                    f"before one entry; refusing it")
+        else:
+            tf.berth_chained = 0
+        return super()._proc_member(tf)
+
+
+def _special_name(kind: bytes) -> str:
+    return {tarfile.GNUTYPE_LONGNAME: "GNU long name", tarfile.GNUTYPE_LONGLINK: "GNU long link"}.get(kind, "PAX")
+
+
+def open_stream(stream: BinaryIO, what: str, compressed: bool = False) -> tarfile.TarFile | None:
+    """``stream`` opened for one pass (``compressed``: gzip, bzip2 and xz are recognised); None when empty."""
+    try:
+        return tarfile.open(fileobj=stream, mode="r|*" if compressed else "r|", tarinfo=CheckedTarInfo)
+    except tarfile.ReadError as exc:
+        if "empty file" in str(exc):
+            return None
+        raise InvalidArgument(f"{what} is not a valid tar stream: {exc}") from None
+
+
+def members(tf: tarfile.TarFile, what: str) -> Iterator[tarfile.TarInfo]:
+    """Each entry of ``tf`` in order, checked (:func:`check_member`); garbage or truncation is an error."""
+    count = 0
+    while True:
+        try:
+            member = tf.next()
+        except BerthError:
+            raise
+        except (tarfile.TarError, EOFError, ValueError, OverflowError, RecursionError, UnicodeError) as exc:
+            raise InvalidArgument(f"{what} is truncated or corrupt after {count} entries: {exc}") from None
+        if member is None:
+            break
+        tf.members.clear()  # stream mode keeps every header otherwise
+        check_member(member)
+        count += 1
+        yield member
+    bad = getattr(tf, "berth_bad_header", None)
+    if bad is not None:
+        raise InvalidArgument(f"{what} is truncated or corrupt after {count} entries: {bad}")
+
+
+def clean_name(name: str) -> list[str]:
+    """An entry's path as components relative to the root ([] is the root itself).
+
+    A leading ``/`` and ``.`` components are dropped (as Docker does); a ``..``
+    component anywhere, a NUL byte or a name longer than PATH_MAX is refused.
+    """
+    _check_text(name, "name")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchive(f"archive entry {name!r} has a '..' component (it could point outside the archive's "
+                            f"root); refusing to extract")
+    return parts
+
+
+def check_member(member: tarfile.TarInfo) -> None:
+    """Refuse values no file can have: bad names or link names, owners, times, sparse maps."""
+    clean_name(member.name)
+    if member.linkname:
+        _check_text(member.linkname, "link target")
+    for field in ("uid", "gid"):
+        value = getattr(member, field)
+        if not isinstance(value, int) or not 0 <= value <= _MAX_ID:
+            raise InvalidArgument(f"archive entry {member.name!r} has an invalid {field} {value!r}")
+    entry_times(member)
+    if member.sparse is not None:
+        _check_sparse(member)
+
+
+def entry_times(member: tarfile.TarInfo) -> tuple[int, int]:
+    """(atime, mtime) in nanoseconds; an out-of-range or non-numeric time is refused."""
+    mtime = _seconds(member.mtime, member, "mtime")
+    atime_s = member.pax_headers.get("atime")
+    atime = _seconds(atime_s, member, "atime") if atime_s else mtime
+    return atime, mtime
+
+
+def _seconds(value, member: tarfile.TarInfo, field: str) -> int:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or abs(seconds) > _MAX_SECONDS:
+        raise InvalidArgument(f"archive entry {member.name!r} has an invalid {field} {value!r}")
+    return int(seconds * 1_000_000_000)
+
+
+def _check_text(text: str, what: str) -> None:
+    if "\0" in text:
+        raise UnsafeArchive(f"archive entry {what} {text[:200]!r} contains a NUL byte; refusing it")
+    if len(text.encode("utf-8", "surrogateescape")) > MAX_PATH:
+        raise InvalidArgument(f"archive entry {what} {text[:200]!r}... is longer than {MAX_PATH} bytes")
+
+
+def _check_sparse(member: tarfile.TarInfo) -> None:
+    """A sparse file's data regions must be in order, apart, and inside its size."""
+    end = 0
+    for region in member.sparse:
+        offset, length = region
+        if offset < end or length < 0 or offset + length > member.size:
+            raise InvalidArgument(f"archive entry {member.name!r} has an invalid sparse map")
+        end = offset + length

@@ -1,0 +1,188 @@
+"""The hostile archive corpus against a real berthd: import, load, cp (PUT archive) and build contexts.
+
+Every case is refused with a 4xx (for ``load``: dockerd's 200 stream ending in an
+``errorDetail``) or accepted and contained: nothing is written outside, and after a
+refusal nothing is half-stored — the image list, the layers and pending rows of the
+metadata DB, the graph driver's directories, the tar-split records and the load
+scratch space are as they were before. Runs on vfs (full trees: the layer below is
+in the root) and overlay (the layer below is in the lower dirs).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import sqlite3
+import urllib.parse
+
+import pytest
+
+from tests.helpers import api, storage_daemon  # noqa: F401  (the fixture, as "daemon")
+from tests.hostile_archives import (docker_archive, entry, image_archive_cases, image_config, layer_cases, make_tar,
+                                    oci_layout, sha256, stacked_cases)
+
+pytestmark = pytest.mark.integration
+
+SENTINEL = "/berth-hostile-sentinel"  # where the corpus aims outside; must never come to exist
+
+
+def _params(cases):
+    return [pytest.param(case, id=case.name) for case in cases]
+
+
+def stored(daemon) -> dict:
+    """Everything a refused archive must not leave behind."""
+    data = daemon.data_root
+    with sqlite3.connect(f"file:{os.path.join(data, 'image', 'metadata.db')}?mode=ro", uri=True) as db:
+        layers = sorted(r[0] for r in db.execute("SELECT chain_id FROM layers"))
+        pending = sorted(r[0] for r in db.execute("SELECT cache_id FROM pending"))
+    graph = os.path.join(data, daemon.driver)
+    return {
+        "images": sorted(i["Id"] for i in api(daemon, "GET", "/images/json?all=1")[1]),
+        "layers": layers, "pending": pending,
+        "graph": sorted(os.listdir(graph)) + sorted(os.listdir(os.path.join(graph, "l")))
+        if daemon.driver == "overlay" else sorted(os.listdir(graph)),
+        "tarsplit": sorted(os.listdir(os.path.join(data, "image", "tarsplit"))),
+        "scratch": sorted(os.listdir(os.path.join(data, "image", "tmp")))
+        if os.path.isdir(os.path.join(data, "image", "tmp")) else [],
+    }
+
+
+def import_(daemon, data: bytes, tag: str):
+    return api(daemon, "POST", f"/images/create?fromSrc=-&repo=hostile&tag={tag}", raw=data,
+               headers={"Content-Type": "application/x-tar"})
+
+
+def load(daemon, data: bytes) -> tuple[int, list[dict]]:
+    status, body = api(daemon, "POST", "/images/load?quiet=1", raw=data, headers={"Content-Type": "application/x-tar"})
+    text = body if isinstance(body, str) else json.dumps(body)
+    return status, [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def remove_image(daemon, ref: str) -> None:
+    status, body = api(daemon, "DELETE", f"/images/{urllib.parse.quote(ref, safe='')}?force=1")
+    assert status == 200, body
+
+
+def _tag(case_name: str) -> str:
+    return case_name.lower()[:100]
+
+
+# -- import -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", _params(layer_cases(SENTINEL)))
+def test_import_refuses_or_contains_each_hostile_layer(daemon, case):
+    before = stored(daemon)
+    status, body = import_(daemon, case.data, _tag(case.name))
+    if case.refused:
+        assert 400 <= status < 500, body
+        assert re.search(case.words, body["message"]), body
+        assert stored(daemon) == before
+    else:
+        assert status == 200, body
+        remove_image(daemon, f"hostile:{_tag(case.name)}")
+    assert not os.path.lexists(SENTINEL)
+
+
+def _disk_used(directory: str) -> int:
+    inodes = {}
+    for d, _, files in os.walk(directory):
+        for f in files:
+            st = os.lstat(os.path.join(d, f))
+            inodes[(st.st_dev, st.st_ino)] = st.st_blocks * 512
+    return sum(inodes.values())
+
+
+def test_import_of_a_gzip_bomb_of_zeros_costs_no_disk(daemon):
+    graph = os.path.join(daemon.data_root, daemon.driver)
+    before = _disk_used(graph)
+    tar = make_tar(entry("zeros", data=bytes(256 << 20)))
+    status, body = import_(daemon, gzip.compress(tar, compresslevel=1), "bomb")
+    assert status == 200, body
+    assert _disk_used(graph) - before < (16 << 20)
+    remove_image(daemon, "hostile:bomb")
+
+
+# -- load ---------------------------------------------------------------------------------
+
+
+def _assert_load_refused(daemon, data: bytes, words: str, before: dict) -> None:
+    status, lines = load(daemon, data)
+    assert status == 200 and lines, lines  # dockerd's shape: the error ends the JSON stream
+    error = lines[-1].get("errorDetail", {}).get("message", "")
+    assert re.search(words, error), lines
+    assert stored(daemon) == before
+
+
+@pytest.mark.parametrize("case", _params(image_archive_cases(SENTINEL)))
+def test_load_refuses_each_hostile_image_archive(daemon, case):
+    _assert_load_refused(daemon, case.data, case.words, stored(daemon))
+    assert not os.path.lexists(SENTINEL)
+
+
+@pytest.mark.parametrize("case", _params(layer_cases(SENTINEL)))
+def test_load_refuses_or_contains_each_hostile_layer_in_an_archive(daemon, case):
+    before = stored(daemon)
+    archive = docker_archive([case.data], tag=f"hostile:{_tag(case.name)}")
+    if case.refused:
+        _assert_load_refused(daemon, archive, case.words, before)
+    else:
+        status, lines = load(daemon, archive)
+        assert status == 200 and "errorDetail" not in lines[-1], lines
+        remove_image(daemon, f"hostile:{_tag(case.name)}")
+    assert not os.path.lexists(SENTINEL)
+
+
+@pytest.mark.parametrize("name,lower,upper,refused,words", [pytest.param(*c, id=c[0]) for c in stacked_cases(SENTINEL)])
+def test_load_refuses_a_layer_through_the_symlinks_of_the_layer_below(daemon, name, lower, upper, refused, words):
+    before = stored(daemon)
+    archive = oci_layout([lower, upper], tag=f"hostile:{_tag(name)}")
+    if refused:
+        _assert_load_refused(daemon, archive, words, before)
+    else:
+        status, lines = load(daemon, archive)
+        assert status == 200 and "errorDetail" not in lines[-1], lines
+        remove_image(daemon, f"hostile:{_tag(name)}")
+    assert not os.path.lexists(SENTINEL)
+
+
+def test_a_refused_second_image_leaves_the_first_unstored_too(daemon):
+    good = make_tar(entry("fine", data=b"fine"))
+    config = f"blobs/sha256/{sha256(image_config([f'sha256:{sha256(good)}']))}"
+    layer = f"blobs/sha256/{sha256(good)}"
+    archive = docker_archive([good], manifest=[{"Config": config, "RepoTags": ["hostile:first"], "Layers": [layer]},
+                                               {"Config": config, "RepoTags": ["UPPER:case"], "Layers": [layer]}])
+    _assert_load_refused(daemon, archive, "must be lowercase", stored(daemon))
+
+
+# -- cp (PUT /containers/{id}/archive) and build contexts ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def box(daemon):
+    status, body = api(daemon, "POST", "/containers/create?name=hostile-box", {"Image": "busybox", "Cmd": ["true"]})
+    assert status == 201, body
+    yield body["Id"]
+    api(daemon, "DELETE", f"/containers/{body['Id']}?force=1")
+
+
+@pytest.mark.parametrize("case", _params(layer_cases(SENTINEL)))
+def test_copy_into_a_container_refuses_or_contains_each_hostile_archive(daemon, box, case):
+    status, body = api(daemon, "PUT", f"/containers/{box}/archive?path=/tmp", raw=case.data,
+                       headers={"Content-Type": "application/x-tar"})
+    if case.refused and not case.layer_only:
+        assert 400 <= status < 500, body
+    else:  # accepted, or refused as a copy refuses what a layer allows (.wh. names): never a 5xx
+        assert status == 200 or 400 <= status < 500, body
+    assert not os.path.lexists(SENTINEL)
+
+
+@pytest.mark.parametrize("case", _params([c for c in layer_cases(SENTINEL) if c.refused and not c.layer_only]))
+def test_a_hostile_build_context_is_refused(daemon, case):
+    status, body = api(daemon, "POST", "/build?t=hostile-build", raw=case.data,
+                       headers={"Content-Type": "application/x-tar"})
+    assert 400 <= status < 500, body
+    assert not os.path.lexists(SENTINEL)
