@@ -61,9 +61,10 @@ class VolumeStore:
                                   "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
         with self._lock:
             if not os.path.exists(self._meta_path(name)):
+                # labels and options are kept as sent: dockerd answers null for none sent, {} for an empty map
                 os.makedirs(self.data_path(name), mode=0o755, exist_ok=True)
-                meta = {"Name": name, "Driver": "local", "CreatedAt": self._now(), "Labels": labels or {},
-                        "Options": {}, "Scope": "local", "Anonymous": anonymous, "Populated": False}
+                meta = {"Name": name, "Driver": "local", "CreatedAt": self._now(), "Labels": labels,
+                        "Options": options, "Scope": "local", "Anonymous": anonymous, "Populated": False}
                 atomic_write(self._meta_path(name), json.dumps(meta).encode(), 0o600)
         self.on_event("create", name, {"driver": "local"})  # dockerd tells even when the volume existed
         return self.inspect(name)
@@ -87,13 +88,14 @@ class VolumeStore:
         return meta
 
     def inspect(self, name: str) -> dict[str, Any]:
+        """The volume as the Engine API shows it: like dockerd, labels and options as the client sent them
+        (``null`` when it sent none), and no ``Status`` (only drivers with something to report fill it)."""
         meta = self._meta(name)
-        labels = dict(meta.get("Labels") or {})
+        labels = meta.get("Labels")
         if meta.get("Anonymous"):
-            labels[ANONYMOUS_LABEL] = ""
+            labels = {**(labels or {}), ANONYMOUS_LABEL: ""}
         return {"Name": meta["Name"], "Driver": "local", "Mountpoint": self.data_path(name),
-                "CreatedAt": meta["CreatedAt"], "Labels": labels, "Scope": "local",
-                "Options": meta.get("Options") or None}  # as dockerd: null without options, no Status
+                "CreatedAt": meta["CreatedAt"], "Labels": labels, "Scope": "local", "Options": meta.get("Options")}
 
     def list(self) -> list[dict[str, Any]]:
         out = []

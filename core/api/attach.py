@@ -13,8 +13,7 @@ import asyncio
 from aiohttp import web
 
 from berth.api.server import Routes, engine_of, query_bool
-from berth.api.streams import (MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, DetachScanner, frame, hijack,
-                               parse_detach_keys)
+from berth.api.streams import STREAM_IDS, DetachScanner, frame, hijack, parse_detach_keys, stream_type
 from berth.containers import logdrivers
 from berth.containers.logs import read_log
 from berth.fsutil import unix_connect
@@ -33,7 +32,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     tty = bool(c.config.get("Tty"))
     keys = parse_detach_keys(request.query.get("detachKeys"))  # a bad sequence is a 400 even when unused
     detach_keys = keys if want_stdin and tty else b""  # as dockerd: only a terminal's input is scanned
-    response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+    response, client = await hijack(request, stream_type(request, tty))
     if query_bool(request, "logs"):
         try:
             source = logdrivers.source(c.host_config, manager.store.directory(c.id), c.id)

@@ -11,7 +11,7 @@ from berth.api import views
 from berth.api.server import (Routes, api_version, engine_of, json_response, query_bool, query_filters, query_int,
                               query_time_ns,
                               read_json)
-from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame
+from berth.api.streams import STREAM_IDS, frame, stream_type
 from berth.containers import listing, logdrivers
 from berth.containers.logs import read_log
 from berth.containers.model import State, now_rfc3339
@@ -55,7 +55,8 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     for c in rows:
         row = views.container_summary(c, c.config.get("Image", ""), engine.volumes.inspect_mounts(c))
         if query_bool(request, "size"):
-            row.update(await asyncio.to_thread(sizes, engine, c))
+            # the list leaves a zero size out (omitempty), inspect shows it
+            row.update({k: v for k, v in (await asyncio.to_thread(sizes, engine, c)).items() if v})
         out.append(row)
     return json_response(out)
 
@@ -86,7 +87,8 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     graph_data = await asyncio.to_thread(engine.graph.metadata, c.layer_id)
     body = views.container_inspect(
         c, graph_data, logdrivers.inspect_log_path(c.host_config, engine.containers.store.directory(c.id), c.id),
-        etc["/etc/resolv.conf"], etc["/etc/hosts"], etc["/etc/hostname"], engine.volumes.inspect_mounts(c))
+        etc["/etc/resolv.conf"], etc["/etc/hosts"], etc["/etc/hostname"], engine.volumes.inspect_mounts(c),
+        engine.execs.live_ids(c.id))
     if query_bool(request, "size"):
         body.update(await asyncio.to_thread(sizes, engine, c))
     return json_response(body)
@@ -136,7 +138,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     since, until = query_time_ns(request, "since"), query_time_ns(request, "until")
     timestamps, details = query_bool(request, "timestamps"), query_bool(request, "details")
     tty = bool(c.config.get("Tty"))
-    response = web.StreamResponse(status=200, headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM})
+    response = web.StreamResponse(status=200, headers={"Content-Type": stream_type(request, tty)})
     await response.prepare(request)
     cid = c.id
 
@@ -232,7 +234,7 @@ async def update(request: web.Request) -> web.StreamResponse:
 @routes.add("POST", "/containers/prune")
 async def prune(request: web.Request) -> web.StreamResponse:
     removed, reclaimed = await _manager(request).prune(_filters(request))
-    return json_response({"ContainersDeleted": removed, "SpaceReclaimed": reclaimed})
+    return json_response({"ContainersDeleted": removed or None, "SpaceReclaimed": reclaimed})
 
 
 @routes.add("GET", "/containers/{id}/top")
@@ -292,6 +294,9 @@ async def _stats_sample(manager, c) -> dict:
     return sample
 
 
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time: no sample yet
+
+
 @routes.add("GET", "/containers/{id}/stats")
 async def stats(request: web.Request) -> web.StreamResponse:
     """Docker's stats: one JSON object per second; ``stream=false`` waits for a second sample so that
@@ -308,15 +313,12 @@ async def stats(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(1)
     while True:
         sample = await _stats_sample(manager, c) if c.state.running else {}
-        body = {"read": now_rfc3339() if sample else "0001-01-01T00:00:00Z",
-                "preread": previous.get("read", "0001-01-01T00:00:00Z"),
-                "id": c.id, "name": "/" + c.name, "num_procs": 0,
-                "cpu_stats": {}, "memory_stats": {}, "pids_stats": {}, "blkio_stats": {},
-                **sample, "precpu_stats": previous.get("cpu_stats", {})}
+        read = now_rfc3339() if sample else ZERO_TIME
+        body = views.container_stats(c, sample, previous, read, previous.get("read", ZERO_TIME))
         await response.write(json.dumps(body).encode() + b"\n")
         if not stream or not c.state.running:
             break
-        previous = body
+        previous = {**sample, "read": read}
         await asyncio.sleep(1)
     await response.write_eof()
     return response

@@ -10,7 +10,7 @@ from berth.api.attach import splice
 from berth.fsutil import unix_connect
 from berth.containers.validate import check_exec_body
 from berth.api.server import Routes, engine_of, json_response, query_int, read_json
-from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame, hijack, parse_detach_keys
+from berth.api.streams import STREAM_IDS, frame, hijack, parse_detach_keys, stream_type
 
 routes = Routes()
 
@@ -33,7 +33,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         await execs.start(inst.id, detach=True)
         return web.Response(status=200)
     keys = parse_detach_keys(inst.config.get("DetachKeys") or None)
-    response, client = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+    response, client = await hijack(request, stream_type(request, tty))
     try:
         await execs.start(inst.id, detach=False)
         reader, writer = await asyncio.open_unix_connection(

@@ -125,7 +125,8 @@ async def export(request: web.Request) -> web.StreamResponse:
     c = _container(request)
     stream = await asyncio.to_thread(_tree_stream, engine, c, fsarchive.write_export, f"export of {c.short_id}")
     engine.containers.event(c, "export")
-    return await send_tar(request, stream)
+    # dockerd sets no type here, so Go's content sniffing answers for it
+    return await send_tar(request, stream, {"Content-Type": "application/octet-stream"})
 
 
 @routes.add("GET", "/containers/{id}/changes")
@@ -133,7 +134,8 @@ async def changes(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = _container(request)
     found = await asyncio.to_thread(engine.graph.changes, c.layer_id, base_layer(engine, c))
-    return json_response([{"Path": ch.path, "Kind": int(ch.kind)} for ch in found])
+    # dockerd answers null, not [], for a container that changed nothing
+    return json_response([{"Path": ch.path, "Kind": int(ch.kind)} for ch in found] or None)
 
 
 def _archive_path(request: web.Request) -> str:

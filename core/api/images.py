@@ -20,7 +20,7 @@ from berth import log
 from berth.api import views
 from berth.containers.model import parse_time
 from berth.api.filesystem import filters_of, request_body, send_tar
-from berth.api.server import Routes, engine_of, json_response, query_bool
+from berth.api.server import Routes, api_version, engine_of, json_response, query_bool
 from berth.errors import BerthError, InvalidArgument, NotFound, NotImplementedYet
 from berth.filtermatch import bool_filter, check_filter_names, labels_excluded, labels_match
 from berth.images import reference as refs
@@ -104,12 +104,14 @@ async def list_images(request: web.Request) -> web.StreamResponse:
     counts: dict[str, int] = {}
     for c in engine.containers.store.containers.values():
         counts[c.image_id] = counts.get(c.image_id, 0) + 1
-    summaries = [views.image_summary(i, containers=counts.get(i.id, 0)) for i in images]
+    api = api_version(request)
+    summaries = [views.image_summary(i, containers=counts.get(i.id, 0), api=api) for i in images]
     if "reference" in filters:
         # as Docker: only the references that matched are listed
         for summary in summaries:
             for key in ("RepoTags", "RepoDigests"):
-                summary[key] = [r for r in summary[key] if _ref_matches(r, filters["reference"])]
+                if summary[key]:  # null (no digests) stays null
+                    summary[key] = [r for r in summary[key] if _ref_matches(r, filters["reference"])]
     return json_response(summaries)
 
 
@@ -119,7 +121,8 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     image = engine.images.get(request.match_info["name"])
     layers = engine.images.image_layers(image)
     graph_data = await asyncio.to_thread(engine.graph.metadata, image.layer_id) if image.layer_id else {}
-    return json_response(views.image_inspect(image, [lay.diff_id for lay in layers], engine.graph.name, graph_data))
+    return json_response(views.image_inspect(image, [lay.diff_id for lay in layers], engine.graph.name, graph_data,
+                                             api_version(request)))
 
 
 @routes.add("GET", "/images/{name:.+}/history")

@@ -45,6 +45,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         **_drivers(engine, inventory), **_host_facts(), **cgroupinfo.fields(features), **_daemon_facts(engine),
         "RegistryConfig": registry_config(engine.config.insecure_registries or []),
         "Swarm": dict(SWARM_INACTIVE), "Warnings": [*engine.warnings, *cgroupinfo.warnings(features)],
+        "CDISpecDirs": [],  # API 1.44: no CDI device specs are read (dockerd writes [] for none)
     })
 
 

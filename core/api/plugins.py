@@ -149,6 +149,8 @@ async def enable(request: web.Request) -> web.StreamResponse:
 @routes.add("POST", "/plugins/{name:.+}/upgrade")
 @routes.add("POST", "/plugins/{name:.+}/push")
 async def transfer(request: web.Request) -> web.StreamResponse:
+    if "name" in request.match_info:  # as dockerd: an unknown plugin is a 404 before anything else
+        await asyncio.to_thread(store_of(engine_of(request)).get, _name(request))
     raise NotImplementedYet("berth does not pull, push or upgrade managed plugins: " + NOT_RUNNABLE)
 
 

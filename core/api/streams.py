@@ -20,6 +20,14 @@ RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
 
+def stream_type(request: web.Request, tty: bool) -> str:
+    """The Content-Type of an attach, exec or logs stream: multiplexed only without a tty, and (as
+    dockerd) only for clients of API 1.42 or later; older ones were told raw-stream either way."""
+    from berth.api.server import api_version
+
+    return MULTIPLEXED_STREAM if not tty and api_version(request) >= (1, 42) else RAW_STREAM
+
+
 def frame(stream: int, data: bytes) -> bytes:
     """Docker's stream frame: type byte, three zero bytes, big-endian payload length, payload."""
     return struct.pack(">BxxxL", stream, len(data)) + data

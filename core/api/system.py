@@ -7,7 +7,7 @@ import platform
 from aiohttp import web
 
 import berth
-from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, engine_of, json_response
+from berth.api.server import API_VERSION, MIN_API_VERSION, Routes, api_version, engine_of, json_response
 
 routes = Routes()
 
@@ -49,45 +49,28 @@ async def system_df(request: web.Request) -> web.StreamResponse:
     import asyncio
 
     from berth.api import views
+    from berth.api.containers import sizes
     from berth.volumes import disk_usage
 
     engine = engine_of(request)
     containers = list(engine.containers.store.containers.values())
     images = []
     for image in engine.images.list():
-        row = views.image_summary(image)
-        row["Containers"] = sum(1 for c in containers if c.image_id == image.id)
+        row = views.image_summary(image, sum(1 for c in containers if c.image_id == image.id), api_version(request))
         images.append(row)
     layers_size = sum(i.size for i in engine.images.list())
     rows = []
     for c in containers:
         row = views.container_summary(c, c.config.get("Image", ""), engine.volumes.inspect_mounts(c))
-        row["SizeRw"] = await asyncio.to_thread(_rw_size, engine, c)
-        row["SizeRootFs"] = row["SizeRw"] + _image_size(engine, c.image_id)
+        row.update({k: v for k, v in (await asyncio.to_thread(sizes, engine, c)).items() if v})  # omitempty
         rows.append(row)
     volumes = []
     for vol in engine.volumes.list():
         usage = await asyncio.to_thread(disk_usage, vol["Mountpoint"])
         volumes.append({**vol, "UsageData": {"Size": usage, "RefCount": len(engine.volumes._in_use(vol["Name"]))}})
+    # the classic builder's cache is ordinary images (counted above): no build cache records, nothing in it
     return json_response({"LayersSize": layers_size, "Images": images, "Containers": rows, "Volumes": volumes,
-                          "BuildCache": []})
-
-
-def _image_size(engine, image_id: str) -> int:
-    from berth.errors import NotFound
-
-    try:
-        return engine.images.get(image_id).size
-    except NotFound:  # the image went away meanwhile
-        return 0
-
-
-def _rw_size(engine, c) -> int:
-    try:
-        parent = engine.images.get(c.image_id).layer_id
-        return engine.graph.diff_size(c.layer_id, parent)
-    except Exception:
-        return -1
+                          "BuildCache": [], "BuilderSize": 0})
 
 
 @routes.add("POST", "/build/prune")
@@ -96,4 +79,4 @@ async def build_prune(request: web.Request) -> web.StreamResponse:
 
     Served because ``docker system prune`` and docker-py's ``prune_builds`` call it.
     """
-    return json_response({"CachesDeleted": [], "SpaceReclaimed": 0})
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})  # dockerd's answer when nothing went

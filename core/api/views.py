@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from berth.api import gofields
 from berth.containers import ports as portmap
 from berth.containers.health import STARTING, UNHEALTHY
 from berth.containers.model import Container, State, parse_time
@@ -59,6 +60,16 @@ def networks(c: Container) -> dict[str, Any]:
     return {name: network_entry(c, record) for name, record in c.endpoints.items()}
 
 
+# what dockerd's container listing copies of an endpoint: its addresses, not the settings asked for
+SUMMARY_BLANK = {"Links": None, "Aliases": None, "DriverOpts": None, "DNSNames": None}
+
+
+def summary_networks(c: Container) -> dict[str, Any]:
+    """``NetworkSettings.Networks`` of a listed container (``ps``, ``system df``): as dockerd's list
+    view, without the links, aliases, driver options and DNS names that inspect shows."""
+    return {name: {**entry, **SUMMARY_BLANK} for name, entry in networks(c).items()}
+
+
 def _network_settings(c: Container) -> dict[str, Any]:
     """``NetworkSettings`` of inspect. As dockerd 20.10: the top-level address fields are the default
     bridge's; ports and the sandbox are shown while the container runs."""
@@ -78,6 +89,20 @@ def _network_settings(c: Container) -> dict[str, Any]:
     }
 
 
+def host_config(c: Container) -> dict[str, Any]:
+    """``HostConfig`` of inspect: what the client set (and create filled in), every other field at
+    Go's zero value, and the structs inside complete (a partial ``update`` of the restart policy
+    still shows both of its fields)."""
+    hc = {"NetworkMode": "default", **c.host_config}
+    hc["RestartPolicy"] = gofields.render(gofields.RESTART_POLICY, hc.get("RestartPolicy") or {"Name": "no"})
+    hc["LogConfig"] = gofields.render(gofields.LOG_CONFIG, hc.get("LogConfig") or {"Type": "json-file", "Config": {}})
+    if isinstance(hc.get("PortBindings"), dict):
+        hc["PortBindings"] = {port: [gofields.render(gofields.PORT_BINDING, b) for b in bindings]
+                              if isinstance(bindings, list) else bindings
+                              for port, bindings in hc["PortBindings"].items()}
+    return gofields.render(gofields.HOST_CONFIG, hc, gofields.HOST_CONFIG_ZERO)
+
+
 def container_summary(c: Container, image_ref: str, mounts: list | None = None) -> dict[str, Any]:
     """One row of ``GET /containers/json``."""
     return {
@@ -86,13 +111,13 @@ def container_summary(c: Container, image_ref: str, mounts: list | None = None) 
         "Ports": portmap.summary_ports(c.ports, c.config.get("ExposedPorts") or {}), "Labels": c.labels,
         "State": c.state.status.value, "Status": container_status(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "default")},
-        "NetworkSettings": {"Networks": networks(c)}, "Mounts": mounts or [],
+        "NetworkSettings": {"Networks": summary_networks(c)}, "Mounts": mounts or [],
     }
 
 
 def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, resolv: str, hosts: str,
-                      hostname_path: str, mounts: list | None = None) -> dict[str, Any]:
-    """``GET /containers/{id}/json``."""
+                      hostname_path: str, mounts: list | None = None, exec_ids: list[str] | None = None) -> dict[str, Any]:
+    """``GET /containers/{id}/json``; ``exec_ids`` are its execs that have not ended (null for none)."""
     st = c.state
     return {
         "Id": c.id,
@@ -118,49 +143,78 @@ def container_inspect(c: Container, graph_data: dict[str, str], log_path: str, r
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": None,
-        "HostConfig": {"NetworkMode": "default", "Links": None, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-                       "AutoRemove": False, "Privileged": False, "LogConfig": {"Type": "json-file", "Config": {}},
-                       **c.host_config},
+        "ExecIDs": exec_ids or None,
+        "HostConfig": host_config(c),
         "GraphDriver": {"Name": c.graph_driver, "Data": graph_data},
         "Mounts": mounts or [],
-        "Config": {**c.config, "Hostname": c.hostname},
+        "Config": gofields.render(gofields.CONFIG, {**c.config, "Hostname": c.hostname}),
         "NetworkSettings": _network_settings(c),
         "ExecDriver": c.exec_driver,
     }
 
 
-def image_summary(image: Any, containers: int = -1) -> dict[str, Any]:
-    """One row of ``GET /images/json``."""
-    cfg = (image.config or {}).get("config") or {}
-    return {
-        "Id": image.id, "ParentId": image.parent or "", "RepoTags": list(image.repo_tags),
-        "RepoDigests": list(image.repo_digests), "Created": int(parse_time(image.created)),
-        "Size": image.size, "SharedSize": -1, "VirtualSize": image.size, "Labels": cfg.get("Labels") or {},
-        "Containers": containers,
+def cpu_stats(sample: dict[str, Any]) -> dict[str, Any]:
+    """``cpu_stats`` (or ``precpu_stats``) of a stats sample, every field dockerd writes."""
+    return {"cpu_usage": gofields.render(gofields.CPU_USAGE, sample.get("cpu_usage")),
+            **gofields.render(gofields.CPU_TOTALS, sample),
+            "throttling_data": gofields.render(gofields.THROTTLING, sample.get("throttling_data"))}
+
+
+def container_stats(c: Container, sample: dict[str, Any], previous: dict[str, Any], read: str,
+                    preread: str) -> dict[str, Any]:
+    """One object of ``GET /containers/{id}/stats`` from an exec driver's sample (empty when not running).
+
+    As dockerd: a running container's block I/O lists are ``[]`` when the cgroup had nothing to say,
+    a stopped container's are null; zero memory figures are left out.
+    """
+    blkio = sample.get("blkio_stats") or {}
+    if sample:
+        blkio = {name: blkio.get(name) or [] for name, _, _ in gofields.BLKIO_STATS}
+    stats = {
+        "read": read, "preread": preread,
+        "pids_stats": gofields.render(gofields.PIDS_STATS, sample.get("pids_stats")),
+        "blkio_stats": gofields.render(gofields.BLKIO_STATS, blkio),
+        "num_procs": 0, "storage_stats": {},
+        "cpu_stats": cpu_stats(sample.get("cpu_stats") or {}),
+        "precpu_stats": cpu_stats(previous.get("cpu_stats") or {}),
+        "memory_stats": gofields.render(gofields.MEMORY_STATS, sample.get("memory_stats")),
+        "name": "/" + c.name, "id": c.id,
     }
+    if sample.get("networks"):
+        stats["networks"] = sample["networks"]
+    return stats
 
 
-# The fields dockerd always shows in an image's Config and ContainerConfig (its container.Config without omitempty)
-IMAGE_CONFIG_DEFAULTS = {
-    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
-    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
-    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
-}
+def image_summary(image: Any, containers: int = -1, api: tuple[int, ...] = (1, 45)) -> dict[str, Any]:
+    """One row of ``GET /images/json`` (and of ``system df``) for a client of API version ``api``.
+
+    As dockerd: no labels is null; since API 1.43 no tags or digests is ``[]``, before it null, and
+    an image with neither shows ``<none>:<none>`` / ``<none>@<none>``; ``VirtualSize`` went in 1.44.
+    """
+    cfg = (image.config or {}).get("config") or {}
+    tags, digests = list(image.repo_tags) or None, list(image.repo_digests) or None
+    if api < (1, 43):
+        if not tags and not digests:
+            tags, digests = ["<none>:<none>"], ["<none>@<none>"]
+    else:
+        tags, digests = tags or [], digests or []
+    summary = {
+        "Id": image.id, "ParentId": image.parent or "", "RepoTags": tags, "RepoDigests": digests,
+        "Created": int(parse_time(image.created)), "Size": image.size, "SharedSize": -1,
+        "Labels": cfg.get("Labels") or None, "Containers": containers,
+    }
+    if api < (1, 44):
+        summary["VirtualSize"] = image.size
+    return summary
 
 
-def image_config_view(config: dict[str, Any] | None) -> dict[str, Any]:
-    """An image's run config as dockerd shows it: every always-present field, then what the image sets."""
-    return {**IMAGE_CONFIG_DEFAULTS, **(config or {})}
-
-
-def image_inspect(image: Any, diff_ids: list[str], driver: str, graph_data: dict[str, str]) -> dict[str, Any]:
-    """``GET /images/{name}/json``."""
+def image_inspect(image: Any, diff_ids: list[str], driver: str, graph_data: dict[str, str],
+                  api: tuple[int, ...] = (1, 45)) -> dict[str, Any]:
+    """``GET /images/{name}/json`` for a client of API ``api``; the configs as dockerd writes its
+    ``container.Config``. As dockerd, ``VirtualSize`` went in API 1.44, ``Container`` and
+    ``ContainerConfig`` in 1.45."""
     config = image.config or {}
-    # dockerd leaves Variant and OsVersion out when the image does not set them
-    platform_extras = {key: config[field] for key, field in (("Variant", "variant"), ("OsVersion", "os.version"))
-                       if config.get(field)}
-    return {
+    inspect = {
         "Id": image.id,
         "RepoTags": list(image.repo_tags),
         "RepoDigests": list(image.repo_digests),
@@ -168,16 +222,26 @@ def image_inspect(image: Any, diff_ids: list[str], driver: str, graph_data: dict
         "Comment": config.get("comment", ""),
         "Created": config.get("created", image.created),
         "Container": config.get("container", ""),
-        "ContainerConfig": image_config_view(config.get("container_config")),
+        # an image without one still shows an empty one: dockerd's is a struct, not a pointer
+        "ContainerConfig": gofields.render(gofields.CONFIG, config.get("container_config")),
         "DockerVersion": config.get("docker_version", ""),
         "Author": config.get("author", ""),
-        "Config": image_config_view(config.get("config")),
+        "Config": gofields.render(gofields.CONFIG, config["config"]) if config.get("config") is not None else None,
         "Architecture": config.get("architecture", ""),
+        "Variant": config.get("variant", ""),
         "Os": config.get("os", ""),
-        **platform_extras,
+        "OsVersion": config.get("os.version", ""),
         "Size": image.size,
         "VirtualSize": image.size,
         "GraphDriver": {"Name": driver, "Data": graph_data},
         "RootFS": {"Type": (config.get("rootfs") or {}).get("type", "layers"), "Layers": diff_ids},
         "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
     }
+    for omitempty in ("Variant", "OsVersion"):  # dockerd leaves them out when the image does not set them
+        if not inspect[omitempty]:
+            del inspect[omitempty]
+    if api >= (1, 44):
+        del inspect["VirtualSize"]
+    if api >= (1, 45):
+        del inspect["Container"], inspect["ContainerConfig"]
+    return inspect

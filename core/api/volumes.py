@@ -54,7 +54,7 @@ async def list_volumes(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     selected = _selector(_checked_filters(request, LIST_FILTERS), engine.volumes._in_use)
     volumes = await asyncio.to_thread(engine.volumes.list)
-    return json_response({"Volumes": [v for v in volumes if selected(v)], "Warnings": []})
+    return json_response({"Volumes": [v for v in volumes if selected(v)], "Warnings": None})
 
 
 @routes.add("POST", "/volumes/create")

@@ -49,6 +49,11 @@ class ExecManager:
         except KeyError:
             raise NotFound(f"No such exec instance: {exec_id}") from None
 
+    def live_ids(self, container_id: str) -> list[str]:
+        """The container's execs that have not ended (created or running), oldest first: dockerd's
+        ``ExecIDs`` (it drops an exec from the container when it exits, keeping it inspectable)."""
+        return [i for i, inst in self.instances.items() if inst.container_id == container_id and inst.exit_code is None]
+
     def socket_path(self, inst: ExecInstance) -> str:
         return os.path.join(self.containers.bundle(inst.container_id), f"exec-{inst.id[:12]}.sock")
 

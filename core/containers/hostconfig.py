@@ -128,4 +128,18 @@ def _set_defaults(hc: dict[str, Any], features: ExecFeatures) -> None:
         hc["PidsLimit"] = None  # 0 and -1 mean "no limit", which dockerd stores as null
     if not hc.get("Runtime"):
         hc["Runtime"] = features.runtimes[0] if features.runtimes else ""
+    _default_system_paths(hc)
     securityopts.with_default_label(hc)
+
+
+def _default_system_paths(hc: dict[str, Any]) -> None:
+    """dockerd writes its default masked and read-only paths into an unprivileged container's HostConfig
+    when the client sent none (the docker CLI sends ``[]`` for ``systempaths=unconfined``)."""
+    from berth.containers.spec import MASKED_PATHS, READONLY_PATHS
+
+    if hc.get("Privileged"):
+        return
+    if hc.get("MaskedPaths") is None:
+        hc["MaskedPaths"] = list(MASKED_PATHS)
+    if hc.get("ReadonlyPaths") is None:
+        hc["ReadonlyPaths"] = list(READONLY_PATHS)

@@ -162,7 +162,11 @@ def exec_stats(container_id: str) -> dict:
 
 @hookspec(firstresult=True)
 def exec_resize(container_id: str, exec_id: str | None, height: int, width: int) -> bool | None:
-    """Resize the pty of the container (``exec_id`` None) or of one exec."""
+    """Resize the pty of the container (``exec_id`` None) or of one exec.
+
+    A running process without a pty has nothing to resize: that is a success (True), as dockerd
+    answers; a process that is not running is a ``Conflict``.
+    """
 
 
 @hookspec(firstresult=True)

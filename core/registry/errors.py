@@ -18,9 +18,11 @@ class Unauthorized(RegistryError):
 
 
 class Transient(RegistryError):
-    """A failure worth retrying: connection reset, timeout, 5xx, 429."""
+    """A failure worth retrying: connection reset, timeout, 5xx, 429.
 
-    status = 503
+    Once the retries are spent the API answers 500, as dockerd does for an unreachable registry
+    (its pull, push, search and login report the dial error as an untyped failure).
+    """
 
 
 class DigestMismatch(RegistryError):

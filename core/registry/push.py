@@ -75,6 +75,7 @@ class Pusher(Transfer):
         self.scopes = (auth.scope(ref.path, ("pull", "push")),)
         config_raw: bytes = await asyncio.to_thread(self.store.blobs.get, image.id)
         layers = await asyncio.to_thread(self.store.image_layers, image)
+        await self.remote.base_url()  # as dockerd: an unreachable registry fails before any layer is "Preparing"
         for layer in layers:
             self.progress.status("Preparing", short_id(layer.diff_id))
         semaphore = asyncio.Semaphore(self.options.max_concurrent_uploads)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
+import urllib.parse
 
 import pytest
 
@@ -137,3 +139,38 @@ def test_wait_sends_its_headers_before_the_container_exits(daemon):
 def test_build_prune_answers_for_system_prune(daemon):
     status, _, body = http(daemon, "POST", "/build/prune")
     assert status == 200 and json.loads(body)["SpaceReclaimed"] == 0
+
+
+def test_streams_are_raw_for_clients_older_than_api_1_42(daemon):
+    """dockerd 23+: multiplexed-stream is announced from API 1.42; older clients are told raw-stream."""
+    status, _, body = http(daemon, "POST", "/containers/create", {"Image": "busybox", "Cmd": ["echo", "hi"]})
+    cid = json.loads(body)["Id"]
+    try:
+        http(daemon, "POST", f"/containers/{cid}/start")
+        http(daemon, "POST", f"/containers/{cid}/wait")
+        for version, expected in (("1.41", "application/vnd.docker.raw-stream"),
+                                  ("1.42", "application/vnd.docker.multiplexed-stream")):
+            status, headers, _ = http(daemon, "GET", f"/v{version}/containers/{cid}/logs?stdout=1")
+            assert (status, headers["content-type"]) == (200, expected)
+    finally:
+        http(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
+def events_of(daemon, since: str, until: str, filters: dict) -> list[dict]:
+    query = f"since={since}&until={until}&filters={urllib.parse.quote(json.dumps(filters))}"
+    _, _, body = http(daemon, "GET", f"/events?{query}")
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def test_resizing_a_container_without_a_tty_succeeds_and_is_an_event(daemon):
+    """As dockerd (containerd's shim has nothing to resize and says so with success)."""
+    since = str(int(time.time()) - 1)
+    status, _, body = http(daemon, "POST", "/containers/create", {"Image": "busybox", "Cmd": ["sleep", "30"]})
+    cid = json.loads(body)["Id"]
+    try:
+        http(daemon, "POST", f"/containers/{cid}/start")
+        assert http(daemon, "POST", f"/containers/{cid}/resize?h=30&w=100")[0] == 200
+        events = events_of(daemon, since, str(int(time.time()) + 1), {"container": [cid], "event": ["resize"]})
+        assert [e["Actor"]["Attributes"]["height"] for e in events] == ["30"]
+    finally:
+        http(daemon, "DELETE", f"/containers/{cid}?force=1")

@@ -39,6 +39,17 @@ def test_defaults_are_dockers_and_recorded_for_inspect():
     assert hc["CgroupnsMode"] == "host" and hc["OomKillDisable"] is False and hc["Runtime"] == "native"
 
 
+def test_default_masked_and_read_only_paths_are_recorded_unless_privileged_or_sent():
+    from berth.containers.spec import MASKED_PATHS, READONLY_PATHS
+
+    plain, privileged, unconfined = {}, {"Privileged": True}, {"MaskedPaths": [], "ReadonlyPaths": []}
+    for hc in (plain, privileged, unconfined):
+        prepare(hc)
+    assert (plain["MaskedPaths"], plain["ReadonlyPaths"]) == (MASKED_PATHS, READONLY_PATHS)
+    assert privileged.get("MaskedPaths") is None and privileged.get("ReadonlyPaths") is None
+    assert (unconfined["MaskedPaths"], unconfined["ReadonlyPaths"]) == ([], [])  # the CLI's systempaths=unconfined
+
+
 def test_cgroup_namespace_defaults_to_private_on_cgroup_v2():
     hc: dict = {}
     prepare(hc, V2)
