@@ -9,11 +9,9 @@ stacks one on an image. The image and filesystem command tests run against
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
-import socket
 import tarfile
 import tempfile
 
@@ -22,23 +20,13 @@ import pytest
 from berth.images.store import Image, ImageStore
 from berth.testing.graph_kit import open_graph
 from tests.conftest import Daemon, _unmount_all
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 60):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
+from tests.unixhttp import UnixHTTPConnection
 
 
 def api(daemon, method: str, path: str, body=None, raw: bytes | None = None,
         headers: dict | None = None) -> tuple[int, object]:
     """One request; the decoded JSON body (or the raw text when it is not JSON)."""
-    conn = _UnixConnection(daemon.socket)
+    conn = UnixHTTPConnection(daemon.socket)
     try:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         conn.request(method, path, body=data, headers={"Content-Type": "application/json", **(headers or {})})

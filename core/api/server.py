@@ -104,14 +104,27 @@ class Routes:
             app.router.add_route(method, VERSION_PREFIX + path, handler)
 
 
-def create_app(engine: Any) -> web.Application:
+def route_modules() -> tuple[Any, ...]:
+    """The modules whose ``routes`` make up the API."""
     from berth.api import (attach, build, containers, events, execs, filesystem, images, info, networks, plugins,
                            registry, swarm, system, volumes)
 
+    return (system, info, events, containers, attach, execs, images, filesystem, networks, volumes, registry, build,
+            swarm, plugins)
+
+
+def registered_routes() -> set[tuple[str, str]]:
+    """Every (method, path template) served, templates as the API spec writes them (``/images/{name}/json``)."""
+    import re
+
+    return {(method, re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path))
+            for module in route_modules() for method, path, _ in module.routes.table}
+
+
+def create_app(engine: Any) -> web.Application:
     app = web.Application(middlewares=[docker_errors], client_max_size=1024**3)
     app[ENGINE_KEY] = engine
-    for module in (system, info, events, containers, attach, execs, images, filesystem, networks, volumes, registry,
-                   build, swarm, plugins):
+    for module in route_modules():
         module.routes.install(app)
     return app
 

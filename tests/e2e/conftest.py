@@ -7,11 +7,13 @@ runs berthd inside a network namespace made for it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import subprocess
 import tempfile
+from typing import Iterator
 
 import pytest
 
@@ -72,12 +74,14 @@ def sdk(daemon):
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def bridge_daemon(suite_tmp, busybox_path):
-    """A berthd whose default ``bridge`` network exists (in a namespace this fixture made and removes)."""
+@contextlib.contextmanager
+def netns_berthd(base: str) -> Iterator[Daemon]:
+    """A berthd under ``base`` with busybox and a real default bridge, in a network namespace made for it.
+
+    On exit every container is removed, berthd stops, its mounts go and the namespace is deleted.
+    """
     netns = "berth-test-" + secrets.token_hex(4)
     subprocess.run(["ip", "netns", "add", netns], check=True)
-    base = tempfile.mkdtemp(prefix="d-", dir=suite_tmp)
     # the suite's Daemon runs berthd under nsenter --net=<netns> and keeps its default bridge there
     d = Daemon(base, ["-s", "vfs", "--bip", "10.231.0.1/24"], netns=netns)
     try:
@@ -91,6 +95,13 @@ def bridge_daemon(suite_tmp, busybox_path):
         d.stop()
         _unmount_all(base)
         subprocess.run(["ip", "netns", "delete", netns], check=False)
+
+
+@pytest.fixture(scope="module")
+def bridge_daemon(suite_tmp, busybox_path):
+    """A berthd whose default ``bridge`` network exists (in a namespace this fixture made and removes)."""
+    with netns_berthd(tempfile.mkdtemp(prefix="d-", dir=suite_tmp)) as d:
+        yield d
 
 
 @pytest.fixture

@@ -96,21 +96,15 @@ def test_cli_pull_shows_docker_progress_and_final_reference(api, registry, test_
 
 
 def test_api_pull_stream_is_ndjson_and_unknown_image_is_404(api, registry, test_image, tmp_path):
-    import http.client
-    import socket
+    from tests.unixhttp import UnixHTTPConnection
 
-    class Conn(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(api.socket)
-
-    conn = Conn("localhost")
+    conn = UnixHTTPConnection(api.socket)
     conn.request("POST", f"/v1.45/images/create?fromImage={registry.host}/api/none&tag=x")
     resp = conn.getresponse()
     assert resp.status == 404
     assert "not found" in json.loads(resp.read())["message"]
     rf.skopeo_copy(f"oci:{test_image['path']}:latest", f"docker://{registry.host}/api/img:latest")
-    conn = Conn("localhost")
+    conn = UnixHTTPConnection(api.socket)
     conn.request("POST", f"/images/create?fromImage={registry.host}/api/img&tag=latest")
     resp = conn.getresponse()
     assert resp.status == 200
@@ -119,7 +113,7 @@ def test_api_pull_stream_is_ndjson_and_unknown_image_is_404(api, registry, test_
     downloading = [m for m in messages if m.get("status") == "Downloading"]
     assert downloading and set(downloading[-1]["progressDetail"]) == {"current", "total"}
     assert downloading[-1]["progress"].startswith("[")
-    conn = Conn("localhost")
+    conn = UnixHTTPConnection(api.socket)
     conn.request("POST", "/images/create?fromSrc=-")
     assert conn.getresponse().status == 501
 
