@@ -78,6 +78,8 @@ class ExitMixin:
             log.get().warning("container.restart_failed", container_id=c.short_id, error=exc.message)
             if c.state.status == State.RESTARTING:
                 c.transition(State.EXITED)
+                c.state.error = exc.message  # what the failed restart says in inspect, as a failed start
+                c.state.exit_code = c.state.exit_code or 128
                 self.store.save(c)
         finally:
             self._restart_tasks.pop(container_id, None)
