@@ -38,9 +38,9 @@ async def start(request: web.Request) -> web.StreamResponse:
         await execs.start(inst.id, detach=False)
         reader, writer = await asyncio.open_unix_connection(
             sock=await asyncio.to_thread(unix_connect, execs.socket_path(inst)))
-    except Exception as exc:  # the stream is already upgraded: report in-band, as Docker does
-        message = getattr(exc, "message", str(exc)) + "\n"
-        client.write(message.encode() if tty else frame(STREAM_IDS["stderr"], message.encode()))
+    except Exception as exc:  # the stream is already upgraded: report in-band, on stdout, as dockerd does
+        message = getattr(exc, "message", str(exc)) + "\r\n"
+        client.write(message.encode() if tty else frame(STREAM_IDS["stdout"], message.encode()))
         client.close()
         return response
     wanted = {s for s, key in (("stdout", "AttachStdout"), ("stderr", "AttachStderr")) if inst.config.get(key, True)}

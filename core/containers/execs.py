@@ -114,9 +114,11 @@ class ExecManager:
         try:
             proc = await asyncio.to_thread(self.containers.exec.exec, c.id, inst.id, process, io)
         except ExecError as exc:
-            inst.exit_code = exc.exit_code
+            # dockerd records 126 for any exec that could not start (its 127 for a missing command is
+            # overwritten), and a bad command is the request's fault: a 400
+            inst.exit_code = 126
             inst.done.set()
-            raise
+            raise InvalidArgument(exc.message) from exc
         inst.pid, inst.running = proc.pid, True
         self.containers.event(c, "exec_start: " + _command_text(body["Cmd"]), execID=inst.id)
         self._watch(inst)

@@ -157,3 +157,19 @@ def test_hijacked_streams_are_named_raw_before_api_1_42(sdk, daemon, box):
     assert _start_raw(daemon, old, False, "v1.41")[0] == "application/vnd.docker.raw-stream"
     new = sdk.api.exec_create(box.id, ["true"])["Id"]
     assert _start_raw(daemon, new, False, "v1.42")[0] == "application/vnd.docker.multiplexed-stream"
+
+
+def test_an_exec_that_cannot_start_exits_126_and_says_why_on_stdout(sdk, box):
+    result = box.exec_run(["no-such-command"])
+    assert result.exit_code == 126  # dockerd's, for a missing command too
+    assert b"no-such-command" in result.output and result.output.endswith(b"\r\n")
+    framed = sdk.api.exec_create(box.id, ["no-such-command"])["Id"]
+    assert sdk.api.exec_start(framed, demux=True)[1] is None  # the reason is on stdout, not stderr
+
+
+def test_a_detached_exec_that_cannot_start_is_a_400(sdk, box):
+    exec_id = sdk.api.exec_create(box.id, ["/etc/passwd"])["Id"]
+    with pytest.raises(docker.errors.APIError) as err:
+        sdk.api.exec_start(exec_id, detach=True)
+    assert err.value.status_code == 400 and "permission denied" in err.value.explanation
+    assert sdk.api.exec_inspect(exec_id)["ExitCode"] == 126
