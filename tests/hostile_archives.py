@@ -196,6 +196,8 @@ def _hardlink_cases(outside: str) -> list[Case]:
         _refused("hardlink-to-a-directory", "is a directory", entry("d", "dir"), entry("x", "hardlink", linkname="d")),
         _refused("hardlink-to-nothing", "does not exist", entry("x", "hardlink", linkname="nope")),
         _refused("hardlink-to-the-root", "root", entry("x", "hardlink", linkname="/")),
+        _refused("hardlink-to-a-whiteout", "does not exist|whiteout", entry("f", data=b"x"), entry(".wh.f"),
+                 entry("h", "hardlink", linkname="f")),
         _refused("hardlink-pax-linkpath-dotdot", "'..' component",
                  entry("x", "hardlink", linkname="ok", pax={"linkpath": "../../etc/shadow"})),
     ]
@@ -239,6 +241,9 @@ def _header_cases() -> list[Case]:
         _refused("mtime-not-a-number", "invalid mtime", entry("f", data=b"x", pax={"mtime": "nan"})),
         _refused("mtime-beyond-2262", "invalid mtime", entry("f", data=b"x", pax={"mtime": "1e20"})),
         _refused("atime-infinite", "invalid atime", entry("f", data=b"x", pax={"atime": "inf"})),
+        _refused("xattr-overlay-opaque", "private to overlayfs", entry("d", "dir", xattrs={"trusted.overlay.opaque": b"y"})),
+        _refused("xattr-overlay-redirect", "private to overlayfs",
+                 entry("d", "dir", xattrs={"trusted.overlay.redirect": b"/etc"})),
         _refused("link-target-nul", "NUL byte", entry("l", "symlink", linkname="x", pax={"linkpath": "a\0b"})),
         Case("sparse-map-out-of-order", sparse_file("s", 4096, [(2048, b"b"), (0, b"a")]), True, "sparse map"),
         Case("sparse-map-beyond-size", sparse_file("s", 10, [(100, b"a")]), True, "sparse map"),
@@ -413,6 +418,8 @@ def image_archive_cases(outside: str) -> list[Case]:
         Case("second-layer-through-first-layers-symlink",
              docker_archive([make_tar(entry("l", "symlink", linkname="/etc")), make_tar(entry("l/x", data=b"x"))]),
              True, "layer below"),
+        Case("manifest-nested-too-deep", _retarget(docker_archive([good]), "manifest.json", b"[" * 100000), True,
+             "not valid JSON"),
         Case("gzip-of-garbage", gzip.compress(b"garbage" * 1000), True, "truncated or corrupt|not a valid tar"),
         Case("empty-archive", b"", True, "neither manifest.json nor index.json"),
     ]

@@ -282,7 +282,7 @@ class _Unpacked:
         with open(path, "rb") as f:
             try:
                 return json.loads(f.read())
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise InvalidArgument(f"{name} in the image archive is not valid JSON: {exc}") from None
 
     def bytes(self, name: str) -> bytes:
@@ -406,7 +406,7 @@ def _plan(archive: _Unpacked, entry: _Entry) -> _Plan:
     raw = archive.bytes(entry.config_path)
     try:
         config = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidArgument(f"image config {entry.config_path} is not valid JSON: {exc}") from None
     if not isinstance(config, dict):
         raise InvalidArgument(f"image config {entry.config_path} is not a JSON object")

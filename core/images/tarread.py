@@ -9,7 +9,9 @@ reader refuses and more:
 * names and link names with a NUL byte or longer than PATH_MAX;
 * any ``..`` component anywhere in an entry's name (Docker cleans ``a/../b`` into
   ``b``; berth refuses it, since no honest archive needs it);
-* owners, times and sparse maps the kernel cannot take.
+* owners, times and sparse maps the kernel cannot take;
+* extended attributes in overlayfs's private namespace (``trusted.overlay.*``): in an
+  overlay layer they would tell the kernel to hide, redirect or borrow lower files.
 
 A stream that stops being a tar (garbage, truncation, corrupt compression) is
 :class:`~berth.errors.InvalidArgument`; a hostile one :class:`~berth.errors.UnsafeArchive`.
@@ -28,6 +30,7 @@ MAX_PATH = 4096                # PATH_MAX: a longer name cannot be created anywa
 MAX_CHAINED_HEADERS = 16       # special headers before one entry (a PAX, a long name, a long link...)
 _MAX_ID = (1 << 32) - 2        # uid/gid: (uid_t)-1 means "unchanged" to chown
 _MAX_SECONDS = (1 << 63) // 1_000_000_000 - 1  # what a nanosecond utime can carry
+_PRIVATE_XATTR = "SCHILY.xattr.trusted.overlay."
 _SPECIAL = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
             tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
 
@@ -124,6 +127,10 @@ def check_member(member: tarfile.TarInfo) -> None:
     entry_times(member)
     if member.sparse is not None:
         _check_sparse(member)
+    for key in member.pax_headers:
+        if key.startswith(_PRIVATE_XATTR):
+            raise UnsafeArchive(f"archive entry {member.name!r} sets {key[len('SCHILY.xattr.'):]!r}, an attribute "
+                                f"private to overlayfs; refusing it")
 
 
 def entry_times(member: tarfile.TarInfo) -> tuple[int, int]:

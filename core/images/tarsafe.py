@@ -402,6 +402,9 @@ class Extractor:
             if stat.S_ISDIR(tst.st_mode):
                 raise UnsafeArchive(f"{self.what} hard link {member.name!r} -> {member.linkname!r}: "
                                     f"target is a directory")
+            if stat.S_ISCHR(tst.st_mode) or stat.S_ISBLK(tst.st_mode):  # an overlay whiteout: no file to link
+                raise UnsafeArchive(f"{self.what} hard link {member.name!r} -> {member.linkname!r}: "
+                                    f"target is a device node or a whiteout")
             if existing is not None:
                 if (existing.st_dev, existing.st_ino) == (tst.st_dev, tst.st_ino):
                     return
