@@ -247,23 +247,20 @@ def _regex(pattern: str) -> re.Pattern:
         raise ValueError(f"error parsing regexp: {exc.msg}: `{pattern}`") from None
 
 
+def _chosen(values: dict[str, str], names: str, pattern: str) -> dict[str, str]:
+    """The entries of ``values`` named in the comma-separated ``names`` or matching the regexp ``pattern``."""
+    chosen = {name: values[name] for name in filter(None, names.split(",")) if name in values}
+    if pattern:
+        wanted = _regex(pattern)
+        chosen.update((k, v) for k, v in values.items() if wanted.search(k))
+    return chosen
+
+
 def attributes(options: dict[str, str], labels: dict[str, str], env: list[str]) -> dict[str, str]:
     """The extra attributes of every entry: chosen labels and environment variables (Docker's ExtraAttributes)."""
-    extra: dict[str, str] = {}
-    for name in filter(None, options.get("labels", "").split(",")):
-        if name in labels:
-            extra[name] = labels[name]
-    if options.get("labels-regex"):
-        wanted = _regex(options["labels-regex"])
-        extra.update((k, v) for k, v in labels.items() if wanted.search(k))
     variables = dict(item.split("=", 1) for item in env if "=" in item)
-    for name in filter(None, options.get("env", "").split(",")):
-        if name in variables:
-            extra[name] = variables[name]
-    if options.get("env-regex"):
-        wanted = _regex(options["env-regex"])
-        extra.update((k, v) for k, v in variables.items() if wanted.search(k))
-    return extra
+    return {**_chosen(labels, options.get("labels", ""), options.get("labels-regex", "")),
+            **_chosen(variables, options.get("env", ""), options.get("env-regex", ""))}
 
 
 def tag_fields(c: Any, path: str) -> dict[str, Any]:
