@@ -135,14 +135,43 @@ async def disconnect(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200)
 
 
+PRUNE_FILTERS = {"label", "label!", "until"}  # what dockerd's network prune takes
+
+
+def _prune_cutoff(filters: dict[str, list[str]]) -> float:
+    """The ``until`` filter as a time (the earliest of several); no filter is no bound. Checked before any
+    network is looked at, so a bad value is a 400 even when nothing would be pruned."""
+    from berth.humanize import point_in_time
+
+    try:
+        return min((point_in_time(value) for value in filters.get("until", [])), default=float("inf"))
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid value for 'until' filter: {exc}") from None
+
+
+def _prune_selects(net, filters: dict[str, list[str]], cutoff: float) -> bool:
+    """Whether ``net`` is one the prune's filters pick: every ``label``, no ``label!``, created before ``until``."""
+    from berth.containers.model import parse_time
+    from berth.filtermatch import labels_excluded, labels_match
+
+    labels = net.labels or {}
+    return (labels_match(filters.get("label", []), labels) and not labels_excluded(filters.get("label!", []), labels)
+            and parse_time(net.created) < cutoff)
+
+
 @routes.add("POST", "/networks/prune")
 async def prune(request: web.Request) -> web.StreamResponse:
+    from berth.filtermatch import check_filter_names
+
     engine = engine_of(request)
+    filters = query_filters(request)
+    check_filter_names(filters, PRUNE_FILTERS)
+    cutoff = _prune_cutoff(filters)
     removed = []
     for net in list(engine.networks.networks.values()):
         if net.name in ("bridge", "host", "none"):
             continue
-        if _attached(engine, net):
+        if _attached(engine, net) or not _prune_selects(net, filters, cutoff):
             continue
         await asyncio.to_thread(engine.networks.remove, net.id, False)
         engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.docker_driver})

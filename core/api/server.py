@@ -68,12 +68,10 @@ async def docker_errors(request: web.Request, handler: Handler) -> web.StreamRes
         if status == 304:
             return web.Response(status=304)
         return error_response(status, exc.message)
-    except web.HTTPNotFound:
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        # dockerd's router answers a known path with an unknown method like an unknown path
         status = 404
         return error_response(404, "page not found")
-    except web.HTTPMethodNotAllowed:
-        status = 405
-        return error_response(405, "method not allowed")
     except web.HTTPException as exc:
         status = exc.status
         return error_response(exc.status, exc.reason or exc.text or "error")

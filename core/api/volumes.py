@@ -15,6 +15,7 @@ from aiohttp import web
 
 from berth.api.server import Routes, api_version, engine_of, json_response, query_bool, query_filters, read_json
 from berth.containers.validate import check_fields
+from berth.errors import Unavailable
 from berth.filtermatch import bool_filter, check_filter_names, labels_match, pattern_match
 from berth.volumes import ANONYMOUS_LABEL
 
@@ -72,6 +73,12 @@ async def create_volume(request: web.Request) -> web.StreamResponse:
 @routes.add("GET", "/volumes/{name}")
 async def inspect_volume(request: web.Request) -> web.StreamResponse:
     return json_response(engine_of(request).volumes.inspect(request.match_info["name"]))
+
+
+@routes.add("PUT", "/volumes/{name}")
+async def update_volume(request: web.Request) -> web.StreamResponse:
+    """API 1.42: updates cluster volumes only, and berth is never a swarm manager (dockerd's 503 then)."""
+    raise Unavailable("volume update only valid for cluster volumes, but swarm is unavailable")
 
 
 @routes.add("DELETE", "/volumes/{name}")

@@ -60,6 +60,8 @@ ALLOWED: list[Allowed] = [
     Allowed("POST /containers/{id}/wait (next-exit of a created one)", "status", "",
             "an unknown wait condition: dockerd 20.10 ignores it, dockerd 23+ (the daemons of API 1.45) "
             "refuse it with 400, as berth does"),
+    Allowed("PUT /volumes/{name} (not a cluster volume)", "status", "",
+            "an API 1.42 route dockerd 20.10 does not have (404); dockerd 23+ answers 503 outside a swarm, as berth"),
     # content types
     Allowed("GET /containers/{id}/logs*", "content-type", "",
             "dockerd 20.10 sends no Content-Type on logs; dockerd 23+ sends raw-stream to clients older than "

@@ -103,6 +103,7 @@ def volume_steps() -> list[Step]:
         Step("GET", "/volumes", query={"filters": {"name": ["{p}-vol"]}}),
         Step("GET", "/volumes/{name}", "/volumes/{p}-vol"),
         Step("GET", "/volumes/{name}", "/volumes/{p}-none", "missing"),
+        Step("PUT", "/volumes/{name}", "/volumes/{p}-vol", "not a cluster volume", query={"version": "1"}, body={}),
     ]
 
 
@@ -167,6 +168,8 @@ def container_read_steps() -> list[Step]:
     return inspect + [
         Step("GET", "/containers/{id}/json", "/containers/{rich}/json", "size", query={"size": "1"}),
         Step("GET", "/containers/{id}/json", "/containers/{p}-none/json", "missing"),
+        Step("PUT", "/containers/{id}/json", "/containers/{rich}/json", "a method the path does not take", body={},
+             off_spec=True),
         Step("GET", "/containers/json", query={"all": "1", "filters": MINE}, sort_by="Names"),
         Step("GET", "/containers/json", note="size", query={"all": "1", "size": "1", "filters": MINE},
              sort_by="Names"),

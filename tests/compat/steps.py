@@ -77,6 +77,7 @@ class Step:
     maps: frozenset[str] = frozenset()  # JSON paths that are maps although the spec does not say so
     live: bool = False  # the answer is what this request, sent when the run began, received until now
     normalise: Callable[[Any], Any] | None = None  # applied to each stream message before comparing
+    off_spec: bool = False  # a request the API does not define, sent for the error answer
 
     @property
     def label(self) -> str:

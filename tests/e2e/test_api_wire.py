@@ -72,6 +72,17 @@ def test_unknown_route_is_page_not_found(daemon):
     assert status == 404 and json.loads(body) == {"message": "page not found"}
 
 
+def test_a_method_a_route_does_not_take_is_page_not_found_as_in_dockerd(daemon):
+    status, _, body = http(daemon, "PUT", "/v1.45/containers/json")
+    assert status == 404 and json.loads(body) == {"message": "page not found"}
+
+
+def test_updating_a_volume_needs_a_swarm(daemon):
+    status, _, body = http(daemon, "PUT", "/v1.45/volumes/anything?version=1", {})
+    assert (status, json.loads(body)["message"]) == (
+        503, "volume update only valid for cluster volumes, but swarm is unavailable")
+
+
 def test_missing_objects_use_dockers_messages(daemon):
     status, _, body = http(daemon, "GET", "/containers/nope/json")
     assert status == 404 and json.loads(body)["message"] == "No such container: nope"

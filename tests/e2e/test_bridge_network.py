@@ -4,10 +4,12 @@ real default bridge (inside a network namespace the fixture made: nothing touche
 from __future__ import annotations
 
 import json
+import urllib.parse
 
 import pytest
 
 from tests.e2e.conftest import DockerCLI, in_netns
+from tests.e2e.netapi import api, new_network
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,18 @@ def test_network_prune_keeps_builtin_networks(bridge_daemon):
     assert "scratchnet" in out
     names = cli("network", "ls", "--format", "{{.Name}}").stdout.decode().split()
     assert "scratchnet" not in names and {"bridge", "host", "none"} <= set(names)
+
+
+def test_network_prune_removes_only_what_its_filters_pick(netd):
+    """As dockerd: label, label! and until select; an unknown filter is its 400."""
+    new_network(netd, "keep-me", Labels={"team": "a", "keep": "1"})
+    new_network(netd, "prune-me", Labels={"team": "a"})
+    new_network(netd, "other-team", Labels={"team": "b"})
+    filters = urllib.parse.quote(json.dumps({"label": ["team=a"], "label!": ["keep"]}))
+    assert api(netd, "POST", f"/networks/prune?filters={filters}") == (200, {"NetworksDeleted": ["prune-me"]})
+    future = urllib.parse.quote(json.dumps({"until": ["1h"]}))  # created within the last hour: none picked
+    assert api(netd, "POST", f"/networks/prune?filters={future}") == (200, {"NetworksDeleted": None})
+    status, reply = api(netd, "POST", "/networks/prune?filters=" + urllib.parse.quote('{"bogus": ["1"]}'))
+    assert status == 400 and reply["message"] == "invalid filter 'bogus'"
+    names = {n["Name"] for n in api(netd, "GET", "/networks")[1]}
+    assert {"keep-me", "other-team"} <= names and "prune-me" not in names

@@ -64,4 +64,5 @@ def test_the_script_reaches_every_route_berth_serves():
 
 
 def test_every_scripted_route_is_in_the_spec():
-    assert [s.label for s in script() if spec.load("1.45").operation(s.route, s.method) is None] == []
+    unknown = [s.label for s in script() if spec.load("1.45").operation(s.route, s.method) is None and not s.off_spec]
+    assert unknown == []
