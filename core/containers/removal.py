@@ -37,13 +37,17 @@ class RemovalMixin:
                 fut.set_result((c.state.exit_code, c.state.error))
 
     async def _stop_for_remove(self, c: Container, force: bool) -> None:
-        """Without ``force`` a running container is a 409; with it, SIGKILL and wait for the exit."""
+        """Without ``force`` a running, paused or restarting container is dockerd's 409; with it, a
+        restarting one stays down and a running one gets SIGKILL and is waited for."""
+        if c.state.running and not force:
+            state = c.state.status.value
+            procedure = "Stop the container before attempting removal or force remove"
+            if c.state.status == State.PAUSED:
+                procedure = "Unpause and then " + procedure[0].lower() + procedure[1:]
+            raise Conflict(f"You cannot remove a {state} container {c.id}. {procedure}")
         if c.state.status == State.RESTARTING:
             self._stop_restarting(c)
         if c.state.running:
-            if not force:
-                raise Conflict(f"You cannot remove a running container {c.id}. Stop the container before "
-                               "attempting removal or force remove")
             c.manually_stopped = True
             waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))
             try:

@@ -81,3 +81,35 @@ def test_a_signal_other_than_the_stop_signal_leaves_the_restart_policy_in_force(
         assert container.status == "exited"
     finally:
         container.remove(force=True)
+
+
+def _refusal_to_remove(container) -> str:
+    with pytest.raises(docker.errors.APIError) as err:
+        container.remove()
+    assert err.value.status_code == 409
+    return err.value.explanation
+
+
+def test_rm_without_force_refuses_a_restarting_container_as_dockerd(sdk):
+    container = sdk.containers.run("busybox", ["sh", "-c", "sleep 0.2"], detach=True,
+                                   restart_policy={"Name": "always"})
+    try:
+        deadline = time.monotonic() + 30
+        while container.attrs["RestartCount"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            container.reload()
+        assert _refusal_to_remove(container) in (  # restarting between runs, running during one
+            f"You cannot remove a {state} container {container.id}. Stop the container before attempting removal "
+            "or force remove" for state in ("restarting", "running"))
+    finally:
+        container.remove(force=True)
+
+
+def test_rm_without_force_of_a_paused_container_says_to_unpause(sdk):
+    container = sdk.containers.run("busybox", ["sleep", "1000"], detach=True)
+    try:
+        container.pause()
+        assert _refusal_to_remove(container) == (f"You cannot remove a paused container {container.id}. Unpause and "
+                                                 "then stop the container before attempting removal or force remove")
+    finally:
+        container.remove(force=True)
