@@ -25,9 +25,12 @@ def mount_points(c: Container) -> list[tuple[str, bool]]:
 
 
 def mount_holding(c: Container, container_path: str) -> tuple[str, bool] | None:
-    """The innermost declared mount that ``container_path`` (resolved) lies in, or None for the root."""
+    """The innermost mount of the container's mount table (volumes, binds, ``--mount`` tmpfs) that
+    ``container_path`` (resolved) lies in, or None for the root. As dockerd's check of a copy's
+    destination, ``--tmpfs`` mounts (HostConfig.Tmpfs) are not in that table."""
     path = clean(container_path)
-    inside = [(dest, rw) for dest, rw in mount_points(c)
+    table = [(clean(m["Destination"]), bool(m.get("RW", True))) for m in c.mounts]
+    inside = [(dest, rw) for dest, rw in table
               if dest == "/" or path == dest or path.startswith(dest.rstrip("/") + "/")]
     return max(inside, key=lambda item: len(item[0]), default=None)
 

@@ -149,6 +149,16 @@ def test_copies_into_read_only_places_are_refused_with_dockers_messages(sdk):
         volume.remove()
 
 
+def test_a_tmpfs_flag_mount_of_a_read_only_container_counts_as_its_rootfs(sdk):
+    container = sdk.containers.run("busybox", ["sleep", "1000"], detach=True, read_only=True, tmpfs={"/scratch": ""})
+    try:
+        with pytest.raises(docker.errors.APIError) as err:
+            container.put_archive("/scratch", _tar("x", b"x"))
+        assert err.value.explanation == "container rootfs is marked read-only"  # as dockerd checks its mount table
+    finally:
+        container.remove(force=True)
+
+
 def test_no_overwrite_dir_non_dir_refuses_to_replace_a_directory_with_a_file(sdk):
     container = sdk.containers.run("busybox", ["sh", "-c", "mkdir -p /d/x; sleep 1000"], detach=True)
     try:
