@@ -172,3 +172,21 @@ def test_malformed_rules_are_refused_by_name(rule, words):
 def test_installing_malformed_rules_fails_closed(tmp_path):
     with pytest.raises(DeviceControlError, match="type must be"):
         install(str(tmp_path), [{"allow": True, "type": "q"}])
+
+
+# -- what berth info says ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unified,hierarchies,shown", [
+    (True, {}, "eBPF cgroup-device program"),
+    (False, {"devices": "/sys/fs/cgroup/devices", "memory": "/sys/fs/cgroup/memory"}, "devices cgroup (v1)"),
+    (False, {"memory": "/sys/fs/cgroup/memory"}, "NONE: no v1 devices hierarchy is mounted"),
+])
+def test_info_says_what_enforces_the_device_rules(monkeypatch, unified, hierarchies, shown):
+    from berth.plugins.execdrivers.native import cgroups, cgroups2
+    from berth.plugins.execdrivers.native.driver import NativeDriver
+
+    monkeypatch.setattr(cgroups2, "is_unified_host", lambda: unified)
+    monkeypatch.setattr(cgroups, "v1_hierarchies", lambda: hierarchies)
+    status = dict(NativeDriver._cgroup_status())
+    assert status["Device control"].startswith(shown)

@@ -334,8 +334,14 @@ class NativeDriver(MonitoredDriver):
     def _cgroup_status() -> list[tuple[str, str]]:
         from .cgroups2 import is_unified_host
 
+        from .cgroups import v1_hierarchies
+
         if is_unified_host():
             return [("Cgroup driver", "cgroupfs (v2)"), ("Device control", "eBPF cgroup-device program")]
+        if not any("devices" in key.split(",") for key in v1_hierarchies()):
+            # a hybrid host without the v1 devices controller: nothing would enforce the allowlist
+            return [("Cgroup driver", "cgroupfs (v1)"),
+                    ("Device control", "NONE: no v1 devices hierarchy is mounted; device rules are not enforced")]
         return [("Cgroup driver", "cgroupfs (v1)"), ("Device control", "devices cgroup (v1)")]
 
     @hookimpl
