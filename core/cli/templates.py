@@ -224,19 +224,28 @@ def _operand(token: str, scope: _Scope) -> Any:
     raise TemplateError(f'template: function "{token}" not defined')
 
 
-def _command(tokens: list[str], scope: _Scope, piped: Any = _MISSING) -> Any:
-    if not tokens:
+def _value(operand: Any, scope: _Scope) -> Any:
+    """A token, or a parenthesised pipeline with the field chain written right after it (``(index .L 0).Output``)."""
+    if isinstance(operand, tuple):
+        commands, chain = operand
+        value = _evaluate(commands, scope)
+        return _field(value, chain) if chain else value
+    return _operand(operand, scope)
+
+
+def _command(operands: list[Any], scope: _Scope, piped: Any = _MISSING) -> Any:
+    if not operands:
         raise TemplateError("template: empty command")
-    head, args = tokens[0], tokens[1:]
-    values = [_operand(t, scope) for t in args]
+    head, args = operands[0], operands[1:]
+    values = [_value(t, scope) for t in args]
     if piped is not _MISSING:
         values.append(piped)
-    if head in FUNCTIONS:
+    if isinstance(head, str) and head in FUNCTIONS:
         try:
             return FUNCTIONS[head](*values)
         except TypeError as exc:
             raise TemplateError(f"template: wrong arguments for {head}: {exc}") from None
-    value = _operand(head, scope)
+    value = _value(head, scope)
     if callable(value):
         return value(*values)
     if values:
@@ -244,24 +253,48 @@ def _command(tokens: list[str], scope: _Scope, piped: Any = _MISSING) -> Any:
     return value
 
 
-def _pipeline(expr: str, scope: _Scope) -> Any:
-    tokens = _pattern("arg").findall(expr)
-    declare = None
-    if ":=" in tokens:
-        at = tokens.index(":=")
-        declare = [t for t in tokens[:at] if t != ","]
-        tokens = tokens[at + 1:]
-    commands, current = [], []
-    for token in tokens:
-        if token == "|":
-            commands.append(current)
-            current = []
-        elif token not in ("(", ")"):
-            current.append(token)
-    commands.append(current)
+def _evaluate(commands: list[list[Any]], scope: _Scope) -> Any:
     value = _MISSING
     for i, command in enumerate(commands):
         value = _command(command, scope, value if i else _MISSING)
+    return value
+
+
+def _group(expr: str, matches: list, at: int) -> tuple[list[list[Any]], int]:
+    """The commands of a pipeline from token ``at`` to its closing ``)`` (or the end); where it stopped."""
+    commands: list[list[Any]] = [[]]
+    while at < len(matches):
+        token = matches[at].group(0)
+        at += 1
+        if token == ")":
+            return commands, at
+        if token == "|":
+            commands.append([])
+        elif token == "(":
+            inner, at = _group(expr, matches, at)
+            chain = ""
+            # a field chain glued to the ")" applies to the group's result, as in Go's templates
+            if at < len(matches) and matches[at].start() == matches[at - 1].end() \
+                    and matches[at].group(0).startswith("."):
+                chain = matches[at].group(0)
+                at += 1
+            commands[-1].append((inner, chain))
+        else:
+            commands[-1].append(token)
+    return commands, at
+
+
+def _pipeline(expr: str, scope: _Scope) -> Any:
+    matches = list(_pattern("arg").finditer(expr))
+    tokens = [m.group(0) for m in matches]
+    declare = None
+    start = 0
+    if ":=" in tokens:
+        start = tokens.index(":=")
+        declare = [t for t in tokens[:start] if t != ","]
+        start += 1
+    commands, _ = _group(expr, matches, start)
+    value = _evaluate(commands, scope)
     if declare and len(declare) == 1:
         scope.vars[declare[0]] = value
     return value, declare
