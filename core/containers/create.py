@@ -131,7 +131,7 @@ class CreateMixin:
         """Docker fills the container's Config from the image at create time; inspect shows the result."""
         keys = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
                 "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir", "Entrypoint",
-                "Labels", "StopSignal", "StopTimeout", "ExposedPorts")
+                "Labels", "StopSignal", "StopTimeout", "ExposedPorts", "OnBuild", "ArgsEscaped", "MacAddress")
         config = {k: body.get(k) for k in keys}
         env = {}
         for item in [*(image_cfg.get("Env") or []), *(body.get("Env") or [])]:

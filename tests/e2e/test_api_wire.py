@@ -185,3 +185,16 @@ def test_resizing_a_container_without_a_tty_succeeds_and_is_an_event(daemon):
         assert [e["Actor"]["Attributes"]["height"] for e in events] == ["30"]
     finally:
         http(daemon, "DELETE", f"/containers/{cid}?force=1")
+
+
+def test_config_keeps_onbuild_argsescaped_and_mac_address_as_sent(daemon):
+    body = {"Image": "busybox", "Cmd": ["true"], "OnBuild": ["RUN true"], "ArgsEscaped": True,
+            "MacAddress": "02:42:ac:11:00:99"}
+    status, _, reply = http(daemon, "POST", "/v1.41/containers/create", body)
+    cid = json.loads(reply)["Id"]
+    try:
+        config = json.loads(http(daemon, "GET", f"/v1.41/containers/{cid}/json")[2])["Config"]
+        assert (config["OnBuild"], config["ArgsEscaped"], config["MacAddress"]) == (
+            ["RUN true"], True, "02:42:ac:11:00:99")
+    finally:
+        http(daemon, "DELETE", f"/containers/{cid}?force=1")
