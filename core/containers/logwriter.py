@@ -4,12 +4,15 @@ Output is cut into entries at newlines; a line longer than 16 KiB is cut into 16
 pieces (Docker's partial messages), and what is left without a newline when the
 container exits is written as it is. Each entry gets the time it was read, in
 nanoseconds, strictly increasing within one writer (so a reader following the log
-across a rotation can resume after the last entry it saw). Entries are encoded by
-the log driver's format and appended through a :class:`RotatingFile`.
+across a rotation can resume after the last entry it saw). The entries go to the
+writer's targets: a :class:`FileTarget` (a log file in a driver's format, rotated by
+a :class:`RotatingFile`) and/or a syslog endpoint
+(:class:`~berth.containers.syslogsink.SyslogSink`, with the file as Docker's local
+cache that ``logs`` reads).
 
 With Docker's ``mode=non-blocking`` the entries go through a buffer of
 ``max-buffer-size`` bytes to a writer thread, and are dropped when it is full, so
-a slow disk never holds up the container's output (Docker's ring buffer).
+a slow disk or syslog never holds up the container's output (Docker's ring buffer).
 """
 
 from __future__ import annotations
@@ -31,12 +34,34 @@ class Format(Protocol):
     def encode(self, stream: str, data: bytes, ns: int) -> bytes: ...
 
 
-class LogWriter:
-    """Cuts a process's output into entries and appends them to ``file``."""
+class Target(Protocol):
+    """Where entries go: ``write`` gets one read's pieces of one stream, piece ``i`` stamped ``first_ns + i``."""
+
+    def write(self, stream: str, pieces: list[bytes], first_ns: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FileTarget:
+    """Entries encoded in a driver's format, appended to a (rotating) file."""
 
     def __init__(self, fmt: Format, file: RotatingFile):
         self.format = fmt
         self.file = file
+
+    def write(self, stream: str, pieces: list[bytes], first_ns: int) -> None:
+        encode = self.format.encode
+        self.file.write([encode(stream, piece, first_ns + i) for i, piece in enumerate(pieces)], first_ns)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class LogWriter:
+    """Cuts a process's output into entries and hands them to its targets."""
+
+    def __init__(self, targets: list[Target]):
+        self.targets = targets
         self.partial = {"stdout": b"", "stderr": b""}
         self.last_ns = 0
 
@@ -62,14 +87,14 @@ class LogWriter:
             self.emit(stream, pieces)
 
     def emit(self, stream: str, pieces: list[bytes]) -> None:
-        """Stamp and encode ``pieces`` (one read's entries: consecutive nanoseconds) and append them."""
+        """Stamp ``pieces`` (one read's entries: consecutive nanoseconds) and hand them on."""
         first = self._now()
         self.last_ns = first + len(pieces) - 1
-        encode = self.format.encode
-        self.store([encode(stream, piece, first + i) for i, piece in enumerate(pieces)], first)
+        self.deliver(stream, pieces, first)
 
-    def store(self, entries: list[bytes], first_ns: int) -> None:
-        self.file.write(entries, first_ns)
+    def deliver(self, stream: str, pieces: list[bytes], first_ns: int) -> None:
+        for target in self.targets:
+            target.write(stream, pieces, first_ns)
 
     def flush(self) -> None:
         """Write out partial lines (at the process's exit)."""
@@ -80,16 +105,17 @@ class LogWriter:
 
     def close(self) -> None:
         self.flush()
-        self.file.close()
+        for target in self.targets:
+            target.close()
 
 
 class NonBlockingLogWriter(LogWriter):
     """Docker's ``mode=non-blocking``: a bounded buffer and a writer thread; what does not fit is dropped."""
 
-    def __init__(self, fmt: Format, file: RotatingFile, max_buffer: int):
-        super().__init__(fmt, file)
+    def __init__(self, targets: list[Target], max_buffer: int):
+        super().__init__(targets)
         self.max_buffer = max_buffer
-        self.queue: collections.deque[tuple[list[bytes], int]] = collections.deque()
+        self.queue: collections.deque[tuple[str, list[bytes], int]] = collections.deque()
         self.buffered = 0
         self.dropped = 0
         self.cond = threading.Condition()
@@ -97,13 +123,13 @@ class NonBlockingLogWriter(LogWriter):
         self.thread = threading.Thread(target=self._drain, name="log-writer", daemon=True)
         self.thread.start()
 
-    def store(self, entries: list[bytes], first_ns: int) -> None:
-        size = sum(map(len, entries))
+    def deliver(self, stream: str, pieces: list[bytes], first_ns: int) -> None:
+        size = sum(map(len, pieces))
         with self.cond:
             if self.buffered + size > self.max_buffer and self.queue:  # an empty buffer takes anything, as Docker's
-                self.dropped += len(entries)
+                self.dropped += len(pieces)
                 return
-            self.queue.append((entries, first_ns))
+            self.queue.append((stream, pieces, first_ns))
             self.buffered += size
             self.cond.notify()
 
@@ -114,10 +140,10 @@ class NonBlockingLogWriter(LogWriter):
                     self.cond.wait()
                 if not self.queue:
                     return
-                entries, first_ns = self.queue.popleft()
-            self.file.write(entries, first_ns)
+                stream, pieces, first_ns = self.queue.popleft()
+            super().deliver(stream, pieces, first_ns)
             with self.cond:
-                self.buffered -= sum(map(len, entries))
+                self.buffered -= sum(map(len, pieces))
 
     def close(self) -> None:
         self.flush()
@@ -125,28 +151,38 @@ class NonBlockingLogWriter(LogWriter):
             self.closing = True
             self.cond.notify()
         self.thread.join()
-        self.file.close()
+        for target in self.targets:
+            target.close()
 
 
-def open_writer(io: dict) -> LogWriter | None:
-    """The writer an exec driver's monitor uses for ``io`` (an :class:`~berth.hookspecs.types.IOConfig` as a dict).
-
-    None when nothing is to be logged (no ``log_path``: the ``none`` driver, or an exec).
-    With ``log_compress`` or a ``log_max_buffer`` it starts a thread: call it before the
-    process enters a new pid namespace (``unshare(CLONE_NEWPID)``), after which Linux lets
-    it start no thread (the native monitor makes its writer first for this reason).
-    """
-    path = io.get("log_path")
-    if not path:
-        return None
+def _file_target(io: dict) -> FileTarget:
     if io.get("log_driver", jsonlog.NAME) == locallog.NAME:
         fmt: Format = locallog.LocalFormat()
         repair = locallog.repair_tail
     else:
         fmt = jsonlog.JsonFileFormat(io.get("log_attrs") or None)
         repair = jsonlog.repair_tail
-    file = RotatingFile(path, int(io.get("log_max_size", -1)), int(io.get("log_max_files", 1)),
-                        bool(io.get("log_compress")), repair)
+    return FileTarget(fmt, RotatingFile(io["log_path"], int(io.get("log_max_size", -1)),
+                                        int(io.get("log_max_files", 1)), bool(io.get("log_compress")), repair))
+
+
+def open_writer(io: dict) -> LogWriter | None:
+    """The writer an exec driver's monitor uses for ``io`` (an :class:`~berth.hookspecs.types.IOConfig` as a dict).
+
+    None when nothing is to be logged (no ``log_path`` nor ``log_syslog``: the ``none``
+    driver, or an exec). With ``log_compress`` or a ``log_max_buffer`` it starts a thread:
+    call it before the process enters a new pid namespace (``unshare(CLONE_NEWPID)``), after
+    which Linux lets it start no thread (the native monitor makes its writer first for this reason).
+    """
+    targets: list[Target] = []
+    if io.get("log_syslog"):
+        from berth.containers.syslogsink import SyslogSink
+
+        targets.append(SyslogSink(io["log_syslog"]))
+    if io.get("log_path"):
+        targets.append(_file_target(io))
+    if not targets:
+        return None
     if io.get("log_max_buffer"):
-        return NonBlockingLogWriter(fmt, file, int(io["log_max_buffer"]))
-    return LogWriter(fmt, file)
+        return NonBlockingLogWriter(targets, int(io["log_max_buffer"]))
+    return LogWriter(targets)

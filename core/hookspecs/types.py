@@ -67,6 +67,11 @@ class IOConfig:
       (``log_path.1`` is the newest rotated one; 1 keeps none);
       ``log_compress``: gzip rotated files to ``log_path.N.gz``.
     - ``log_attrs``: (json-file) attributes written into every entry (``attrs``).
+    - ``log_syslog``: also send every entry to this syslog endpoint (Docker's ``syslog``
+      driver; ``log_path`` is then its local cache, or None): ``network`` (``udp``,
+      ``tcp``, ``tcp+tls``, ``unix``, ``unixgram``; "" for the local syslog), ``address``,
+      ``facility`` (0-23), ``format`` (Docker's ``syslog-format``), ``tag``, ``hostname``
+      and ``tls`` (the ``syslog-tls-*`` options); see :mod:`berth.containers.syslogsink`.
     - ``log_max_buffer``: 0 writes each entry before reading more output (Docker's
       ``mode=blocking``); > 0 buffers up to that many bytes and drops entries that
       do not fit rather than stall the container (``mode=non-blocking``).
@@ -85,6 +90,7 @@ class IOConfig:
     log_compress: bool = False
     log_attrs: dict[str, str] = field(default_factory=dict)
     log_max_buffer: int = 0
+    log_syslog: dict[str, object] | None = None
     attach_socket: str | None = None
     tty: bool = False
     open_stdin: bool = False

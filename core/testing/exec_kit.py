@@ -16,7 +16,7 @@ engine does. It checks the contract of :mod:`berth.hookspecs.execution`:
 create/start/wait and exit codes, pid 1 and hostname, 127 for a missing command,
 kill, idempotent delete, restore from a new driver instance, attach-socket
 framing, exec (and killing and forgetting one), the log as IOConfig asks for it (rotation,
-compression, the local format, attributes), and pause/resume where the driver implements them. Every test
+compression, the local format, attributes, syslog), and pause/resume where the driver implements them. Every test
 removes its containers; cgroups go under ``/berth-kit/<id>``.
 """
 
@@ -455,6 +455,20 @@ class TestExecDriverContract:
         assert final.exit_code == 0
         assert [json.loads(line)["attrs"] for line in path.read_text().splitlines()] == [{"tag": "web"}]
 
+    def test_entries_go_to_syslog_when_asked(self, exec_harness, tmp_path):
+        path = str(tmp_path / "syslog.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(path)
+        listener.settimeout(10)
+        syslog = {"network": "unixgram", "address": path, "facility": 3, "format": "", "tag": "kit",
+                  "hostname": "h", "tls": {}}
+        with listener:
+            _, final = exec_harness.run(["sh", "-c", "echo out; echo err >&2"], io=IOConfig(log_syslog=syslog))
+            assert final.exit_code == 0
+            got = sorted(listener.recv(4096) for _ in range(2))
+        assert got[0].startswith(b"<27>") and got[0].endswith(b"]: err\n")
+        assert got[1].startswith(b"<30>") and got[1].endswith(b"]: out\n")
+
 class TestRunOptions:
     """The spec fields ``docker run`` options turn into, as every driver must apply them."""
 
@@ -506,4 +520,3 @@ class TestRunOptions:
         assert exec_harness.output(cid).split() == ["hi", "sleep"]  # the donor's pid 1 (sh exec'd sleep)
         exec_harness.exec.delete(cid, force=True)
         exec_harness.exec.delete(donor, force=True)
-

@@ -145,6 +145,12 @@ LOG_CONFIGS = [
     {"Type": "none", "Config": {"bogus": "x"}},
     {"Type": "", "Config": {"max-size": "1k"}},
     {"Type": "json-file", "Config": None},
+    {"Type": "syslog", "Config": {"bogus": "1"}},
+    {"Type": "syslog", "Config": {"syslog-address": "nope"}},
+    {"Type": "syslog", "Config": {"syslog-address": "unix:///no/such/socket"}},
+    {"Type": "syslog", "Config": {"syslog-address": "udp://127.0.0.1:1:2"}},
+    {"Type": "syslog", "Config": {"syslog-facility": "24"}},
+    {"Type": "syslog", "Config": {"syslog-format": "json"}},
 ]
 
 
@@ -245,3 +251,55 @@ def test_attach_with_logs_replays_as_dockerd(daemon, dockerd, driver):
         finally:
             api(peer, "DELETE", f"/v1.41/containers/{body['Id']}?force=1")
     assert answers[0] == answers[1]
+
+
+@pytest.fixture
+def syslog_socket(tmp_path):
+    """A unixgram socket both daemons can send to (a path socket is reachable from dockerd's netns too)."""
+    import socket
+
+    path = str(tmp_path / "syslog.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    os.chmod(path, 0o666)
+    sock.settimeout(15)
+    yield path, sock
+    sock.close()
+
+
+@pytest.mark.parametrize("fmt", ["", "rfc3164", "rfc5424", "rfc5424micro"])
+def test_syslog_messages_have_dockerds_shape(daemon, dockerd, syslog_socket, fmt):
+    """The same container on both daemons: the same messages but for the time and the sender's pid."""
+    import re
+
+    path, sock = syslog_socket
+    messages = []
+    for peer in (daemon, dockerd):
+        status, body = api(peer, "POST", "/v1.41/containers/create", {
+            "Image": "busybox", "Cmd": ["sh", "-c", "echo out; echo; printf partial"],
+            "HostConfig": {"LogConfig": {"Type": "syslog", "Config": {
+                "syslog-address": f"unixgram://{path}", "syslog-format": fmt, "syslog-facility": "local3",
+                "tag": "{{.ImageName}}"}}}})
+        assert status == 201, body
+        try:
+            api(peer, "POST", f"/v1.41/containers/{body['Id']}/start")
+            api(peer, "POST", f"/v1.41/containers/{body['Id']}/wait")
+            messages.append(sorted(sock.recv(65536) for _ in range(2)))
+        finally:
+            api(peer, "DELETE", f"/v1.41/containers/{body['Id']}?force=1")
+
+    def normal(msg: bytes) -> bytes:
+        msg = re.sub(rb"\w{3} [ \d]\d \d\d:\d\d:\d\d", b"STAMP", msg)
+        msg = re.sub(rb"\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d)", b"TIME", msg)
+        return re.sub(rb"\[\d+\]|(?<= busybox )\d+(?= busybox)", b"PID", msg)
+
+    assert [normal(m) for m in messages[0]] == [normal(m) for m in messages[1]]
+
+
+def test_docker_logs_reads_a_syslog_containers_cache(docker_cli, name, syslog_socket):
+    path, sock = syslog_socket
+    n = name()
+    docker_cli("run", "--name", n, "--log-driver", "syslog", "--log-opt", f"syslog-address=unixgram://{path}",
+               "busybox", "sh", "-c", "echo out; echo err >&2")
+    result = docker_cli("logs", n)
+    assert (result.stdout, result.stderr) == (b"out\n", b"err\n")

@@ -256,3 +256,76 @@ def test_the_oci_exec_driver_honours_the_log_config(make_daemon, busybox_path):
     assert container_files(d, "oci-local") == [os.path.join("local-logs", n) for n in ("container.log",
                                                                                       "container.log.1.gz")]
     assert ok(d, "logs", "--tail", "2", "oci-local") == "line 298\nline 299\n"
+
+
+# ---------------------------------------------------------------------------
+# syslog (to sockets this test opens on loopback or in its temp dir)
+# ---------------------------------------------------------------------------
+
+
+def _udp_listener():
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    return sock
+
+
+def test_syslog_over_udp_sends_every_line_and_logs_reads_the_cache(daemon, named):
+    sock = _udp_listener()
+    with sock:
+        port = sock.getsockname()[1]
+        ok(daemon, "run", "--name", named("sl"), "--log-driver", "syslog", "--log-opt",
+           f"syslog-address=udp://127.0.0.1:{port}", "--log-opt", "syslog-facility=local3", "--log-opt",
+           "tag={{.Name}}", "busybox", "sh", "-c", "echo out; echo err >&2")
+        got = sorted(sock.recv(4096) for _ in range(2))
+    assert got[0].startswith(b"<155>") and b" sl[" in got[0] and got[0].endswith(b"]: err\n")  # local3.err
+    assert got[1].startswith(b"<158>") and b" sl[" in got[1] and got[1].endswith(b"]: out\n")  # local3.info
+    info = inspect(daemon, "sl")
+    assert info["LogPath"] == "" and container_files(daemon, "sl") == ["container-cached.log"]
+    result = daemon.cli("logs", "sl")
+    assert (result.stdout, result.stderr) == (b"out\n", b"err\n")
+
+
+def test_syslog_over_a_unix_stream_socket(daemon, named, tmp_path):
+    import socket
+
+    path = str(tmp_path / "syslog.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(4)
+    server.settimeout(10)
+    with server:
+        ok(daemon, "run", "-d", "--name", named("slu"), "--log-driver", "syslog", "--log-opt",
+           f"syslog-address=unix://{path}", "--log-opt", "syslog-format=rfc5424", "busybox", "sh", "-c",
+           "sleep 0.5; echo one; echo two")
+        server.accept()[0].close()  # the daemon's trial connection at start
+        conn, _ = server.accept()  # the monitor's
+        conn.settimeout(10)
+        data = b""
+        while data.count(b"\n") < 2 and (chunk := conn.recv(4096)):
+            data += chunk
+        conn.close()
+    lines = data.splitlines()
+    assert [line.split(b" - ", 1)[1] for line in lines] == [b"one", b"two"]
+    assert all(line.startswith(b"<30>1 ") for line in lines)
+
+
+def test_syslog_without_a_cache_cannot_be_read(daemon, named):
+    sock = _udp_listener()
+    with sock:
+        ok(daemon, "run", "--name", named("slnc"), "--log-driver", "syslog", "--log-opt",
+           f"syslog-address=udp://127.0.0.1:{sock.getsockname()[1]}", "--log-opt", "cache-disabled=true", "busybox",
+           "echo", "hi")
+        assert sock.recv(4096).endswith(b"]: hi\n")
+    assert container_files(daemon, "slnc") == []
+    code, err = fails(daemon, "logs", "slnc")
+    assert err == "Error response from daemon: configured logging driver does not support reading"
+
+
+def test_an_unreachable_syslog_fails_the_start(daemon, named):
+    code, err = fails(daemon, "run", "--name", named("slbad"), "--log-driver", "syslog", "--log-opt",
+                      "syslog-address=tcp://127.0.0.1:1", "busybox", "true")
+    assert code == 125 and \
+        "failed to initialize logging driver: dial tcp 127.0.0.1:1: connect: connection refused" in err

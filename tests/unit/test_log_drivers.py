@@ -14,7 +14,7 @@ from berth.humanize import from_human_size, ram_in_bytes
 CREATE_REFUSALS = [
     ("bogus", {}, 'error looking up logging plugin bogus: plugin "bogus" not found'),
     ("JSON-FILE", {}, 'error looking up logging plugin JSON-FILE: plugin "JSON-FILE" not found'),
-    ("syslog", {}, 'error looking up logging plugin syslog: plugin "syslog" not found'),
+    ("gelf", {}, 'error looking up logging plugin gelf: plugin "gelf" not found'),
     ("bogus", {"mode": "x"}, "logger: logging mode not supported: x"),
     ("json-file", {"bogus": "1"}, "unknown log opt 'bogus' for json-file log driver"),
     ("local", {"bogus": "1"}, "unknown log opt 'bogus' for log driver local"),
@@ -26,6 +26,12 @@ CREATE_REFUSALS = [
     ("json-file", {"mode": "non-blocking", "max-buffer-size": "x"},
      "error parsing option max-buffer-size: invalid size: 'x'"),
     ("json-file", {"cache-disabled": "x"}, "invalid value for option cache-disabled: x"),
+    ("syslog", {"bogus": "1"}, "unknown log opt 'bogus' for syslog log driver"),
+    ("syslog", {"max-size": "1k"}, "unknown log opt 'max-size' for syslog log driver"),
+    ("syslog", {"syslog-address": "nope"}, "syslog-address should be in form proto://address, got nope"),
+    ("syslog", {"syslog-address": "unix:///no/such"}, "stat /no/such: no such file or directory"),
+    ("syslog", {"syslog-facility": "24"}, "invalid syslog facility"),
+    ("syslog", {"syslog-format": "json"}, "Invalid syslog format"),
 ]
 
 
@@ -112,7 +118,7 @@ def test_start_refuses_a_bad_value_with_dockerds_message(tmp_path, driver, optio
 def test_json_file_without_options_logs_without_limits(tmp_path):
     io = logdrivers.io_settings(container(), str(tmp_path))
     assert io == {"log_path": str(tmp_path / f"{'c' * 64}-json.log"), "log_driver": "json-file",
-                  "log_max_size": -1, "log_max_files": 1, "log_compress": False, "log_attrs": {}, "log_max_buffer": 0}
+                  "log_max_size": -1, "log_max_files": 1, "log_compress": False, "log_attrs": {}}
 
 
 def test_json_file_sizes_are_decimal_as_in_docker(tmp_path):
@@ -189,3 +195,41 @@ def test_go_units_sizes(text, decimal, binary):
 def test_go_units_refuses_what_go_refuses(text):
     with pytest.raises(ValueError, match=f"invalid size: '{text}'"):
         from_human_size(text)
+
+
+def test_the_daemons_cache_options_reach_every_driver():
+    defaults = LogDefaults("json-file", {"max-size": "5m", "cache-disabled": "true"})
+    settled = defaults.settle({"Type": "syslog", "Config": {"syslog-address": "udp://127.0.0.1:5514"}})
+    assert settled["Config"] == {"syslog-address": "udp://127.0.0.1:5514", "cache-disabled": "true"}
+
+
+def test_syslog_keeps_a_local_cache_with_its_options(tmp_path):
+    options = {"syslog-address": "udp://127.0.0.1:5514", "syslog-facility": "local3", "cache-max-size": "1m",
+               "cache-max-file": "2", "cache-compress": "false"}
+    c = container("syslog", options)
+    io = logdrivers.io_settings(c, str(tmp_path))
+    assert (io["log_path"], io["log_driver"]) == (str(tmp_path / "container-cached.log"), "local")
+    assert (io["log_max_size"], io["log_max_files"], io["log_compress"]) == (1_000_000, 2, False)
+    assert {k: io["log_syslog"][k] for k in ("network", "address", "facility", "format", "tag")} == \
+        {"network": "udp", "address": "127.0.0.1:5514", "facility": 19, "format": "", "tag": "c" * 12}
+    source = logdrivers.source(c.host_config, str(tmp_path), c.id)
+    assert (source.path, source.driver, source.max_files) == (io["log_path"], "local", 2)
+
+
+def test_syslog_without_its_cache_cannot_be_read(tmp_path):
+    c = container("syslog", {"syslog-address": "udp://127.0.0.1:5514", "cache-disabled": "true"})
+    assert logdrivers.io_settings(c, str(tmp_path))["log_path"] is None
+    with pytest.raises(ReadLogsNotSupported):
+        logdrivers.source(c.host_config, str(tmp_path), c.id)
+
+
+@pytest.mark.parametrize("options,reason", [
+    ({"syslog-address": "tcp://127.0.0.1:1"}, "dial tcp 127.0.0.1:1: connect: connection refused"),
+    ({"syslog-address": "udp://127.0.0.1:5514", "cache-max-size": "abc"},
+     "error setting up local container log cache: error initializing local log cache driver: "
+     "invalid value for max-size: abc: invalid size: 'abc'"),
+])
+def test_syslog_start_failures(tmp_path, options, reason):
+    with pytest.raises(LogDriverInitError) as exc:
+        logdrivers.io_settings(container("syslog", options), str(tmp_path))
+    assert exc.value.message == f"failed to initialize logging driver: {reason}"

@@ -6,7 +6,7 @@ import os
 import threading
 
 from berth.containers import jsonlog, locallog, logfiles
-from berth.containers.logwriter import PARTIAL_LIMIT, LogWriter, NonBlockingLogWriter, open_writer
+from berth.containers.logwriter import PARTIAL_LIMIT, FileTarget, LogWriter, NonBlockingLogWriter, open_writer
 
 
 def json_lines(path):
@@ -170,7 +170,7 @@ class _StuckFile(logfiles.RotatingFile):
 
 def test_non_blocking_mode_drops_what_does_not_fit_instead_of_waiting(tmp_path):
     stuck = _StuckFile(str(tmp_path / "c-json.log"))
-    writer = NonBlockingLogWriter(jsonlog.JsonFileFormat(), stuck, max_buffer=2000)
+    writer = NonBlockingLogWriter([FileTarget(jsonlog.JsonFileFormat(), stuck)], max_buffer=2000)
     done = threading.Event()
 
     def produce():
@@ -186,7 +186,7 @@ def test_non_blocking_mode_drops_what_does_not_fit_instead_of_waiting(tmp_path):
 
 def test_blocking_mode_writes_everything(tmp_path):
     path = tmp_path / "c-json.log"
-    writer = LogWriter(jsonlog.JsonFileFormat(), logfiles.RotatingFile(str(path)))
+    writer = LogWriter([FileTarget(jsonlog.JsonFileFormat(), logfiles.RotatingFile(str(path)))])
     write_lines(writer, 500)
     writer.close()
     assert len(json_lines(path)) == 500
