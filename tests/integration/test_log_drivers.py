@@ -64,8 +64,8 @@ def test_an_unknown_driver_is_refused_at_create_with_dockers_message(daemon):
     status, body = api(daemon, "POST", "/containers/create", {"Image": "busybox",
                                                               "HostConfig": {"LogConfig": {"Type": "bogus"}}})
     assert (status, body) == (400, {"message": 'error looking up logging plugin bogus: plugin "bogus" not found'})
-    code, err = fails(daemon, "run", "--log-driver", "syslog", "busybox", "true")
-    assert code == 125 and 'error looking up logging plugin syslog: plugin "syslog" not found' in err
+    code, err = fails(daemon, "run", "--log-driver", "journald", "busybox", "true")
+    assert code == 125 and 'error looking up logging plugin journald: plugin "journald" not found' in err
 
 
 def test_an_unknown_option_is_refused_at_create(daemon):
