@@ -72,7 +72,8 @@ class CreateMixin:
         ``EndpointsConfig`` entry (API 1.44), keyed by network name. A network that does not exist
         (yet) is kept by the name given: dockerd answers 404 at start, not at create."""
         primary = netmode.network_name(host_config["NetworkMode"], self.networks.default_network())
-        if primary is None:  # container:X has no endpoint of its own
+        if primary is None or body.get("NetworkDisabled"):
+            # container:X has no endpoint of its own; NetworkDisabled: none at all (dockerd's loopback-only sandbox)
             return {}
         configs = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         if not isinstance(configs, dict):
@@ -131,7 +132,8 @@ class CreateMixin:
         """Docker fills the container's Config from the image at create time; inspect shows the result."""
         keys = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
                 "OpenStdin", "StdinOnce", "Env", "Cmd", "Image", "Volumes", "WorkingDir", "Entrypoint",
-                "Labels", "StopSignal", "StopTimeout", "ExposedPorts", "OnBuild", "ArgsEscaped", "MacAddress")
+                "Labels", "StopSignal", "StopTimeout", "ExposedPorts", "OnBuild", "ArgsEscaped", "MacAddress",
+                "NetworkDisabled")
         config = {k: body.get(k) for k in keys}
         env = {}
         for item in [*(image_cfg.get("Env") or []), *(body.get("Env") or [])]:

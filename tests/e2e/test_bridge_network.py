@@ -110,3 +110,17 @@ def test_network_prune_removes_only_what_its_filters_pick(netd):
     assert status == 400 and reply["message"] == "invalid filter 'bogus'"
     names = {n["Name"] for n in api(netd, "GET", "/networks")[1]}
     assert {"keep-me", "other-team"} <= names and "prune-me" not in names
+
+
+def test_network_disabled_gives_a_loopback_only_sandbox_and_no_endpoint(netd):
+    """As dockerd: no endpoint at all (Networks stays {}), the NetworkMode kept, only ``lo`` inside."""
+    status, reply = api(netd, "POST", "/containers/create?name=no-net",
+                        {"Image": "busybox", "Cmd": ["cat", "/proc/net/dev"], "NetworkDisabled": True})
+    assert status == 201, reply
+    assert api(netd, "POST", "/containers/no-net/start")[0] == 204
+    api(netd, "POST", "/containers/no-net/wait")
+    info = api(netd, "GET", "/containers/no-net/json")[1]
+    assert info["Config"]["NetworkDisabled"] is True and info["NetworkSettings"]["Networks"] == {}
+    assert info["HostConfig"]["NetworkMode"] in ("default", "bridge")
+    interfaces = {line.split(":")[0].strip() for line in netd.cli("logs", "no-net").stdout.decode().splitlines()[2:]}
+    assert interfaces == {"lo"}
