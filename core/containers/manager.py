@@ -6,7 +6,9 @@ As in Moby's daemon (one ``Daemon`` whose methods live in ``create.go``, ``start
 =================  =============================================================
 ``create``         validate a request, merge it with the image config, store it
 ``start``          the named steps to a running process, and their undoing
-``networking``     joining networks, publishing ports, connect and disconnect
+``networking``     the sandbox, joining and leaving networks, connect and disconnect
+``resolution``     /etc/hostname, /etc/hosts and /etc/resolv.conf from the endpoints
+``publishing``     published ports on the gateway endpoint
 ``attaching``      clients attached before and while a container runs
 ``exits``          exit records, restart policies, waits
 ``signals``        kill, stop, restart, pause, unpause
@@ -35,7 +37,9 @@ from berth.containers.health import HealthMonitor
 from berth.containers.logdrivers import LogDefaults
 from berth.containers.model import Container
 from berth.containers.networking import NetworkingMixin
+from berth.containers.publishing import PublishingMixin
 from berth.containers.removal import RemovalMixin
+from berth.containers.resolution import ResolutionMixin
 from berth.containers.restore import RestoreMixin
 from berth.containers.runtime import RuntimeMixin
 from berth.containers.signals import SignalMixin
@@ -46,8 +50,8 @@ from berth.events import EventBus
 from berth.networks import NetworkManager
 
 
-class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, AttachMixin, ExitMixin, SignalMixin,
-                       RuntimeMixin, RemovalMixin, RestoreMixin):
+class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, ResolutionMixin, PublishingMixin, AttachMixin,
+                       ExitMixin, SignalMixin, RuntimeMixin, RemovalMixin, RestoreMixin):
     def __init__(self, *, store: ContainerStore, images: Any, graph: GraphDriver, execd: ExecDriver,
                  networks: NetworkManager, events: EventBus, exec_root: str, dns: dict[str, list[str]],
                  volumes: Any = None, log_defaults: LogDefaults | None = None):

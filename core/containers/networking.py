@@ -4,22 +4,19 @@ Docker's endpoint model (see :mod:`berth.containers.endpoints`): ``HostConfig.Ne
 says how the namespace is made (the host's, another container's, or a new one), and the
 endpoints are whatever networks the container is connected to now, none included. Created
 and stopped containers only have their endpoint settings edited; a running one joins or
-leaves at once. Published ports live on one endpoint, the *gateway* one (``c.network``):
-the network-mode's network when the container is on it, else the first network with a
-gateway, as libnetwork picks the endpoint that gives a sandbox its default route.
+leaves at once. Its /etc files follow (:mod:`berth.containers.resolution`), and so do its
+published ports (:mod:`berth.containers.publishing`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import replace
 from typing import Any
 
-from berth import log
-from berth.containers import endpoints, etcfiles, legacylinks, netmode, ports as portmap
+from berth.containers import endpoints, legacylinks, netmode
 from berth.containers.model import Container, State
-from berth.errors import BerthError, Conflict, Forbidden, InvalidArgument, NotFound, Unclassified
+from berth.errors import Conflict, Forbidden, InvalidArgument, NotFound, Unclassified
 from berth.hookspecs.types import Sandbox
 
 
@@ -106,106 +103,6 @@ class NetworkingMixin:
         if record.get("links"):
             options["links"] = legacylinks.dns_aliases(record["links"])
         return options
-
-    # -- /etc/hosts and /etc/resolv.conf -------------------------------------------
-
-    def _write_etc_files(self, c: Container, in_place: bool = False) -> dict[str, str]:
-        """Write the container's hostname, hosts and resolv.conf from its endpoints; return {container path: host path}.
-
-        A container on a user-defined network asks the embedded resolver (127.0.0.11); once it
-        did, it keeps doing so for the rest of the run, as dockerd never rewrites it back.
-        """
-        hc = c.host_config
-        joined = [r for r in c.endpoints.values() if endpoints.is_joined(r)]
-        addresses = [r["ipv4_address"].split("/")[0] for r in joined if r.get("ipv4_address")]
-        embedded = any(r.get("dns") for r in joined) or (in_place and self._resolves_embedded(c))
-        search = hc.get("DnsSearch") or self.dns.get("dns_search", [])
-        options = hc.get("DnsOptions") or self.dns.get("dns_opts", [])
-        if embedded:  # Docker's embedded resolver: the real servers are its upstreams, not the container's
-            resolv = etcfiles.embedded_resolv_conf(search, options)
-        else:
-            resolv = etcfiles.resolv_conf_content(hc.get("Dns") or self.dns.get("dns", []), search, options)
-        links = legacylinks.hosts_lines(c, self.get) if "bridge" in c.endpoints else []
-        hosts = etcfiles.hosts_content(c.hostname, addresses, hc.get("ExtraHosts"), links,
-                                       c.config.get("Domainname") or "")
-        return etcfiles.write_etc_files(self.store.directory(c.id), c.hostname, hosts, resolv, in_place)
-
-    def _resolves_embedded(self, c: Container) -> bool:
-        return etcfiles.points_at_embedded_dns(self.store.directory(c.id))
-
-    def _etc_files(self, c: Container) -> dict[str, str]:
-        """The files to bind at start: the container's own, or those of X for ``container:X`` (shared, as in dockerd)."""
-        ref = netmode.container_ref(c.host_config.get("NetworkMode") or "")
-        if ref is None:
-            return self._write_etc_files(c)
-        other = self.get(ref)
-        c.hostname = other.hostname
-        c.config["Hostname"] = other.hostname
-        c.config["Domainname"] = other.config.get("Domainname") or ""
-        return etcfiles.paths(self.store.directory(other.id))
-
-    def etc_paths(self, c: Container) -> dict[str, str]:
-        """Where the container's hostname, hosts and resolv.conf are (X's for ``container:X``), for inspect."""
-        ref = netmode.container_ref(c.host_config.get("NetworkMode") or "")
-        try:
-            owner = self.get(ref) if ref else c
-        except NotFound:
-            owner = c
-        return etcfiles.paths(self.store.directory(owner.id))
-
-    def _refresh_linking_containers(self, child: Container) -> None:
-        """A container that others link to got a new address: rewrite their /etc/hosts (dockerd's parent update)."""
-        for parent in list(self.store.containers.values()):
-            if parent.id != child.id and parent.state.running and "bridge" in parent.endpoints \
-                    and legacylinks.links_to(parent, child):
-                try:
-                    self._write_etc_files(parent, in_place=True)
-                except OSError as exc:
-                    log.get().warning("container.link_update", container_id=parent.short_id, error=str(exc))
-
-    # -- ports ----------------------------------------------------------------------
-
-    def _gateway(self, c: Container) -> str:
-        """The endpoint that carries published ports: the network mode's, else the first with a gateway."""
-        candidates = [name for name, r in c.endpoints.items()
-                      if endpoints.is_joined(r) and r.get("ipv4_address") and r.get("gateway")]
-        mode = netmode.network_name(c.host_config.get("NetworkMode") or "", self.networks.default_network())
-        return mode if mode in candidates else next(iter(candidates), "")
-
-    def _publish_ports(self, c: Container) -> None:
-        """Publish the requested ports on the gateway endpoint (none without one, as in dockerd)."""
-        c.network = self._gateway(c)
-        wanted = portmap.requested(c.host_config, c.config.get("ExposedPorts") or {})
-        if not wanted or not c.network:
-            return
-        network = self.networks.find(c.network)
-        driver = self.networks.driver(network.driver)
-        address = c.endpoints[c.network]["ipv4_address"].split("/")[0]
-        c.ports = []
-        for binding in wanted:
-            done = driver.publish_port(network.id, c.id, replace(binding, container_ip=address))
-            c.ports.append(portmap.to_record(done))
-
-    def _unpublish_ports(self, c: Container) -> None:
-        network = self.networks.find(c.network, missing_ok=True) if c.network else None
-        for record in c.ports:
-            if network is not None:
-                self.networks.driver(network.driver).unpublish_port(network.id, c.id, portmap.from_record(record))
-        c.ports = []
-
-    def _republish(self, c: Container) -> None:
-        """The daemon's userland proxy died with the old daemon: open the listeners again."""
-        network = self.networks.find(c.network, missing_ok=True) if c.network else None
-        if network is None:
-            return
-        driver = self.networks.driver(network.driver)
-        for record in c.ports:
-            binding = portmap.from_record(record)
-            try:
-                driver.unpublish_port(network.id, c.id, binding)
-                driver.publish_port(network.id, c.id, binding)
-            except BerthError as exc:
-                log.get().warning("container.republish", container_id=c.short_id, error=exc.message)
 
     # -- leaving --------------------------------------------------------------------
 
