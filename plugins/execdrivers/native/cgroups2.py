@@ -32,6 +32,12 @@ def is_unified_host(root: str = UNIFIED_ROOT) -> bool:
     return os.path.exists(os.path.join(root, "cgroup.controllers")) and not v1_hierarchies()
 
 
+#: Environment: run the native driver's containers in the cgroup2 hierarchy mounted there instead
+#: (a hybrid host's ``/sys/fs/cgroup/unified``): device program and freezer only, no resource
+#: controllers. How the tests run real containers under the v2 device program on a hybrid host.
+NATIVE_ROOT_ENV = "BERTH_NATIVE_CGROUP2_ROOT"
+
+
 def open_cgroups(path: str):
     """The container's cgroups for this host: v2 on a unified host, else v1."""
     if is_unified_host():
@@ -39,6 +45,12 @@ def open_cgroups(path: str):
     from .cgroups import Cgroups
 
     return Cgroups(path)
+
+
+def native_cgroups(path: str):
+    """The native driver's container cgroups: :func:`open_cgroups`, or v2 under ``$BERTH_NATIVE_CGROUP2_ROOT``."""
+    root = os.environ.get(NATIVE_ROOT_ENV)
+    return CgroupsV2(path, root=root) if root else open_cgroups(path)
 
 
 def shares_to_weight(shares: int) -> int:

@@ -112,8 +112,10 @@ class NativeDriver(MonitoredDriver):
         """
         from .cgroups import Cgroups, prime_attach_lock, v1_hierarchies
 
+        from .cgroups2 import NATIVE_ROOT_ENV
+
         if self._v1_hierarchies is None:
-            self._v1_hierarchies = v1_hierarchies()
+            self._v1_hierarchies = {} if os.environ.get(NATIVE_ROOT_ENV) else v1_hierarchies()
         if not self._v1_hierarchies:
             return
         made.append(True)  # before create(): a half-made set is removed too
@@ -136,9 +138,9 @@ class NativeDriver(MonitoredDriver):
 
     @staticmethod
     def _cgroups(record: dict):
-        from .cgroups2 import open_cgroups
+        from .cgroups2 import native_cgroups
 
-        return open_cgroups(record["cgroup_path"]) if record.get("cgroup_path") else None
+        return native_cgroups(record["cgroup_path"]) if record.get("cgroup_path") else None
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -22,7 +22,7 @@ from ..monitoring import channel, state
 from ..monitoring.monitor import Monitor, SetupFailed, base_record, detach_stdio
 from . import init, seccomp, syscalls
 from .cgroups import Cgroups
-from .cgroups2 import open_cgroups
+from .cgroups2 import native_cgroups
 
 
 class NativeMonitor(Monitor):
@@ -142,7 +142,7 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
     io = dict(request["io"], tty=bool(request["io"].get("tty") or (spec.get("process") or {}).get("terminal")))
     mon = NativeMonitor(directory, io, base_record(request, "container"))  # its log writer's threads start now,
     mon.mark("monitor_started")                                            # before _enter_pid_namespace forbids them
-    cgroups = open_cgroups(request["cgroup_path"])
+    cgroups = native_cgroups(request["cgroup_path"])
     mon.cgroups = cgroups
     try:
         try:
@@ -197,7 +197,7 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
     container = request["container"]  # the container's state record
     mon = NativeMonitor(directory, request["io"], base_record(request, "exec"),
                         hold_output=bool(request["io"].get("hold_until_attached")))
-    cgroups = open_cgroups(container["cgroup_path"]) if container.get("cgroup_path") else None
+    cgroups = native_cgroups(container["cgroup_path"]) if container.get("cgroup_path") else None
     init_pid = container["pid"]
     try:
         try:
