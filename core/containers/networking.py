@@ -92,6 +92,13 @@ class NetworkingMixin:
                       ipv4_address=info.ipv4_address, gateway=info.gateway, mac_address=info.mac_address,
                       dns=info.extra.get("dns", ""), netns=netns or "")
 
+    def _rename_endpoints(self, c: Container) -> None:
+        """A running container was renamed: its networks' resolvers answer for the new name, not the old."""
+        for name, record in c.endpoints.items():
+            network = self._network_of(name, record) if endpoints.is_joined(record) else None
+            if network is not None:
+                self.networks.join(network, c.id, record.get("netns") or None, self._join_options(c, record))
+
     def _join_options(self, c: Container, record: dict[str, Any]) -> dict[str, Any]:
         """What a network driver may use: names for its resolver, a requested address, upstream DNS, links."""
         options = {"container_name": c.name, "hostname": c.hostname, "aliases": record.get("aliases") or [],

@@ -29,6 +29,8 @@ class RuntimeMixin:
             if linking.id != c.id:
                 self.store.save(linking)
         self.store.save(c)
+        if c.state.status in (State.RUNNING, State.PAUSED):
+            await asyncio.to_thread(self._rename_endpoints, c)
         self.event(c, "rename", oldName="/" + old)
 
     async def update(self, ref: str, resources: dict[str, Any]) -> list[str]:

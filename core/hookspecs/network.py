@@ -63,6 +63,10 @@ def net_join(network_id: str, endpoint_id: str, netns_path: str | None, options:
     ``dns`` servers, and ``links`` ({alias: container name}: names that only this endpoint's
     container resolves, Docker's links on user-defined networks). A driver ignores what it
     has no use for. Return the endpoint's interface, address, gateway and MAC.
+
+    Joining an endpoint that is already joined changes nothing but its names (the engine
+    joins again with the new names when a running container is renamed) and answers as
+    the first join did.
     """
 
 

@@ -330,8 +330,10 @@ class BridgeDriver:
             upstreams = dns.validate_servers(options.get("dns") or [], f"DNS servers of endpoint {endpoint_id[:12]}")
             with iproute() as ipr:
                 if old is not None and links.index_of(ipr, host_veth) is not None:
-                    self._start_dns(net, endpoint_id, old)  # a no-op unless the daemon restarted
-                    return self._endpoint_info(net, endpoint_id, old)  # already joined (idempotent)
+                    # already joined (idempotent): only the names may change (a renamed container)
+                    self._rename(net, endpoint_id, old, options)
+                    self._start_dns(net, endpoint_id, old)  # a no-op unless the daemon restarted or names changed
+                    return self._endpoint_info(net, endpoint_id, old)
                 if old is not None:  # stale record: its veth is gone with an old namespace
                     links.delete_link(ipr, host_veth)
                 address = pool.allocate(endpoint_id, options.get("ip") or None)
@@ -374,6 +376,17 @@ class BridgeDriver:
                 finally:
                     os.close(fd)
             return self._endpoint_info(net, endpoint_id, ep)
+
+    def _rename(self, net: dict, endpoint_id: str, ep: dict, options: dict) -> None:
+        """Take the names of a join of an endpoint that is already joined (the caller holds the lock)."""
+        if not options.get("container_name"):
+            return
+        ep.update(container_name=options["container_name"], hostname=options.get("hostname", ep["hostname"]),
+                  aliases=list(options.get("aliases") or []))
+        if "dns" in ep:
+            ep["dns"]["names"] = dns_names(endpoint_id, options)
+            ep["dns"]["links"] = dict(options.get("links") or {})
+        self._save(net)
 
     def _endpoint_info(self, net: dict, endpoint_id: str, ep: dict) -> EndpointInfo:
         pool = net["pool"]

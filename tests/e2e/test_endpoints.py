@@ -295,3 +295,15 @@ def test_several_networks_at_create_need_api_1_44(netd):
     joined = inspect(netd, "both")["NetworkSettings"]["Networks"]
     assert sorted(joined) == ["one", "two"] and all(n["IPAddress"] for n in joined.values())
     assert "second" in joined["two"]["Aliases"]
+
+
+def test_a_renamed_running_container_answers_to_its_new_name_only(netd):
+    new_network(netd, "renaming")
+    create(netd, "before", "renaming")
+    create(netd, "peer", "renaming")
+    start(netd, "before")
+    start(netd, "peer")
+    address = inspect(netd, "before")["NetworkSettings"]["Networks"]["renaming"]["IPAddress"]
+    assert api(netd, "POST", "/containers/before/rename?name=after")[0] == 204
+    assert address in sh(netd, "peer", "nslookup after 127.0.0.11")
+    assert address not in netd.cli("exec", "peer", "nslookup", "before", "127.0.0.11").stdout.decode()
