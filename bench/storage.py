@@ -44,7 +44,7 @@ def open_driver(name: str, root: str) -> GraphDriver | str:
         return reason
     driver = entry.cls(root=root, options={})
     naive = NaiveDiff()
-    facade = GraphDriver(pm_mod.build_manager(pm_mod.GRAPH, driver, entry.name, defaults=[GraphDefaults(), naive]),
+    facade = GraphDriver(pm_mod.build_manager(pm_mod.GRAPH, driver, entry.name, defaults=[GraphDefaults(entry.name), naive]),
                          entry.name, driver)
     naive.graph = facade
     return facade

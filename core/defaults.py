@@ -13,7 +13,26 @@ from berth.hookspecs.types import ExecFeatures
 
 
 class GraphDefaults:
-    """Reporting defaults for graph drivers."""
+    """Reporting defaults for graph drivers; id-mapped views are refused naming the driver."""
+
+    def __init__(self, driver_name: str = ""):
+        self.driver_name = driver_name
+
+    def _no_idmaps(self) -> str:
+        return (f"graph driver {self.driver_name!r} does not support id-mapped layers "
+                "(user namespace remapping needs a driver that implements graph_mount_idmapped)")
+
+    @hookimpl(trylast=True)
+    def graph_idmap_check(self, idmap):
+        return self._no_idmaps()
+
+    @hookimpl(trylast=True)
+    def graph_mount_idmapped(self, layer_id, mount_label, idmap):
+        raise NotImplementedYet(self._no_idmaps())
+
+    @hookimpl(trylast=True)
+    def graph_unmount_idmapped(self, layer_id):
+        return True
 
     @hookimpl(trylast=True)
     def graph_status(self):

@@ -13,7 +13,7 @@ import pluggy
 
 from berth.errors import BerthError, DriverError
 from berth.hookspecs.types import (
-    Change, EndpointInfo, ExecFeatures, ExecProcess, IOConfig, NetworkConfig, PortBinding, RuntimeState, Sandbox,
+    Change, EndpointInfo, ExecFeatures, ExecProcess, IdMap, IOConfig, NetworkConfig, PortBinding, RuntimeState, Sandbox,
 )
 
 
@@ -54,6 +54,16 @@ class GraphDriver(_Facade):
 
     def unmount(self, layer_id: str) -> None:
         self._call("graph_unmount", layer_id, layer_id=layer_id)
+
+    def idmap_check(self, idmap: IdMap) -> str:
+        """"" when the driver can mount layers through ``idmap`` here, else why not."""
+        return self._call("graph_idmap_check", "id map", idmap=idmap) or ""
+
+    def mount_idmapped(self, layer_id: str, idmap: IdMap, mount_label: str = "") -> str:
+        return self._call("graph_mount_idmapped", layer_id, layer_id=layer_id, mount_label=mount_label, idmap=idmap)
+
+    def unmount_idmapped(self, layer_id: str) -> None:
+        self._call("graph_unmount_idmapped", layer_id, layer_id=layer_id)
 
     def diff(self, layer_id: str, parent: str | None) -> BinaryIO:
         return self._call("graph_diff", layer_id, layer_id=layer_id, parent=parent)

@@ -112,7 +112,7 @@ class Engine:
         facade = GraphDriver(None, name, driver)  # type: ignore[arg-type]
         from berth.naivediff import NaiveDiff
 
-        facade.pm = plugins.build_manager(plugins.GRAPH, driver, name, [GraphDefaults(), NaiveDiff(facade)], self.extensions)
+        facade.pm = plugins.build_manager(plugins.GRAPH, driver, name, [GraphDefaults(name), NaiveDiff(facade)], self.extensions)
         self.stats.install(facade.pm, "graph", name)
         if selection.how == "auto-detected" and name == "vfs":
             self.warnings.append("the vfs storage driver was auto-selected: every layer is a full copy, which uses "

@@ -18,7 +18,15 @@ Required hooks: ``graph_create``, ``graph_create_rw``, ``graph_remove``,
 (``graph_diff``, ``graph_changes``, ``graph_apply_diff``, ``graph_diff_size``)
 have a core default that compares two mounted trees (Moby's NaiveDiffDriver);
 implement them to do better. ``graph_status``, ``graph_metadata`` and
-``graph_cleanup`` have trivial defaults.
+``graph_cleanup`` have trivial defaults. The id-mapped hooks
+(``graph_idmap_check``, ``graph_mount_idmapped``, ``graph_unmount_idmapped``) are
+optional: a driver that implements them claims support for ``berthd --userns-remap``
+and the conformance kit checks the claim; without them the daemon refuses remapping
+with this driver.
+
+Layers are always stored with the ids their archives carry (container ids): a remapped
+daemon stores the same bytes and owners as any other, and diffs, commits and pushes need
+no translation. Only a running container's view is shifted, through an id map.
 
 Diff streams are uncompressed tar archives in the OCI layer format: a deleted
 path ``d/name`` is an empty regular file ``d/.wh.name``; a directory whose lower
@@ -33,7 +41,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from berth import hookspec
-from berth.hookspecs.types import Change
+from berth.hookspecs.types import Change, IdMap
 
 # ---------------------------------------------------------------------------
 # layer lifecycle
@@ -98,6 +106,59 @@ def graph_unmount(layer_id: str) -> bool | None:
     """Drop one reference taken by :func:`graph_mount`; unmount when none are left.
 
     Unmounting a layer that is not mounted is not an error.
+    """
+
+
+# ---------------------------------------------------------------------------
+# id-mapped views (optional; needed for ``berthd --userns-remap``)
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def graph_idmap_check(idmap: IdMap) -> str:
+    """Return "" when :func:`graph_mount_idmapped` works here for ``idmap``, else the reason it cannot.
+
+    ("" and not None: a hook answering None lets the core default answer instead.)
+
+    Called once at daemon start when ``--userns-remap`` is set, before any container runs;
+    a reason stops the daemon with it (name the kernel or filesystem feature that is missing).
+    The core default answers that the driver does not support id-mapped layers.
+    """
+
+
+@hookspec(firstresult=True)
+def graph_mount_idmapped(layer_id: str, mount_label: str, idmap: IdMap) -> str:
+    """Make the layer's full filesystem available *through* ``idmap``; return its path.
+
+    This is the root a user-namespaced container runs in. Through the returned path:
+
+    - a file stored with uid ``u`` (gid ``g``) appears owned by host uid
+      ``idmap.host_uid(u)`` (``idmap.host_gid(g)``); stored ids the map lacks appear as
+      the overflow id 65534 and cannot be changed;
+    - a file created or chowned by host uid ``h`` is stored as ``idmap.container_uid(h)``
+      (so what a remapped container writes lands on disk with container ids, exactly as
+      :func:`graph_diff` must report them); a writer whose ids the map lacks gets EOVERFLOW;
+    - modes, setuid/setgid bits, xattrs, whiteouts and copy-up behave as with
+      :func:`graph_mount`.
+
+    The path and every directory above it up to the driver root must be searchable by
+    the map's root (``idmap.root``, as uid and as gid): the container's init mounts its
+    filesystems there as that user, without host privileges.
+
+    Reference-counted apart from :func:`graph_mount`, balanced by
+    :func:`graph_unmount_idmapped`; repeated calls return the same path. A daemon uses one
+    map for all its layers. The engine never holds a plain (:func:`graph_mount`) and an
+    id-mapped mount of the same layer at once, so a driver may refuse either while the other
+    is held, with :class:`berth.errors.Conflict` (overlayfs cannot share an upper directory
+    between two mounts); reading the layer's stored tree otherwise (the diff hooks) must work.
+    """
+
+
+@hookspec(firstresult=True)
+def graph_unmount_idmapped(layer_id: str) -> bool | None:
+    """Drop one reference taken by :func:`graph_mount_idmapped`; unmount when none are left.
+
+    Unmounting a layer that is not mounted this way is not an error.
     """
 
 

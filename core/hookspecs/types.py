@@ -35,6 +35,75 @@ class Change:
     kind: ChangeKind
 
 
+@dataclass(frozen=True)
+class IdRange:
+    """``size`` consecutive ids from ``container`` inside a user namespace, ``host`` outside it."""
+
+    container: int
+    host: int
+    size: int
+
+
+@dataclass(frozen=True)
+class IdMap:
+    """How a user namespace maps ids (``/proc/PID/uid_map`` and ``gid_map``; OCI ``linux.uidMappings``).
+
+    With ``--userns-remap`` every container's root is host uid/gid :attr:`root` (e.g. 100000),
+    and container id ``n`` is host id ``root + n``. Graph drivers receive one to show layers
+    stored with container ids as the container's processes must see them from the host.
+    """
+
+    uids: tuple[IdRange, ...]
+    gids: tuple[IdRange, ...]
+
+    @staticmethod
+    def _lookup(ranges: tuple[IdRange, ...], value: int, inward: bool) -> int | None:
+        for r in ranges:
+            start, other = (r.host, r.container) if inward else (r.container, r.host)
+            if start <= value < start + r.size:
+                return other + value - start
+        return None
+
+    def host_uid(self, uid: int) -> int | None:
+        """The host uid of container uid ``uid`` (None: not mapped)."""
+        return self._lookup(self.uids, uid, inward=False)
+
+    def host_gid(self, gid: int) -> int | None:
+        return self._lookup(self.gids, gid, inward=False)
+
+    def container_uid(self, uid: int) -> int | None:
+        """The container uid of host uid ``uid`` (None: the container sees it as the overflow id)."""
+        return self._lookup(self.uids, uid, inward=True)
+
+    def container_gid(self, gid: int) -> int | None:
+        return self._lookup(self.gids, gid, inward=True)
+
+    @property
+    def root(self) -> tuple[int, int]:
+        """The host (uid, gid) of the container's root; (0, 0) when root is not mapped."""
+        return self.host_uid(0) or 0, self.host_gid(0) or 0
+
+    def proc_text(self, kind: str) -> str:
+        """The text written to ``/proc/PID/uid_map`` (``kind`` "uid") or ``gid_map`` ("gid")."""
+        ranges = self.uids if kind == "uid" else self.gids
+        return "".join(f"{r.container} {r.host} {r.size}\n" for r in ranges)
+
+    def oci(self) -> dict[str, list[dict[str, int]]]:
+        """``linux.uidMappings`` and ``linux.gidMappings`` of an OCI spec."""
+        def one(ranges: tuple[IdRange, ...]) -> list[dict[str, int]]:
+            return [{"containerID": r.container, "hostID": r.host, "size": r.size} for r in ranges]
+        return {"uidMappings": one(self.uids), "gidMappings": one(self.gids)}
+
+    @classmethod
+    def from_oci(cls, linux: dict) -> "IdMap | None":
+        """The map an OCI spec's ``linux`` section gives its user namespace (None: no mappings)."""
+        def ranges(key: str) -> tuple[IdRange, ...]:
+            return tuple(IdRange(int(m["containerID"]), int(m["hostID"]), int(m["size"]))
+                         for m in linux.get(key) or [])
+        uids, gids = ranges("uidMappings"), ranges("gidMappings")
+        return cls(uids, gids) if uids or gids else None
+
+
 # ---------------------------------------------------------------------------
 # execution
 # ---------------------------------------------------------------------------

@@ -27,8 +27,8 @@ import pytest
 
 from berth.defaults import GraphDefaults
 from berth.drivers import GraphDriver
-from berth.errors import InvalidArgument
-from berth.hookspecs.types import Change, ChangeKind
+from berth.errors import InvalidArgument, NotImplementedYet
+from berth.hookspecs.types import Change, ChangeKind, IdMap, IdRange
 from berth.naivediff import NaiveDiff
 from berth import pluginmanager as _plugin_manager_module
 
@@ -39,6 +39,8 @@ __all__ = [
     "test_full_diff_without_parent", "test_mount_is_reference_counted", "test_concurrent_mounts_balance",
     "test_cleanup_releases_every_mount", "test_remove_is_idempotent", "test_create_refuses_duplicates_and_orphans",
     "test_storage_options_are_refused_or_enforced_never_ignored", "test_reporting_hooks_return_plain_data",
+    "test_idmapped_view_shows_owners_through_the_map", "test_writes_through_idmapped_view_store_container_ids",
+    "test_idmapped_view_is_reference_counted_and_released", "test_drivers_without_idmap_support_refuse_clearly",
 ]
 
 DEEP_CHAIN = 130
@@ -65,7 +67,7 @@ def open_graph(name: str, root: str, options: dict | None = None) -> GraphDriver
         pytest.skip(f"graph driver {name!r} cannot run here: {reason}")
     driver = entry.cls(root=root, options=options or {})
     naive = NaiveDiff()
-    pm = pm_mod.build_manager(pm_mod.GRAPH, driver, entry.name, defaults=[GraphDefaults(), naive])
+    pm = pm_mod.build_manager(pm_mod.GRAPH, driver, entry.name, defaults=[GraphDefaults(entry.name), naive])
     facade = GraphDriver(pm, entry.name, driver)
     naive.graph = facade
     return facade
@@ -467,3 +469,163 @@ def test_reporting_hooks_return_plain_data(graph: GraphDriver) -> None:
     assert isinstance(status, list) and all(isinstance(k, str) and isinstance(v, str) for k, v in status)
     meta = graph.metadata("base")
     assert isinstance(meta, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+
+
+# ---------------------------------------------------------------------------
+# id-mapped views (drivers that implement graph_mount_idmapped)
+# ---------------------------------------------------------------------------
+
+#: Docker's default remapping: container ids 0..65535 are host ids 100000..165535.
+KIT_IDMAP = IdMap(uids=(IdRange(0, 100000, 65536),), gids=(IdRange(0, 100000, 65536),))
+OVERFLOW_ID = 65534
+
+
+def _claims_idmaps(graph: GraphDriver) -> bool:
+    return hasattr(graph.driver, "graph_mount_idmapped")
+
+
+def _idmapped_graph(graph: GraphDriver) -> GraphDriver:
+    """``graph`` when its driver claims id-mapped views and the host allows them (else the test is skipped)."""
+    if not _claims_idmaps(graph):
+        pytest.skip(f"graph driver {graph.name!r} does not claim id-mapped views")
+    reason = graph.idmap_check(KIT_IDMAP)
+    if reason:
+        pytest.skip(f"graph driver {graph.name!r} cannot id-map layers here: {reason}")
+    return graph
+
+
+def _as_container_root(work) -> None:
+    """Run ``work()`` as a container's root does: in a user namespace with :data:`KIT_IDMAP`, uid 0 there
+    (host uid 100000) with every capability inside it and none on the host."""
+    import ctypes
+
+    unshare = ctypes.CDLL(None, use_errno=True).unshare
+    report_r, report_w = os.pipe()
+    mapped_r, mapped_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.close(report_r)
+            os.close(mapped_w)
+            if unshare(0x10000000) != 0:  # CLONE_NEWUSER
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER)")
+            os.write(report_w, b"u")
+            os.read(mapped_r, 1)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+            os.setgroups([])
+            work()
+            os._exit(0)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, never raised into pytest
+            os.write(report_w, f"{type(exc).__name__}: {exc}".encode()[:4000])
+            os._exit(1)
+    os.close(report_w)
+    os.close(mapped_r)
+    with os.fdopen(report_r, "rb") as report:
+        if report.read(1) == b"u":
+            for kind in ("uid", "gid"):
+                with open(f"/proc/{child}/{kind}_map", "w") as f:
+                    f.write(KIT_IDMAP.proc_text(kind))
+        os.close(mapped_w)
+        failure = report.read().decode(errors="replace")
+    _, status = os.waitpid(child, 0)
+    assert status == 0, f"as the container's root: {failure}"
+
+
+def test_idmapped_view_shows_owners_through_the_map(graph: GraphDriver) -> None:
+    """Through the id map every owner is shifted (root is 100000), ids the map lacks show as 65534,
+    and modes (setuid, setgid, sticky) and contents are as stored."""
+    graph = _idmapped_graph(graph)
+    _make_base(graph)
+    graph.create("outside", "base")
+    graph.apply_diff("outside", "base", _tar(("far", "file", b"x", 0o644, 70000, 70000)))
+    graph.create_rw("child", "outside")
+    plain = _mounted_snapshot(graph, "child")
+    path = graph.mount_idmapped("child", KIT_IDMAP)
+    try:
+        viewed = tree_snapshot(path)
+        root = os.lstat(path)
+    finally:
+        graph.unmount_idmapped("child")
+    assert (root.st_uid, root.st_gid) == KIT_IDMAP.root
+    for rel, (fmt, mode, uid, gid, mtime, payload, _links) in plain.items():
+        shifted = tuple(OVERFLOW_ID if i >= 65536 else 100000 + i for i in (uid, gid))
+        assert viewed[rel][:5] == (fmt, mode, *shifted, mtime), rel
+        assert viewed[rel][5] == payload, rel
+    assert viewed["bin/tool"][1:4] == (0o4755, 100000, 100000)
+    assert viewed["far"][2:4] == (OVERFLOW_ID, OVERFLOW_ID)
+
+
+def test_writes_through_idmapped_view_store_container_ids(graph: GraphDriver) -> None:
+    """What the map's root writes through the view (new files, chown, copy-up, deletion) is stored with
+    container ids, and the layer's diff reports them as a plain mount's writes would be."""
+    graph = _idmapped_graph(graph)
+    _make_base(graph)
+    graph.create_rw("child", "base")
+    path = graph.mount_idmapped("child", KIT_IDMAP)
+    # From the driver root down, the view must be searchable by the map's root (the kit's own
+    # temporary directories above it are not: the child starts from a descriptor of the root)
+    root_fd = os.open(graph.driver.root, os.O_PATH | os.O_DIRECTORY)
+    view = os.path.relpath(path, graph.driver.root)
+
+    def container_writes() -> None:
+        def at(rel: str) -> str:
+            return os.path.join(view, rel)
+
+        for name, text in (("etc/motd", b"hi\n"), ("home/user/owned", b"mine\n")):
+            fd = os.open(at(name), os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=root_fd)
+            os.write(fd, text)
+            os.close(fd)
+        os.chown(at("home/user/owned"), 1000, 1000, dir_fd=root_fd)  # host 101000
+        os.chmod(at("bin/tool"), 0o4750, dir_fd=root_fd)  # copy-up of a setuid file
+        os.unlink(at("etc/shadow"), dir_fd=root_fd)
+
+    try:
+        _as_container_root(container_writes)
+    finally:
+        os.close(root_fd)
+        graph.unmount_idmapped("child")
+    stored = _mounted_snapshot(graph, "child")
+    assert stored["etc/motd"][1:4] == (0o644, 0, 0)
+    assert stored["home/user/owned"][2:4] == (1000, 1000)
+    assert stored["bin/tool"][1:4] == (0o4750, 0, 0)
+    assert "etc/shadow" not in stored
+    stream = graph.diff("child", "base")
+    try:
+        members = {m.name: m for m in tarfile.open(fileobj=io.BytesIO(stream.read()))}
+    finally:
+        stream.close()
+    assert (members["etc/motd"].uid, members["home/user/owned"].uid, members["bin/tool"].uid) == (0, 1000, 0)
+    assert members["bin/tool"].mode & 0o7777 == 0o4750
+    assert "etc/.wh.shadow" in members
+
+
+def test_idmapped_view_is_reference_counted_and_released(graph: GraphDriver) -> None:
+    """Two id-mapped mounts give one path, usable until the second unmount; then nothing stays mounted,
+    and cleanup() releases a view still held."""
+    graph = _idmapped_graph(graph)
+    _make_base(graph)
+    graph.create_rw("child", "base")
+    first = graph.mount_idmapped("child", KIT_IDMAP)
+    assert graph.mount_idmapped("child", KIT_IDMAP) == first
+    graph.unmount_idmapped("child")
+    assert os.lstat(os.path.join(first, "etc/passwd")).st_uid == 100000
+    graph.unmount_idmapped("child")
+    graph.unmount_idmapped("child")  # one too many: not an error
+    assert first not in mounts_under(graph.driver.root)
+    graph.mount_idmapped("child", KIT_IDMAP)
+    graph.cleanup()
+    assert mounts_under(graph.driver.root) == []
+
+
+def test_drivers_without_idmap_support_refuse_clearly(graph: GraphDriver) -> None:
+    """A driver that does not implement id-mapped views says so (a reason at start-up, a refusal on mount)
+    instead of handing out an unmapped tree."""
+    if _claims_idmaps(graph):
+        assert isinstance(graph.idmap_check(KIT_IDMAP), str)
+        return
+    graph.create("base", None)
+    reason = graph.idmap_check(KIT_IDMAP)
+    assert isinstance(reason, str) and graph.name in reason
+    with pytest.raises(NotImplementedYet):
+        graph.mount_idmapped("base", KIT_IDMAP)

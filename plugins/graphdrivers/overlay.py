@@ -14,6 +14,10 @@ size the mount is done by ``mount(8)`` started in the driver root with relative
 
 We mount with ``redirect_dir=off,metacopy=off`` so that the upper directory never
 depends on xattr tricks a tar cannot carry, which keeps the native diffs exact.
+
+For ``--userns-remap`` a layer also has an id-mapped view at ``mapped`` (see
+:mod:`berth.plugins.graphdrivers.idmapped`): overlayfs over id-mapped copies of the same
+directories, so containers write container ids to disk and diffs need no translation.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import subprocess
 import tempfile
 
 from berth import hookimpl
-from berth.errors import DriverError, InvalidArgument
-from berth.fsutil import remove_path
+from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
+from berth.fsutil import is_mountpoint, remove_path
+from berth.hookspecs.types import IdMap
+from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.mounts import sys_mount as _sys_mount, sys_umount as _sys_umount
 from berth.plugins.graphdrivers.fsinfo import OVERLAYFS_MAGIC, backing_fs_name, fs_magic, supports_d_type
 from berth.plugins.graphdrivers.overlay_layers import OverlayLayerStore, OverlayWhiteouts  # noqa: F401 (re-export)
@@ -133,6 +139,68 @@ class OverlayDriver(OverlayLayerStore):
 
     def _detach(self, layer_id: str) -> None:
         _sys_umount(os.path.join(self.root, layer_id, "merged"))
+
+    # -- id-mapped views ---------------------------------------------------------------------
+
+    def _option_pairs(self, mount_label: str = "") -> list[tuple[str, str]]:
+        pairs = [tuple(option.split("=", 1)) for option in self._options.split(",") if option]
+        return pairs + ([("context", mount_label)] if mount_label else [])
+
+    @hookimpl
+    def graph_idmap_check(self, idmap: IdMap) -> str:
+        return (idmapped.check_bind(self.root, idmap) or idmapped.check_overlay(self.root, idmap, self._option_pairs())
+                or "")
+
+    @hookimpl
+    def graph_mount_idmapped(self, layer_id: str, mount_label: str, idmap: IdMap) -> str:
+        path = self._dir(layer_id)
+        mapped = os.path.join(path, "mapped")
+        with self._lock(layer_id):
+            if not os.path.isdir(os.path.join(path, "diff")):
+                raise NotFound(f"overlay: cannot mount layer {layer_id}: it does not exist")
+            if self._refs.get(layer_id):
+                raise Conflict(f"overlay: layer {layer_id} is mounted plainly (a copy or export is reading it); "
+                               "it cannot be mounted through an id map at the same time, try again")
+            if not self._idrefs.get(layer_id):
+                idmapped.open_to_map_root(idmap, self.root, path)
+                os.makedirs(mapped, mode=0o700, exist_ok=True)
+                if not is_mountpoint(mapped):  # else left by an earlier daemon for a container still running
+                    self._attach_idmapped(layer_id, mapped, idmap, mount_label)
+            self._idrefs[layer_id] = self._idrefs.get(layer_id, 0) + 1
+            return mapped
+
+    def _attach_idmapped(self, layer_id: str, mapped: str, idmap: IdMap, mount_label: str) -> None:
+        path = self._dir(layer_id)
+        lowers = self.lower_dirs(layer_id)
+        try:
+            if lowers:
+                idmapped.mount_overlay_idmapped(mapped, lowers, path, idmap, self._option_pairs(mount_label))
+            else:
+                idmapped.bind_idmapped(os.path.join(path, "diff"), mapped, idmap)
+        except OSError as exc:
+            raise DriverError(f"overlay: cannot mount layer {layer_id} through an id map "
+                              f"({len(lowers)} lower layers): {exc}") from exc
+
+    @hookimpl
+    def graph_unmount_idmapped(self, layer_id: str) -> bool:
+        mapped = os.path.join(self._dir(layer_id), "mapped")
+        with self._lock(layer_id):
+            count = self._idrefs.pop(layer_id, 0)
+            if count > 1:
+                self._idrefs[layer_id] = count - 1
+            elif count == 1 and os.path.isdir(mapped):
+                _sys_umount(mapped)
+                try:
+                    os.rmdir(mapped)
+                except OSError:
+                    pass
+        return True
+
+    @hookimpl
+    def graph_cleanup(self) -> bool:
+        self._release_every_mount(self._idrefs, "mapped",
+                                  lambda layer_id: _sys_umount(os.path.join(self.root, layer_id, "mapped")))
+        return super().graph_cleanup()
 
     # -- reporting --------------------------------------------------------------------------
 

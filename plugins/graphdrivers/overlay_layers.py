@@ -16,6 +16,8 @@ FUSE server. Under the driver root::
                          layers with a lower): overlay's workdir, fuse-overlay's
                          copy-up staging area
     <layer-id>/merged/   the mount point while mounted (removed on unmount, as Docker)
+    <layer-id>/mapped/   the mount point of the id-mapped view (``graph_mount_idmapped``,
+                         the overlay driver only), likewise
     .tmp-<layer-id>-*    a layer being created; renamed into place when complete
     .rm-<layer-id>-*     a layer being removed
 
@@ -130,6 +132,8 @@ class OverlayLayerStore:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._refs: dict[str, int] = {}
+        #: references on id-mapped views (drivers that offer them); a layer has plain or id-mapped ones, never both
+        self._idrefs: dict[str, int] = {}
 
     # -- what subclasses provide -----------------------------------------------------
 
@@ -241,9 +245,10 @@ class OverlayLayerStore:
         if not os.path.lexists(path):
             return True
         with self._lock(layer_id):
-            merged = os.path.join(path, "merged")
-            if self._refs.get(layer_id) or (os.path.isdir(merged) and is_mountpoint(merged)):
-                raise Conflict(f"{self.name}: cannot remove layer {layer_id}: it is mounted at {merged}")
+            for point in (os.path.join(path, "merged"), os.path.join(path, "mapped")):
+                if self._refs.get(layer_id) or self._idrefs.get(layer_id) or (
+                        os.path.isdir(point) and is_mountpoint(point)):
+                    raise Conflict(f"{self.name}: cannot remove layer {layer_id}: it is mounted at {point}")
             link = read_text(os.path.join(path, "link"))
             if link:
                 try:
@@ -269,6 +274,9 @@ class OverlayLayerStore:
         with self._lock(layer_id):
             if not os.path.isdir(os.path.join(path, "diff")):
                 raise NotFound(f"{self.name}: cannot mount layer {layer_id}: it does not exist")
+            if self._idrefs.get(layer_id):
+                raise Conflict(f"{self.name}: layer {layer_id} is mounted through an id map (a user-namespaced "
+                               "container runs on it); it cannot be mounted plainly at the same time")
             lower = self._lower(layer_id)
             if lower is None:
                 self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
@@ -306,15 +314,19 @@ class OverlayLayerStore:
         with self._lock(layer_id):
             return self._refs.get(layer_id, 0)
 
-    @hookimpl
-    def graph_cleanup(self) -> bool:
+    def _release_every_mount(self, refs: dict[str, int], point: str, detach) -> None:
+        """At shutdown: forget every reference in ``refs``, detaching ``detach(layer_id)`` each layer's ``point``."""
         with self._guard:
-            held = [lid for lid, n in self._refs.items() if n]
+            held = [lid for lid, n in refs.items() if n]
         for layer_id in held:
             with self._lock(layer_id):
-                self._refs.pop(layer_id, None)
-                if os.path.isdir(os.path.join(self.root, layer_id, "merged")):
-                    self._detach(layer_id)
+                refs.pop(layer_id, None)
+                if os.path.isdir(os.path.join(self.root, layer_id, point)):
+                    detach(layer_id)
+
+    @hookimpl
+    def graph_cleanup(self) -> bool:
+        self._release_every_mount(self._refs, "merged", self._detach)
         return True
 
     # -- native diffs ----------------------------------------------------------------------

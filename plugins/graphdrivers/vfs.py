@@ -5,6 +5,8 @@ On disk, under the driver root (``<data-root>/vfs``)::
     dir/<layer-id>/          the layer's complete filesystem
     dir/.tmp-<layer-id>-*    a layer being created (renamed into place when complete)
     dir/.rm-<layer-id>-*     a layer being removed (renamed away first, then deleted)
+    mapped/<layer-id>/       while mounted through an id map (``--userns-remap``): an
+                             id-mapped bind mount of ``dir/<layer-id>``
 
 Creating a layer copies its parent with reflinks where the filesystem supports
 them (cheap on btrfs/XFS), else byte by byte: simple and works everywhere, at the
@@ -20,10 +22,13 @@ import threading
 import uuid
 
 from berth import hookimpl
-from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.fsutil import fsync_dir, remove_path
+from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
+from berth.fsutil import fsync_dir, is_mountpoint, remove_path
+from berth.hookspecs.types import IdMap
+from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.copytree import TreeCopier
 from berth.plugins.graphdrivers.fsinfo import backing_fs_name
+from berth.plugins.graphdrivers.mounts import sys_umount
 from berth.storageopts import refuse_all
 
 
@@ -51,15 +56,22 @@ class VfsDriver:
         self.dir = os.path.join(root, "dir")
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
         self._copier = TreeCopier()
+        self.mapped = os.path.join(root, "mapped")
         self._lock = threading.Lock()
         self._refs: dict[str, int] = {}
+        self._idrefs: dict[str, int] = {}
         self._cleanup_leftovers()
 
     def _cleanup_leftovers(self) -> None:
-        # A crash mid-create or mid-remove leaves a hidden dir; neither is a layer.
+        # A crash mid-create or mid-remove leaves a hidden dir; neither is a layer. A crashed
+        # id-map probe leaves its mount (the views of running containers stay: they are adopted).
         for entry in os.listdir(self.dir):
             if entry.startswith((".tmp-", ".rm-")):
                 remove_path(os.path.join(self.dir, entry))
+        for entry in os.listdir(self.root):
+            if entry.startswith(".probe-"):
+                sys_umount(os.path.join(self.root, entry, "merged"))
+                remove_path(os.path.join(self.root, entry))
 
     def _path(self, layer_id: str) -> str:
         if not layer_id or "/" in layer_id or layer_id.startswith("."):
@@ -103,8 +115,9 @@ class VfsDriver:
         if not os.path.lexists(path):
             return True
         with self._lock:
-            if self._refs.get(layer_id):
-                raise Conflict(f"vfs: layer {layer_id} is still in use ({self._refs[layer_id]} mount reference(s))")
+            held = self._refs.get(layer_id, 0) + self._idrefs.get(layer_id, 0)
+            if held or is_mountpoint(os.path.join(self.mapped, layer_id)):
+                raise Conflict(f"vfs: layer {layer_id} is still in use ({held} mount reference(s))")
         # Renamed first, so a crash mid-delete never leaves a half-deleted "layer"
         doomed = os.path.join(self.dir, f".rm-{layer_id}-{uuid.uuid4().hex[:8]}")
         os.rename(path, doomed)
@@ -136,6 +149,52 @@ class VfsDriver:
                 self._refs[layer_id] = count - 1
         return True
 
+    # -- id-mapped views ------------------------------------------------------------
+
+    @hookimpl
+    def graph_idmap_check(self, idmap: IdMap) -> str:
+        return idmapped.check_bind(self.root, idmap) or ""
+
+    @hookimpl
+    def graph_mount_idmapped(self, layer_id: str, mount_label: str, idmap: IdMap) -> str:
+        """An id-mapped bind mount of the layer's directory (plain mounts of it may coexist: nothing is shared)."""
+        path = self._path(layer_id)
+        view = os.path.join(self.mapped, layer_id)
+        with self._lock:
+            if not os.path.isdir(path):
+                raise NotFound(f"vfs: cannot mount layer {layer_id}: it does not exist")
+            if not self._idrefs.get(layer_id):
+                os.makedirs(self.mapped, mode=0o710, exist_ok=True)
+                idmapped.open_to_map_root(idmap, self.root, self.mapped)
+                os.makedirs(view, mode=0o700, exist_ok=True)
+                if not is_mountpoint(view):  # else left by an earlier daemon for a container still running
+                    try:
+                        idmapped.bind_idmapped(path, view, idmap)
+                    except OSError as exc:
+                        raise DriverError(f"vfs: cannot mount layer {layer_id} through an id map: {exc}") from exc
+            self._idrefs[layer_id] = self._idrefs.get(layer_id, 0) + 1
+        return view
+
+    @hookimpl
+    def graph_unmount_idmapped(self, layer_id: str) -> bool:
+        self._path(layer_id)  # refuses an id that could name a path elsewhere
+        view = os.path.join(self.mapped, layer_id)
+        with self._lock:
+            count = self._idrefs.pop(layer_id, 0)
+            if count > 1:
+                self._idrefs[layer_id] = count - 1
+            elif count == 1:
+                self._detach_view(view)
+        return True
+
+    @staticmethod
+    def _detach_view(view: str) -> None:
+        sys_umount(view)
+        try:
+            os.rmdir(view)
+        except OSError:
+            pass
+
     # -- reporting ------------------------------------------------------------------
 
     @hookimpl
@@ -151,6 +210,9 @@ class VfsDriver:
     def graph_cleanup(self) -> bool:
         with self._lock:
             self._refs.clear()
+            for layer_id in list(self._idrefs):
+                self._detach_view(os.path.join(self.mapped, layer_id))
+            self._idrefs.clear()
         return True
 
     def mount_count(self, layer_id: str) -> int:

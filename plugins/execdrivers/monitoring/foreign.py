@@ -21,6 +21,7 @@ def attach(spec: dict, directory: str) -> dict:
     """``spec`` with every ``/proc/<pid>/root/...`` bind source made a host mount under ``directory``
     (a copy when something changed; the caller's spec is left as it was)."""
     from berth.plugins.execdrivers.native import syscalls
+    from berth.plugins.linux import mountapi
 
     mounts = []
     for n, entry in enumerate(spec.get("mounts") or []):
@@ -28,13 +29,13 @@ def attach(spec: dict, directory: str) -> dict:
         if entry.get("type") == "bind" and match:
             target = os.path.join(directory, str(n))
             os.makedirs(target, mode=0o700, exist_ok=True)
-            _clone_into(int(match.group(1)), match.group(2), target, syscalls)
+            _clone_into(int(match.group(1)), match.group(2), target, syscalls, mountapi)
             entry = {**entry, "source": target}
         mounts.append(entry)
     return {**spec, "mounts": mounts} if spec.get("mounts") else spec
 
 
-def _clone_into(pid: int, path: str, target: str, syscalls) -> None:
+def _clone_into(pid: int, path: str, target: str, syscalls, mountapi) -> None:
     """In a child (setns needs a single thread): enter ``pid``'s mount namespace, clone ``path``, come back,
     attach the clone at ``target``. Raises OSError with the child's reason."""
     home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
@@ -45,9 +46,9 @@ def _clone_into(pid: int, path: str, target: str, syscalls) -> None:
         try:
             os.close(read_end)
             syscalls.setns(theirs, syscalls.CLONE_NEWNS, f"mount namespace of pid {pid}")
-            tree = syscalls.open_tree_clone(path)
+            tree = mountapi.open_tree_clone(path)
             syscalls.setns(home, syscalls.CLONE_NEWNS, "the host's mount namespace")
-            syscalls.move_mount_to(tree, target)
+            mountapi.move_mount_to(tree, target)
             os._exit(0)
         except BaseException as exc:  # noqa: BLE001 - the child reports and never returns into the daemon
             os.write(write_end, str(exc).encode()[:4000])

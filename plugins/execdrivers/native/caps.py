@@ -7,6 +7,8 @@ through PR_SET_KEEPCAPS, and capset/ambient come last.
 
 from __future__ import annotations
 
+from berth.plugins.linux import creds
+
 from . import syscalls
 
 #: linux/capability.h, in bit order.
@@ -62,7 +64,7 @@ def apply_sets(caps: dict) -> None:
     effective = mask(caps.get("effective"))
     permitted = mask(caps.get("permitted"))
     inheritable = mask(caps.get("inheritable"))
-    syscalls.capset(effective, permitted, inheritable)
+    creds.capset(effective, permitted, inheritable)
     syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
     for name in caps.get("ambient") or []:
         bit = CAP_NUMBERS[name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper()]

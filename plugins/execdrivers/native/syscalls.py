@@ -1,6 +1,6 @@
 """Thin ctypes wrappers for the Linux calls Python 3.11's ``os`` module lacks.
 
-unshare, setns, mount, umount2, pivot_root, prctl, capget/capset. Each raises
+unshare, setns, mount, umount2, pivot_root, prctl (capabilities: ``berth.plugins.linux.creds``). Each raises
 ``OSError`` with the errno and a message naming the call and its target, so a
 failing container set-up step says exactly what the kernel refused.
 """
@@ -8,10 +8,8 @@ failing container set-up step says exactly what the kernel refused.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import os
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+from berth.plugins.linux.libc import check as _check, libc as _libc
 
 # clone/unshare/setns flags (linux/sched.h)
 CLONE_NEWNS = 0x00020000
@@ -63,14 +61,6 @@ MS_STRICTATIME = 1 << 24
 
 MNT_DETACH = 2
 
-# the new mount API (linux/mount.h); the numbers are the same on every architecture (asm-generic)
-SYS_OPEN_TREE = 428
-SYS_MOVE_MOUNT = 429
-OPEN_TREE_CLONE = 1
-OPEN_TREE_CLOEXEC = os.O_CLOEXEC
-AT_RECURSIVE = 0x8000
-MOVE_MOUNT_F_EMPTY_PATH = 0x00000004
-
 # prctl options (linux/prctl.h)
 PR_SET_PDEATHSIG = 1
 PR_SET_KEEPCAPS = 8
@@ -81,16 +71,6 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
-
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
-
-
-def _check(result: int, what: str) -> int:
-    if result == -1:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return result
-
 
 def unshare(flags: int) -> None:
     """Move the calling process into new namespaces (``flags``: CLONE_NEW*)."""
@@ -114,20 +94,6 @@ def umount2(target: str, flags: int = 0) -> None:
     _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target!r}")
 
 
-def open_tree_clone(path: str) -> int:
-    """open_tree(path, OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the mount at ``path``, as an fd."""
-    fd = _libc.syscall(ctypes.c_long(SYS_OPEN_TREE), ctypes.c_int(-100), path.encode(),
-                       ctypes.c_uint(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE))
-    return _check(fd, f"open_tree({path!r})")
-
-
-def move_mount_to(fd: int, target: str) -> None:
-    """move_mount(fd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH): attach a detached tree at ``target``."""
-    res = _libc.syscall(ctypes.c_long(SYS_MOVE_MOUNT), ctypes.c_int(fd), b"", ctypes.c_int(-100), target.encode(),
-                        ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH))
-    _check(res, f"move_mount to {target!r}")
-
-
 def pivot_root(new_root: str, put_old: str) -> None:
     """pivot_root(2)."""
     _check(_libc.pivot_root(new_root.encode(), put_old.encode()), f"pivot_root({new_root!r}, {put_old!r})")
@@ -137,34 +103,3 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     """prctl(2); returns the call's result."""
     args = [ctypes.c_ulong(a) for a in (arg2, arg3, arg4, arg5)]
     return _check(_libc.prctl(ctypes.c_int(option), *args), f"prctl({option}, {arg2})")
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def capset(effective: int, permitted: int, inheritable: int) -> None:
-    """Set the calling thread's capability sets (64-bit masks)."""
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    for i in range(2):
-        shift = 32 * i
-        data[i].effective = (effective >> shift) & 0xFFFFFFFF
-        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    _check(_libc.capset(ctypes.byref(header), data), "capset")
-
-
-def capget() -> tuple[int, int, int]:
-    """The calling thread's (effective, permitted, inheritable) capability masks."""
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    _check(_libc.capget(ctypes.byref(header), data), "capget")
-    eff = data[0].effective | (data[1].effective << 32)
-    prm = data[0].permitted | (data[1].permitted << 32)
-    inh = data[0].inheritable | (data[1].inheritable << 32)
-    return eff, prm, inh
