@@ -47,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dns-opt", dest="dns_opts", action="append", default=None)
     p.add_argument("-b", "--bridge", dest="bridge", help='bridge device of the default network ("none" disables it)')
     p.add_argument("--bip", dest="bip", help="address/prefix of the default bridge")
+    p.add_argument("--userns-remap", dest="userns_remap",
+                   help='user/group for user namespaces: "default" (berth\'s own berthremap user), USER[:GROUP] '
+                        "or UID[:GID]; containers' root becomes that user's first subordinate id")
     p.add_argument("--tls", action="store_true", default=None, help="use TLS on TCP listeners")
     p.add_argument("--tlsverify", action="store_true", default=None, help="use TLS and verify client certificates")
     p.add_argument("--tlscacert", help="CA certificate clients must be signed by")

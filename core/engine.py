@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from berth import log, pluginmanager as plugins
+from berth import log, pluginmanager as plugins, usernsremap
 from berth.config import DaemonConfig
 from berth.defaults import ExecDefaults, GraphDefaults, NetDefaults
 from berth.drivers import ExecDriver, GraphDriver, NetworkDriver
@@ -25,7 +25,12 @@ GRAPH_MARKER = "graph-driver"  # <data-root>/graph-driver: the name of the drive
 class Engine:
     def __init__(self, config: DaemonConfig):
         self.config = config
+        self.remapping = usernsremap.resolve(config.userns_remap)
+        #: the host ids containers' root and users become (--userns-remap), None without remapping
+        self.idmap = self.remapping.idmap if self.remapping else None
         self.data_root = os.path.abspath(config.data_root)
+        if self.remapping is not None:  # Docker's layout: a tree of its own per remapped root
+            self.data_root = usernsremap.prepare_tree(self.data_root, self.remapping)
         self.exec_root = os.path.abspath(config.exec_root)
         for path in (self.data_root, self.exec_root):
             os.makedirs(path, mode=0o711, exist_ok=True)
@@ -38,6 +43,7 @@ class Engine:
         self.log_defaults = self._log_defaults()
         self.graph = self._select_graph()
         self.exec = self._select_exec()
+        self._check_remapping()
         from berth.networks import NetworkManager
         from berth.containers.manager import ContainerManager
         from berth.containers.model import now_rfc3339
@@ -56,12 +62,14 @@ class Engine:
         store = ContainerStore(os.path.join(self.data_root, "containers"))
         self.volumes = VolumeStore(
             os.path.join(self.data_root, "volumes"), now_rfc3339,
-            lambda name: [c.id for c in store.containers.values() if any(m.get("Name") == name for m in c.mounts)])
+            lambda name: [c.id for c in store.containers.values() if any(m.get("Name") == name for m in c.mounts)],
+            owner=self.idmap.root if self.idmap else (0, 0))
         self.volumes.on_event = lambda action, name, attributes: self.events.publish("volume", action, name, attributes)
         self.containers = ContainerManager(
             store=store, images=self.images, graph=self.graph, execd=self.exec, networks=self.networks,
             events=self.events, exec_root=self.exec_root, volumes=self.volumes, log_defaults=self.log_defaults,
             dns={"dns": list(config.dns), "dns_search": list(config.dns_search), "dns_opts": list(config.dns_opts)},
+            idmap=self.idmap,
         )
         self.execs = ExecManager(self.containers)
         self.containers.health.run_probe = self.execs.probe
@@ -123,6 +131,21 @@ class Engine:
         self.selected["graph"] = name
         log.get().info("driver.selected", kind="graph", driver=name, how=selection.how)
         return facade
+
+    # -- user namespace remapping ----------------------------------------------
+
+    def _check_remapping(self) -> None:
+        """With --userns-remap both drivers must do their part, or the daemon does not start."""
+        if self.idmap is None:
+            return
+        setting = self.config.describe("userns_remap")
+        reason = self.graph.idmap_check(self.idmap)
+        if reason:
+            raise ConfigError(f"--userns-remap {setting}: {reason}; choose a graph driver that can (overlay, vfs) "
+                              "with --storage-driver and another --data-root")
+        if not self.exec.features().user_namespaces:
+            raise ConfigError(f"--userns-remap {setting}: exec driver {self.exec.name!r} cannot run containers in "
+                              "user namespaces; choose one that can with --exec-driver")
 
     # -- exec ---------------------------------------------------------------
 

@@ -32,8 +32,11 @@ class CorruptVolume(BerthError):
 
 
 class VolumeStore:
-    def __init__(self, root: str, now: Callable[[], str], in_use: Callable[[str], list[str]]):
+    def __init__(self, root: str, now: Callable[[], str], in_use: Callable[[str], list[str]],
+                 owner: tuple[int, int] = (0, 0)):
         self.root = root
+        #: who owns a new volume: root, or with --userns-remap the remapped root (as dockerd's local driver)
+        self.owner = owner
         self._now = now
         self._in_use = in_use  # volume name -> ids of containers using it
         self._lock = threading.Lock()
@@ -63,6 +66,8 @@ class VolumeStore:
             if not os.path.exists(self._meta_path(name)):
                 # labels and options are kept as sent: dockerd answers null for none sent, {} for an empty map
                 os.makedirs(self.data_path(name), mode=0o755, exist_ok=True)
+                for path in (os.path.dirname(self.data_path(name)), self.data_path(name)):
+                    os.chown(path, *self.owner)
                 meta = {"Name": name, "Driver": "local", "CreatedAt": self._now(), "Labels": labels,
                         "Options": options, "Scope": "local", "Anonymous": anonymous, "Populated": False}
                 atomic_write(self._meta_path(name), json.dumps(meta).encode(), 0o600)

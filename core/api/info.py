@@ -97,7 +97,8 @@ def _daemon_facts(engine) -> dict:
         "ExecRoot": engine.exec_root, "IndexServerAddress": INDEX_SERVER, "Labels": [], "ExperimentalBuild": False,
         # containers outlive berthd (each has its monitor), which is what dockerd's live-restore gives
         "LiveRestoreEnabled": True,
-        "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
+        # dockerd's order; name=userns when containers' root is remapped
+        "SecurityOptions": ["name=seccomp,profile=builtin", *(["name=userns"] if engine.idmap else []), "name=cgroupns"],
     }
 
 

@@ -29,7 +29,8 @@ class CreateMixin:
         RestartPolicy.from_host_config(host_config)  # validate now: Docker refuses bad policies at create
         host_config["LogConfig"] = self.log_defaults.settle(host_config.get("LogConfig"))
         health.validate(body.get("Healthcheck"))
-        warnings += hostconfig.prepare(host_config, body, self.exec.features(), lambda ref: self.get(ref).id)
+        warnings += hostconfig.prepare(host_config, body, self.exec.features(), lambda ref: self.get(ref).id,
+                                       remapped=self.idmap is not None)
         volumes_from = self._volumes_from(host_config)
         name = names.validate(name) if name else names.generate(self.store.names())
         for other in self.store.containers.values():

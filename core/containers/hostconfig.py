@@ -27,9 +27,9 @@ FindContainer = Callable[[str], str]
 
 
 def prepare(host_config: dict[str, Any], config: dict[str, Any], features: ExecFeatures,
-            find_container: FindContainer) -> list[str]:
-    """Check ``host_config`` in place for a new container (``config``: the request's Config fields);
-    return dockerd's warnings for it."""
+            find_container: FindContainer, remapped: bool = False) -> list[str]:
+    """Check ``host_config`` in place for a new container (``config``: the request's Config fields;
+    ``remapped``: the daemon runs with ``--userns-remap``); return dockerd's warnings for it."""
     hc = host_config
     if hc.get("UTSMode") == "host" and config.get("Hostname"):
         raise InvalidArgument("conflicting options: hostname and the UTS mode")
@@ -42,6 +42,8 @@ def prepare(host_config: dict[str, Any], config: dict[str, Any], features: ExecF
     _check_runtime(hc, features)
     _check_isolation(hc)
     _check_namespace_modes(hc, find_container)
+    if remapped:
+        _check_remapped(hc)
     if hc.get("CgroupnsMode") == "private" and not features.cgroup_namespaces:
         warnings.append("Your kernel does not support cgroup namespaces.  Cgroup namespace setting discarded.")
     warnings += securityopts.host_warnings(securityopts.parse(hc), features.security)
@@ -87,6 +89,20 @@ def _check_namespace_modes(hc: dict[str, Any], find_container: FindContainer) ->
             raise InvalidArgument(f"invalid {label} mode: {hc[key]}")
     if (hc.get("CgroupnsMode") or "") not in _CGROUPNS_MODES:
         raise InvalidArgument(f"invalid cgroup namespace mode: {hc['CgroupnsMode']}")
+
+
+def _check_remapped(hc: dict[str, Any]) -> None:
+    """What cannot share a user namespace with the remapped root: host root's powers and host namespaces
+    (dockerd's checks and words; ``--userns host`` opts a container out of remapping, and out of these)."""
+    if hc.get("UsernsMode") == "host":
+        return
+    if hc.get("Privileged"):
+        raise InvalidArgument("privileged mode is incompatible with user namespaces.  You must run the container in "
+                              "the host namespace when running privileged mode")
+    if hc.get("NetworkMode") == "host":
+        raise InvalidArgument("cannot share the host's network namespace when user namespaces are enabled")
+    if hc.get("PidMode") == "host":
+        raise InvalidArgument("cannot share the host PID namespace when user namespaces are enabled")
 
 
 def _check_ulimits(hc: dict[str, Any]) -> None:

@@ -47,6 +47,7 @@ from berth.containers.start import StartMixin
 from berth.containers.store import ContainerStore
 from berth.drivers import ExecDriver, GraphDriver
 from berth.events import EventBus
+from berth.hookspecs.types import IdMap
 from berth.networks import NetworkManager
 
 
@@ -54,7 +55,7 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, ResolutionMixin
                        ExitMixin, SignalMixin, RuntimeMixin, RemovalMixin, RestoreMixin):
     def __init__(self, *, store: ContainerStore, images: Any, graph: GraphDriver, execd: ExecDriver,
                  networks: NetworkManager, events: EventBus, exec_root: str, dns: dict[str, list[str]],
-                 volumes: Any = None, log_defaults: LogDefaults | None = None):
+                 volumes: Any = None, log_defaults: LogDefaults | None = None, idmap: IdMap | None = None):
         self.store = store
         self.images = images
         self.graph = graph
@@ -66,6 +67,8 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, ResolutionMixin
         os.makedirs(self.bundles, mode=0o700, exist_ok=True)
         self.dns = dns
         self.log_defaults = log_defaults or LogDefaults()
+        #: --userns-remap's map: every container not created with ``--userns host`` runs through it
+        self.idmap = idmap
         self._locks: dict[str, asyncio.Lock] = {}
         self._exit_waiters: dict[str, list[asyncio.Future]] = {}
         self._removed_waiters: dict[str, list[asyncio.Future]] = {}
@@ -108,6 +111,10 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, ResolutionMixin
                 attributes.update({"destination": m["Destination"], "read/write": "true" if m.get("RW", True) else "false",
                                    "propagation": m.get("Propagation") or ""})
             self.events.publish("volume", action, m["Name"], attributes)
+
+    def idmap_of(self, c: Container) -> IdMap | None:
+        """The id map ``c`` runs with: the daemon's remapping, unless it opted out (``--userns host``)."""
+        return None if self.idmap is None or c.host_config.get("UsernsMode") == "host" else self.idmap
 
     def image_config(self, c: Container) -> dict[str, Any]:
         return (self.images.get(c.image_id).config or {}).get("config") or {}

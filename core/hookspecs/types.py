@@ -201,6 +201,9 @@ class ExecFeatures:
     name, in cpuset list syntax ("0-3"). ``security``: the LSMs and filters the driver
     applies from the spec ("seccomp", "apparmor", "selinux"). ``runtimes``: names a
     container's ``HostConfig.Runtime`` may use for this driver (the driver's own name first).
+    ``user_namespaces``: the driver honours a ``user`` namespace in the spec (a new one with
+    ``linux.uidMappings``/``gidMappings`` written before the container's process runs, or one
+    joined by path); without it the daemon refuses ``--userns-remap``.
     """
 
     cgroup_version: int = 0
@@ -210,6 +213,7 @@ class ExecFeatures:
     mems: str = ""
     security: frozenset[str] = frozenset()
     runtimes: tuple[str, ...] = ()
+    user_namespaces: bool = False
 
 
 @dataclass

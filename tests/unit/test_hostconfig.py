@@ -229,3 +229,19 @@ def test_kernel_tcp_memory_without_the_control_file_is_discarded():
     assert prepare(hc, NOTHING) == ["Your kernel does not support kernel memory TCP limit capabilities or the "
                                     "cgroup is not mounted. Limitation discarded."]
     assert hc["KernelMemoryTCP"] == 0
+
+
+# -- --userns-remap -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hc, message", [
+    ({"Privileged": True}, "privileged mode is incompatible with user namespaces.  You must run the container in "
+                           "the host namespace when running privileged mode"),
+    ({"NetworkMode": "host"}, "cannot share the host's network namespace when user namespaces are enabled"),
+    ({"PidMode": "host"}, "cannot share the host PID namespace when user namespaces are enabled"),
+])
+def test_remapped_containers_refuse_host_powers_as_dockerd(hc, message):
+    with pytest.raises(InvalidArgument, match="^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
+        hostconfig.prepare(dict(hc), {}, EVERYTHING, _no_containers, remapped=True)
+    hostconfig.prepare(dict(hc, UsernsMode="host"), {}, EVERYTHING, _no_containers, remapped=True)
+    hostconfig.prepare(dict(hc), {}, EVERYTHING, _no_containers, remapped=False)
