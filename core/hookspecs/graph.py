@@ -187,8 +187,14 @@ def graph_apply_diff(layer_id: str, parent: str | None, diff: BinaryIO) -> int:
 
     Whiteouts in OCI format delete the named path (or hide the whole lower directory
     for ``.wh..wh..opq``). Hostile archives (paths escaping the layer, links to
-    outside, device nodes) raise :class:`berth.errors.UnsafeArchive` and leave
-    nothing outside the layer. The returned size equals :func:`graph_diff_size`.
+    outside, device nodes, paths through a symlink the archive made or one of the
+    layer below, duplicate paths) raise :class:`berth.errors.UnsafeArchive` (or
+    another :class:`berth.errors.InvalidArgument`) and leave nothing outside the
+    layer; the store then removes the layer. A driver gets all of that by extracting
+    with :func:`berth.images.tarsafe.extract_layer`, passing ``below`` (a
+    :class:`~berth.images.tarsafe.LayersBelow`) when the layer below is not in the
+    directory it extracts into, as the overlay drivers do. The returned size equals
+    :func:`graph_diff_size`.
     """
 
 
