@@ -35,7 +35,8 @@ from berth import pluginmanager as _plugin_manager_module
 __all__ = [
     "open_graph", "mounts_under", "pytest_generate_tests", "graph", "tree_snapshot",
     "test_create_empty_base", "test_base_layer_metadata_survives_remount", "test_child_reads_as_its_parent",
-    "test_deep_chain_reads_from_the_top", "test_diff_apply_round_trip", "test_changes_are_sorted_and_exact",
+    "test_deep_chain_reads_from_the_top", "test_diff_apply_round_trip",
+    "test_apply_refuses_a_path_through_a_symlink_of_the_layer_below", "test_changes_are_sorted_and_exact",
     "test_full_diff_without_parent", "test_mount_is_reference_counted", "test_concurrent_mounts_balance",
     "test_cleanup_releases_every_mount", "test_remove_is_idempotent", "test_create_refuses_duplicates_and_orphans",
     "test_storage_options_are_refused_or_enforced_never_ignored", "test_reporting_hooks_return_plain_data",
@@ -338,6 +339,22 @@ def test_diff_apply_round_trip(graph: GraphDriver) -> None:
     assert graph.diff_size("applied", "base") == size
     assert _mounted_snapshot(graph, "applied") == expected_tree
     assert graph.changes("applied", "base") == graph.changes("child", "base")
+
+
+@pytest.mark.parametrize("entry", [("bin/sh/x", "file", b"x", 0o644, 0, 0),
+                                   ("bin/sh/.wh.tool", "file", b"", 0o644, 0, 0)], ids=["file", "whiteout"])
+def test_apply_refuses_a_path_through_a_symlink_of_the_layer_below(graph: GraphDriver, entry: tuple) -> None:
+    """``bin/sh`` is a symlink in the base: a child's entry under it is refused (issue 13's archive policy),
+    however the driver stores layers, and the base is left as it was."""
+    _make_base(graph)
+    before = _mounted_snapshot(graph, "base")
+    graph.create("child", "base")
+    try:
+        with pytest.raises(InvalidArgument, match="symlink in the layer below"):
+            graph.apply_diff("child", "base", _tar(entry))
+    finally:
+        graph.remove("child")
+    assert _mounted_snapshot(graph, "base") == before
 
 
 def test_changes_are_sorted_and_exact(graph: GraphDriver) -> None:
