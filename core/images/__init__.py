@@ -6,6 +6,8 @@
 * ``reference``  parsing and Docker-style normalisation of ``repo:tag`` / ``repo@digest``
 * ``digest``     hashing streams while they are applied; chain IDs
 * ``tarsafe``    safe streaming extraction of layer tars (whiteouts through a handler)
+* ``tarread``    reading untrusted tar streams: header limits, names, owners, times
+* ``unpacked``   an image archive unpacked for ``load``, its digest-named blobs checked
 * ``layertar``   writing layer tars from a tree; ``changes`` comparing two trees
 * ``pipestream`` a reader fed by a producer thread (diff streams)
 * ``bootstrap``  busybox:latest from the host's static busybox

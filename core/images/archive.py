@@ -22,25 +22,21 @@ directory first, as Docker does, because manifest.json may come after the blobs.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 import os
-import posixpath
-import re
 import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable
 
-from berth.errors import InvalidArgument, NotFound, UnsafeArchive
+from berth.errors import InvalidArgument, NotFound
 from berth.images import reference as refs
 from berth.images.digest import chain_id as make_chain_id, sha256_bytes
 from berth.images.store import Image, ImageStore, Layer
-from berth.images import tarread
-from berth.images.tarread import clean_name
+from berth.images.unpacked import DIGEST, UnpackedArchive
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +47,6 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 ANNOTATION_NAME = "io.containerd.image.name"
 ANNOTATION_REF = "org.opencontainers.image.ref.name"
-_MAX_JSON = 32 << 20
 
 
 # ---------------------------------------------------------------------------
@@ -170,151 +165,6 @@ def write_archive(store: ImageStore, saved: list[_Saved], out: BinaryIO) -> None
 # ---------------------------------------------------------------------------
 
 
-_DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
-#: names that say what their content hashes to: OCI blobs, and the old layout's <sha256>.json configs
-_DIGEST_NAMES = (re.compile(r"^blobs/(sha256)/([0-9a-f]{64})$"), re.compile(r"^blobs/(sha512)/([0-9a-f]{128})$"),
-                 re.compile(r"^()([0-9a-f]{64})\.json$"))
-
-
-def _named_digest(name: str) -> str | None:
-    """``algo:hex`` when the archive path ``name`` is named after its content's digest."""
-    for pattern in _DIGEST_NAMES:
-        match = pattern.match(name)
-        if match:
-            return f"{match.group(1) or 'sha256'}:{match.group(2)}"
-    return None
-
-
-class _Unpacked:
-    """An archive unpacked into a private directory; paths are looked up as the archive named them.
-
-    Nothing is created through a link: symlinks and hard links are recorded, not
-    made, and an entry under a recorded link is refused. Every file named after a
-    digest (``blobs/sha256/<hex>``, ``<hex>.json``) is checked against it as it is
-    written, and again when it is reached through a link.
-    """
-
-    def __init__(self, directory: str):
-        self.dir = directory
-        self.links: dict[str, str] = {}  # archive path -> target archive path (older saves link duplicate layers)
-        self.sha256: dict[str, str] = {}  # archive path of each regular file -> its content's sha256 hex
-
-    def unpack(self, stream: BinaryIO) -> None:
-        tf = tarread.open_stream(stream, "the image archive", compressed=True)
-        if tf is None:
-            return
-        with tf:
-            for member in tarread.members(tf, "the image archive"):
-                try:
-                    self._unpack_member(tf, member)
-                except OSError as exc:
-                    raise InvalidArgument(f"cannot unpack {member.name!r} of the image archive: "
-                                          f"{exc.strerror or exc}") from None
-
-    def _unpack_member(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        parts = clean_name(member.name)
-        if not parts:
-            return
-        name = "/".join(parts)
-        for depth in range(1, len(parts)):
-            if "/".join(parts[:depth]) in self.links:
-                raise UnsafeArchive(f"image archive entry {member.name!r} passes through {'/'.join(parts[:depth])!r}, "
-                                    f"a link the archive created earlier; refusing it")
-        target = os.path.join(self.dir, *parts)
-        self.links.pop(name, None)
-        if member.isdir():
-            os.makedirs(target, mode=0o700, exist_ok=True)
-        elif member.isreg():
-            os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-            self.sha256[name] = _copy_hashing(tf.extractfile(member), target)
-            self._check_digest(member.name, name)
-        elif member.issym():
-            target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-            if target == ".." or target.startswith("../"):
-                raise UnsafeArchive(f"image archive symlink {member.name!r} -> {member.linkname!r} points outside "
-                                    f"the archive; refusing it")
-            self.links[name] = target
-        elif member.islnk():
-            self.links[name] = "/".join(clean_name(member.linkname))
-        # anything else (devices, fifos) has no place in an image archive: ignored, as nothing names it
-
-    def _check_digest(self, shown: str, real: str) -> None:
-        """Refuse the file ``real`` (named ``shown``) when its name is a digest its content does not have."""
-        digest = _named_digest("/".join(clean_name(shown)))
-        if digest is None:
-            return
-        algo, _, expected = digest.partition(":")
-        if algo == "sha256":
-            actual = self.sha256.get(real) or _hash_file(os.path.join(self.dir, real), "sha256")
-        else:
-            actual = _hash_file(os.path.join(self.dir, real), algo)
-        if actual != expected:
-            raise InvalidArgument(f"{shown} in the image archive does not match its digest: its content is "
-                                  f"{algo}:{actual}")
-
-    def real(self, name: str) -> str:
-        """The archive path of the file ``name`` leads to (through the archive's links), its digest checked."""
-        rel = "/".join(clean_name(name))
-        for _ in range(40):
-            if rel not in self.links:
-                break
-            rel = "/".join(clean_name(self.links[rel]))
-        if not os.path.isfile(os.path.join(self.dir, rel)) or os.path.islink(os.path.join(self.dir, rel)):
-            raise InvalidArgument(f"the image archive names {name!r}, which it does not contain")
-        if rel != "/".join(clean_name(name)):
-            self._check_digest(name, rel)
-        return rel
-
-    def path(self, name: str) -> str:
-        return os.path.join(self.dir, self.real(name))
-
-    def exists(self, name: str) -> bool:
-        try:
-            self.path(name)
-            return True
-        except InvalidArgument:
-            return False
-
-    def json(self, name: str):
-        path = self.path(name)
-        if os.path.getsize(path) > _MAX_JSON:
-            raise InvalidArgument(f"{name} in the image archive is too large")
-        with open(path, "rb") as f:
-            try:
-                return json.loads(f.read())
-            except (ValueError, RecursionError) as exc:
-                raise InvalidArgument(f"{name} in the image archive is not valid JSON: {exc}") from None
-
-    def bytes(self, name: str) -> bytes:
-        with open(self.path(name), "rb") as f:
-            return f.read(_MAX_JSON + 1)
-
-
-def _copy_hashing(source: BinaryIO, target: str) -> str:
-    """Copy ``source`` into the new file ``target``; the sha256 hex of what was copied.
-
-    Chunks of zeros become holes, so a compressed bomb of zeros costs no disk here either.
-    """
-    digest = hashlib.sha256()
-    with open(target, "wb") as f:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-            if chunk.count(0) == len(chunk):
-                f.seek(len(chunk), os.SEEK_CUR)
-            else:
-                f.write(chunk)
-        f.truncate()
-    return digest.hexdigest()
-
-
-def _hash_file(path: str, algo: str) -> str:
-    digest = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class _Entry:
     config_path: str
@@ -331,7 +181,7 @@ def _strings(value, what: str) -> list[str]:
     return list(value)
 
 
-def _docker_entries(archive: _Unpacked) -> list[_Entry]:
+def _docker_entries(archive: UnpackedArchive) -> list[_Entry]:
     manifest = archive.json("manifest.json")
     if not isinstance(manifest, list):
         raise InvalidArgument("manifest.json of the image archive is not a list")
@@ -346,26 +196,26 @@ def _docker_entries(archive: _Unpacked) -> list[_Entry]:
 def _blob_path(descriptor, what: str) -> str:
     """The archive path of the blob an OCI descriptor names; a malformed digest is refused."""
     digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not isinstance(digest, str) or not DIGEST.match(digest):
         raise InvalidArgument(f"{what} in the image archive has an invalid digest {digest!r}")
     algo, _, hexpart = digest.partition(":")
     return f"blobs/{algo}/{hexpart}"
 
 
-def _sized_json(archive: _Unpacked, descriptor: dict, what: str):
+def _sized_json(archive: UnpackedArchive, descriptor: dict, what: str):
     path = _blob_path(descriptor, what)
     _check_size(archive, path, descriptor)
     return archive.json(path)
 
 
-def _check_size(archive: _Unpacked, path: str, descriptor: dict) -> None:
+def _check_size(archive: UnpackedArchive, path: str, descriptor: dict) -> None:
     size = descriptor.get("size")
     if isinstance(size, int) and os.path.getsize(archive.path(path)) != size:
         raise InvalidArgument(f"{path} in the image archive is {os.path.getsize(archive.path(path))} bytes; "
                               f"its descriptor says {size}")
 
 
-def _oci_entries(archive: _Unpacked) -> list[_Entry]:
+def _oci_entries(archive: UnpackedArchive) -> list[_Entry]:
     from berth.images.bootstrap import oci_architecture
 
     index = archive.json("index.json")
@@ -408,7 +258,7 @@ class _Plan:
     tags: list[str]
 
 
-def _plan(archive: _Unpacked, entry: _Entry) -> _Plan:
+def _plan(archive: UnpackedArchive, entry: _Entry) -> _Plan:
     """Read and check what ``entry`` needs: config, diff IDs, layer files and their digests, tags."""
     raw = archive.bytes(entry.config_path)
     try:
@@ -419,7 +269,7 @@ def _plan(archive: _Unpacked, entry: _Entry) -> _Plan:
         raise InvalidArgument(f"image config {entry.config_path} is not a JSON object")
     rootfs = config.get("rootfs")
     diff_ids = list((rootfs.get("diff_ids") if isinstance(rootfs, dict) else None) or [])
-    if not all(isinstance(d, str) and d.startswith("sha256:") and _DIGEST.match(d) for d in diff_ids):
+    if not all(isinstance(d, str) and d.startswith("sha256:") and DIGEST.match(d) for d in diff_ids):
         raise InvalidArgument(f"image config {entry.config_path} has an invalid diff ID")
     if len(diff_ids) != len(entry.layer_paths):
         raise InvalidArgument(f"image config {entry.config_path} lists {len(diff_ids)} layers but the archive "
@@ -437,7 +287,7 @@ def _plan(archive: _Unpacked, entry: _Entry) -> _Plan:
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ\x00")
 
 
-def _check_plain_layer(archive: _Unpacked, index: int, diff_id: str, path: str) -> None:
+def _check_plain_layer(archive: UnpackedArchive, index: int, diff_id: str, path: str) -> None:
     """An uncompressed layer's diff ID is its file's sha256, known since unpacking: refuse a mismatch now."""
     real = archive.real(path)
     with open(archive.path(path), "rb") as f:
@@ -460,7 +310,7 @@ def load_archive(store: ImageStore, stream: BinaryIO, report: Callable[[str], No
     os.makedirs(tmp_root, mode=0o700, exist_ok=True)
     directory = tempfile.mkdtemp(prefix="load-", dir=tmp_root)
     try:
-        archive = _Unpacked(directory)
+        archive = UnpackedArchive(directory)
         archive.unpack(stream)
         if archive.exists("manifest.json"):
             entries = _docker_entries(archive)
@@ -477,7 +327,7 @@ def load_archive(store: ImageStore, stream: BinaryIO, report: Callable[[str], No
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _load_one(store: ImageStore, archive: _Unpacked, plan: _Plan, report: Callable[[str], None]) -> Image:
+def _load_one(store: ImageStore, archive: UnpackedArchive, plan: _Plan, report: Callable[[str], None]) -> Image:
     entry, raw, diff_ids = plan.entry, plan.raw_config, plan.diff_ids
     layers: list[Layer] = []
     added_top: str | None = None  # the newest layer this load applied, which holds the ones below it

@@ -1,4 +1,4 @@
-"""Unpacking an image archive for ``load`` (berth.images.archive._Unpacked): digests, links, disk.
+"""Unpacking an image archive for ``load`` (berth.images.unpacked): digests, links, disk.
 
 The whole corpus runs through berthd in tests/integration/test_hostile_archives.py; these pin
 what the scratch copy itself does.
@@ -12,12 +12,12 @@ import os
 import pytest
 
 from berth.errors import InvalidArgument, UnsafeArchive
-from berth.images.archive import _Unpacked
+from berth.images.unpacked import UnpackedArchive
 from tests.hostile_archives import entry, make_tar, sha256
 
 
-def unpack(tmp_path, data: bytes) -> _Unpacked:
-    archive = _Unpacked(str(tmp_path))
+def unpack(tmp_path, data: bytes) -> UnpackedArchive:
+    archive = UnpackedArchive(str(tmp_path))
     archive.unpack(io.BytesIO(data))
     return archive
 
