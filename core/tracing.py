@@ -43,3 +43,42 @@ class DriverCallStats:
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {k: {"calls": self.calls[k], "seconds": round(self.seconds[k], 6)} for k in sorted(self.calls)}
+
+
+class HookTimer:
+    """A wrapper around every hook of one driver kind: the seconds of each call, per hook.
+
+    This is the tracing extension the contracts allow (``wrapper=True`` hookimpls, which
+    never answer a hook, only see it pass): register it in a driver's manager, next to
+    the driver, and every call of a hook -- the driver's own, a core default's, or one
+    made from inside another hook (the naive diff mounts through the facade) -- is
+    timed, also when it raises. ``berth bench storage`` reads it per workload with
+    :meth:`take`. Calls nest, so a hook's time includes the hooks it called.
+    """
+
+    def __init__(self, hooks: list[str]) -> None:
+        self.samples: dict[str, list[float]] = defaultdict(list)
+        for hook in hooks:
+            setattr(self, hook, self._wrapper(hook))
+
+    def _wrapper(self, hook: str):
+        from berth import hookimpl
+
+        samples = self.samples
+
+        @hookimpl(wrapper=True)
+        def timed():
+            began = time.perf_counter()
+            try:
+                return (yield)
+            finally:
+                samples[hook].append(time.perf_counter() - began)
+
+        timed.__name__ = hook
+        return timed
+
+    def take(self) -> dict[str, list[float]]:
+        """The calls timed since the last take, per hook (and forget them)."""
+        taken = {hook: list(times) for hook, times in self.samples.items() if times}
+        self.samples.clear()
+        return taken

@@ -72,6 +72,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "diff": ("filesystem", "Inspect changes to files or directories on a container's filesystem"),
     "commit": ("filesystem", "Create a new image from a container's changes"),
     "cp": ("filesystem", "Copy files/folders between a container and the local filesystem"),
+    "bench": ("bench", "Measure this host (bench storage: graph drivers against overlayfs and fuse-overlayfs)"),
 }
 
 #: flag or argument errors exit with this status, as the docker CLI does

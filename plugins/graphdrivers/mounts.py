@@ -29,3 +29,11 @@ def sys_umount(target: str, flags: int = MNT_DETACH) -> None:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOENT):  # not mounted
             raise OSError(err, f"unmount {target}: {os.strerror(err)}")
+
+
+def mounts_under(prefix: str) -> list[str]:
+    """Mount points below ``prefix`` in this mount namespace, in mount order (unmount them reversed)."""
+    prefix = os.path.realpath(prefix) + "/"
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        points = [line.split(" ")[4].replace("\\040", " ") for line in f]
+    return [p for p in points if p.startswith(prefix)]
