@@ -108,14 +108,15 @@ def base_layer(engine: Any, c: Any) -> str | None:
     return engine.images.container_base_layer(c.layer_id, _image_layer(engine, c))
 
 
-def _tree_stream(engine: Any, c: Any, produce: Callable[[str, BinaryIO], None], what: str) -> BinaryIO:
-    """Mount the container's tree, run ``produce(root, out)`` in a thread, unmount when the stream closes."""
-    root = engine.graph.mount(c.layer_id)
+def _tree_stream(engine: Any, c: Any, produce: Callable[[str, BinaryIO, Any], None], what: str) -> BinaryIO:
+    """Mount the container's tree, run ``produce(root, out, idmap)`` in a thread, unmount when the stream closes."""
+    containers = engine.containers
+    root = containers.mount_rootfs(c)
     try:
-        return producer_stream(lambda out: produce(root, out), release=lambda: engine.graph.unmount(c.layer_id),
-                               what=what)
+        return producer_stream(lambda out: produce(root, out, containers.idmap_of(c)),
+                               release=lambda: containers.unmount_rootfs(c), what=what)
     except BaseException:
-        engine.graph.unmount(c.layer_id)
+        containers.unmount_rootfs(c)
         raise
 
 
@@ -146,7 +147,7 @@ def _archive_path(request: web.Request) -> str:
 
 
 def _stat(engine: Any, c: Any, path: str, ref: str) -> dict:
-    with ContainerFS(engine.graph, c) as tree:
+    with ContainerFS(engine.containers, c) as tree:
         return fsarchive.stat_path(tree, path, ref)
 
 
@@ -169,7 +170,7 @@ async def archive_head(request: web.Request) -> web.StreamResponse:
 def _archive_stream(engine: Any, c: Any, path: str, ref: str) -> tuple[dict, BinaryIO]:
     """The path's stat (a missing path is a 404 before any byte is sent) and its tar, streamed from a
     view of the container's filesystem that stays open until the stream is closed."""
-    view = ContainerFS(engine.graph, c)
+    view = ContainerFS(engine.containers, c)
     tree = view.open()
     try:
         st = fsarchive.stat_path(tree, path, ref)
@@ -198,7 +199,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
 def _extract(engine: Any, c: Any, path: str, ref: str, body: BinaryIO, no_overwrite_dir_non_dir: bool,
              copy_owner: bool) -> None:
     """Docker's checks, in its order (missing path, not a directory, read-only volume, read-only root), then the copy."""
-    with ContainerFS(engine.graph, c) as tree:
+    with ContainerFS(engine.containers, c) as tree:
         target = fsarchive.extraction_point(tree, path, ref)
         mount = mount_holding(c, target)
         if mount is not None and not mount[1]:

@@ -93,6 +93,7 @@ def run_info(client: Client, opts: argparse.Namespace) -> int:
         f"  Volume: {' '.join(plugins.get('Volume') or [])}",
         f"  Network: {' '.join(plugins.get('Network') or [])}",
         f"  Log: {' '.join(plugins.get('Log') or [])}",
+        *_security_lines(i.get("SecurityOptions") or []),
         f" Kernel Version: {i['KernelVersion']}",
         f" Operating System: {i['OperatingSystem']}",
         f" OSType: {i['OSType']}",
@@ -110,6 +111,19 @@ def run_info(client: Client, opts: argparse.Namespace) -> int:
     for warning in i.get("Warnings") or []:
         print(f"WARNING: {warning}", file=sys.stderr)
     return 0
+
+
+def _security_lines(options: list[str]) -> list[str]:
+    """``Security Options`` as the docker CLI prints them (``name=seccomp,profile=builtin`` ->
+    ``seccomp`` and ``Profile: builtin`` under it; ``name=userns`` under remapping)."""
+    if not options:
+        return []
+    lines = [" Security Options:"]
+    for option in options:
+        fields = dict(part.split("=", 1) for part in option.split(",") if "=" in part)
+        lines.append(f"  {fields.pop('name', option)}")
+        lines += [f"   {key.capitalize()}: {value}" for key, value in fields.items()]
+    return lines
 
 
 # -- inspect ------------------------------------------------------------------

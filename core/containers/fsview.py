@@ -36,27 +36,32 @@ def mount_holding(c: Container, container_path: str) -> tuple[str, bool] | None:
 
 
 class ContainerFS:
-    """Open with ``with ContainerFS(graph, c) as tree:`` (or :meth:`open`/:meth:`close` across a stream)."""
+    """Open with ``with ContainerFS(containers, c) as tree:`` (or :meth:`open`/:meth:`close` across a stream).
 
-    def __init__(self, graph: Any, c: Container):
-        self.graph = graph
+    ``containers`` is the container manager: it mounts the container's filesystem as the container
+    sees it (through its id map when remapped; the tree then says so, see :class:`Tree`).
+    """
+
+    def __init__(self, containers: Any, c: Container):
+        self.containers = containers
         self.container = c
         self._mounted = False
 
     def open(self) -> Tree:
         c = self.container
+        idmap = self.containers.idmap_of(c)
         live = f"/proc/{c.state.pid}/root"
         if c.state.status in (State.RUNNING, State.PAUSED) and c.state.pid and os.path.isdir(live + "/"):
-            return Tree(live, live_mount_points={dest for dest, _ in mount_points(c)})
-        root = self.graph.mount(c.layer_id)
+            return Tree(live, live_mount_points={dest for dest, _ in mount_points(c)}, idmap=idmap)
+        root = self.containers.mount_rootfs(c)
         self._mounted = True
         return Tree(root, {m["Destination"]: m["Source"] for m in c.mounts
-                           if m.get("Type") in ("volume", "bind") and m.get("Source")})
+                           if m.get("Type") in ("volume", "bind") and m.get("Source")}, idmap=idmap)
 
     def close(self) -> None:
         if self._mounted:
             self._mounted = False
-            self.graph.unmount(self.container.layer_id)
+            self.containers.unmount_rootfs(self.container)
 
     def __enter__(self) -> Tree:
         return self.open()

@@ -37,6 +37,7 @@ from berth.containers.health import HealthMonitor
 from berth.containers.logdrivers import LogDefaults
 from berth.containers.model import Container
 from berth.containers.networking import NetworkingMixin
+from berth.containers.remapping import RemappingMixin
 from berth.containers.publishing import PublishingMixin
 from berth.containers.removal import RemovalMixin
 from berth.containers.resolution import ResolutionMixin
@@ -52,7 +53,7 @@ from berth.networks import NetworkManager
 
 
 class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, ResolutionMixin, PublishingMixin, AttachMixin,
-                       ExitMixin, SignalMixin, RuntimeMixin, RemovalMixin, RestoreMixin):
+                       ExitMixin, SignalMixin, RuntimeMixin, RemovalMixin, RestoreMixin, RemappingMixin):
     def __init__(self, *, store: ContainerStore, images: Any, graph: GraphDriver, execd: ExecDriver,
                  networks: NetworkManager, events: EventBus, exec_root: str, dns: dict[str, list[str]],
                  volumes: Any = None, log_defaults: LogDefaults | None = None, idmap: IdMap | None = None):
@@ -115,6 +116,22 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, ResolutionMixin
     def idmap_of(self, c: Container) -> IdMap | None:
         """The id map ``c`` runs with: the daemon's remapping, unless it opted out (``--userns host``)."""
         return None if self.idmap is None or c.host_config.get("UsernsMode") == "host" else self.idmap
+
+    def mount_rootfs(self, c: Container) -> str:
+        """Mount ``c``'s filesystem as its processes see it: through its id map when it has one.
+
+        A remapped container's layer is only ever mounted this way (running it, copying, exporting);
+        its diffs come from the graph driver's diff hooks, which read what is stored.
+        """
+        idmap = self.idmap_of(c)
+        return self.graph.mount_idmapped(c.layer_id, idmap) if idmap else self.graph.mount(c.layer_id)
+
+    def unmount_rootfs(self, c: Container) -> None:
+        """Balance one :meth:`mount_rootfs`."""
+        if self.idmap_of(c):
+            self.graph.unmount_idmapped(c.layer_id)
+        else:
+            self.graph.unmount(c.layer_id)
 
     def image_config(self, c: Container) -> dict[str, Any]:
         return (self.images.get(c.image_id).config or {}).get("config") or {}

@@ -40,7 +40,7 @@ class RestoreMixin:
                 c.state.pid = state.pid
                 for record in c.endpoints.values():
                     endpoints.adopt_legacy(record, c.id)
-                c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)  # take the run's reference again
+                c.rootfs = await asyncio.to_thread(self.mount_rootfs, c)  # take the run's reference again
                 if c.ports:
                     await asyncio.to_thread(self._republish, c)
                 if c.state.status == State.RUNNING:
@@ -51,7 +51,7 @@ class RestoreMixin:
                 continue
             exit_state = state or RuntimeState(c.id, RuntimeStatus.STOPPED, exit_code=255,
                                                error="container's monitor was gone when the daemon restarted")
-            c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)  # balanced by the teardown
+            c.rootfs = await asyncio.to_thread(self.mount_rootfs, c)  # balanced by the teardown
             await self._on_exit(c.id, exit_state)
 
     async def _restart_on_boot(self, c: Container) -> None:

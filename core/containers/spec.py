@@ -16,7 +16,7 @@ from berth.containers.hostconfig import DEFAULT_SHM_SIZE
 from berth.containers.seccomp import profile_for
 from berth.containers.users import ExecUser
 from berth.errors import InvalidArgument
-from berth.hookspecs.types import Sandbox
+from berth.hookspecs.types import IdMap, Sandbox
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -250,17 +250,44 @@ def build_spec(
     extra_mounts: list[dict[str, Any]] | None = None,
     joins: dict[str, int] | None = None,
     lsms: frozenset[str] = frozenset({"seccomp"}),
+    user_namespace: dict[str, Any] | None = None,
+    idmap: IdMap | None = None,
 ) -> dict[str, Any]:
     """The OCI spec of one container. ``etc_files`` maps /etc/hosts etc. to host files to bind; ``joins``
-    maps "pid"/"ipc" to the host pid of the container whose namespace a ``container:X`` mode joins."""
-    joins = joins or {}
+    maps "pid"/"ipc" to the host pid of the container whose namespace a ``container:X`` mode joins;
+    ``user_namespace`` and ``idmap`` make a remapped container (:func:`remapped`)."""
+    spec = _spec(container_id, config, host_config, image_config, rootfs, hostname, user, sandbox, etc_files,
+                 extra_mounts or [], joins or {}, lsms)
+    return remapped(spec, host_config, user_namespace, idmap) if user_namespace and idmap else spec
+
+
+def remapped(spec: dict[str, Any], host_config: dict[str, Any], user_namespace: dict[str, Any],
+             idmap: IdMap) -> dict[str, Any]:
+    """A remapped container's spec, as dockerd makes it: its user namespace (a new one, or the one of the
+    container whose namespaces it shares) with the daemon's maps; no default ``ping_group_range`` (a range
+    the namespace cannot map); the cgroup mount read-write (dockerd clears ``ro`` there under user
+    namespaces: runc could not remount it, and the files are host root's anyway)."""
+    linux = spec["linux"]
+    linux["namespaces"].insert(0, dict(user_namespace))
+    linux.update(idmap.oci())
+    if "net.ipv4.ping_group_range" not in (host_config.get("Sysctls") or {}):
+        linux["sysctl"].pop("net.ipv4.ping_group_range", None)
+    for mount in spec["mounts"]:
+        if mount["type"] == "cgroup":
+            mount["options"] = [o for o in mount["options"] if o != "ro"]
+    return spec
+
+
+def _spec(container_id: str, config: dict[str, Any], host_config: dict[str, Any], image_config: dict[str, Any],
+          rootfs: str, hostname: str, user: ExecUser, sandbox: Sandbox, etc_files: dict[str, str],
+          extra_mounts: list[dict[str, Any]], joins: dict[str, int], lsms: frozenset[str]) -> dict[str, Any]:
     privileged = bool(host_config.get("Privileged"))
     caps = capabilities(host_config)
     spaces = namespaces(host_config, sandbox, joins)
     mounts = standard_mounts(privileged, shm_mount(host_config, joins))
     for dest, source in etc_files.items():
         mounts.append({"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rprivate"]})
-    mounts.extend(extra_mounts or [])
+    mounts.extend(extra_mounts)
     for tmpfs_dest, opts in (host_config.get("Tmpfs") or {}).items():
         mounts.append({"destination": tmpfs_dest, "type": "tmpfs", "source": "tmpfs",
                        "options": ["nosuid", "nodev", "noexec", *[o for o in opts.split(",") if o]]})

@@ -50,17 +50,21 @@ class StartMixin:
         plan, sandbox = await self._prepare_networking(c)
         bundle = self.bundle(c.id)
         os.makedirs(bundle, mode=0o700, exist_ok=True)
-        c.rootfs = await asyncio.to_thread(self.graph.mount, c.layer_id)
+        c.rootfs = await asyncio.to_thread(self.mount_rootfs, c)
         created = False
         try:
             user = resolve_user(c.rootfs, c.config.get("User") or "", c.host_config.get("GroupAdd"))
             joins = self._namespace_joins(c)
             etc = self._etc_files(c)
+            idmap = self.idmap_of(c)
+            if idmap is not None:
+                self._hand_to_remapped_root(c, etc, idmap)
             spec = ocispec.build_spec(container_id=c.id, config=self._config_with_links(c), host_config=c.host_config,
                                       image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
                                       sandbox=sandbox, etc_files=etc,
                                       extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [],
-                                      joins=joins, lsms=self.exec.features().security)
+                                      joins=joins, lsms=self.exec.features().security,
+                                      user_namespace=self._user_namespace(c, idmap), idmap=idmap)
             # compact JSON: the C encoder (indent= falls back to the pure-Python one, ~4x slower)
             atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode(), 0o600)
             io = IOConfig(attach_socket=self.attach_socket(c.id), tty=bool(c.config.get("Tty")),
@@ -69,7 +73,7 @@ class StartMixin:
                 state = await asyncio.to_thread(self.exec.create, c.id, bundle, spec, io)
             except ExecError as exc:  # runtimes like runc check the command at create time
                 c.rootfs = ""
-                await asyncio.to_thread(self.graph.unmount, c.layer_id)
+                await asyncio.to_thread(self.unmount_rootfs, c)
                 await self._record_failed_start(c, exc, created=False)
                 raise
             created = True
@@ -89,7 +93,7 @@ class StartMixin:
                 self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c))
             elif not created and c.rootfs:
                 c.rootfs = ""
-                await asyncio.to_thread(self.graph.unmount, c.layer_id)
+                await asyncio.to_thread(self.unmount_rootfs, c)
             raise
         c.transition(State.RUNNING)
         c.state.pid, c.state.exit_code, c.state.error, c.state.oom_killed = state.pid, 0, "", False
@@ -186,7 +190,7 @@ class StartMixin:
         left, errors = self._leave_all(c)
         steps = [lambda: self.exec.delete(c.id, True)]
         if c.rootfs:
-            steps.append(lambda: self.graph.unmount(c.layer_id))
+            steps.append(lambda: self.unmount_rootfs(c))
         for step in steps:
             try:
                 step()

@@ -68,6 +68,17 @@ def exec_create(container_id: str, bundle: str, spec: dict, io: IOConfig) -> Run
     mount namespaces as such (``berth.plugins.execdrivers.monitoring.foreign`` shows how);
     ``process.oomScoreAdj``, ``process.rlimits`` and ``linux.sysctl`` are applied as given,
     and a value the kernel refuses fails the create with the reason, never silently.
+
+    A ``user`` namespace (``berthd --userns-remap``; drivers that honour it say so with
+    ``ExecFeatures.user_namespaces``): without a path, a new one whose ``linux.uidMappings``
+    and ``gidMappings`` are written from outside before anything runs as its root (the
+    process inside waits for them); with a path, another container's, joined. The other new
+    namespaces must then belong to it (made after it: pid included, so the init is not the
+    first process in the pid namespace the driver forked), ``root.path`` is searched and
+    mounted by the mapped root (the graph driver's id-mapped view guarantees it can),
+    bind-mount sources and host device nodes may be out of its reach (clone them as host
+    root, runc does the same), and ``mknod`` is refused there (bind the host's node). The
+    container's pid is still reported as the host sees it.
     """
 
 

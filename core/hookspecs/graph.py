@@ -147,10 +147,11 @@ def graph_mount_idmapped(layer_id: str, mount_label: str, idmap: IdMap) -> str:
 
     Reference-counted apart from :func:`graph_mount`, balanced by
     :func:`graph_unmount_idmapped`; repeated calls return the same path. A daemon uses one
-    map for all its layers. The engine never holds a plain (:func:`graph_mount`) and an
-    id-mapped mount of the same layer at once, so a driver may refuse either while the other
-    is held, with :class:`berth.errors.Conflict` (overlayfs cannot share an upper directory
-    between two mounts); reading the layer's stored tree otherwise (the diff hooks) must work.
+    map for all its layers. For a remapped container's layer the engine uses only this view,
+    except that diffs (the core's naive diff mounts layers plainly) may read the layer while the
+    container runs: a plain mount taken while an id-mapped one is held may then be read-only
+    (overlayfs cannot share an upper directory between two mounts), and an id-mapped mount asked
+    for while a writable plain one is held may be refused with :class:`berth.errors.Conflict`.
     """
 
 

@@ -35,6 +35,10 @@ class Change:
     kind: ChangeKind
 
 
+#: the id a user namespace shows for an id its map lacks (``/proc/sys/kernel/overflowuid``)
+OVERFLOW_ID = 65534
+
+
 @dataclass(frozen=True)
 class IdRange:
     """``size`` consecutive ids from ``container`` inside a user namespace, ``host`` outside it."""
@@ -77,6 +81,16 @@ class IdMap:
 
     def container_gid(self, gid: int) -> int | None:
         return self._lookup(self.gids, gid, inward=True)
+
+    def as_container(self, uid: int, gid: int) -> tuple[int, int]:
+        """Host owner -> the owner the container sees (:data:`OVERFLOW_ID` for ids the map lacks, as the kernel shows)."""
+        inside = self.container_uid(uid), self.container_gid(gid)
+        return tuple(OVERFLOW_ID if i is None else i for i in inside)  # type: ignore[return-value]
+
+    def as_host(self, uid: int, gid: int) -> tuple[int, int] | None:
+        """Container owner -> host owner (None when the map lacks either id)."""
+        uid_h, gid_h = self.host_uid(uid), self.host_gid(gid)
+        return None if uid_h is None or gid_h is None else (uid_h, gid_h)
 
     @property
     def root(self) -> tuple[int, int]:

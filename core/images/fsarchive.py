@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from berth.errors import InvalidArgument, NotFound, UnsafeArchive
+from berth.fscreds import filesystem_ids
+from berth.hookspecs.types import IdMap
 from berth.images.layertar import LayerTarWriter, walk
 from berth.images.scope import Tree, clean
 from berth.images.tarsafe import Extractor
@@ -106,7 +108,7 @@ def write_path_archive(tree: Tree, path: str, out: BinaryIO,
     if not os.path.lexists(host):
         raise NotFound(f"Could not find the file {path} in the container")
     top = posixpath.basename(absolute) or "/"
-    writer = LayerTarWriter(out, owner_names)
+    writer = LayerTarWriter(out, owner_names, tree.idmap)
     st = os.lstat(host)
     writer.add(host, "", st, arcname=top)
     if stat.S_ISDIR(st.st_mode):
@@ -115,9 +117,10 @@ def write_path_archive(tree: Tree, path: str, out: BinaryIO,
     writer.close()
 
 
-def write_export(root: str, out: BinaryIO) -> None:
-    """Tar the whole tree at ``root`` (``docker export``): every entry, parents first, no whiteouts."""
-    writer = LayerTarWriter(out)
+def write_export(root: str, out: BinaryIO, idmap: IdMap | None = None) -> None:
+    """Tar the whole tree at ``root`` (``docker export``): every entry, parents first, no whiteouts
+    (``idmap``: a remapped container's tree, whose owners the archive gives as the container sees them)."""
+    writer = LayerTarWriter(out, idmap=idmap)
     for rel, st in walk(root):
         writer.add(root, rel, st)
     writer.close()
@@ -157,6 +160,16 @@ class _CopyExtractor(Extractor):
         self.mounts = tree.mounts_below(container_dir)
         self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
         self.owner = owner
+        self.idmap = tree.idmap
+
+    def host_owner(self, uid: int, gid: int) -> tuple[int, int]:
+        """A remapped container's owners are host ids of its map (dockerd refuses ids the map lacks too)."""
+        if self.idmap is None:
+            return uid, gid
+        mapped = self.idmap.as_host(uid, gid)
+        if mapped is None:
+            raise InvalidArgument(f"Container ID {uid}:{gid} cannot be mapped to a host ID")
+        return mapped
 
     def _entered(self, fd: int, real: list[str]) -> int:
         source = self.mounts.get("/".join(real))
@@ -191,6 +204,11 @@ def extract_to_path(tree: Tree, container_dir: str, stream: BinaryIO, no_overwri
     """Extract the tar ``stream`` into the directory ``container_dir`` (from :func:`extraction_point`)
     and what is mounted below it; return bytes written. ``owner`` (uid, gid) replaces the archive's.
 
-    Entries stay inside that directory (``..`` and symlinks cannot lead out).
+    Entries stay inside that directory (``..`` and symlinks cannot lead out). A remapped container's
+    tree is written as its root (host root's ids do not exist there), owners shifted into its map.
     """
-    return _CopyExtractor(tree, container_dir, no_overwrite_dir_non_dir, owner).extract(stream).size
+    extractor = _CopyExtractor(tree, container_dir, no_overwrite_dir_non_dir, owner)
+    if tree.idmap is None:
+        return extractor.extract(stream).size
+    with filesystem_ids(*tree.idmap.root):
+        return extractor.extract(stream).size

@@ -15,6 +15,7 @@ import stat
 import tarfile
 from typing import BinaryIO
 
+from berth.hookspecs.types import IdMap
 from berth.images.tarsafe import WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
 # Host-specific or driver-private attributes never travel inside a layer.
@@ -44,11 +45,14 @@ def read_xattrs(path: str) -> dict[str, bytes]:
 class LayerTarWriter:
     """Writes entries of one tree into one tar stream; call :meth:`close` to finish the archive."""
 
-    def __init__(self, out: BinaryIO, owner_names: tuple[dict[int, str], dict[int, str]] | None = None):
+    def __init__(self, out: BinaryIO, owner_names: tuple[dict[int, str], dict[int, str]] | None = None,
+                 idmap: IdMap | None = None):
         self._tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
         self._links: dict[tuple[int, int], str] = {}
         #: user and group names by id, for archives that carry them (``cp``, as Docker's); layers carry none
         self._users, self._groups = owner_names or ({}, {})
+        #: a remapped container's tree: owners are host ids of this map, the archive carries the container's
+        self._idmap = idmap
 
     def add(self, root: str, rel: str, st: os.stat_result | None = None, arcname: str | None = None) -> None:
         """Add ``root/rel`` (not recursing) under the archive name ``arcname`` (default ``rel``)."""
@@ -57,8 +61,8 @@ class LayerTarWriter:
         name = rel if arcname is None else arcname
         ti = tarfile.TarInfo(name)
         ti.mode = stat.S_IMODE(st.st_mode)
-        ti.uid, ti.gid = st.st_uid, st.st_gid
-        ti.uname, ti.gname = self._users.get(st.st_uid, ""), self._groups.get(st.st_gid, "")
+        ti.uid, ti.gid = (st.st_uid, st.st_gid) if self._idmap is None else self._idmap.as_container(st.st_uid, st.st_gid)
+        ti.uname, ti.gname = self._users.get(ti.uid, ""), self._groups.get(ti.gid, "")
         ti.mtime = int(st.st_mtime)
         for key, value in read_xattrs(path).items():
             ti.pax_headers["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")

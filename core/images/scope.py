@@ -19,6 +19,7 @@ import stat
 from typing import Iterator
 
 from berth.errors import InvalidArgument
+from berth.hookspecs.types import IdMap
 
 _MAX_HOPS = 40  # the kernel's MAXSYMLINKS
 
@@ -45,10 +46,15 @@ class Tree:
     there (a volume's ``_data``, a bind source). Resolution walks container paths,
     so a symlink in a volume that names ``/etc`` leads to the container's ``/etc``,
     exactly as inside the container. With no mounts this is :func:`resolve_in_root`.
+
+    ``idmap``: the tree belongs to a remapped container (``--userns-remap``): every owner seen
+    here is a host id of that map, and archives of it carry the container's ids.
     """
 
-    def __init__(self, root: str, mounts: dict[str, str] | None = None, live_mount_points: set[str] | None = None):
+    def __init__(self, root: str, mounts: dict[str, str] | None = None, live_mount_points: set[str] | None = None,
+                 idmap: IdMap | None = None):
         self.root = os.path.abspath(root)
+        self.idmap = idmap
         self.mounts = {clean(dest): source for dest, source in (mounts or {}).items()}
         #: for a running container's own view (``/proc/PID/root``), where the kernel resolves mounts:
         #: the container's mount destinations, the only other filesystems a walk descends into

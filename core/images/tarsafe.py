@@ -171,6 +171,10 @@ class Extractor:
 
     # -- public ---------------------------------------------------------------
 
+    def host_owner(self, uid: int, gid: int) -> tuple[int, int]:
+        """The owner to give on disk to an entry the archive says ``uid``:``gid`` owns (as is, for layers)."""
+        return uid, gid
+
     def extract(self, stream: BinaryIO) -> ExtractResult:
         """Read the whole tar ``stream`` and apply it under the root."""
         self._root_fd = os.open(self.root, _DIR_FLAGS)
@@ -262,7 +266,7 @@ class Extractor:
             raise UnsafeArchive(f"{self.what} entry {name!r} passes through {'/'.join(path)!r}, a symlink in the "
                                 f"layer below; refusing to extract")
         os.mkdir(comp, 0o755, dir_fd=fd)
-        os.chown(comp, 0, 0, dir_fd=fd, follow_symlinks=False)
+        os.chown(comp, *self.host_owner(0, 0), dir_fd=fd, follow_symlinks=False)
         self.result.extracted.add("/".join(path))
 
     def _through_symlink(self, fd: int, real: list[str], comp: str, name: str, hops: int) -> str:
@@ -429,10 +433,11 @@ class Extractor:
 
     def _set_meta(self, fd_or_dir: int, name: str | None, member: tarfile.TarInfo, is_dir: bool, symlink: bool = False) -> None:
         """Owner, xattrs, then mode: chown clears setuid bits and file capabilities, so it goes first."""
+        owner = self.host_owner(member.uid, member.gid)
         if name is None:
-            os.chown(fd_or_dir, member.uid, member.gid)
+            os.chown(fd_or_dir, *owner)
         else:
-            os.chown(name, member.uid, member.gid, dir_fd=fd_or_dir, follow_symlinks=False)
+            os.chown(name, *owner, dir_fd=fd_or_dir, follow_symlinks=False)
         xattrs = {k[len(_XATTR_PAX):]: v for k, v in member.pax_headers.items() if k.startswith(_XATTR_PAX)}
         if xattrs:
             # An open fd is used directly; a name is reached through its directory's

@@ -42,6 +42,7 @@ __all__ = [
     "test_storage_options_are_refused_or_enforced_never_ignored", "test_reporting_hooks_return_plain_data",
     "test_idmapped_view_shows_owners_through_the_map", "test_writes_through_idmapped_view_store_container_ids",
     "test_idmapped_view_is_reference_counted_and_released", "test_drivers_without_idmap_support_refuse_clearly",
+    "test_stored_tree_reads_while_idmapped_view_is_held",
 ]
 
 DEEP_CHAIN = 130
@@ -573,6 +574,18 @@ def test_idmapped_view_shows_owners_through_the_map(graph: GraphDriver) -> None:
     assert viewed["far"][2:4] == (OVERFLOW_ID, OVERFLOW_ID)
 
 
+def _write_in_view(graph: GraphDriver, view: str, writes) -> None:
+    """``writes(root_fd, at)`` as the container's root in the id-mapped ``view``; ``at(rel)`` names a path
+    in the view relative to ``root_fd``, the driver root. From the driver root down the view must be
+    searchable by the map's root (the kit's own temporary directories above it are not)."""
+    root_fd = os.open(graph.driver.root, os.O_PATH | os.O_DIRECTORY)
+    rel_view = os.path.relpath(view, graph.driver.root)
+    try:
+        _as_container_root(lambda: writes(root_fd, lambda rel: os.path.join(rel_view, rel)))
+    finally:
+        os.close(root_fd)
+
+
 def test_writes_through_idmapped_view_store_container_ids(graph: GraphDriver) -> None:
     """What the map's root writes through the view (new files, chown, copy-up, deletion) is stored with
     container ids, and the layer's diff reports them as a plain mount's writes would be."""
@@ -580,15 +593,8 @@ def test_writes_through_idmapped_view_store_container_ids(graph: GraphDriver) ->
     _make_base(graph)
     graph.create_rw("child", "base")
     path = graph.mount_idmapped("child", KIT_IDMAP)
-    # From the driver root down, the view must be searchable by the map's root (the kit's own
-    # temporary directories above it are not: the child starts from a descriptor of the root)
-    root_fd = os.open(graph.driver.root, os.O_PATH | os.O_DIRECTORY)
-    view = os.path.relpath(path, graph.driver.root)
 
-    def container_writes() -> None:
-        def at(rel: str) -> str:
-            return os.path.join(view, rel)
-
+    def container_writes(root_fd: int, at) -> None:
         for name, text in (("etc/motd", b"hi\n"), ("home/user/owned", b"mine\n")):
             fd = os.open(at(name), os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=root_fd)
             os.write(fd, text)
@@ -598,9 +604,8 @@ def test_writes_through_idmapped_view_store_container_ids(graph: GraphDriver) ->
         os.unlink(at("etc/shadow"), dir_fd=root_fd)
 
     try:
-        _as_container_root(container_writes)
+        _write_in_view(graph, path, container_writes)
     finally:
-        os.close(root_fd)
         graph.unmount_idmapped("child")
     stored = _mounted_snapshot(graph, "child")
     assert stored["etc/motd"][1:4] == (0o644, 0, 0)
@@ -615,6 +620,32 @@ def test_writes_through_idmapped_view_store_container_ids(graph: GraphDriver) ->
     assert (members["etc/motd"].uid, members["home/user/owned"].uid, members["bin/tool"].uid) == (0, 1000, 0)
     assert members["bin/tool"].mode & 0o7777 == 0o4750
     assert "etc/.wh.shadow" in members
+
+
+def test_stored_tree_reads_while_idmapped_view_is_held(graph: GraphDriver) -> None:
+    """While a remapped container runs on a layer its changes can be taken (``docker diff``, commit):
+    the diff hooks and a plain mount (read-only, perhaps) show what it wrote, with container ids."""
+    graph = _idmapped_graph(graph)
+    _make_base(graph)
+    graph.create_rw("child", "base")
+    path = graph.mount_idmapped("child", KIT_IDMAP)
+
+    def container_writes(root_fd: int, at) -> None:
+        fd = os.open(at("etc/motd"), os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=root_fd)
+        os.close(fd)
+
+    try:
+        _write_in_view(graph, path, container_writes)
+        assert Change("/etc/motd", ChangeKind.ADDED) in graph.changes("child", "base")
+        assert _mounted_snapshot(graph, "child")["etc/motd"][1:4] == (0o644, 0, 0)
+        stream = graph.diff("child", "base")
+        try:
+            assert tarfile.open(fileobj=io.BytesIO(stream.read())).getmember("etc/motd").uid == 0
+        finally:
+            stream.close()
+        assert os.lstat(os.path.join(path, "etc/motd")).st_uid == 100000  # the view is intact
+    finally:
+        graph.unmount_idmapped("child")
 
 
 def test_idmapped_view_is_reference_counted_and_released(graph: GraphDriver) -> None:

@@ -12,7 +12,7 @@ kernel shifts owners as they are looked at (``mount_setattr(MOUNT_ATTR_IDMAP)``,
   are accepted from 5.19). overlayfs does its own writes (copy-up, whiteouts, the work
   directory) with the credentials of whoever mounted it, and through an id-mapped upper
   layer those credentials must be mapped: the mount is made as the map's root
-  (:func:`berth.plugins.linux.creds.filesystem_ids`), so those files land on disk owned
+  (:func:`berth.fscreds.filesystem_ids`), so those files land on disk owned
   by container root, like the container's own.
 
 The container's init (the map's root, without host privileges) walks from ``/`` to the
@@ -28,7 +28,8 @@ import tempfile
 from berth.fsutil import remove_path
 from berth.hookspecs.types import IdMap
 from berth.plugins.graphdrivers.mounts import sys_umount
-from berth.plugins.linux import creds, mountapi, userns
+from berth import fscreds as creds
+from berth.plugins.linux import mountapi, userns
 
 
 def open_to_map_root(idmap: IdMap, *directories: str) -> None:

@@ -29,7 +29,7 @@ import tempfile
 
 from berth import hookimpl
 from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
-from berth.fsutil import is_mountpoint, remove_path
+from berth.fsutil import is_mountpoint, read_text, remove_path
 from berth.hookspecs.types import IdMap
 from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.mounts import sys_mount as _sys_mount, sys_umount as _sys_umount
@@ -112,17 +112,18 @@ class OverlayDriver(OverlayLayerStore):
 
     # -- mounting -------------------------------------------------------------------------
 
-    def _attach(self, layer_id: str, lower: str, mount_label: str) -> None:
+    def _attach(self, layer_id: str, lower: str, mount_label: str, upper: bool = True) -> None:
         label = f',context="{mount_label}"' if mount_label else ""
         lowers = lower.split(":")
-        absolute = (f"{self._options}lowerdir={':'.join(os.path.join(self.root, l) for l in lowers)},"
-                    f"upperdir={self.root}/{layer_id}/diff,workdir={self.root}/{layer_id}/work{label}")
+        writable = f",upperdir={self.root}/{layer_id}/diff,workdir={self.root}/{layer_id}/work" if upper else ""
+        absolute = f"{self._options}lowerdir={':'.join(os.path.join(self.root, l) for l in lowers)}{writable}{label}"
         merged = os.path.join(self.root, layer_id, "merged")
         try:
             if len(absolute) < self._page - 1:
                 _sys_mount("overlay", merged, "overlay", absolute)
                 return
-            relative = f"{self._options}lowerdir={lower},upperdir={layer_id}/diff,workdir={layer_id}/work{label}"
+            writable = f",upperdir={layer_id}/diff,workdir={layer_id}/work" if upper else ""
+            relative = f"{self._options}lowerdir={lower}{writable}{label}"
             if len(relative) >= self._page - 1:
                 raise DriverError(
                     f"overlay: layer {layer_id} has {len(lowers)} ancestors, too many for one overlay mount "
@@ -139,6 +140,10 @@ class OverlayDriver(OverlayLayerStore):
 
     def _detach(self, layer_id: str) -> None:
         _sys_umount(os.path.join(self.root, layer_id, "merged"))
+
+    def _attach_readonly(self, layer_id: str, lower: str, mount_label: str) -> None:
+        link = read_text(os.path.join(self.root, layer_id, "link"))
+        self._attach(layer_id, f"l/{link}:{lower}", mount_label, upper=False)
 
     # -- id-mapped views ---------------------------------------------------------------------
 
@@ -158,9 +163,9 @@ class OverlayDriver(OverlayLayerStore):
         with self._lock(layer_id):
             if not os.path.isdir(os.path.join(path, "diff")):
                 raise NotFound(f"overlay: cannot mount layer {layer_id}: it does not exist")
-            if self._refs.get(layer_id):
-                raise Conflict(f"overlay: layer {layer_id} is mounted plainly (a copy or export is reading it); "
-                               "it cannot be mounted through an id map at the same time, try again")
+            if self._refs.get(layer_id) and layer_id not in self._readonly:
+                raise Conflict(f"overlay: layer {layer_id} is mounted plainly for writing; it cannot be mounted "
+                               "through an id map at the same time, try again once that is done")
             if not self._idrefs.get(layer_id):
                 idmapped.open_to_map_root(idmap, self.root, path)
                 os.makedirs(mapped, mode=0o700, exist_ok=True)

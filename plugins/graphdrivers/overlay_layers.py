@@ -132,8 +132,10 @@ class OverlayLayerStore:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._refs: dict[str, int] = {}
-        #: references on id-mapped views (drivers that offer them); a layer has plain or id-mapped ones, never both
+        #: references on id-mapped views (drivers that offer them); a plain mount taken while a layer has one
+        #: is a read-only view (its id is then in ``_readonly``), see :meth:`_attach_readonly`
         self._idrefs: dict[str, int] = {}
+        self._readonly: set[str] = set()
 
     # -- what subclasses provide -----------------------------------------------------
 
@@ -143,6 +145,11 @@ class OverlayLayerStore:
 
     def _detach(self, layer_id: str) -> None:
         """Unmount ``layer_id``'s ``merged`` dir (not mounted is not an error)."""
+        raise NotImplementedError
+
+    def _attach_readonly(self, layer_id: str, lower: str, mount_label: str) -> None:
+        """Mount a read-only union of ``layer_id``'s diff over ``lower`` at ``merged`` (while an id-mapped
+        view uses the layer's upper directory, which only one mount may write)."""
         raise NotImplementedError
 
     def _adoptable(self, layer_id: str, merged: str) -> bool:
@@ -274,9 +281,6 @@ class OverlayLayerStore:
         with self._lock(layer_id):
             if not os.path.isdir(os.path.join(path, "diff")):
                 raise NotFound(f"{self.name}: cannot mount layer {layer_id}: it does not exist")
-            if self._idrefs.get(layer_id):
-                raise Conflict(f"{self.name}: layer {layer_id} is mounted through an id map (a user-namespaced "
-                               "container runs on it); it cannot be mounted plainly at the same time")
             lower = self._lower(layer_id)
             if lower is None:
                 self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
@@ -284,7 +288,10 @@ class OverlayLayerStore:
             merged = os.path.join(path, "merged")
             if self._refs.get(layer_id, 0) == 0:
                 os.makedirs(merged, mode=0o700, exist_ok=True)
-                if not (is_mountpoint(merged) and self._adoptable(layer_id, merged)):
+                if self._idrefs.get(layer_id):  # a remapped container writes it: read its diff as a lower layer
+                    self._attach_readonly(layer_id, lower, mount_label)
+                    self._readonly.add(layer_id)
+                elif not (is_mountpoint(merged) and self._adoptable(layer_id, merged)):
                     self._attach(layer_id, lower, mount_label)
             self._refs[layer_id] = self._refs.get(layer_id, 0) + 1
             return merged
@@ -298,6 +305,7 @@ class OverlayLayerStore:
                 self._refs[layer_id] = count - 1
                 return True
             self._refs.pop(layer_id, None)
+            self._readonly.discard(layer_id)
             merged = os.path.join(path, "merged")
             if count == 1 and os.path.isdir(merged):
                 self._detach(layer_id)

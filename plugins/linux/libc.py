@@ -2,16 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
+from berth.fscreds import check, libc  # one libc handle and error convention for all
 
-libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-
-
-def check(result: int, what: str) -> int:
-    """``result`` of a libc call; -1 becomes OSError with errno and a message naming ``what`` was refused."""
-    if result == -1:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return result
+__all__ = ["check", "libc"]

@@ -48,12 +48,16 @@ def _syscall(number: int, what: str, *args) -> int:
     return check(libc.syscall(ctypes.c_long(number), *args), what)
 
 
-def open_tree_clone(path: str, dir_fd: int = AT_FDCWD) -> int:
-    """open_tree(path, OPEN_TREE_CLONE|AT_RECURSIVE): a detached copy of the mounts at ``path``, as an fd.
+def open_tree_clone(path: str, dir_fd: int = AT_FDCWD, recursive: bool = True) -> int:
+    """open_tree(path, OPEN_TREE_CLONE[|AT_RECURSIVE]): a detached copy of the mount at ``path`` (with the
+    mounts below it when ``recursive``, as ``rbind``), as an fd. Unlike a path or an O_PATH descriptor,
+    such a tree can be attached in another mount namespace (``move_mount``): that is how a process in a
+    container's namespaces binds what only the host could reach.
 
     ``path`` "" with ``dir_fd`` clones what ``dir_fd`` refers to.
     """
-    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | (AT_EMPTY_PATH if not path else 0)
+    flags = (OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+             | (AT_EMPTY_PATH if not path else 0))
     return _syscall(SYS_OPEN_TREE, f"open_tree({path!r})", ctypes.c_int(dir_fd), path.encode(), ctypes.c_uint(flags))
 
 

@@ -349,9 +349,12 @@ class NativeDriver(MonitoredDriver):
     @hookimpl
     def exec_features(self):
         """The host's cgroup controls; seccomp is the only LSM-like filter this driver applies."""
-        from .sysinfo import host_features
+        from dataclasses import replace
 
-        return host_features(runtimes=(self.name,), security=frozenset({"seccomp"}))
+        from .sysinfo import host_features, user_namespaces_available
+
+        return replace(host_features(runtimes=(self.name,), security=frozenset({"seccomp"})),
+                       user_namespaces=user_namespaces_available())
 
     @hookimpl
     def exec_status(self) -> list[tuple[str, str]]:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Callable, NoReturn
 
 from ..monitoring import channel
-from . import process, reaper, rootfs, syscalls
+from . import process, reaper, rootfs, syscalls, userns
 from .cgroups import Cgroups
 
-#: Namespaces set up by the init itself; "pid" is entered by the monitor before it forks,
-#: "user" is not supported (berth runs containers as real root).
+#: Namespaces set up by the init itself; "pid" is entered by the monitor before it forks (or, with a
+#: user namespace, by the init before it forks pid 1: see ``userns.py``, which handles "user" too).
 _INIT_NAMESPACES = ("ipc", "uts", "network", "cgroup", "mount")
 
 
@@ -41,6 +41,12 @@ class InitContext:
     marks: dict = field(default_factory=dict)
     #: the spec's seccomp profile compiled to BPF by the monitor (None: no filter)
     seccomp_program: bytes | None = None
+    #: with a user namespace: bind-mount and device sources cloned as host root (``userns.open_sources``)
+    sources: dict = field(default_factory=dict)
+    #: with a user namespace, set before pid 1 is forked: the cgroup go-ahead and the namespaces
+    #: named by path are already taken care of
+    cgroups_joined: bool = False
+    joined_by_path: bool = False
 
 
 class StepFailed(Exception):
@@ -104,6 +110,8 @@ def enter_namespaces(ctx: InitContext) -> None:
             continue
         flag = syscalls.NAMESPACES[kind][0]
         path = entries[kind].get("path")
+        if path and ctx.joined_by_path:
+            continue
         if path:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
@@ -138,13 +146,21 @@ def wait_for_cgroups(ctx: InitContext) -> None:
     of idling. Everything from here on (the cgroupfs mount, execve) needs the membership:
     the namespace's root and the limits that apply to the user's process.
     """
+    await_cgroups(ctx)
+    if _new_namespace(ctx.spec, "cgroup"):
+        syscalls.unshare(syscalls.NAMESPACES["cgroup"][0])
+
+
+def await_cgroups(ctx: InitContext) -> None:
+    """The monitor's go-ahead: we are in the container's cgroups (received once, by whoever comes first)."""
+    if ctx.cgroups_joined:
+        return
     message, _ = channel.recv(ctx.chan)
     if message is None:
         os._exit(1)  # the monitor is gone (it failed and reports why itself)
     if not message.get("cgroups_joined"):
         raise RuntimeError(f"expected the monitor's cgroup go-ahead, got {message!r}")
-    if _new_namespace(ctx.spec, "cgroup"):
-        syscalls.unshare(syscalls.NAMESPACES["cgroup"][0])
+    ctx.cgroups_joined = True
 
 
 def _new_namespace(spec: dict, kind: str) -> bool:
@@ -161,14 +177,16 @@ def prepare_rootfs(ctx: InitContext, cgroup_wait: tuple[str, Callable[[], None]]
         ("make mounts private", lambda: rootfs.make_host_mounts_private(linux.get("rootfsPropagation"))),
         ("bind rootfs", lambda: rootfs.bind_rootfs_on_itself(root)),
     ]
-    for entry in ctx.spec.get("mounts") or []:
+    for n, entry in enumerate(ctx.spec.get("mounts") or []):
         if cgroup_wait is not None and entry.get("type") == "cgroup":
             steps.append(cgroup_wait)
             cgroup_wait = None
+        if userns.source_key(n) in ctx.sources:  # cloned before the user namespace: attach that copy
+            entry = {**entry, "tree": ctx.sources[userns.source_key(n)]}
         steps.append((f"mount {entry.get('type') or 'bind'} on {entry['destination']}",
                       lambda e=entry: rootfs.mount_entry(root, e, ctx.cgroups, new_cgroupns)))
     steps += [
-        ("create devices", lambda: rootfs.create_devices(root, linux.get("devices") or [])),
+        ("create devices", lambda: rootfs.create_devices(root, linux.get("devices") or [], ctx.sources)),
         ("create /dev symlinks", lambda: rootfs.create_dev_symlinks(root)),
         ("pivot_root", lambda: rootfs.pivot_to(root)),
     ]
@@ -192,8 +210,8 @@ def set_hostname(ctx: InitContext) -> None:
         socket.sethostname(hostname)
     domain = ctx.spec.get("domainname")
     if domain and _new_namespace(ctx.spec, "uts"):
-        with open("/proc/sys/kernel/domainname", "w") as f:
-            f.write(domain)
+        # the syscall, not /proc/sys/kernel/domainname: in a user namespace that file is only host root's
+        syscalls.setdomainname(domain)
 
 
 def write_sysctls(ctx: InitContext) -> None:
@@ -262,6 +280,9 @@ def container_init(ctx: InitContext) -> NoReturn:
     linux = ctx.spec.get("linux") or {}
     ctx.process = ctx.spec.get("process") or {}
     try:
+        user = userns.entry(ctx.spec)
+        if user is not None:
+            enter_user_namespace(ctx, user)  # only pid 1 comes back
         cgroup_wait = ("wait for cgroups", lambda: wait_for_cgroups(ctx))
         steps = [
             ("enter namespaces", lambda: enter_namespaces(ctx)),
@@ -299,6 +320,23 @@ def container_init(ctx: InitContext) -> NoReturn:
         _fail(ctx, exc)
 
 
+def enter_user_namespace(ctx: InitContext, user: dict) -> None:
+    """As host root: what needs the host (see ``userns.py``), then into the user namespace; fork pid 1.
+
+    Returns in pid 1 only; the forking process reports pid 1's pid to the monitor and exits.
+    """
+    _run_steps([
+        ("join namespaces by path", lambda: userns.join_by_path(ctx.spec)),
+        ("open mount sources", lambda: ctx.sources.update(userns.open_sources(ctx.spec))),
+        ("set oom_score_adj", lambda: set_oom_score_adj(ctx)),
+        ("wait for cgroups", lambda: await_cgroups(ctx)),
+        ("enter user namespace", lambda: userns.enter(user, ctx.chan)),
+        ("become root", userns.become_root),
+        ("fork pid 1", lambda: userns.fork_pid1(ctx.spec, ctx.chan)),
+    ])
+    ctx.joined_by_path = True
+
+
 def _exec_or_fail(ctx: InitContext) -> NoReturn:
     """The --init child: become the user's process, or report why not and exit with Docker's code."""
     try:
@@ -312,8 +350,8 @@ def exec_init(ctx: InitContext, init_pid: int) -> NoReturn:
     try:
         _run_steps([
             ("join cgroups", lambda: join_cgroups(ctx)),
+            ("set oom_score_adj", lambda: set_oom_score_adj(ctx)),  # the container's, as runc exec does; as host root
             ("join namespaces", lambda: join_container_namespaces(init_pid)),
-            ("set oom_score_adj", lambda: set_oom_score_adj(ctx)),  # the container's, as runc exec does
             ("open console", lambda: open_pty(ctx)),
             ("report ready", lambda: report_ready(ctx)),
         ])
@@ -323,10 +361,14 @@ def exec_init(ctx: InitContext, init_pid: int) -> NoReturn:
 
 
 def join_container_namespaces(init_pid: int) -> None:
-    """setns into every namespace of the container's init that differs from ours (mount last)."""
+    """setns into every namespace of the container's init that differs from ours (mount, then user, last).
+
+    Host root may join them all; the user namespace comes last since after it we are the container's
+    root, without the host's privileges, and then become its uid and gid 0.
+    """
     fds = []
     try:
-        for kind in ("ipc", "uts", "network", "cgroup", "mount"):
+        for kind in ("ipc", "uts", "network", "cgroup", "mount", "user"):
             flag, proc_name = syscalls.NAMESPACES[kind]
             theirs = f"/proc/{init_pid}/ns/{proc_name}"
             if os.stat(theirs).st_ino == os.stat(f"/proc/self/ns/{proc_name}").st_ino:
@@ -334,6 +376,8 @@ def join_container_namespaces(init_pid: int) -> None:
             fds.append((os.open(theirs, os.O_RDONLY | os.O_CLOEXEC), flag, theirs))
         for fd, flag, name in fds:
             syscalls.setns(fd, flag, name)
+        if fds and fds[-1][1] == syscalls.CLONE_NEWUSER:
+            userns.become_root()
     finally:
         for fd, _, _ in fds:
             os.close(fd)

@@ -18,9 +18,12 @@ from typing import NoReturn
 
 from berth.containers.jsonlog import timestamp
 
+from berth.hookspecs.types import IdMap
+from berth.plugins.linux.userns import write_maps
+
 from ..monitoring import channel, state
-from ..monitoring.monitor import Monitor, SetupFailed, base_record, detach_stdio
-from . import init, seccomp, syscalls
+from ..monitoring.monitor import Monitor, SetupFailed, base_record, become_subreaper, detach_stdio
+from . import init, seccomp, syscalls, userns
 from .cgroups import Cgroups
 from .cgroups2 import native_cgroups
 
@@ -83,11 +86,43 @@ class NativeMonitor(Monitor):
             self.adopt_master(fds)
             self.marks.update(message.get("marks") or {})
             return
+        self._setup_failed(message)
+
+    def _setup_failed(self, message: dict | None) -> NoReturn:
+        """The child said why it cannot go on (or died): reap it and raise SetupFailed with its reason."""
         self.reap(block=True)
         if message and "exec_error" in message:
             raise SetupFailed({"ok": False, "exec_error": message["exec_error"], "exit_code": message["exit_code"]})
         detail = (message or {}).get("error") or f"the container's init exited ({self._exit_code()}) during set-up"
         raise SetupFailed({"ok": False, "error": detail})
+
+    def _expect(self, key: str) -> dict:
+        message, _ = channel.recv(self.chan)
+        if not message or key not in message:
+            self._setup_failed(message)
+        return message
+
+    def settle_user_namespace(self, idmap: IdMap | None) -> None:
+        """The init entered its user namespace: map a new one from out here, then adopt the pid 1 it forks.
+
+        Writing the maps is the host root's job (the process inside has no ids until then, and waits);
+        the forking process exits at once and pid 1 is reparented to us, a subreaper.
+        """
+        if self._expect("userns")["userns"] == "unshared":
+            try:
+                if idmap is None:
+                    raise OSError("a new user namespace needs linux.uidMappings and linux.gidMappings in the spec")
+                write_maps(self.child, idmap)
+            except OSError as exc:
+                self.kill_child()
+                raise SetupFailed({"ok": False, "error": f"mapping the container's user namespace: {exc}"}) from exc
+            channel.send(self.chan, {"mapped": True})
+        pid1 = int(self._expect("init_pid")["init_pid"])
+        os.waitpid(self.child, 0)
+        os.close(self.pidfd)
+        self.pidfd = -1
+        self.adopt(pid1)
+        self.mark("user_namespace_mapped")
 
     def await_exec(self) -> dict | None:
         """After the start signal: None when execve succeeded (channel EOF), else the failure reply."""
@@ -151,7 +186,11 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
             mon.open_listeners()
             # before the pid namespace: compiling may run helpers, and the first child there is its pid 1
             program = seccomp.program_for((spec.get("linux") or {}).get("seccomp"), request.get("seccomp_cache"))
-            _enter_pid_namespace(spec)
+            user = userns.entry(spec)
+            if user is None:
+                _enter_pid_namespace(spec)
+            else:  # the init makes the pid namespace inside its user namespace; we inherit its pid 1
+                become_subreaper()
             mon.mark("cgroups_created")
         except Exception as exc:
             raise SetupFailed({"ok": False, "error": f"preparing the container: {exc}"}) from exc
@@ -163,6 +202,8 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
         mon.fork_child(child)
         mon.mark("init_forked_monitor")
         mon.join_cgroups(cgroups)
+        if user is not None:
+            mon.settle_user_namespace(IdMap.from_oci(spec.get("linux") or {}))
         mon.await_ready()
         mon.record["status"] = "created"
         mon.save()

@@ -12,6 +12,7 @@ import os
 import stat
 
 from berth.images.scope import resolve_in_root
+from berth.plugins.linux import mountapi
 
 from . import syscalls as sc
 from .cgroups import Cgroups
@@ -103,16 +104,34 @@ def mount_entry(rootfs: str, entry: dict, cgroups: Cgroups | None, new_cgroupns:
     if kind == "cgroup":
         mount_cgroups(target, flags, cgroups, new_cgroupns)
     elif flags & sc.MS_BIND or kind == "bind":
-        _mkdir_or_file(target, not os.path.isdir(source))
-        sc.mount(source, target, None, sc.MS_BIND | (flags & sc.MS_REC))
+        tree = entry.get("tree")  # a detached copy of the source, made by host root (user namespaces)
+        _mkdir_or_file(target, not (os.path.isdir(source) if tree is None else stat.S_ISDIR(os.fstat(tree).st_mode)))
+        if tree is None:
+            sc.mount(source, target, None, sc.MS_BIND | (flags & sc.MS_REC))
+        else:
+            mountapi.move_mount_to(tree, target)
         extra = flags & ~(sc.MS_BIND | sc.MS_REC)
         if extra:  # a bind mount ignores other flags until remounted
             sc.mount(source, target, None, sc.MS_BIND | sc.MS_REMOUNT | extra | _mount_flags_of(target))
+    elif kind == "sysfs":
+        _mkdir_or_file(target, False)
+        mount_sysfs(target, flags, data)
     else:
         _mkdir_or_file(target, False)
         sc.mount(source, target, kind, flags, data or None)
     if propagation:
         sc.mount(None, target, None, propagation)
+
+
+def mount_sysfs(target: str, flags: int, data: str) -> None:
+    """sysfs, or in a user namespace that does not own the network namespace (one joined from another
+    user namespace) the host's /sys bound in its place with the same flags, as runc did: the kernel
+    lets only the network namespace's owner mount a sysfs."""
+    try:
+        sc.mount("sysfs", target, "sysfs", flags, data or None)
+    except PermissionError:
+        sc.mount("/sys", target, None, sc.MS_BIND | sc.MS_REC)
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags | _mount_flags_of(target))
 
 
 def mount_cgroups(target: str, flags: int, cgroups: Cgroups | None, new_cgroupns: bool) -> None:
@@ -144,8 +163,13 @@ def mount_cgroups(target: str, flags: int, cgroups: Cgroups | None, new_cgroupns
         sc.mount(None, target, None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
 
 
-def create_devices(rootfs: str, devices: list[dict]) -> None:
-    """mknod the default devices and the spec's ``linux.devices`` in the container's /dev."""
+def create_devices(rootfs: str, devices: list[dict], sources: dict[str, int] | None = None) -> None:
+    """mknod the default devices and the spec's ``linux.devices`` in the container's /dev.
+
+    Where mknod is refused (a user namespace: its root may not make device nodes) the host's node
+    is bind-mounted instead, attaching ``sources[path]`` (a copy of it made by host root) when given.
+    """
+    sources = sources or {}
     wanted = {d["path"]: d for d in DEFAULT_DEVICES}
     wanted.update({d["path"]: d for d in devices or []})
     old_umask = os.umask(0)
@@ -162,7 +186,11 @@ def create_devices(rootfs: str, devices: list[dict]) -> None:
             except PermissionError:
                 # Without CAP_MKNOD (nested, user namespaces) bind the host's node instead.
                 _mkdir_or_file(target, True)
-                sc.mount(dev["path"], target, None, sc.MS_BIND)
+                tree = sources.get(f"device:{dev['path']}")  # userns.device_key
+                if tree is not None:
+                    mountapi.move_mount_to(tree, target)
+                else:
+                    sc.mount(dev["path"], target, None, sc.MS_BIND)
                 continue
             os.chown(target, dev.get("uid", 0), dev.get("gid", 0))
     finally:

@@ -1,6 +1,6 @@
 """Thin ctypes wrappers for the Linux calls Python 3.11's ``os`` module lacks.
 
-unshare, setns, mount, umount2, pivot_root, prctl (capabilities: ``berth.plugins.linux.creds``). Each raises
+unshare, setns, mount, umount2, pivot_root, prctl (capabilities: ``berth.fscreds``). Each raises
 ``OSError`` with the errno and a message naming the call and its target, so a
 failing container set-up step says exactly what the kernel refused.
 """
@@ -92,6 +92,12 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, d
 def umount2(target: str, flags: int = 0) -> None:
     """umount2(2)."""
     _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target!r}")
+
+
+def setdomainname(name: str) -> None:
+    """setdomainname(2): the NIS domain name of the UTS namespace."""
+    data = name.encode()
+    _check(_libc.setdomainname(data, ctypes.c_size_t(len(data))), f"setdomainname({name!r})")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:

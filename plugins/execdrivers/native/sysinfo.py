@@ -107,6 +107,14 @@ def _first(*values: str) -> str:
     return next((v for v in values if v), "")
 
 
+def user_namespaces_available(proc: str = "/proc") -> bool:
+    """The kernel can make user namespaces here (and no sysctl forbids them)."""
+    if not os.path.exists(os.path.join(proc, "self/ns/user")):
+        return False
+    limit = _read(os.path.join(proc, "sys/user/max_user_namespaces"))
+    return not limit or int(limit) > 0
+
+
 def host_features(*, runtimes: tuple[str, ...], security: frozenset[str],
                   hierarchies: dict[str, str] | None = None, unified_root: str = "/sys/fs/cgroup",
                   sys_root: str = "/sys") -> ExecFeatures:
