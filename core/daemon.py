@@ -197,6 +197,7 @@ async def serve(engine, listeners) -> None:
             host, _, port = address.rpartition(":")
             await web.TCPSite(runner, host, int(port), ssl_context=context).start()
     await engine.containers.restore()
+    await engine.swarm.start()
     for cid, why in engine.containers.store.corrupt.items():
         engine.warnings.append(f"container {cid[:12]} was not loaded: its record is corrupt ({why}); "
                                "repair or remove that directory and restart berthd")
@@ -208,6 +209,7 @@ async def serve(engine, listeners) -> None:
                    graph=engine.graph.name, exec=engine.exec.name, data_root=engine.data_root)
     await stop.wait()
     log.get().info("berthd.stopping")
+    await engine.swarm.stop()
     await runner.cleanup()
     for path in sockets:
         try:

@@ -73,6 +73,9 @@ class Engine:
         )
         self.execs = ExecManager(self.containers)
         self.containers.health.run_probe = self.execs.probe
+        from berth.swarm.manager import SwarmManager
+
+        self.swarm = SwarmManager(self)
 
     def _log_defaults(self):
         """The containers' default log driver and options (``log-driver``/``log-opts``), checked as dockerd does."""

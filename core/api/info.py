@@ -1,8 +1,7 @@
 """``GET /info``: every field dockerd's answer has, with the same types, plus berth's driver inventory.
 
 Fields describing parts berth does not have hold dockerd's value for "none": the
-swarm is ``inactive`` (berth has no swarm mode, see :mod:`berth.api.swarm`), the
-containerd/runc/init commits are empty. ``Images`` counts what ``images/json?all=1``
+containerd/runc/init commits are empty. ``Swarm`` is :mod:`berth.swarm`'s answer. ``Images`` counts what ``images/json?all=1``
 lists (intermediate images included), as dockerd does.
 """
 
@@ -26,9 +25,6 @@ from berth.containers.model import State
 
 routes = Routes()
 
-# dockerd's answer on a node outside a swarm
-SWARM_INACTIVE = {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
-                  "Error": "", "RemoteManagers": None}
 NO_COMMIT = {"ID": "", "Expected": ""}
 INDEX_SERVER = "https://index.docker.io/v1/"
 
@@ -44,7 +40,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         **_container_counts(engine), "Images": len(images),
         **_drivers(engine, inventory), **_host_facts(), **cgroupinfo.fields(features), **_daemon_facts(engine),
         "RegistryConfig": registry_config(engine.config.insecure_registries or []),
-        "Swarm": dict(SWARM_INACTIVE), "Warnings": [*engine.warnings, *cgroupinfo.warnings(features)],
+        "Swarm": engine.swarm.info(), "Warnings": [*engine.warnings, *cgroupinfo.warnings(features)],
         "CDISpecDirs": [],  # API 1.44: no CDI device specs are read (dockerd writes [] for none)
     })
 

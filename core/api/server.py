@@ -105,10 +105,10 @@ class Routes:
 def route_modules() -> tuple[Any, ...]:
     """The modules whose ``routes`` make up the API."""
     from berth.api import (attach, build, containers, events, execs, filesystem, images, info, networks, plugins,
-                           registry, swarm, system, volumes)
+                           registry, secrets, swarm, system, volumes)
 
     return (system, info, events, containers, attach, execs, images, filesystem, networks, volumes, registry, build,
-            swarm, plugins)
+            swarm, secrets, plugins)
 
 
 def registered_routes() -> set[tuple[str, str]]:

@@ -1,58 +1,74 @@
-"""Swarm routes answered as dockerd answers them on a node that is not part of a swarm.
+"""Swarm routes: the swarm itself (init, join, leave, inspect, update, unlock) and its nodes.
 
-berth has no swarm mode, so it is always such a node. dockerd then answers every
-cluster route with 503 and one of two messages (not a manager; not part of a
-swarm), and ``info.Swarm.LocalNodeState`` is ``inactive``. Clients rely on that:
-docker-py's and compose's clean-up calls ``leave_swarm(force=True)`` and treats a
-503 as "nothing to leave", whereas a 404 is a real error. As in dockerd, a
-request's body and query parameters are checked (400) before the node's state.
-``swarm init`` and ``swarm join`` are refused with a 503 that says why.
+The work is :mod:`berth.swarm`'s; these handlers read requests as dockerd reads them
+(the body decoded into its Go type first: an empty body is "got EOF while reading
+request body", a mistyped field Go's unmarshal error; then the query), and answer
+with dockerd's JSON. Outside a swarm every cluster route answers dockerd's 503, after
+the same request checks: clients such as docker-py's and compose's clean-up call
+``leave_swarm(force=True)`` and take a 503 as "nothing to leave".
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 from aiohttp import web
 
-from berth.api.server import Routes, query_filters, read_json
-from berth.errors import InvalidArgument, Unavailable
+from berth.api.server import Routes, api_version, engine_of, json_response, query_filters
+from berth.errors import InvalidArgument
+from berth.swarm import apitypes, gojson
 
 routes = Routes()
 
-NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
-                 'node to swarm and try again.')
-NOT_PART_OF_A_SWARM = "This node is not part of a swarm"
-NO_SWARM_MODE = "berth does not implement swarm mode: this node cannot init or join a swarm"
 
-# Object kinds whose routes all need a manager, with the word dockerd uses in "invalid <kind> version".
-MANAGED_KINDS = {"services": "service", "nodes": "node", "secrets": "secret", "configs": "config"}
+def swarm_of(request: web.Request):
+    return engine_of(request).swarm
 
 
-async def _read_body(request: web.Request) -> dict:
-    """The JSON body dockerd's handlers decode; an empty one is its 400."""
-    if not (await request.read()).strip():
+async def read_go_body(request: web.Request, go_type: Any) -> dict:
+    """The body decoded as dockerd's ``json.NewDecoder(body).Decode(&value)`` of ``go_type``."""
+    raw = (await request.read()).decode(errors="replace")
+    if not raw.strip():
         raise InvalidArgument("got EOF while reading request body")
-    return await read_json(request)
+    try:
+        data, _ = json.JSONDecoder().raw_decode(raw.lstrip())  # Go reads one value and ignores what follows
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid character in request body: {exc}") from None
+    return gojson.decode(data, go_type)
 
 
-def _check_version(request: web.Request, kind: str) -> None:
-    """The ``version`` an update must name, checked as dockerd does (configs have their own wording)."""
+def query_version(request: web.Request, kind: str) -> int:
+    """The ``version`` an update names, parsed as dockerd does (configs and secrets have their own wording)."""
     raw = request.query.get("version", "")
-    if raw.isdigit():
-        return
-    if kind == "config":
-        raise InvalidArgument("invalid config version")
-    raise InvalidArgument(f"invalid {kind} version '{raw}': strconv.ParseUint: parsing \"{raw}\": invalid syntax")
+    if raw.isdigit() and int(raw) < 2**64:
+        return int(raw)
+    if kind in ("config", "secret"):
+        raise InvalidArgument(f"invalid {kind} version")
+    reason = "invalid syntax" if not raw.isdigit() else "value out of range"
+    raise InvalidArgument(f"invalid {kind} version '{raw}': strconv.ParseUint: parsing \"{raw}\": {reason}")
 
 
-def _check_bool(request: web.Request, name: str) -> None:
-    raw = request.query.get(name)
-    if raw and raw.lower() not in ("1", "0", "t", "f", "true", "false"):
-        raise InvalidArgument(f"invalid value for {name}: {raw}: strconv.ParseBool: parsing \"{raw}\": invalid syntax")
+def query_go_bool(request: web.Request, name: str, message: str | None = None) -> bool:
+    """A boolean query parameter read by Go's ``strconv.ParseBool`` (absent or empty: false)."""
+    raw = request.query.get(name, "")
+    if raw in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if raw in ("", "0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise InvalidArgument(message or f"invalid value for {name}: {raw}: strconv.ParseBool: parsing \"{raw}\": "
+                                     "invalid syntax")
 
 
-def _check_log_streams(request: web.Request) -> None:
-    if not any(request.query.get(stream, "") not in ("", "0", "false") for stream in ("stdout", "stderr")):
-        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+def form_bool(request: web.Request, name: str) -> bool:
+    """dockerd's ``httputils.BoolValue``: anything but "", "0", "no", "false", "none" is true."""
+    return request.query.get(name, "").strip().lower() not in ("", "0", "no", "false", "none")
+
+
+def empty_response(status: int = 200) -> web.Response:
+    """dockerd's answer without a body (JSON content type, no content)."""
+    return web.Response(status=status, content_type="application/json" if status != 204 else None)
 
 
 # ---------------------------------------------------------------------------
@@ -62,87 +78,83 @@ def _check_log_streams(request: web.Request) -> None:
 
 @routes.add("POST", "/swarm/init")
 async def init(request: web.Request) -> web.StreamResponse:
-    await _read_body(request)
-    raise Unavailable(NO_SWARM_MODE)
+    body = await read_go_body(request, apitypes.InitRequest)
+    if api_version(request) < (1, 39):  # these fields came with API 1.39 and 1.40
+        body["DefaultAddrPool"], body["SubnetSize"] = None, 0
+    if api_version(request) < (1, 40):
+        body["DataPathPort"] = 0
+    node_id = await swarm_of(request).init(body)
+    return json_response(node_id)
 
 
 @routes.add("POST", "/swarm/join")
 async def join(request: web.Request) -> web.StreamResponse:
-    await _read_body(request)
-    raise Unavailable(NO_SWARM_MODE)
+    body = await read_go_body(request, apitypes.JoinRequest)
+    await asyncio.to_thread(swarm_of(request).cluster.join, body)
+    return empty_response()
 
 
 @routes.add("POST", "/swarm/leave")
 async def leave(request: web.Request) -> web.StreamResponse:
-    raise Unavailable(NOT_PART_OF_A_SWARM)
+    await swarm_of(request).leave(form_bool(request, "force"))
+    return empty_response()
 
 
 @routes.add("GET", "/swarm")
-@routes.add("GET", "/swarm/unlockkey")
 async def inspect(request: web.Request) -> web.StreamResponse:
-    raise Unavailable(NOT_A_MANAGER)
+    return json_response(gojson.encode(swarm_of(request).cluster.swarm_value(), apitypes.Swarm))
 
 
 @routes.add("POST", "/swarm/update")
 async def update(request: web.Request) -> web.StreamResponse:
-    await _read_body(request)
-    _check_version(request, "swarm")
-    raise Unavailable(NOT_A_MANAGER)
+    spec = await read_go_body(request, apitypes.SwarmSpec)
+    version = query_version(request, "swarm")
+    rotate = {}
+    for flag, name in (("rotateWorkerToken", "RotateWorkerToken"), ("rotateManagerToken", "RotateManagerToken"),
+                       ("rotateManagerUnlockKey", "RotateManagerUnlockKey")):
+        rotate[name] = query_go_bool(request, flag, f"invalid value for {flag}: {request.query.get(flag, '')}")
+    await asyncio.to_thread(swarm_of(request).cluster.update, version, spec, rotate)
+    return empty_response()
+
+
+@routes.add("GET", "/swarm/unlockkey")
+async def unlock_key(request: web.Request) -> web.StreamResponse:
+    return json_response({"UnlockKey": swarm_of(request).cluster.unlock_key()})
 
 
 @routes.add("POST", "/swarm/unlock")
 async def unlock(request: web.Request) -> web.StreamResponse:
-    await _read_body(request)
-    raise Unavailable(NOT_A_MANAGER)
+    body = await read_go_body(request, apitypes.UnlockRequest)
+    swarm_of(request).cluster.unlock(body["UnlockKey"])
+    return empty_response()
 
 
 # ---------------------------------------------------------------------------
-# services, nodes, tasks, secrets, configs
+# nodes
 # ---------------------------------------------------------------------------
 
 
-async def list_objects(request: web.Request) -> web.StreamResponse:
-    query_filters(request)
-    _check_bool(request, "status")
-    raise Unavailable(NOT_A_MANAGER)
+@routes.add("GET", "/nodes")
+async def list_nodes(request: web.Request) -> web.StreamResponse:
+    filters = query_filters(request)
+    return json_response(swarm_of(request).nodes.list(filters))
 
 
-async def one_object(request: web.Request) -> web.StreamResponse:
-    _check_bool(request, "insertDefaults")
-    raise Unavailable(NOT_A_MANAGER)
+@routes.add("GET", "/nodes/{id}")
+async def inspect_node(request: web.Request) -> web.StreamResponse:
+    nodes = swarm_of(request).nodes
+    return json_response(nodes.json(nodes.get(request.match_info["id"])))
 
 
-async def create_object(request: web.Request) -> web.StreamResponse:
-    await _read_body(request)
-    raise Unavailable(NOT_A_MANAGER)
+@routes.add("POST", "/nodes/{id}/update")
+async def update_node(request: web.Request) -> web.StreamResponse:
+    spec = await read_go_body(request, apitypes.NodeSpec)
+    version = query_version(request, "node")
+    swarm_of(request).nodes.update(request.match_info["id"], version, spec)
+    return empty_response()
 
 
-def update_object(kind: str):
-    async def handler(request: web.Request) -> web.StreamResponse:
-        await _read_body(request)
-        _check_version(request, kind)
-        raise Unavailable(NOT_A_MANAGER)
-
-    return handler
-
-
-async def object_logs(request: web.Request) -> web.StreamResponse:
-    _check_log_streams(request)
-    raise Unavailable(NOT_A_MANAGER)
-
-
-def _register_managed_routes() -> None:
-    for plural, singular in MANAGED_KINDS.items():
-        routes.add("GET", f"/{plural}")(list_objects)
-        routes.add("GET", f"/{plural}/{{id}}")(one_object)
-        routes.add("DELETE", f"/{plural}/{{id}}")(one_object)
-        routes.add("POST", f"/{plural}/{{id}}/update")(update_object(singular))
-        if plural != "nodes":
-            routes.add("POST", f"/{plural}/create")(create_object)
-    routes.add("GET", "/services/{id}/logs")(object_logs)
-    routes.add("GET", "/tasks")(list_objects)
-    routes.add("GET", "/tasks/{id}")(one_object)
-    routes.add("GET", "/tasks/{id}/logs")(object_logs)
-
-
-_register_managed_routes()
+@routes.add("DELETE", "/nodes/{id}")
+async def remove_node(request: web.Request) -> web.StreamResponse:
+    swarm_of(request).nodes.remove(request.match_info["id"], form_bool(request, "force"))
+    return empty_response()
