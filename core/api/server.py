@@ -105,10 +105,10 @@ class Routes:
 def route_modules() -> tuple[Any, ...]:
     """The modules whose ``routes`` make up the API."""
     from berth.api import (attach, build, containers, events, execs, filesystem, images, info, networks, plugins,
-                           registry, secrets, swarm, system, volumes)
+                           registry, secrets, services, swarm, system, volumes)
 
     return (system, info, events, containers, attach, execs, images, filesystem, networks, volumes, registry, build,
-            swarm, secrets, plugins)
+            swarm, services, secrets, plugins)
 
 
 def registered_routes() -> set[tuple[str, str]]:

@@ -139,14 +139,17 @@ class Cluster:
             _check_join_token(request["JoinToken"])
         _dial(addresses.sanitize(request["RemoteAddrs"][0]))
 
-    def leave(self, force: bool) -> None:
-        """``swarm leave``: refused without ``force`` (this node is the last manager); then everything goes."""
+    def check_leave(self, force: bool) -> None:
+        """``swarm leave`` is refused without ``force``: this node is the last manager."""
         if self.store.state is None:
             raise Unavailable(NOT_PART_OF_A_SWARM)
         if self.locked and not force:
             raise Unavailable(LOCKED_LEAVE)
         if not force:
             raise Unavailable(LAST_MANAGER)
+
+    def clear(self) -> None:
+        """Forget the swarm: its state and its root CA."""
         self.store.clear()
         self.locked = False
 

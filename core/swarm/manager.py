@@ -14,9 +14,13 @@ from typing import Any
 
 import berth
 from berth import hostfacts, log
-from berth.swarm import apitypes, gojson
+from berth.errors import BerthError
+from berth.swarm import apitypes, gojson, placement
 from berth.swarm.cluster import Cluster
+from berth.swarm.networking import Networking
 from berth.swarm.nodes import Nodes
+from berth.swarm.orchestrator import Orchestrator
+from berth.swarm.services import Services
 from berth.swarm.secrets import CONFIG, SECRET, Objects
 
 
@@ -28,6 +32,9 @@ class SwarmManager:
         self.nodes = Nodes(self.cluster, self.describe_node)
         self.secrets = Objects(self.store, SECRET, lambda object_id: self.users_of("Secrets", "SecretID", object_id))
         self.configs = Objects(self.store, CONFIG, lambda object_id: self.users_of("Configs", "ConfigID", object_id))
+        self.networking = Networking(self)
+        self.services = Services(self)
+        self.orchestrator = Orchestrator(self)
 
     # -- what the node and the engine look like to the swarm -----------------
 
@@ -58,6 +65,19 @@ class SwarmManager:
                 out.append(subnet)
         return out
 
+    def scheduling_problem(self, task: dict) -> str | None:
+        """Why the node cannot take ``task`` now (swarmkit's "no suitable node" reasons), or None."""
+        node_record = self.store.state["node"]
+        if node_record["Spec"]["Availability"] != "active":
+            return "no suitable node (1 node not available for new tasks)"
+        node = self.nodes.value(node_record)
+        placement_spec = task["Spec"].get("Placement") or {}
+        if not placement.node_matches(placement.parse(placement_spec.get("Constraints") or []), node):
+            return "no suitable node (scheduling constraints not satisfied on 1 node)"
+        if not placement.platform_matches(placement_spec.get("Platforms"), node):
+            return "no suitable node (unsupported platform on 1 node)"
+        return None
+
     def users_of(self, field: str, id_field: str, object_id: str) -> list[str]:
         """Names of the services whose tasks use the secret or config ``object_id``."""
         names = []
@@ -70,17 +90,20 @@ class SwarmManager:
     # -- membership -------------------------------------------------------------
 
     async def start(self) -> None:
-        """At daemon start: nothing to do outside a swarm."""
+        """At daemon start: a node in a swarm orchestrates again (its task containers were re-adopted)."""
         if self.store.state is not None:
             log.get().info("swarm.resumed", node_id=self.store.state["node"]["ID"], locked=self.cluster.locked)
+            self.orchestrator.start()
 
     async def stop(self) -> None:
         """At daemon stop: task containers keep running (live restore), the state stays."""
+        await self.orchestrator.stop()
 
     async def init(self, request: dict) -> str:
         with log.job("swarm.init") as ev:
             node_id = await asyncio.to_thread(self.cluster.init, request)
             ev["node_id"] = node_id
+        self.orchestrator.start()
         return node_id
 
     def info(self) -> dict:
@@ -88,5 +111,20 @@ class SwarmManager:
         return gojson.encode(self.cluster.info(), apitypes.SwarmInfo)
 
     async def leave(self, force: bool) -> None:
-        self.cluster.leave(force)
-        log.get().info("swarm.left")
+        """``swarm leave``: refused as dockerd refuses it; then the tasks' containers and the swarm's state go."""
+        self.cluster.check_leave(force)
+        with log.job("swarm.leave") as ev:
+            await self.orchestrator.stop()
+            node_id = self.store.state["node"]["ID"]
+            removed = 0
+            for c in list(self.engine.containers.store.containers.values()):
+                if c.labels.get("com.docker.swarm.node.id") == node_id:
+                    try:
+                        await self.engine.containers.remove(c.id, force=True)
+                        self.engine.execs.forget_container(c.id)
+                        removed += 1
+                    except BerthError as exc:
+                        log.get().warning("swarm.leave_container", container_id=c.id[:12], error=exc.message)
+            ev["containers_removed"] = removed
+            await asyncio.to_thread(self.orchestrator.agent.forget_files)
+            self.cluster.clear()
