@@ -11,7 +11,7 @@ from berth.api import views
 from berth.api.server import (Routes, api_version, engine_of, json_response, query_bool, query_filters, query_int,
                               query_time_ns,
                               read_json)
-from berth.api.streams import STREAM_IDS, frame, stream_type
+from berth.api.streams import log_message, stream_type
 from berth.containers import listing, logdrivers
 from berth.containers.logs import read_log
 from berth.containers.model import State, now_rfc3339
@@ -148,24 +148,9 @@ async def logs(request: web.Request) -> web.StreamResponse:
 
     async for batch in read_log(source, follow=query_bool(request, "follow"), tail=tail, since_ns=since,
                                 until_ns=until, streams=streams, running=running):
-        out = []
-        for entry in batch:
-            data = entry.data
-            if details:
-                data = _details(entry.attrs) + b" " + data
-            if timestamps:
-                data = entry.time.encode() + b" " + data
-            out.append(data if tty else frame(STREAM_IDS[entry.stream], data))
-        await response.write(b"".join(out))
+        await response.write(b"".join(log_message(e, e.attrs, tty, timestamps, details) for e in batch))
     await response.write_eof()
     return response
-
-
-def _details(attrs: dict[str, str] | None) -> bytes:
-    """``logs --details``: the entry's attributes as dockerd prints them (sorted, query-escaped, comma-separated)."""
-    from urllib.parse import quote_plus
-
-    return ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in sorted((attrs or {}).items())).encode()
 
 
 @routes.add("POST", "/containers/{id}/kill")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from berth.api.containers import _details
-from berth.api.server import Routes, api_version, json_response, query_filters, query_int, query_time_ns
-from berth.api.streams import MULTIPLEXED_STREAM, RAW_STREAM, STREAM_IDS, frame
+from berth.api.server import Routes, api_version, json_response, query_filters, query_time_ns
+from berth.api.streams import log_message, stream_type
 from berth.api.swarm import empty_response, form_bool, query_go_bool, query_version, read_go_body, swarm_of
-from berth.errors import BerthError
+from berth.errors import InvalidArgument
 from berth.swarm import apitypes, tasklogs, tasks as tasks_mod
 
 routes = Routes()
@@ -126,14 +125,14 @@ async def inspect_task(request: web.Request) -> web.StreamResponse:
 def _log_options(request: web.Request) -> tuple[set[str], int | None]:
     streams = {s for s in ("stdout", "stderr") if form_bool(request, s)}
     if not streams:  # checked before anything else, as dockerd does
-        raise BerthError("Bad parameters: you must choose at least one stream")
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
     raw_tail = request.query.get("tail", "")
     if raw_tail in ("", "all"):
         return streams, None
     if not raw_tail.lstrip("-").isdigit():
-        raise BerthError('error making log selector: tail value must be a positive integer or "all"')
+        raise InvalidArgument('error making log selector: tail value must be a positive integer or "all"')
     if int(raw_tail) < 0:
-        raise BerthError("negative tail values not supported")
+        raise InvalidArgument("negative tail values not supported")
     return streams, int(raw_tail)
 
 
@@ -142,18 +141,10 @@ async def _stream_logs(request: web.Request, selected, tty: bool) -> web.StreamR
     streams, tail = _log_options(request)
     since = query_time_ns(request, "since")
     timestamps, details = form_bool(request, "timestamps"), form_bool(request, "details")
-    response = web.StreamResponse(status=200, headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM})
+    response = web.StreamResponse(status=200, headers={"Content-Type": stream_type(request, tty)})
     await response.prepare(request)
     async for batch in tasklogs.messages(swarm.engine, selected, form_bool(request, "follow"), tail, since, streams):
-        out = []
-        for entry, attrs in batch:
-            data = entry.data
-            if details:
-                data = _details(attrs) + b" " + data
-            if timestamps:
-                data = entry.time.encode() + b" " + data
-            out.append(data if tty else frame(STREAM_IDS[entry.stream], data))
-        await response.write(b"".join(out))
+        await response.write(b"".join(log_message(e, attrs, tty, timestamps, details) for e, attrs in batch))
     await response.write_eof()
     return response
 

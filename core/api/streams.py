@@ -20,6 +20,20 @@ RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
 
+def log_message(entry, attrs: dict[str, str] | None, tty: bool, timestamps: bool, details: bool) -> bytes:
+    """One log entry as a logs stream carries it: ``details`` (the attributes, sorted and query-escaped, as
+    dockerd prints them) then the timestamp before the data, framed unless the container has a tty."""
+    data = entry.data
+    if details:
+        from urllib.parse import quote_plus
+
+        data = ",".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in sorted((attrs or {}).items())).encode() \
+            + b" " + data
+    if timestamps:
+        data = entry.time.encode() + b" " + data
+    return data if tty else frame(STREAM_IDS[entry.stream], data)
+
+
 def stream_type(request: web.Request, tty: bool) -> str:
     """The Content-Type of an attach, exec or logs stream: multiplexed only without a tty, and (as
     dockerd) only for clients of API 1.42 or later; older ones were told raw-stream either way."""

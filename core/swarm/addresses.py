@@ -14,8 +14,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterable
 
-from berth.errors import BerthError, InvalidArgument
-from berth.swarm.hostaddrs import Interface, interfaces, is_global_unicast
+from berth.errors import InvalidArgument
+from berth.swarm.hostaddrs import Interface, is_global_unicast
 
 DEFAULT_PORT = "2377"
 NO_SUCH_INTERFACE = "no such interface"
@@ -181,21 +181,21 @@ def _multiple(name_a: str, name_b: str, addr_a: Address, addr_b: Address) -> str
 
 
 def check_default_addr_pool(pools: list[str] | None, size: int) -> list[str] | None:
-    """dockerd's checks of ``DefaultAddrPool``/``SubnetSize`` (plain errors: 500)."""
+    """dockerd's checks of ``DefaultAddrPool``/``SubnetSize`` (its untyped 500s: a 400 here, bad input)."""
     if pools is None:
         return None
     size = size or 24
     if size > 29:
-        raise BerthError(f"subnet size is out of range: {size}")
+        raise InvalidArgument(f"subnet size is out of range: {size}")
     cleaned = []
     for pool in pools:
         pool = pool.strip()
         try:
             network = ipaddress.ip_network(pool, strict=False)
         except ValueError:
-            raise BerthError(f"invalid base pool {pool}: invalid CIDR address: {pool}") from None
+            raise InvalidArgument(f"invalid base pool {pool}: invalid CIDR address: {pool}") from None
         if size < network.prefixlen:
-            raise BerthError(f'invalid CIDR: "{pool}". Subnet size is too small for pool: {size}')
+            raise InvalidArgument(f'invalid CIDR: "{pool}". Subnet size is too small for pool: {size}')
         cleaned.append(pool)
     return cleaned
 
@@ -204,5 +204,5 @@ def check_data_path_port(port: int) -> int:
     if port == 0:
         return 4789
     if not 1024 <= port <= 49151:
-        raise BerthError(f"Datapath port number is not in valid range (1024-49151) : {port}")
+        raise InvalidArgument(f"Datapath port number is not in valid range (1024-49151) : {port}")
     return port

@@ -10,12 +10,13 @@ needs ``swarm unlock`` with its key, as dockerd's does.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from typing import Any, Callable
 
 from berth.errors import BerthError, Conflict, InvalidArgument, Unavailable
-from berth.swarm import addresses, apitypes, gojson, ids, rootca, swarmspec
+from berth.swarm import addresses, apitypes, gojson, hostaddrs, ids, rootca, swarmspec
 from berth.swarm.store import SwarmStore
 
 NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
@@ -64,16 +65,20 @@ class Cluster:
 
     # -- init -----------------------------------------------------------------
 
-    def init(self, request: dict) -> str:
-        """``swarm init``: the request (a decoded InitRequest) checked as dockerd does; the new node's ID."""
+    def _check_outside(self, request: dict) -> None:
+        """Init and join need a node outside a swarm and a listen address (given the default host and port)."""
         if self.store.state is not None:
             raise Unavailable(ALREADY_PART)
         try:
             request["ListenAddr"] = addresses.sanitize(request["ListenAddr"])
         except ValueError as exc:
             raise InvalidArgument(f'invalid ListenAddr "{request["ListenAddr"]}": {exc}') from None
+
+    def init(self, request: dict) -> str:
+        """``swarm init``: the request (a decoded InitRequest) checked as dockerd does; the new node's ID."""
+        self._check_outside(request)
         swarmspec.check_name(request["Spec"])
-        found = addresses.interfaces()
+        found = hostaddrs.interfaces()
         listen_host, listen_port = addresses.resolve_listen(request["ListenAddr"], found)
         advertise_host, advertise_port = addresses.resolve_advertise(request["AdvertiseAddr"], listen_port, found,
                                                                      self.managed_subnets())
@@ -83,7 +88,7 @@ class Cluster:
         port = addresses.check_data_path_port(request["DataPathPort"])
         availability = request["Availability"] or "active"
         if availability.lower() not in ("active", "pause", "drain"):
-            raise BerthError(f'invalid Availability: "{request["Availability"]}"')
+            raise InvalidArgument(f'invalid Availability: "{request["Availability"]}"')
         _check_listen(listen_host, listen_port)
         spec = swarmspec.merge(request["Spec"], swarmspec.DEFAULTS)
         spec["AutoLockManagers"] = spec["AutoLockManagers"] or request["AutoLockManagers"]
@@ -119,12 +124,7 @@ class Cluster:
 
     def join(self, request: dict) -> None:
         """``swarm join``: checked as dockerd does; then the remote manager cannot be reached (no node can)."""
-        if self.store.state is not None:
-            raise Unavailable(ALREADY_PART)
-        try:
-            request["ListenAddr"] = addresses.sanitize(request["ListenAddr"])
-        except ValueError as exc:
-            raise InvalidArgument(f'invalid ListenAddr "{request["ListenAddr"]}": {exc}') from None
+        self._check_outside(request)
         if not request["RemoteAddrs"]:
             raise InvalidArgument("at least 1 RemoteAddr is required to join")
         for addr in request["RemoteAddrs"]:
@@ -132,7 +132,7 @@ class Cluster:
                 addresses.sanitize(addr)
             except ValueError as exc:
                 raise InvalidArgument(f'invalid remoteAddr "{addr}": {exc}') from None
-        found = addresses.interfaces()
+        found = hostaddrs.interfaces()
         addresses.resolve_listen(request["ListenAddr"], found)
         addresses.resolve_data_path(request["DataPathAddr"], found)
         if request["JoinToken"]:
@@ -243,16 +243,18 @@ def _check_listen(host: str, port: str) -> None:
             s.bind((host, int(port)))
     except (OSError, ValueError) as exc:
         reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise BerthError(f"manager stopped: failed to listen on remote API address: listen tcp "
-                         f"{addresses.join_host_port(host, port)}: bind: {reason}") from None
+        message = (f"manager stopped: failed to listen on remote API address: listen tcp "
+                   f"{addresses.join_host_port(host, port)}: bind: {reason}")
+        # dockerd's untyped 500; here the request's fault (an address not on this node) or the port's (in use)
+        raise (Conflict if getattr(exc, "errno", None) == errno.EADDRINUSE else InvalidArgument)(message) from None
 
 
 def _check_join_token(token: str) -> None:
-    """A join token must have swarmkit's shape before the remote is tried (a plain error: 500)."""
+    """A join token must have swarmkit's shape before the remote is tried."""
     parts = token.split("-")
     if (len(parts) != 4 or parts[0] != "SWMTKN" or parts[1] not in ("1", "2") or len(parts[2]) != 50
             or not all(c in ids.DIGITS for c in parts[2] + parts[3])):
-        raise BerthError("invalid join token")
+        raise InvalidArgument("invalid join token")
 
 
 def _dial(remote: str) -> None:

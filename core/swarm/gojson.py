@@ -123,6 +123,8 @@ def decode(data: Any, t: Struct) -> dict:
     """Decode a request body (already parsed JSON) into a Go value of struct type ``t``."""
     if data is None:
         return zero(t)
+    if not isinstance(data, dict):  # the body itself: Go names the type with its package
+        raise InvalidArgument(f"json: cannot unmarshal {_json_kind(data)} into Go value of type swarm.{t.name}")
     return _decode(data, t, t.name, "", zero(t))
 
 
@@ -139,8 +141,6 @@ def _number_text(value: int | float) -> str:
 
 
 def _mismatch(value: Any, t: Any, root: str, path: str) -> InvalidArgument:
-    if not path:  # the body itself: Go names the type with its package
-        return InvalidArgument(f"json: cannot unmarshal {_json_kind(value)} into Go value of type swarm.{root}")
     return InvalidArgument(f"json: cannot unmarshal {_json_kind(value)} into Go struct field {root}.{path} of type "
                            f"{_go_name(t)}")
 
@@ -175,7 +175,8 @@ def _decode_struct(value: Any, t: Struct, root: str, path: str, current: dict | 
         if match is None:
             continue  # unknown fields are ignored
         sub = f"{path}.{match.name}" if path else match.name
-        out[match.name] = _decode(item, match.type, root, sub, out[match.name])
+        # Go names a mistyped field by the struct that declares it, then the whole path
+        out[match.name] = _decode(item, match.type, t.name, sub, out[match.name])
     return out
 
 

@@ -73,6 +73,7 @@ class Nodes:
     def update(self, ref: str, version: int, spec: dict) -> None:
         """``spec`` is a decoded NodeSpec; dockerd refuses an unknown role or availability, swarmkit the demotion
         of the last manager."""
+        self._record()  # a node outside a swarm answers 503 first
         role, availability = spec["Role"].lower(), spec["Availability"].lower()
         if role not in ROLES:
             raise InvalidArgument(f'invalid Role: "{spec["Role"]}"')

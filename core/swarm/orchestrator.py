@@ -93,14 +93,30 @@ class Orchestrator:
         for task in self._tasks_of(service):
             if task["DesiredState"] in ("ready", "running") and tasks_mod.is_final(task["Status"]["State"]):
                 self._restart(service, spec, task)
-        live = [t for t in self._tasks_of(service)
-                if t["DesiredState"] in ("ready", "running") and not tasks_mod.is_final(t["Status"]["State"])]
+        slots = self._slots(service, spec)
         availability = self.store.state["node"]["Spec"]["Availability"]
         wanted = mode["Replicated"]["Replicas"] if mode["Replicated"] is not None else 1
         if availability == "drain":
             wanted = 0
-        self._scale(service, live, wanted, global_mode=mode["Global"] is not None, may_add=availability == "active")
-        self.updater.check(service, spec, [t for t in live if t["DesiredState"] == "running"])
+        self._scale(service, slots, wanted, global_mode=mode["Global"] is not None, may_add=availability == "active")
+        self.updater.check(service)
+
+    def _slots(self, service: dict, spec: dict) -> dict[int, list[dict]]:
+        """The service's occupied slots (global: slot 0) with their live tasks (desired ready or running); a
+        slot whose last task ended and is not to be restarted (condition none, on-failure after a success,
+        attempts used up) stays occupied by it, as swarmkit's ``UpdatableTasksInSlot`` keeps it."""
+        by_slot: dict[int, list[dict]] = {}
+        for task in self._tasks_of(service):
+            by_slot.setdefault(task["Slot"], []).append(task)
+        occupied = {}
+        for slot, tasks in by_slot.items():
+            live = [t for t in tasks if t["DesiredState"] in ("ready", "running")]
+            newest = max(tasks, key=lambda t: t["CreatedAt"])
+            if live:
+                occupied[slot] = live
+            elif newest["DesiredState"] == "shutdown" and not self._should_restart(service, spec, newest):
+                occupied[slot] = []
+        return occupied
 
     def _release_delayed(self, tasks: list[dict]) -> None:
         """A replacement waits out its restart delay with desired state ``ready``, then runs."""
@@ -110,19 +126,15 @@ class Orchestrator:
                 self.start_at.pop(task["ID"], None)
                 tasks_mod.set_desired(self.store, task, "complete" if task.get("JobIteration") else "running")
 
-    def _scale(self, service: dict, live: list[dict], wanted: int, global_mode: bool, may_add: bool) -> None:
+    def _scale(self, service: dict, slots: dict[int, list[dict]], wanted: int, global_mode: bool,
+               may_add: bool) -> None:
+        """Tasks for missing slots (the lowest free numbers); the tasks of the slots beyond ``wanted`` removed."""
         node_id = self.store.state["node"]["ID"]
-        if global_mode:
-            slots = {0: live} if live else {}
-            free = [0]
-        else:
-            slots: dict[int, list[dict]] = {}
-            for task in live:
-                slots.setdefault(task["Slot"], []).append(task)
-            free = [s for s in range(1, wanted + 1) if s not in slots]
-        for slot in sorted(slots, reverse=True)[wanted:] if wanted < len(slots) else []:
-            for task in slots[slot]:
-                tasks_mod.set_desired(self.store, task, "shutdown")
+        free = [0] if global_mode else [s for s in range(1, wanted + len(slots) + 1) if s not in slots]
+        if wanted < len(slots):
+            for slot in sorted(slots, reverse=True)[:len(slots) - wanted]:
+                for task in slots[slot]:
+                    tasks_mod.set_desired(self.store, task, "remove")
         if may_add:
             for slot in free[:max(0, wanted - len(slots))]:
                 tasks_mod.new_task(self.store, service, slot, node_id)
@@ -165,6 +177,7 @@ class Orchestrator:
         policy = task["Spec"].get("RestartPolicy") or {}
         delay = policy.get("Delay", 5 * SECOND) if self.store.state["node"]["Spec"]["Availability"] != "drain" else 0
         self.start_at[replacement["ID"]] = time.monotonic() + delay / SECOND
+        asyncio.get_running_loop().call_later(delay / SECOND, self.wake)
         self.restarts.setdefault((service["ID"], task["Slot"] or task["NodeID"]), []).append(time.monotonic())
 
     def _should_restart(self, service: dict, spec: dict, task: dict) -> bool:
@@ -213,16 +226,20 @@ class Orchestrator:
             self.store.delete("tasks", task["ID"])
 
     def _reap(self) -> None:
-        """Keep ``TaskHistoryRetentionLimit`` tasks per slot: older ended ones go, with their containers."""
+        """swarmkit's task reaper: per slot, the ``TaskHistoryRetentionLimit`` newest tasks are kept (a restart
+        policy's ``MaxAttempts`` + 1 when set), older ended ones go with their containers."""
         limit = self.store.state["cluster"]["spec"]["TaskHistoryRetentionLimit"]
         by_slot: dict[tuple, list[dict]] = {}
         for task in self.store.objects("tasks").values():
             by_slot.setdefault((task["ServiceID"], task["Slot"] or task["NodeID"]), []).append(task)
         for slot_tasks in by_slot.values():
-            ended = [t for t in slot_tasks if t["DesiredState"] == "shutdown"
-                     and tasks_mod.is_final(t["Status"]["State"])]
-            excess = len(slot_tasks) - max(limit, 1)
-            for task in sorted(ended, key=lambda t: t["CreatedAt"])[:max(0, excess)]:
+            attempts = (slot_tasks[0]["Spec"].get("RestartPolicy") or {}).get("MaxAttempts", 0)
+            keep = attempts + 1 if attempts else limit
+            if keep < 0 or len(slot_tasks) <= keep:
+                continue
+            ended = [t for t in sorted(slot_tasks, key=lambda t: t["CreatedAt"])
+                     if tasks_mod.is_final(t["Status"]["State"]) and t["DesiredState"] != "remove"]
+            for task in ended[:len(slot_tasks) - keep]:
                 tasks_mod.set_desired(self.store, task, "remove")
 
     # -- status ---------------------------------------------------------------

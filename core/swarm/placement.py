@@ -11,7 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from berth.errors import BerthError
+from berth.errors import InvalidArgument
 
 KEY = re.compile(r"^[a-z_][a-z0-9\-_.]+$", re.I)
 VALUE = re.compile(r"^[a-z0-9:\-_\s.*()?+\[\]\\^$|/]+$", re.I)
@@ -29,18 +29,18 @@ class Constraint:
 
 
 def parse(expressions: list[str]) -> list[Constraint]:
-    """swarmkit's ``constraint.Parse``; its errors reach clients as plain errors (500)."""
+    """swarmkit's ``constraint.Parse`` (its errors are dockerd's untyped 500s: a 400 here, bad input)."""
     out = []
     for expression in expressions:
         op = next((o for o in OPERATORS if o in expression), None)
         if op is None:
-            raise BerthError(f"rpc error: code = Unknown desc = constraint expected one operator from "
+            raise InvalidArgument(f"rpc error: code = Unknown desc = constraint expected one operator from "
                              f"{', '.join(OPERATORS)}")
         key, value = (part.strip() for part in expression.split(op, 1))
         if not KEY.match(key):
-            raise BerthError(f"rpc error: code = Unknown desc = key '{key}' is invalid")
+            raise InvalidArgument(f"rpc error: code = Unknown desc = key '{key}' is invalid")
         if not VALUE.match(value):
-            raise BerthError(f"rpc error: code = Unknown desc = value '{value}' is invalid")
+            raise InvalidArgument(f"rpc error: code = Unknown desc = value '{value}' is invalid")
         out.append(Constraint(key, op == "==", value))
     return out
 

@@ -134,11 +134,11 @@ class Services:
         spec = self._prepare(request)
         record = self.get(ref)
         if rollback not in ("", "none", "previous"):
-            raise BerthError(f"unrecognized rollback option {rollback}")
+            raise InvalidArgument(f"unrecognized rollback option {rollback}")
         if auth_from not in ("", "spec", "previous-spec"):
-            raise BerthError("unsupported registryAuthFrom value")
+            raise InvalidArgument("unsupported registryAuthFrom value")
         if auth_from == "previous-spec" and not registry_auth and record.get("PreviousSpec") is None:
-            raise BerthError("service does not have a previous spec")
+            raise InvalidArgument("service does not have a previous spec")
         current = gojson.decode(record["Spec"], apitypes.ServiceSpec)
         if spec["EndpointSpec"] is not None and spec["EndpointSpec"] != current["EndpointSpec"]:
             self._check_ports(spec, record["ID"])

@@ -33,7 +33,7 @@ def canonical(spec: dict) -> dict:
     spec = copy.deepcopy(spec)
     template = spec["TaskTemplate"]
     runtime = template["Runtime"]
-    if runtime == "plugin":
+    if runtime == "plugin":  # dockerd: an untyped 500 without experimental features, which berth has not
         raise InvalidArgument('runtime type "plugin" only supported in experimental')
     if runtime not in ("", "container") or template["ContainerSpec"] is None:
         raise InvalidArgument("unsupported runtime" if runtime not in ("", "container")
@@ -144,7 +144,8 @@ def _container(c: dict) -> dict:
     out["Healthcheck"] = _healthcheck(c["Healthcheck"])
     dns = c["DNSConfig"]
     out["DNSConfig"] = None if dns is None else {k: _nil_if_empty(v) for k, v in dns.items()}
-    out["Secrets"] = _nil_if_empty([_file_reference(r, "Secret") for r in c["Secrets"] or [] if r and r["File"]])
+    # a reference without a file target is kept for swarmkit's check to refuse it
+    out["Secrets"] = _nil_if_empty([_file_reference(r, "Secret") for r in c["Secrets"] or [] if r])
     out["Configs"] = _nil_if_empty(_config_references(c["Configs"]))
     out["Ulimits"] = _nil_if_empty([dict(u) for u in c["Ulimits"] or [] if u])
     return out
@@ -206,7 +207,8 @@ def _healthcheck(h: dict | None) -> dict | None:
 
 
 def _file_reference(ref: dict, kind: str) -> dict:
-    return {"File": dict(ref["File"]), f"{kind}ID": ref[f"{kind}ID"], f"{kind}Name": ref[f"{kind}Name"]}
+    return {"File": dict(ref["File"]) if ref["File"] else None, f"{kind}ID": ref[f"{kind}ID"],
+            f"{kind}Name": ref[f"{kind}Name"]}
 
 
 def _config_references(refs: list | None) -> list[dict]:

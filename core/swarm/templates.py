@@ -31,18 +31,28 @@ def context(service_id: str, service_name: str, service_labels: dict, node: dict
             "Task": {"ID": task_id, "Name": task_name, "Slot": slot}}
 
 
-def expand(text: str, values: dict, functions: dict[str, Callable[[str], str]] | None = None) -> str:
+TYPES = {"": "*template.Context", "Service": "struct { ID string; Name string; Labels map[string]string }",
+         "Node": "struct { ID string; Hostname string; Platform template.Platform }",
+         "Task": "struct { ID string; Name string; Slot string }", "Platform": "template.Platform"}
+
+
+def expand(text: str, values: dict, functions: dict[str, Callable[[str], str]] | None = None,
+           what: str = "template") -> str:
     """``text`` with every action evaluated; an action berth does not evaluate is a 400 naming it."""
     functions = functions or {}
 
     def evaluate(match: re.Match) -> str:
         action = match.group(1)
         if m := FIELD.match(action):
-            value = values
+            value, parent = values, ""
             for part in m.group(1).split("."):
                 if not isinstance(value, dict) or part not in value:
-                    raise InvalidArgument(f'template: expansion: can\'t evaluate field {part} in "{action}"')
-                value = value[part]
+                    line = text.count("\n", 0, match.start()) + 1
+                    column = match.start(1) - (text.rfind("\n", 0, match.start()) + 1)
+                    raise InvalidArgument(f'expanding {what} failed: template: expansion:{line}:{column}: executing '
+                                          f'"expansion" at <{action}>: can\'t evaluate field {part} in type '
+                                          f'{TYPES.get(parent, "string")}')
+                value, parent = value[part], part
             return _text(value)
         if m := INDEX.match(action):
             return values["Service"]["Labels"].get(m.group(1), "")
@@ -63,12 +73,13 @@ def _text(value) -> str:
 def expand_container_spec(container: dict, values: dict) -> dict:
     """The container spec with its templated fields expanded (``Hostname``, ``Env`` values, mounts)."""
     out = dict(container)
-    out["Hostname"] = expand(container.get("Hostname", ""), values)
     env = []
     for item in container.get("Env") or []:
         key, sep, value = item.partition("=")
-        env.append(f"{key}={expand(value, values)}" if sep else item)
+        env.append(f"{key}={expand(value, values, what='env')}" if sep else item)
     out["Env"] = env or None
-    out["Mounts"] = [{**m, "Source": expand(m.get("Source", ""), values), "Target": expand(m.get("Target", ""), values)}
+    out["Hostname"] = expand(container.get("Hostname", ""), values, what="hostname")
+    out["Mounts"] = [{**m, "Source": expand(m.get("Source", ""), values, what="mounts"),
+                      "Target": expand(m.get("Target", ""), values, what="mounts")}
                      for m in container.get("Mounts") or []] or None
     return out

@@ -46,7 +46,7 @@ class Updater:
                 and t["DesiredState"] == "running" and not tasks_mod.is_final(t["Status"]["State"])]
         return sorted((t for t in live if t["Spec"] != wanted), key=lambda t: t["Slot"])
 
-    def check(self, service: dict, spec: dict, live: list[dict]) -> None:
+    def check(self, service: dict) -> None:
         """Start updating ``service`` if some of its tasks run an older spec (unless paused or already updating)."""
         job = self._jobs.get(service["ID"])
         if job is not None and not job.done():
