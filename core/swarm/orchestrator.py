@@ -43,10 +43,13 @@ class Orchestrator:
             self._loop = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop orchestrating; task containers keep running (they are re-adopted at the next start)."""
-        for task in [self._loop, *self.agent.running.values(), *self._stopping.values(), *self.updater.running()]:
-            if task is not None:
-                task.cancel()
+        """Stop orchestrating, and wait until no task is half started; task containers keep running (they are
+        re-adopted at the next start)."""
+        jobs = [t for t in (self._loop, *self.agent.running.values(), *self._stopping.values(),
+                            *self.updater.running()) if t is not None]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
         self._loop = None
         self.agent.running.clear()
         self._stopping.clear()

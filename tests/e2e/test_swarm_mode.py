@@ -246,11 +246,15 @@ def test_an_update_replaces_the_task_and_completes(swarm):
 
 
 def test_manual_rollback_restores_the_previous_spec(swarm):
-    service = swarm.create_service(docker.types.TaskTemplate(container_spec(["sleep", "60"])), name="web")
+    update = docker.types.UpdateConfig(monitor=SECOND // 10)
+    service = swarm.create_service(docker.types.TaskTemplate(container_spec(["sleep", "60"])), name="web",
+                                   update_config=update)
     version = swarm.inspect_service(service["ID"])["Version"]["Index"]
-    swarm.update_service(service["ID"], version, name="web",
+    swarm.update_service(service["ID"], version, name="web", update_config=update,
                          task_template=docker.types.TaskTemplate(container_spec(["sleep", "61"])))
-    current = swarm.inspect_service(service["ID"])
+    # the update's progress changes the service's version too: roll back once it is done
+    current = wait_for(lambda: (swarm.inspect_service(service["ID"]).get("UpdateStatus") or {}).get("CompletedAt")
+                       and swarm.inspect_service(service["ID"]))
     response = swarm._post_json(swarm._url("/services/{0}/update", service["ID"]),
                                 params={"version": current["Version"]["Index"], "rollback": "previous"},
                                 data=current["Spec"])
