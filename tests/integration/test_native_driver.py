@@ -21,6 +21,7 @@ import pytest
 from berth.errors import Conflict, ExecError, NotFound
 from berth.hookspecs.types import IOConfig, RuntimeStatus
 from berth.testing.exec_kit import build_busybox_rootfs, remove_cgroup_parent
+from tests.peers import missing_peer
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the native driver needs root")
 
@@ -53,7 +54,7 @@ def rootfs(busybox_rootfs, tmp_path):
 
 
 def make_spec(rootfs, args, *, hostname="berthbox", tty=False, env=None, user=None, cwd="/", readonly=False,
-              resources=None, container_id="c"):
+              resources=None, container_id="c", annotations=None):
     """An OCI runtime spec shaped like the one Docker generates for `docker run`."""
     return {
         "ociVersion": "1.0.2",
@@ -99,6 +100,7 @@ def make_spec(rootfs, args, *, hostname="berthbox", tty=False, env=None, user=No
                             "/sys/firmware", "/sys/devices/virtual/powercap"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
         },
+        "annotations": annotations or {},
     }
 
 
@@ -536,3 +538,31 @@ def test_the_last_container_takes_the_parent_cgroup_with_it(harness):
     assert os.path.isdir(parent)  # still holds the second container
     harness.driver.exec_delete(container_id=second, force=True)
     assert not os.path.exists(parent)
+
+
+# ---------------------------------------------------------------------------
+# --init
+# ---------------------------------------------------------------------------
+
+INIT = {"io.berth.init": "true"}
+SHOW_PID_1 = ["sh", "-c", "echo pid=$$; tr '\\0' ' ' < /proc/1/cmdline; echo; exit 7"]
+
+
+def test_init_is_a_static_tini_mounted_as_docker_init_as_dockerd_does(harness):
+    from berth.plugins.execdrivers import initbinary
+
+    if initbinary.find() is None:
+        missing_peer("no static init (tini) on this host", "apt-get install tini (.ci/install does)")
+    cid, final, _ = harness.run(SHOW_PID_1, annotations=INIT)
+    assert final.exit_code == 7
+    assert harness.output(cid).splitlines()[:2] == ["pid=2", f"/sbin/docker-init -- {' '.join(SHOW_PID_1)} "]
+
+
+def test_without_a_static_init_the_drivers_reaper_is_pid_1(harness, monkeypatch):
+    from berth.plugins.execdrivers import initbinary
+
+    monkeypatch.setattr(initbinary, "CANDIDATES", ())
+    cid, final, _ = harness.run(SHOW_PID_1, annotations=INIT)
+    assert final.exit_code == 7
+    pid, pid_1 = harness.output(cid).splitlines()[:2]
+    assert pid == "pid=2" and "docker-init" not in pid_1 and not pid_1.startswith("sh ")

@@ -238,7 +238,8 @@ class MonitoredDriver:
             raise Conflict(f"exec {exec_id} already exists in container {container_id}") from None
         subject = f"exec {exec_id} in {container_id}"
         try:
-            reply = self._request(self._exec_request(directory, record, exec_id, exec_dir, process, io), subject)
+            reply = self._request(self._exec_request(directory, record, exec_id, exec_dir, process, io), subject,
+                                  while_waiting=self._while_exec_starts)
         except BaseException:
             shutil.rmtree(exec_dir, ignore_errors=True)
             raise
@@ -250,6 +251,9 @@ class MonitoredDriver:
                 raise Conflict(f"container {container_id}: {reply['error']}")
             raise DriverError(f"{self.name} driver: {subject} failed: {reply.get('error')}")
         return ExecProcess(exec_id=exec_id, pid=reply["state"]["pid"])
+
+    def _while_exec_starts(self) -> None:
+        """Work for the daemon's thread while an exec's monitor starts (see ForkServerClient.request)."""
 
     def _exec_request(self, directory: str, record: dict, exec_id: str, exec_dir: str, process: dict,
                       io: IOConfig) -> dict:

@@ -10,6 +10,7 @@ stay waitable and killable through their recorded pids.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from berth import hookimpl
 from berth.errors import Conflict, DriverError
 from berth.hookspecs.types import IOConfig, RuntimeState
 
+from .. import initbinary
 from ..monitoring import state
 from ..monitoring.base import MonitoredDriver
 from ..monitoring.client import ForkServerClient
@@ -110,17 +112,31 @@ class NativeDriver(MonitoredDriver):
         cgroup mkdir needs; the monitor's own ``create`` then finds them made. ``made`` gets
         True when this makes them (the caller removes them if the create fails).
         """
-        from .cgroups import Cgroups, prime_attach_lock, v1_hierarchies
+        from .cgroups import Cgroups, prime_attach_lock
 
-        from .cgroups2 import NATIVE_ROOT_ENV
-
-        if self._v1_hierarchies is None:
-            self._v1_hierarchies = {} if os.environ.get(NATIVE_ROOT_ENV) else v1_hierarchies()
-        if not self._v1_hierarchies:
+        hierarchies = self._host_v1_hierarchies()
+        if not hierarchies:
             return
         made.append(True)  # before create(): a half-made set is removed too
-        Cgroups(path, self._v1_hierarchies).create()
-        prime_attach_lock(self._v1_hierarchies)
+        Cgroups(path, hierarchies).create()
+        prime_attach_lock(hierarchies)
+
+    def _host_v1_hierarchies(self) -> dict[str, str]:
+        """The host's v1 hierarchies the containers use, read once; {} on a v2-only set-up."""
+        if self._v1_hierarchies is None:
+            from .cgroups import v1_hierarchies
+            from .cgroups2 import NATIVE_ROOT_ENV
+
+            self._v1_hierarchies = {} if os.environ.get(NATIVE_ROOT_ENV) else v1_hierarchies()
+        return self._v1_hierarchies
+
+    def _while_exec_starts(self) -> None:
+        """Cgroup v1: start the kernel's attach-lock wait that the exec's process would pay in its join."""
+        from .cgroups import prime_attach_lock
+
+        hierarchies = self._host_v1_hierarchies()
+        if hierarchies:
+            prime_attach_lock(hierarchies)
 
     def _remove_primed(self, primed: list[bool], path: str) -> None:
         """A failed create: remove the cgroup directories _prime_cgroups made (the monitor may have already)."""
@@ -149,6 +165,7 @@ class NativeDriver(MonitoredDriver):
         from .cgroups import cgroup_path
 
         directory = self._new_container_dir(container_id, spec)
+        spec = self._with_init_binary(spec)
         primed: list[bool] = []  # [True] once _prime_cgroups made the cgroup directories
         path = ""
         try:
@@ -173,6 +190,18 @@ class NativeDriver(MonitoredDriver):
         created = self._created(container_id, directory, reply)
         _log_phases(container_id, sent, reply.get("marks") or {})
         return created
+
+    def _with_init_binary(self, spec: dict) -> dict:
+        """``--init`` with a static tini, as dockerd (``initbinary``): pid 1 is /sbin/docker-init, nothing of
+        ours. Without one on the host, the init keeps the annotation and serves as pid 1 itself (``reaper``)."""
+        if not initbinary.wanted(spec):
+            return spec
+        binary = initbinary.find(self.options.get("init_path"))
+        if binary is None:
+            return spec
+        spec = copy.deepcopy(spec)
+        initbinary.apply(spec, binary)
+        return spec
 
     def _kill_all(self, container_id: str, record: dict, sig: int) -> None:
         """Every process in the cgroup; for SIGKILL freeze first so nothing forks away (runc kill --all)."""

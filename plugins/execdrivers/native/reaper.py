@@ -1,6 +1,9 @@
 """``--init``: the container's pid 1 as a small reaping init (what tini does for Docker).
 
-Used when the spec carries the annotation ``io.berth.init`` = ``"true"``. The
+Used when the spec still carries the annotation ``io.berth.init`` = ``"true"`` at
+start, i.e. when the host has no static tini for the driver to mount (see
+``execdrivers/initbinary.py``, dockerd's way, which the driver prefers: this init
+is the monitor's interpreter, and ``top`` shows it as such). The
 container's init process, already set up and released by ``start``, forks: the
 child becomes the user's process (``process.run``), the parent stays pid 1. No
 interpreter starts: the fork happens in the already-running init. pid 1 then
@@ -22,15 +25,15 @@ import os
 import signal
 from typing import Callable, NoReturn
 
+from .. import initbinary
 from . import caps
 
-ANNOTATION = "io.berth.init"
 _NOT_FORWARDED = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP}
 
 
 def wanted(spec: dict) -> bool:
-    """True when the engine asked for the reaping init (``--init``)."""
-    return (spec.get("annotations") or {}).get(ANNOTATION) == "true"
+    """True when the engine asked for an init (``--init``) and the driver found no static one to mount."""
+    return initbinary.wanted(spec)
 
 
 def exit_code(status: int) -> int:

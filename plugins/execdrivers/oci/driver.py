@@ -28,6 +28,7 @@ from berth import hookimpl
 from berth.errors import Conflict, DriverError, NotImplementedYet
 from berth.hookspecs.types import IOConfig, RuntimeState
 
+from .. import initbinary
 from ..monitoring import state
 from ..monitoring.base import MonitoredDriver
 from ..monitoring.client import ForkServerClient
@@ -35,9 +36,6 @@ from . import runtime as runtimes
 
 _MONITOR = "berth.plugins.execdrivers.oci.monitor"
 _PRELOAD = [_MONITOR, "berth.plugins.execdrivers.native.cgroups2", "subprocess", "json"]
-INIT_ANNOTATION = "io.berth.init"
-#: static inits that work in any rootfs (Debian's tini package ships tini-static)
-INIT_BINARIES = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init")
 
 
 class OciDriver(MonitoredDriver):
@@ -81,22 +79,19 @@ class OciDriver(MonitoredDriver):
     # -- lifecycle -----------------------------------------------------------
 
     def _add_init(self, spec: dict) -> None:
-        """``--init`` as Docker does it: a static tini bind-mounted at /sbin/docker-init runs the process."""
-        init = self.options.get("init_path") or next((p for p in INIT_BINARIES if os.access(p, os.X_OK)), None)
+        """``--init`` as Docker does it (``initbinary``); without a static init the create is refused."""
+        init = initbinary.find(self.options.get("init_path"))
         if not init:
             raise NotImplementedYet(f"--init with the oci driver needs a static init binary: install Debian's tini "
-                                    f"({' or '.join(INIT_BINARIES)}) or pass the exec-driver option init_path")
-        spec.setdefault("mounts", []).append({"destination": "/sbin/docker-init", "type": "bind", "source": init,
-                                              "options": ["rbind", "ro", "nosuid", "nodev"]})
-        process = spec.setdefault("process", {})
-        process["args"] = ["/sbin/docker-init", "--", *process.get("args", [])]
+                                    f"({' or '.join(initbinary.CANDIDATES)}) or pass the exec-driver option init_path")
+        initbinary.apply(spec, init)
 
     @hookimpl
     def exec_create(self, container_id: str, bundle: str, spec: dict, io: IOConfig) -> RuntimeState:
         from ..native.cgroups import cgroup_path
 
         spec = copy.deepcopy(spec)
-        if (spec.get("annotations") or {}).get(INIT_ANNOTATION) == "true":
+        if initbinary.wanted(spec):
             self._add_init(spec)
         directory = self._new_container_dir(container_id, spec)
         try:
