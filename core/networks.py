@@ -60,6 +60,8 @@ class NetworkManager:
         self._lock = threading.Lock()
         self._now = now
         self.default_bridge = default_bridge  # "" or a device name; "none" disables the default bridge
+        #: called before a container joins a network; may refuse it (swarm networks that are not attachable)
+        self.admission: Callable[[Network, str], None] | None = None
         os.makedirs(root, mode=0o700, exist_ok=True)
         self.networks: dict[str, Network] = self._read()
 
@@ -158,6 +160,8 @@ class NetworkManager:
         return self.driver(network.driver).sandbox(network.id, container_id)
 
     def join(self, network: Network, container_id: str, netns_path: str | None, options: dict) -> EndpointInfo:
+        if self.admission is not None:
+            self.admission(network, container_id)
         with log.job("network.join", network=network.name, container_id=container_id[:12], driver=network.driver):
             return self.driver(network.driver).join(network.id, container_id, netns_path, options)
 
@@ -166,15 +170,16 @@ class NetworkManager:
 
     def create(self, *, name: str, driver: str, subnet: str | None = None, gateway: str | None = None,
                ip_range: str | None = None, internal: bool = False, labels: dict | None = None,
-               options: dict | None = None) -> Network:
-        """A user-defined network; the driver makes its devices and rules before it is recorded."""
+               options: dict | None = None, network_id: str | None = None) -> Network:
+        """A user-defined network; the driver makes its devices and rules before it is recorded.
+        ``network_id``: the ID to give it (a swarm network's), else a new one."""
         driver = driver.strip().lower()
         if driver in ("host", "none", "null"):
             raise Conflict(f'only one instance of "{driver}" network is allowed')
         if self.find(name, missing_ok=True):
             raise Conflict(f"network with name {name} already exists")
-        net = Network(secrets.token_hex(32), name, driver, self._now(), subnet, gateway, ip_range, internal,
-                      dict(options or {}), dict(labels or {}))
+        net = Network(network_id or secrets.token_hex(32), name, driver, self._now(), subnet, gateway, ip_range,
+                      internal, dict(options or {}), dict(labels or {}))
         try:
             facade = self.driver(driver)
         except ConfigError as exc:  # a client naming an unknown driver is a 404, as Docker's "plugin not found"

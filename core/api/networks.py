@@ -9,7 +9,7 @@ from aiohttp import web
 
 from berth.containers.validate import check_fields
 from berth.api.server import Routes, engine_of, json_response, query_filters, read_json
-from berth.errors import Conflict, InvalidArgument
+from berth.errors import Conflict, InvalidArgument, NotFound
 
 routes = Routes()
 
@@ -25,12 +25,16 @@ def _attached(engine, net) -> list[tuple[Any, dict[str, Any]]]:
 
 
 def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
-    """A network as inspect shows it; the list leaves ``Containers`` empty, as dockerd 20.10 does."""
+    """A network as inspect shows it; the list leaves ``Containers`` empty, as dockerd 20.10 does. A swarm
+    network (the swarm's overlay networks, realised here as local ones) is shown as the swarm describes it."""
     containers = {}
     for c, record in _attached(engine, net) if verbose else []:
         containers[c.id] = {"Name": c.name, "EndpointID": record["endpoint_id"],
                             "MacAddress": record.get("mac_address", ""),
                             "IPv4Address": record.get("ipv4_address", ""), "IPv6Address": ""}
+    swarm_record = engine.swarm.networking.networks.record(net.id)
+    if swarm_record is not None:
+        return engine.swarm.networking.networks.view(swarm_record, containers, listing=not verbose)
     ipam_config = []
     subnet = net.subnet or net.driver_data.get("subnet")
     gateway = net.gateway or net.driver_data.get("gateway")
@@ -45,14 +49,17 @@ def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
     }
 
 
-def _matches(net, filters: dict) -> bool:
+def _matches(net, filters: dict, shown: dict) -> bool:
+    """Docker's network filters, on the record and on how it is shown (``shown``: its driver and scope)."""
     for key, values in filters.items():
         values = list(values)
         if key == "name" and not any(v in net.name for v in values):
             return False
         if key == "id" and not any(net.id.startswith(v) for v in values):
             return False
-        if key == "driver" and net.docker_driver not in values:
+        if key == "driver" and shown["Driver"] not in values:
+            return False
+        if key == "scope" and shown["Scope"] not in values:
             return False
         if key == "type" and not any((v == "builtin") == (net.name in ("bridge", "host", "none")) for v in values):
             return False
@@ -68,14 +75,19 @@ def _matches(net, filters: dict) -> bool:
 async def list_networks(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     filters = query_filters(request)
-    nets = [n for n in engine.networks.networks.values() if _matches(n, filters)]
-    return json_response([_network_json(engine, n, verbose=False) for n in sorted(nets, key=lambda n: n.name)])
+    shown = [_network_json(engine, n, verbose=False) for n in engine.networks.networks.values()]
+    nets = [view for n, view in zip(engine.networks.networks.values(), shown) if _matches(n, filters, view)]
+    return json_response(sorted(nets, key=lambda view: view["Name"]))
 
 
 @routes.add("GET", "/networks/{id}")
 async def inspect_network(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
-    return json_response(_network_json(engine, engine.networks.find(request.match_info["id"])))
+    ref = request.match_info["id"]
+    shown = _network_json(engine, engine.networks.find(ref))
+    if request.query.get("scope") and request.query["scope"] != shown["Scope"]:
+        raise NotFound(f"network {ref} not found")  # dockerd looks for it in that scope only
+    return json_response(shown)
 
 
 @routes.add("POST", "/networks/create")
@@ -88,6 +100,10 @@ async def create_network(request: web.Request) -> web.StreamResponse:
     name = body.get("Name")
     if not name:
         raise InvalidArgument("network name is required")
+    if (body.get("Driver") or "").lower() == "overlay" or body.get("Scope") == "swarm":
+        record = await asyncio.to_thread(engine.swarm.networking.networks.create, body)
+        engine.events.publish("network", "create", record["ID"], {"name": name, "type": record["Driver"]})
+        return json_response({"Id": record["ID"], "Warning": ""}, 201)
     if engine.networks.find(name, missing_ok=True):
         raise Conflict(f"network with name {name} already exists")
     ipam = ((body.get("IPAM") or {}).get("Config") or [{}])
@@ -105,7 +121,11 @@ async def remove_network(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     net = engine.networks.find(request.match_info["id"])
     # endpoints of stopped containers do not count: they fail at start instead (404), as in dockerd
-    await asyncio.to_thread(engine.networks.remove, net.id, bool(_attached(engine, net)))
+    swarm_record = engine.swarm.networking.networks.record(net.id)
+    if swarm_record is not None:
+        await asyncio.to_thread(engine.swarm.networking.networks.remove, swarm_record, bool(_attached(engine, net)))
+    else:
+        await asyncio.to_thread(engine.networks.remove, net.id, bool(_attached(engine, net)))
     engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.docker_driver})
     return web.Response(status=204)
 
@@ -172,6 +192,14 @@ async def prune(request: web.Request) -> web.StreamResponse:
         if net.name in ("bridge", "host", "none"):
             continue
         if _attached(engine, net) or not _prune_selects(net, filters, cutoff):
+            continue
+        swarm_record = engine.swarm.networking.networks.record(net.id)
+        if swarm_record is not None:  # as dockerd: the swarm's networks no service uses, ingress kept
+            if swarm_record["Ingress"] or engine.swarm.networking.networks.in_use(swarm_record):
+                continue
+            await asyncio.to_thread(engine.swarm.networking.networks.remove, swarm_record, False)
+            engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": swarm_record["Driver"]})
+            removed.append(net.name)
             continue
         await asyncio.to_thread(engine.networks.remove, net.id, False)
         engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.docker_driver})

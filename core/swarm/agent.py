@@ -110,8 +110,9 @@ class Agent:
         image = task_spec["ContainerSpec"]["Image"]
         await self._ensure_image(image, service.get("_registry_auth", ""))
         files = await asyncio.to_thread(self._write_files, task, values)
-        network, ports = self.swarm.networking.for_task(task, service)
-        body = taskcontainer.create_body({**task, "Spec": task_spec}, service_name, name, files, network, ports)
+        network, endpoint, ports = self.swarm.networking.for_task(task, service)
+        body = taskcontainer.create_body({**task, "Spec": task_spec}, service_name, name, files, network, endpoint,
+                                         ports)
         return body, name
 
     def _template_values(self, task: dict, service: dict, name: str) -> dict:
@@ -176,6 +177,13 @@ class Agent:
         except BerthError as exc:
             tasks_mod.set_state(self.store, task, "failed", err=exc.message, container=status)
             return None
+        attachments = self.swarm.networking.task_attachments(task, container.id)
+        if attachments:
+            task["NetworksAttachments"] = attachments
+        host_ports = self.swarm.networking.for_task(task, self.store.objects("services")[task["ServiceID"]])[2] \
+            if task["ServiceID"] in self.store.objects("services") else []
+        if host_ports:
+            task["Status"]["PortStatus"] = {"Ports": host_ports}
         return container.id
 
     async def _watch(self, task_id: str, container_id: str) -> None:

@@ -35,6 +35,7 @@ class SwarmManager:
         self.networking = Networking(self)
         self.services = Services(self)
         self.orchestrator = Orchestrator(self)
+        engine.networks.admission = self.networking.networks.admission
 
     # -- what the node and the engine look like to the swarm -----------------
 
@@ -103,6 +104,7 @@ class SwarmManager:
         with log.job("swarm.init") as ev:
             node_id = await asyncio.to_thread(self.cluster.init, request)
             ev["node_id"] = node_id
+            await asyncio.to_thread(self.networking.networks.create_ingress)
         self.orchestrator.start()
         return node_id
 
@@ -126,5 +128,6 @@ class SwarmManager:
                     except BerthError as exc:
                         log.get().warning("swarm.leave_container", container_id=c.id[:12], error=exc.message)
             ev["containers_removed"] = removed
+            await asyncio.to_thread(self.networking.networks.remove_all)
             await asyncio.to_thread(self.orchestrator.agent.forget_files)
             self.cluster.clear()

@@ -50,6 +50,7 @@ class Orchestrator:
         for job in jobs:
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
+        self.swarm.networking.mesh.close()
         self._loop = None
         self.agent.running.clear()
         self._stopping.clear()
@@ -80,6 +81,7 @@ class Orchestrator:
         for task in list(self.store.objects("tasks").values()):
             self._drive(task, services.get(task["ServiceID"]))
         self._reap()
+        await self.swarm.networking.publish()
 
     # -- services -------------------------------------------------------------
 

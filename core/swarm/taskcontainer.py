@@ -29,9 +29,10 @@ def labels(task: dict, service_name: str, task_name: str) -> dict[str, str]:
 
 
 def create_body(task: dict, service_name: str, task_name: str, files: list[dict], network: str | None,
-                host_ports: list[dict]) -> dict:
+                endpoint: dict, host_ports: list[dict]) -> dict:
     """The ``POST /containers/create`` body for ``task`` (``files``: bind mounts of its secrets and configs;
-    ``network``: the first network it joins; ``host_ports``: its ``host``-mode published ports)."""
+    ``network`` and ``endpoint``: the first network it joins, its settings there, the container's network mode
+    (dockerd says ``default`` and joins the same); ``host_ports``: its ``host``-mode published ports)."""
     spec = task["Spec"]
     c = spec["ContainerSpec"]
     body = {
@@ -41,7 +42,7 @@ def create_body(task: dict, service_name: str, task_name: str, files: list[dict]
         "WorkingDir": c.get("Dir", ""), "Healthcheck": c.get("Healthcheck"),
         "ExposedPorts": {f"{p['TargetPort']}/{p.get('Protocol', 'tcp')}": {} for p in host_ports},
         "HostConfig": _host_config(spec, files, network, host_ports),
-        "NetworkingConfig": {"EndpointsConfig": {network: {}} if network else {}},
+        "NetworkingConfig": {"EndpointsConfig": {network: endpoint} if network else {}},
     }
     if c.get("Command"):
         body["Entrypoint"], body["Cmd"] = list(c["Command"]), list(c.get("Args") or []) or None

@@ -12,6 +12,9 @@ import time
 
 import pytest
 
+from tests.conftest import BUSYBOX
+from tests.e2e.conftest import in_netns
+
 docker = pytest.importorskip("docker")
 
 SECOND = 1_000_000_000
@@ -77,6 +80,12 @@ def test_without_an_advertise_address_a_namespace_with_only_its_bridge_has_no_sy
         client.init_swarm(listen_addr="0.0.0.0:2377")  # as dockerd in the same kind of namespace
     assert (refused.value.status_code, refused.value.explanation) == (400, "could not find the system's IP address")
 
+
+
+def test_an_overlay_network_outside_a_swarm_is_dockerds_refusal(client):
+    with pytest.raises(docker.errors.APIError) as refused:
+        client.create_network("ov", driver="overlay")
+    assert refused.value.status_code == 500 and "This node is not a swarm manager" in refused.value.explanation
 
 
 # ---------------------------------------------------------------------------
@@ -302,6 +311,80 @@ def test_removing_a_service_removes_its_tasks_containers(swarm):
     swarm.remove_service(service["ID"])
     wait_for(lambda: not swarm.containers(all=True, filters={"id": container}))
     wait_for(lambda: not [t for t in swarm.tasks() if t["ServiceID"] == service["ID"]])
+
+
+# ---------------------------------------------------------------------------
+# networks
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def network(swarm):
+    """An attachable overlay network, removed after the test (once the services are gone)."""
+    created = swarm.create_network("app", driver="overlay", attachable=True)
+    yield created["Id"]
+    for service in swarm.services():
+        swarm.remove_service(service["ID"])
+    wait_for(lambda: not swarm.tasks(), timeout=30)
+    swarm.remove_network(created["Id"])
+
+
+def test_an_overlay_network_is_shown_as_a_swarm_network_from_the_swarms_pool(swarm, network):
+    shown = swarm.inspect_network(network)
+    assert (shown["Driver"], shown["Scope"], shown["Attachable"], shown["Ingress"]) == ("overlay", "swarm", True, False)
+    assert shown["IPAM"]["Config"][0]["Subnet"].startswith("10.0.") and len(network) == 25
+    assert swarm.inspect_network("ingress")["Ingress"] is True
+    with pytest.raises(docker.errors.NotFound):
+        swarm.inspect_network(network, scope="local")
+    assert [n["Id"] for n in swarm.networks(filters={"scope": "swarm", "name": "app"})] == [network]
+
+
+def test_a_container_joins_only_an_attachable_swarm_network(swarm, network):
+    closed = swarm.create_network("closed", driver="overlay")
+    try:
+        container = swarm.create_container("busybox", ["true"], host_config=swarm.create_host_config(
+            network_mode="closed"))
+        with pytest.raises(docker.errors.APIError, match="network closed not manually attachable"):
+            swarm.start(container)
+        swarm.remove_container(container, force=True)
+    finally:
+        swarm.remove_network(closed["Id"])
+
+
+def test_a_services_name_resolves_to_its_tasks_on_its_network(swarm, network):
+    template = docker.types.TaskTemplate(container_spec(["sleep", "60"]), networks=[network])
+    service = swarm.create_service(template, name="db")
+    wait_for(lambda: running_tasks(swarm, service["ID"]))
+    assert swarm.inspect_service(service["ID"])["Spec"]["TaskTemplate"]["Networks"] == [{"Target": network}]
+    probe = swarm.create_container("busybox", ["ping", "-c1", "-W2", "db"],
+                                   host_config=swarm.create_host_config(network_mode="app"))
+    swarm.start(probe)
+    assert swarm.wait(probe)["StatusCode"] == 0, swarm.logs(probe)
+    swarm.remove_container(probe, force=True)
+
+
+def test_a_network_a_service_uses_cannot_be_removed(swarm, network):
+    template = docker.types.TaskTemplate(container_spec(["sleep", "60"]), networks=[network])
+    swarm.create_service(template, name="db")
+    with pytest.raises(docker.errors.APIError, match="is in use by service"):
+        swarm.remove_network(network)
+
+
+def test_the_routing_mesh_balances_a_published_port_over_the_tasks(bridge_daemon, swarm):
+    spec = container_spec(["httpd", "-f", "-p", "80", "-h", "/etc"])
+    service = swarm.create_service(docker.types.TaskTemplate(spec), name="web",
+                                   mode=docker.types.ServiceMode("replicated", 2),
+                                   endpoint_spec=docker.types.EndpointSpec(ports={8080: 80}))
+    tasks = wait_for(lambda: len(running_tasks(swarm, service["ID"])) == 2 and running_tasks(swarm, service["ID"]))
+    assert swarm.inspect_service(service["ID"])["Endpoint"]["Ports"] == [
+        {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}]
+    assert {a["Network"]["Spec"]["Name"] for t in tasks for a in t["NetworksAttachments"]} == {"ingress"}
+    answers = set()
+    for _ in range(4):  # each request goes to the next task, which answers with its own hostname
+        got = in_netns(bridge_daemon, BUSYBOX, "wget", "-qO-", "http://127.0.0.1:8080/hostname")
+        assert got.returncode == 0, got.stderr
+        answers.add(got.stdout.strip())
+    assert len(answers) == 2
 
 
 def test_leaving_removes_every_task_container(client, node):
