@@ -128,7 +128,7 @@ class Berthd:
     """A private berthd on a temp data-root (``--bridge none``); stopped by its pid."""
 
     def __init__(self, base: Path, exec_driver: str | None, storage: str | None, cli: str,
-                 preexec_fn: Callable[[], None] | None = None):
+                 preexec_fn: Callable[[], None] | None = None, extra_args: tuple[str, ...] = ()):
         self.base = base
         self.sock = base / "run" / "berth.sock"
         (base / "run").mkdir(parents=True)
@@ -140,6 +140,7 @@ class Berthd:
             argv += ["--exec-driver", exec_driver]
         if storage:
             argv += ["-s", storage]
+        argv += list(extra_args)
         self.log_path = base / "berthd.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -200,6 +200,13 @@ def test_host_powers_need_userns_host_as_in_dockerd(remapped, flags, message):
     assert out.returncode != 0 and message in out.stderr.decode()
 
 
+def test_a_new_volume_gets_the_images_content_shifted_into_the_range(remapped):
+    uid, gid = first_ids()
+    assert run(remapped, "-v", "fresh-etc:/etc", "busybox", "stat", "-c", "%u:%g", "/etc/passwd").strip() == "0:0"
+    mountpoint = json.loads(cli(remapped, "volume", "inspect", "fresh-etc"))[0]["Mountpoint"]
+    assert (os.stat(f"{mountpoint}/passwd").st_uid, os.stat(f"{mountpoint}/passwd").st_gid) == (uid, gid)
+
+
 def test_the_remapped_container_is_stopped_and_restarted(remapped):
     cid = cli(remapped, "run", "-d", "busybox", "sh", "-c", "echo started >> /log; sleep 60").strip()
     try:
@@ -238,8 +245,49 @@ def test_the_same_data_root_without_remapping_keeps_its_own_tree(make_daemon, su
     assert run(again, "busybox", "cat", "/proc/self/uid_map").split()[1] == str(first_ids()[0])
 
 
+def test_a_running_remapped_container_is_readopted_after_the_daemon_is_killed(make_daemon, suite_tmp):
+    import signal
+
+    d = remapped_daemon(make_daemon, suite_tmp, "-s", "overlay")
+    cid = cli(d, "run", "-d", "busybox", "sh", "-c", "echo kept > /state; sleep 120").strip()
+    d.stop(signal.SIGKILL)
+    d.start()
+    assert cli(d, "exec", cid, "cat", "/state").strip() == "kept"
+    assert cli(d, "exec", cid, "cat", "/proc/self/uid_map").split()[1] == str(first_ids()[0])
+    cli(d, "rm", "-f", cid)
+    with open("/proc/self/mountinfo") as f:
+        assert cid not in f.read()  # the id-mapped view went with the container
+
+
 def test_a_graph_driver_that_cannot_remap_stops_the_daemon_with_the_reason(make_daemon, suite_tmp):
     d = make_daemon(["--userns-remap", "default", "-s", "example"], base=reachable_base(suite_tmp))
     with pytest.raises(RuntimeError) as failed:
         d.start()
     assert "graph driver 'example' does not support id-mapped layers" in str(failed.value)
+
+
+def test_the_oci_driver_hands_the_mappings_to_runc(make_daemon, suite_tmp, tmp_path):
+    """runc makes the user namespace from the spec's linux.uidMappings/gidMappings; the same layout and
+    id-mapped rootfs serve it (a bind source under a directory closed to the remapped root included)."""
+    from berth.plugins.execdrivers.oci import runtime as runtimes
+
+    if not runtimes.find("runc"):
+        from tests.peers import missing_peer
+        missing_peer("runc is not installed", "install Debian's runc (`bash .ci/install` does)")
+    d = remapped_daemon(make_daemon, suite_tmp, "-s", "overlay", "--exec-driver", "oci")
+    uid, _ = first_ids()
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    (closed / "f").write_text("reached\n")
+    os.chmod(tmp_path, 0o700)  # the remapped root could not walk here by itself
+    cli(d, "volume", "create", "ocivol")
+    out = run(d, "-v", "ocivol:/v", "-v", f"{closed}:/c:ro", "busybox", "sh", "-c",
+              "cat /proc/self/uid_map; cat /c/f; touch /v/made")
+    assert out.split() == ["0", str(uid), "65536", "reached"]
+    mountpoint = json.loads(cli(d, "volume", "inspect", "ocivol"))[0]["Mountpoint"]
+    assert os.stat(f"{mountpoint}/made").st_uid == uid
+    cid = cli(d, "run", "-d", "busybox", "sleep", "60").strip()
+    try:
+        assert cli(d, "exec", cid, "cat", "/proc/self/uid_map").split()[:2] == ["0", str(uid)]
+    finally:
+        d.cli("rm", "-f", cid)

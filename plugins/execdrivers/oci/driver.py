@@ -225,11 +225,15 @@ class OciDriver(MonitoredDriver):
         """The host's cgroup controls; the runtime applies seccomp and whichever LSM the host runs.
 
         The runtime's binary name ("runc", "crun") is accepted as ``--runtime`` too, as in Docker.
+        Both runtimes make a spec's user namespace from its ``linux.uidMappings``/``gidMappings``.
         """
-        from ..native.sysinfo import host_features, host_lsms
+        from dataclasses import replace
 
-        return host_features(runtimes=(self.name, self.runtime.name),
-                             security=frozenset({"seccomp", *host_lsms()}))
+        from ..native.sysinfo import host_features, host_lsms, user_namespaces_available
+
+        return replace(host_features(runtimes=(self.name, self.runtime.name),
+                                     security=frozenset({"seccomp", *host_lsms()})),
+                       user_namespaces=user_namespaces_available())
 
     @hookimpl
     def exec_status(self) -> list[tuple[str, str]]:
