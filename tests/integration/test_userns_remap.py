@@ -184,6 +184,13 @@ def test_exec_and_cp_into_a_remapped_container(remapped, tmp_path):
         remapped.cli("rm", "-f", cid)
 
 
+def test_init_and_a_tty_work_in_a_remapped_container(remapped):
+    out = run(remapped, "--init", "-t", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; tty; "
+                                                           "stat -c %u $(tty)")
+    lines = out.replace("\r", "").split("\n")
+    assert lines[0].startswith("/sbin/docker-init") and lines[1].startswith("/dev/pts/") and lines[2] == "0"
+
+
 def test_userns_host_runs_as_real_root(remapped):
     assert run(remapped, "--userns", "host", "busybox", "cat", "/proc/self/uid_map").split() == ["0", "0", "4294967295"]
     assert run(remapped, "--userns", "host", "--privileged", "busybox", "id", "-u").strip() == "0"
