@@ -188,10 +188,22 @@ class VolumeStore:
         rw = "ro" not in modes
         if source.startswith("/"):
             if not os.path.exists(source):
-                os.makedirs(source, mode=0o755)  # Docker creates a missing bind source for -v
+                self._make_bind_source(source)
             return {"Type": "bind", "Source": source, "Destination": os.path.normpath(dest), "Mode": mode,
                     "RW": rw, "Propagation": "rprivate"}
         return self._volume_entry(source, os.path.normpath(dest), rw, driver=driver)
+
+    def _make_bind_source(self, source: str) -> None:
+        """Docker creates a missing ``-v`` bind source; the directories it makes belong to the remapped
+        root under ``--userns-remap`` (those that existed keep their owner), as dockerd's."""
+        missing = []
+        path = source
+        while not os.path.exists(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        os.makedirs(source, mode=0o755)
+        for path in missing:
+            os.chown(path, *self.owner)
 
     def _parse_mount(self, m: dict[str, Any]) -> dict[str, Any]:
         kind = m.get("Type") or "volume"

@@ -161,6 +161,17 @@ def test_remapped_root_cannot_write_a_host_root_file_through_a_bind_mount(remapp
     assert (host / "file").read_text() == "original\n" and not (host / "new").exists()
 
 
+def test_a_missing_bind_source_is_made_for_the_remapped_root(remapped, tmp_path):
+    uid, gid = first_ids()
+    os.chmod(tmp_path, 0o755)
+    source = tmp_path / "made" / "here"
+    run(remapped, "-v", f"{source}:/m", "busybox", "touch", "/m/written")
+    for path in (source.parent, source):
+        assert (os.stat(path).st_uid, os.stat(path).st_gid) == (uid, gid)
+    assert os.stat(source / "written").st_uid == uid
+    assert os.stat(tmp_path).st_uid == 0  # what existed keeps its owner
+
+
 # -- exec, cp and the opt-out -----------------------------------------------------------------
 
 
