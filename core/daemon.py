@@ -22,7 +22,7 @@ import sys
 from urllib.parse import urlparse
 
 import berth
-from berth import config as cfgmod
+from berth import config as cfgmod, crashpoints
 from berth import log
 from berth.errors import ConfigError
 
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     flags = {k: v for k, v in vars(args).items() if k not in ("config_file", "version", "insecure_loopback_tcp")}
     try:
         config = cfgmod.resolve(flags, os.environ, args.config_file)
+        if problem := crashpoints.check():
+            raise ConfigError(problem)
         log.configure(config.log_level)
         listeners = plan_listeners(config, args.insecure_loopback_tcp)
         lock = lock_data_root(config.data_root)
@@ -181,6 +183,9 @@ async def serve(engine, listeners) -> None:
     # them behind each other, so size the pool for waiting, not for computing.
     asyncio.get_running_loop().set_default_executor(
         concurrent.futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="berthd-worker"))
+    # Containers are re-adopted before the API answers (as dockerd restores before it serves): a client
+    # must never see a container missing or in a state the restore is about to correct.
+    await engine.containers.restore()
     app = create_app(engine)
     # Docker's Go server accepts up to 1 MiB of request line and headers; clients rely on it for
     # X-Registry-Auth with long identity tokens and for build args or filters in the query string.
@@ -196,7 +201,6 @@ async def serve(engine, listeners) -> None:
         else:
             host, _, port = address.rpartition(":")
             await web.TCPSite(runner, host, int(port), ssl_context=context).start()
-    await engine.containers.restore()
     await engine.swarm.start()
     for cid, why in engine.containers.store.corrupt.items():
         engine.warnings.append(f"container {cid[:12]} was not loaded: its record is corrupt ({why}); "

@@ -16,7 +16,7 @@ from berth.defaults import ExecDefaults, GraphDefaults, NetDefaults
 from berth.drivers import ExecDriver, GraphDriver, NetworkDriver
 from berth.errors import BerthError, ConfigError
 from berth.events import EventBus
-from berth.fsutil import atomic_write
+from berth.fsutil import atomic_write, remove_path
 from berth.tracing import DriverCallStats
 
 GRAPH_MARKER = "graph-driver"  # <data-root>/graph-driver: the name of the driver that wrote the data-root
@@ -34,6 +34,7 @@ class Engine:
         self.exec_root = os.path.abspath(config.exec_root)
         for path in (self.data_root, self.exec_root):
             os.makedirs(path, mode=0o711, exist_ok=True)
+        remove_path(os.path.join(self.data_root, "tmp"))  # build scratch space a crashed daemon left
         self.warnings: list[str] = []
         self.selected: dict[str, str] = {}
         self._inventory: list[dict[str, Any]] | None = None
@@ -64,6 +65,7 @@ class Engine:
             os.path.join(self.data_root, "volumes"), now_rfc3339,
             lambda name: [c.id for c in store.containers.values() if any(m.get("Name") == name for m in c.mounts)],
             owner=self.idmap.root if self.idmap else (0, 0))
+        self.volumes.remove_set_aside()
         self.volumes.on_event = lambda action, name, attributes: self.events.publish("volume", action, name, attributes)
         self.containers = ContainerManager(
             store=store, images=self.images, graph=self.graph, execd=self.exec, networks=self.networks,

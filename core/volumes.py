@@ -17,11 +17,12 @@ import subprocess
 import threading
 from typing import Any, Callable
 
-from berth import log
+from berth import crashpoints, log
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.fsutil import atomic_write
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+SET_ASIDE = ".removing-"  # prefix of a volume directory being deleted (never a valid volume name)
 # Docker 23+ marks every volume created without a name (by create or by a container) with this label;
 # prune without ``all`` removes only volumes that have it.
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -125,8 +126,30 @@ class VolumeStore:
         self._destroy(name)
 
     def _destroy(self, name: str) -> None:
-        shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+        # Set aside in one rename, then deleted: a crash in between leaves no half-deleted volume
+        # that still lists, only a set-aside directory the next start deletes (remove_set_aside).
+        doomed = os.path.join(self.root, f"{SET_ASIDE}{name}-{secrets.token_hex(4)}")
+        try:
+            os.rename(os.path.join(self.root, name), doomed)
+        except FileNotFoundError:
+            pass
+        else:
+            crashpoints.reached("volume_rm.mid_remove")
+            shutil.rmtree(doomed, ignore_errors=True)
         self.on_event("destroy", name, {"driver": "local"})
+
+    def remove_set_aside(self) -> None:
+        """Delete what removals a crash cut short set aside, and volumes a crash left half-created (start-up)."""
+        for entry in os.listdir(self.root):
+            path = os.path.join(self.root, entry)
+            if entry.startswith(SET_ASIDE) or self._half_created(entry):
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _half_created(self, name: str) -> bool:
+        """An empty ``_data`` without ``meta.json``: a create that died before its atomic metadata write."""
+        data = self.data_path(name)
+        return (VALID_NAME.match(name) is not None and not os.path.exists(self._meta_path(name))
+                and os.path.isdir(data) and not os.listdir(data))
 
     def prune(self, selected: Callable[[dict[str, Any]], bool]) -> tuple[list[str], int]:
         """Remove the unused volumes for which ``selected(volume)`` is true (the API applies Docker's filters)."""

@@ -16,7 +16,7 @@ from berth.containers import listing, logdrivers
 from berth.containers.logs import read_log
 from berth.containers.model import State, now_rfc3339
 from berth.containers.validate import check_create_body, check_update_body
-from berth.errors import Conflict, InvalidArgument
+from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.hostfacts import memory_total
 
 routes = Routes()
@@ -84,7 +84,10 @@ async def inspect(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = engine.containers.get(request.match_info["id"])
     etc = engine.containers.etc_paths(c)
-    graph_data = await asyncio.to_thread(engine.graph.metadata, c.layer_id)
+    try:
+        graph_data = await asyncio.to_thread(engine.graph.metadata, c.layer_id)
+    except NotFound:  # a dead container whose removal was cut short after its layers went
+        graph_data = {}
     body = views.container_inspect(
         c, graph_data, logdrivers.inspect_log_path(c.host_config, engine.containers.store.directory(c.id), c.id),
         etc["/etc/resolv.conf"], etc["/etc/hosts"], etc["/etc/hostname"], engine.volumes.inspect_mounts(c),

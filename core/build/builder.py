@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from berth import log
+from berth import crashpoints, log
 from berth.build import cache, fscopy, sources
 from berth.build.context import BuildContext
 from berth.build.instructions import DISPATCH
@@ -438,6 +438,7 @@ class Builder:
             if code != 0:
                 raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}",
                                   code=code)
+            crashpoints.reached("build.after_run")
 
             def commit() -> Image:
                 base = self.images.container_base_layer(c.layer_id, st.image.layer_id)

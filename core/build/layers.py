@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Callable
 
+from berth import crashpoints
 from berth.images.commit import commit_layer
 from berth.images.store import Image, ImageStore, Layer
 
@@ -22,13 +23,15 @@ def layer_from_work(images: ImageStore, image: Image | None, work: Callable[[str
     graph = images.graph
     layer_id = "build-" + secrets.token_hex(16)
     base = image.layer_id if image else None
-    graph.create_rw(layer_id, base, {})
+    images.begin_scratch_layer(layer_id)
     try:
+        graph.create_rw(layer_id, base, {})
         root = graph.mount(layer_id)
         try:
             work(root)
+            crashpoints.reached("build.mid_copy")
         finally:
             graph.unmount(layer_id)
         return commit_layer(images, layer_id, base, image)
     finally:
-        graph.remove(layer_id)
+        images.end_scratch_layer(layer_id)

@@ -59,6 +59,12 @@ class DaemonUnreachable(Exception):
     pass
 
 
+def _truncated() -> DaemonUnreachable:
+    """The connection closed inside a response body (the daemon died, or a proxy cut it): as docker, a failure."""
+    return DaemonUnreachable("error reading the daemon's response: unexpected EOF (the connection closed before "
+                             "the end of the response)")
+
+
 def _split_host(host: str) -> tuple[str, str, int | None]:
     """``unix:///p`` -> ("unix", "/p", None); ``tcp://h:2376`` -> ("tcp", "h", 2376)."""
     scheme, sep, rest = host.partition("://")
@@ -126,12 +132,14 @@ class Response:
             want = n if self._remaining is None else min(n, self._remaining)
             out = self._raw(want)
             if self._remaining is not None:
+                if not out:
+                    raise _truncated()
                 self._remaining -= len(out)
             return out
         while self._chunk_left == 0:
             while b"\r\n" not in self._buf:
                 if not self._fill():
-                    return b""
+                    raise _truncated()
             line, _, self._buf = self._buf.partition(b"\r\n")
             line = line.split(b";")[0].strip()
             if not line:
@@ -142,6 +150,8 @@ class Response:
                 return b""
             self._chunk_left = size
         out = self._raw(min(n, self._chunk_left))
+        if not out:
+            raise _truncated()
         self._chunk_left -= len(out)
         return out
 

@@ -7,7 +7,7 @@ import secrets
 import socket
 from typing import Any
 
-from berth import log
+from berth import crashpoints, log
 from berth.containers import endpoints, health, hostconfig, legacylinks, names, netmode, ports as portmap, spec as ocispec
 from berth.containers.model import Container, now_rfc3339
 from berth.containers.restart import RestartPolicy
@@ -57,6 +57,7 @@ class CreateMixin:
         with log.job("container.create", container_id=cid[:12], image_id=image.id[7:19], driver=self.graph.name):
             await asyncio.to_thread(self.images.create_container_layers, cid, image,
                                     dict(host_config.get("StorageOpt") or {}))
+            crashpoints.reached("create.after_layers")
             try:
                 if self.volumes is not None:
                     await asyncio.to_thread(self.volumes.prepare, c, image_cfg, volumes_from)

@@ -13,6 +13,10 @@ from berth.errors import BerthError, InvalidArgument
 from berth.hookspecs.types import RuntimeState, RuntimeStatus
 
 
+MONITOR_DIED = ("the container's monitor died while the container ran; its processes were killed, since nothing "
+                "could log their output or record their exit any more")
+
+
 class ExitMixin:
     """Methods of :class:`~berth.containers.manager.ContainerManager` (see its docstring for the shared state)."""
 
@@ -41,6 +45,10 @@ class ExitMixin:
             c.state.exit_code = state.exit_code if state.exit_code is not None else 255
             c.state.oom_killed = state.oom_killed
             c.state.error = state.error
+            if not state.supervised:
+                # its monitor died and the process lived on: nothing would log it or record its exit,
+                # so the teardown killed it (SIGKILL's code), and the record says why
+                c.state.exit_code, c.state.error = 137, MONITOR_DIED
             c.state.finished_at = state.finished_at or now_rfc3339()
             policy = RestartPolicy.from_host_config(c.host_config)
             restart = policy.should_restart(c.state.exit_code, c.restart_count, c.manually_stopped)

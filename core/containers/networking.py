@@ -14,6 +14,7 @@ import asyncio
 import secrets
 from typing import Any
 
+from berth import crashpoints
 from berth.containers import endpoints, legacylinks, netmode
 from berth.containers.model import Container, State
 from berth.errors import Conflict, Forbidden, InvalidArgument, NotFound, Unclassified
@@ -189,11 +190,13 @@ class NetworkingMixin:
             raise Forbidden(f"endpoint with name {c.name} already exists in network {network.name}")
         netns = None if (c.host_config.get("NetworkMode") or "") == "host" else f"/proc/{c.state.pid}/ns/net"
         c.endpoints[network.name] = record
+        self.store.save(c)  # the intent first: a crash during the join is undone at restart (restore.py)
         try:
             await asyncio.to_thread(self._join_one, c, network, record, netns)
         except BaseException:
             del c.endpoints[network.name]
             raise
+        crashpoints.reached("connect.after_join")
         await asyncio.to_thread(self._after_endpoints_changed, c)
         return network
 

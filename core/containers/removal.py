@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import signal as signals
 
-from berth import log
+from berth import crashpoints, log
 from berth.containers.model import Container, State, parse_time
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.filtermatch import labels_match
@@ -64,7 +64,9 @@ class RemovalMixin:
             self.store.save(c)
         with log.job("container.remove", container_id=c.short_id, driver=self.graph.name):
             self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c))
+            crashpoints.reached("rm.after_teardown")
             await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
+            crashpoints.reached("rm.after_layers")
             if self.volumes is not None:
                 await asyncio.to_thread(self.volumes.release, c, volumes)
             self.store.delete(c.id)

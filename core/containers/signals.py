@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal as signals
 
-from berth import log
+from berth import crashpoints, log
 from berth.containers.model import Container, State
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
 
@@ -101,6 +101,7 @@ class SignalMixin:
                 await asyncio.to_thread(self.exec.resume, c.id)  # a frozen process cannot handle its signal
                 c.transition(State.RUNNING)
             await asyncio.to_thread(self.exec.kill, c.id, stop_signal, False)
+            crashpoints.reached("stop.after_signal")
             self.event(c, "kill", signal=str(stop_signal))
             done, _ = await asyncio.wait({waiter}, timeout=max(timeout, 0) if timeout >= 0 else None)
             if not done:

@@ -8,12 +8,14 @@ networks, publish ports, start the process. ``_teardown`` releases what a run he
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 
-from berth import log
+from berth import crashpoints, log
 from berth.containers import legacylinks, logdrivers, spec as ocispec
 from berth.containers.model import Container, State, ZERO_TIME, now_rfc3339
+from berth.containers.restore import STARTING_MARKER
 from berth.containers.users import resolve_user
 from berth.errors import BerthError, Conflict, ExecError, NotFound, NotModified
 from berth.fsutil import atomic_write
@@ -50,7 +52,19 @@ class StartMixin:
         plan, sandbox = await self._prepare_networking(c)
         bundle = self.bundle(c.id)
         os.makedirs(bundle, mode=0o700, exist_ok=True)
+        # Until the running state is saved, a crash must be undone at restart (see restore.py).
+        marker = os.path.join(bundle, STARTING_MARKER)
+        with open(marker, "wb"):
+            pass
+        try:
+            await self._start_steps(c, bundle, log_io, image_cfg, plan, sandbox)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(marker)
+
+    async def _start_steps(self, c: Container, bundle: str, log_io: dict, image_cfg: dict, plan, sandbox) -> None:
         c.rootfs = await asyncio.to_thread(self.mount_rootfs, c)
+        crashpoints.reached("start.after_mount")
         created = False
         try:
             user = resolve_user(c.rootfs, c.config.get("User") or "", c.host_config.get("GroupAdd"))
@@ -77,17 +91,20 @@ class StartMixin:
                 await self._record_failed_start(c, exc, created=False)
                 raise
             created = True
+            crashpoints.reached("start.after_runtime")
             await self._release_attachers(c.id)
             netns = None if sandbox.share_host else (sandbox.netns_path or f"/proc/{state.pid}/ns/net")
             c.state.pid = state.pid
             joined = await asyncio.to_thread(self._join_networks, c, netns, plan)
             self.publish_network_events(c, "connect", joined)
             self.volume_events(c, "mount")
+            crashpoints.reached("start.after_join")
             try:
                 state = await asyncio.to_thread(self.exec.start, c.id)
             except ExecError as exc:
                 await self._record_failed_start(c, exc)
                 raise
+            crashpoints.reached("start.after_process")
         except BaseException:
             if created and c.state.status != State.EXITED:
                 self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c))

@@ -187,6 +187,9 @@ class RuntimeState:
     ``pid`` is the container's init process as seen from the host (0 when none).
     ``exit_code`` is set once ``status`` is STOPPED. ``oom_killed`` says the kernel's
     OOM killer ended it. Times are RFC 3339 strings in UTC, or "" when unknown.
+    ``supervised`` is False when the process still runs but nothing supervises it any
+    more (its monitor died: no log, no exit code); ``exec_wait`` returns such a state
+    instead of blocking, and the engine then stops the container and says why.
     """
 
     id: str
@@ -197,6 +200,7 @@ class RuntimeState:
     started_at: str = ""
     finished_at: str = ""
     error: str = ""
+    supervised: bool = True
 
 
 @dataclass(frozen=True)

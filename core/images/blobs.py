@@ -45,6 +45,10 @@ class BlobStore:
             raise NotFound(f"blob {digest} in {path} is corrupted (content digest differs); remove the image and pull it again")
         return data
 
+    def digests(self) -> list[str]:
+        """Every stored blob's digest (temporary files of unfinished writes are not blobs)."""
+        return ["sha256:" + name for name in os.listdir(self.root) if _DIGEST.match("sha256:" + name)]
+
     def exists(self, digest: str) -> bool:
         return os.path.exists(self.path(digest))
 

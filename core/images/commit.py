@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
+from berth import crashpoints
 from berth.images.changes_dsl import apply_changes
 from berth.images.store import Image, ImageStore, Layer
 
@@ -159,6 +160,7 @@ def commit(store: ImageStore, req: CommitRequest, base_layer: str | None, versio
     image = store.get(req.image_id)
     config = build_config(image, req, [], version)  # validate the changes before any disk work
     layer = commit_layer(store, req.layer_id, base_layer, image)
+    crashpoints.reached("commit.after_layer")
     if layer is None:
         config["history"][-1]["empty_layer"] = True
     return create_child(store, image, layer, config, req.reference)

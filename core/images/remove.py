@@ -51,7 +51,8 @@ def delete_image(store: ImageStore, name: str, containers: list[ContainerUse], f
                            f"{c.id[:12]} is using its referenced image {image.short_id}")
         store.untag(ref)
         records.append({"Untagged": ref})
-        if len(references) > 1:
+        remaining = _drop_orphaned_digests(store, ref, [r for r in references if r != ref], records)
+        if remaining:
             return records
         try:
             _check_delete(store, image_id, image.short_id, users, force, [])
@@ -66,6 +67,23 @@ def delete_image(store: ImageStore, name: str, containers: list[ContainerUse], f
     _check_delete(store, image_id, image.short_id, users, force, [])
     _delete_chain(store, image_id, containers, prune, records)
     return records
+
+
+def _drop_orphaned_digests(store: ImageStore, removed: str, remaining: list[str],
+                           records: list[dict[str, str]]) -> list[str]:
+    """A tag went and its repository has no other tag on the image: its ``repo@digest`` references go too
+    (Docker's rule, so that ``rmi repo:tag`` of a pulled image deletes it). Returns what remains."""
+    repository = refs.parse(removed).name
+    if "@" in removed or any("@" not in r and refs.parse(r).name == repository for r in remaining):
+        return remaining
+    kept = []
+    for other in remaining:
+        if "@" in other and refs.parse(other).name == repository:
+            store.untag(other)
+            records.append({"Untagged": other})
+        else:
+            kept.append(other)
+    return kept
 
 
 def _reference_of(name: str) -> str | None:

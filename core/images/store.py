@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from berth.drivers import GraphDriver
 from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
+from berth.fsutil import remove_path
 from berth.images import reference as refs
 from berth.images.blobs import BlobStore
 from berth.images.digest import DigestReader, chain_id as make_chain_id, uncompressed
@@ -100,9 +101,11 @@ class ImageStore:
     # -- start-up ---------------------------------------------------------------------
 
     def _reconcile(self) -> None:
-        """Remove what a crash left half-made: graph layers never recorded, layers nothing uses."""
+        """Remove what a crash left half-made: graph layers never recorded, layers nothing uses,
+        image configs no image was recorded for, and scratch files (downloads, loads)."""
+        remove_path(os.path.join(self.root, "tmp"))
         for row in self.db.query("SELECT cache_id FROM pending"):
-            self._remove_graph_layer(row["cache_id"])
+            self._remove_graph_layer(row["cache_id"], leftover=True)
             with self.db.tx() as db:
                 db.execute("DELETE FROM pending WHERE cache_id = ?", (row["cache_id"],))
         # Layers added for an image that was never created (refs 0); releasing one
@@ -112,10 +115,35 @@ class ImageStore:
                 self._release_layer(row["chain_id"])
             except Exception as exc:
                 log.warning("cannot remove unused layer %s: %s", row["chain_id"], exc)
+        recorded = {row["id"] for row in self.db.query("SELECT id FROM images")}
+        for digest in self.blobs.digests():
+            if digest not in recorded:  # stored just before a crash, or left by a delete a crash cut short
+                self.blobs.delete(digest)
 
-    def _remove_graph_layer(self, cache_id: str) -> None:
+    def begin_scratch_layer(self, layer_id: str) -> None:
+        """Record that graph layer ``layer_id`` is scratch (a build step's): a crash before
+        :meth:`end_scratch_layer` leaves it to start-up reconciliation, never orphaned."""
+        with self.db.tx() as db:
+            db.execute("INSERT OR IGNORE INTO pending (cache_id, started) VALUES (?, ?)", (layer_id, _now()))
+
+    def end_scratch_layer(self, layer_id: str) -> None:
+        """Remove scratch layer ``layer_id`` and its record."""
+        self.graph.remove(layer_id)
+        with self.db.tx() as db:
+            db.execute("DELETE FROM pending WHERE cache_id = ?", (layer_id,))
+
+    def _remove_graph_layer(self, cache_id: str, leftover: bool = False) -> None:
+        """Remove a graph layer no layer record names; a ``leftover`` of a crashed daemon may still be
+        mounted by it: that mount is adopted and released first."""
         try:
-            self.graph.remove(cache_id)
+            try:
+                self.graph.remove(cache_id)
+            except Conflict:
+                if not leftover:
+                    raise
+                self.graph.mount(cache_id)
+                self.graph.unmount(cache_id)
+                self.graph.remove(cache_id)
         except Exception as exc:  # keep starting; the layer stays listed for the next start
             log.warning("cannot remove half-created layer %s: %s", cache_id, exc)
         self._remove_tarsplit(cache_id)
@@ -378,6 +406,10 @@ class ImageStore:
         """The graph layer a container's changes are taken against: its init layer, else its image's top."""
         init_id = init_layer_id(container_layer_id)
         return init_id if self.graph.exists(init_id) else image_layer_id
+
+    def container_layer_owners(self) -> list[str]:
+        """The ids of the containers that have read-write layers in the store."""
+        return [row["container_id"] for row in self.db.query("SELECT container_id FROM mounts")]
 
     def remove_container_layers(self, container_id: str) -> None:
         """Remove a container's read-write and init layers and release its image layer. Idempotent."""

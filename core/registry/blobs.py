@@ -25,9 +25,10 @@ from typing import BinaryIO, Callable
 
 import aiohttp
 
+from berth import log
 from berth.errors import NotImplementedYet
 from berth.fsutil import remove_path
-from berth.registry.errors import DigestMismatch, Transient
+from berth.registry.errors import DigestMismatch, RegistryError, Transient
 from berth.registry.manifest import Descriptor
 from berth.registry.transport import Registry
 
@@ -65,65 +66,110 @@ class _GzipHasher:
         return "sha256:" + self.hash.hexdigest()
 
 
+#: Resumed requests one blob may take in all (each one that brought new bytes is not a failed attempt).
+MAX_RESUMES = 100
+
+
+class _BlobFile:
+    """A blob being written to ``path``, with the digests of what arrived so far: resumable at :attr:`count`."""
+
+    def __init__(self, path: str, compression: str):
+        self.path = path
+        self.compression = compression
+        self.ranges = False  # the registry said it serves byte ranges of this blob
+        self.reset()
+
+    def reset(self) -> None:
+        """Start over (the registry sent the whole blob again)."""
+        self.sha = hashlib.sha256()
+        self.unzip: _GzipHasher | None = _GzipHasher() if self.compression == "gzip" else None
+        self.count = 0
+        with open(self.path, "wb"):
+            pass
+
+    def write(self, out, chunk: bytes) -> None:
+        self.sha.update(chunk)
+        self.count += len(chunk)
+        if self.unzip is not None:
+            try:
+                self.unzip.feed(chunk)
+            except zlib.error:
+                # may just mean corruption (the digest check says); else a pass after download
+                self.unzip = None
+        out.write(chunk)
+
+
 async def fetch_blob(registry: Registry, repo_path: str, desc: Descriptor, directory: str, compression: str,
                      on_bytes: Callable[[int, int], None], scopes: tuple[str, ...]) -> Downloaded:
-    """Download ``desc`` into a temporary file in ``directory``; verified, or an error and no file."""
+    """Download ``desc`` into a temporary file in ``directory``; verified, or an error and no file.
+
+    A connection that breaks mid-body is resumed where it broke with an HTTP ``Range`` request when
+    the registry said it serves ranges (``Accept-Ranges: bytes``), else the blob starts over. Only
+    attempts that bring no new byte count against the retry policy's ``attempts``.
+    """
     fd, path = tempfile.mkstemp(dir=directory, prefix="blob-", suffix=".part")
     os.close(fd)
+    blob = _BlobFile(path, compression)
+    failures = resumes = best = 0
     try:
-        for attempt in range(1, registry.retry.attempts + 1):
+        while True:
             try:
-                return await _fetch_once(registry, repo_path, desc, path, compression, on_bytes, scopes)
+                await _fetch_rest(registry, repo_path, desc, blob, on_bytes, scopes)
+                return _verified(registry, repo_path, desc, blob)
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
-                # the connection broke mid-body: start the blob over (the digest covers every byte)
-                if attempt >= registry.retry.attempts:
-                    raise Transient(f"downloading blob {desc.digest} from {registry.host}/{repo_path} failed "
-                                    f"after {attempt} attempts: {type(exc).__name__}: {exc}") from None
-                await asyncio.sleep(registry.retry.delay(attempt))
-        raise AssertionError("unreachable")
+                failures = 0 if blob.count > best else failures + 1
+                best, resumes = max(best, blob.count), resumes + 1
+                if failures >= registry.retry.attempts or resumes > MAX_RESUMES:
+                    raise Transient(f"downloading blob {desc.digest} from {registry.host}/{repo_path} failed after "
+                                    f"{resumes} attempts: {type(exc).__name__}: {exc}") from None
+                log.get().info("registry.blob_resume", host=registry.host, digest=desc.digest, at=blob.count,
+                               ranges=blob.ranges, error=str(exc) or type(exc).__name__)
+                await asyncio.sleep(registry.retry.delay(max(failures, 1)))
     except BaseException:
         remove_path(path)
         raise
 
 
-async def _fetch_once(registry: Registry, repo_path: str, desc: Descriptor, path: str, compression: str,
-                      on_bytes: Callable[[int, int], None], scopes: tuple[str, ...]) -> Downloaded:
-    sha = hashlib.sha256()
-    unzip = _GzipHasher() if compression == "gzip" else None
-    count = 0
-    resp = await registry.request("GET", f"/v2/{repo_path}/blobs/{desc.digest}", scopes,
-                                  what=f"download of blob {desc.digest} of {repo_path}")
+async def _fetch_rest(registry: Registry, repo_path: str, desc: Descriptor, blob: _BlobFile,
+                      on_bytes: Callable[[int, int], None], scopes: tuple[str, ...]) -> None:
+    """GET what is missing of the blob: all of it, or from ``blob.count`` on when the registry serves
+    ranges. Raises aiohttp's errors when the body breaks."""
+    resume = blob.ranges and blob.count > 0
+    headers = {"Range": f"bytes={blob.count}-"} if resume else None
+    resp = await registry.request("GET", f"/v2/{repo_path}/blobs/{desc.digest}", scopes, headers=headers,
+                                  ok=(200, 206), what=f"download of blob {desc.digest} of {repo_path}")
     try:
-        with open(path, "wb") as out:
+        blob.ranges = resp.headers.get("Accept-Ranges", "").strip().lower() == "bytes"
+        if resp.status == 206 and not resp.headers.get("Content-Range", "").startswith(f"bytes {blob.count}-"):
+            raise RegistryError(f"registry {registry.host} answered the range request for blob {desc.digest} "
+                                f"with {resp.headers.get('Content-Range')!r}, not bytes from {blob.count}")
+        if resp.status == 200 and blob.count:
+            blob.reset()  # the whole blob again
+        with open(blob.path, "ab") as out:
             async for chunk in resp.content.iter_chunked(CHUNK):
-                sha.update(chunk)
-                count += len(chunk)
-                if count > desc.size > 0:
+                blob.write(out, chunk)
+                if blob.count > desc.size > 0:
                     raise DigestMismatch(f"blob {desc.digest} of {registry.host}/{repo_path} is larger than the "
                                          f"{desc.size} bytes its manifest says; nothing was stored")
-                if unzip is not None:
-                    try:
-                        unzip.feed(chunk)
-                    except zlib.error:
-                        # may just mean corruption (the digest check below says); else a pass after download
-                        unzip = None
-                out.write(chunk)
-                on_bytes(count, desc.size)
+                on_bytes(blob.count, desc.size)
             # No fsync: the file is scratch, read back once and removed. What must survive a crash
             # is the applied layer, which the pull syncs before the image record commits.
     finally:
         resp.release()
-    digest = "sha256:" + sha.hexdigest()
-    if digest != desc.digest or (desc.size and count != desc.size):
+
+
+def _verified(registry: Registry, repo_path: str, desc: Descriptor, blob: _BlobFile) -> Downloaded:
+    digest = "sha256:" + blob.sha.hexdigest()
+    if digest != desc.digest or (desc.size and blob.count != desc.size):
         raise DigestMismatch(f"blob {desc.digest} from {registry.host}/{repo_path} failed verification: its "
-                             f"content hashes to {digest} ({count} bytes, expected {desc.size}); the registry "
+                             f"content hashes to {digest} ({blob.count} bytes, expected {desc.size}); the registry "
                              f"serves corrupted data; nothing was stored")
     diff_id = None
-    if compression == "none":
+    if blob.compression == "none":
         diff_id = digest
-    elif unzip is not None:
-        diff_id = unzip.digest()
-    return Downloaded(path, digest, count, diff_id)
+    elif blob.unzip is not None:
+        diff_id = blob.unzip.digest()
+    return Downloaded(blob.path, digest, blob.count, diff_id)
 
 
 def open_uncompressed(path: str, compression: str, on_bytes: Callable[[int], None] | None = None) -> BinaryIO:

@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from berth import log
+from berth import crashpoints, log
 from berth.errors import InvalidArgument, NotFound
 from berth.fsutil import remove_path
 from berth.images.digest import chain_id as make_chain_id
@@ -183,6 +183,7 @@ class Puller(Transfer):
                 layers.append(layer)
                 self.meta.add(BlobRecord(layer.diff_id, descs[i].digest, descs[i].media_type, descs[i].size,
                                          registry.host, ref.path))
+                crashpoints.reached("pull.between_blobs")
         except BaseException:
             for task in tasks.values():
                 task.cancel()
@@ -217,6 +218,8 @@ class Puller(Transfer):
 
             def on_bytes(n: int) -> None:
                 loop.call_soon_threadsafe(self.progress.bytes, "Extracting", sid, n, got.size)
+                if n >= got.size // 2:
+                    crashpoints.reached("pull.mid_layer")
 
             def apply() -> Any:
                 with blobs.open_uncompressed(got.path, compression, on_bytes) as stream:

@@ -75,3 +75,25 @@ def test_rmi_of_a_parent_by_tag_only_untags_it(store):
     make_image(store, {"b": b"2"}, "child:1", parent_image=base)
     assert delete_image(store, "base:1", []) == [{"Untagged": "base:1"}]
     assert store.get(base.id).repo_tags == [] and store.graph.exists(base.layer_id)
+
+
+def test_rmi_of_the_last_tag_of_a_repository_drops_its_digest_references_and_deletes_the_image(store):
+    image = make_image(store, {"a": b"1"}, "host:5000/app:1")
+    digest = "host:5000/app@sha256:" + "a" * 64
+    store.tag(image.id, digest)
+    store.tag(image.id, "other@sha256:" + "b" * 64)
+    assert delete_image(store, "host:5000/app:1", [])[:2] == [{"Untagged": "host:5000/app:1"}, {"Untagged": digest}]
+    assert store.get(image.id).repo_digests == ["other@sha256:" + "b" * 64]  # another repository's stays
+    store.untag("other@sha256:" + "b" * 64)
+    store.tag(image.id, "host:5000/app:1")
+    store.tag(image.id, digest)
+    records = delete_image(store, "host:5000/app:1", [])
+    assert {"Untagged": digest} in records and {"Deleted": image.id} in records
+
+
+def test_rmi_of_a_tag_keeps_the_digest_references_while_the_repository_has_another_tag(store):
+    image = make_image(store, {"a": b"1"}, "app:1")
+    store.tag(image.id, "app:2")
+    store.tag(image.id, "app@sha256:" + "c" * 64)
+    assert delete_image(store, "app:1", []) == [{"Untagged": "app:1"}]
+    assert store.get(image.id).repo_digests == ["app@sha256:" + "c" * 64]

@@ -63,6 +63,7 @@ class MonitoredDriver:
             return record
         if state.is_alive(record.get("pid", 0), record.get("pid_start")):
             record["error"] = "the monitor died; the process runs on unsupervised (no log, no exit code)"
+            record["unsupervised"] = True
             return record
         record.update(status="stopped", exit_code=255, finished_at=record.get("finished_at") or "",
                       error="the monitor died before recording the exit status")
@@ -78,6 +79,7 @@ class MonitoredDriver:
             exit_code=record.get("exit_code") if status == RuntimeStatus.STOPPED else None,
             oom_killed=bool(record.get("oom_killed")), started_at=record.get("started_at") or "",
             finished_at=record.get("finished_at") or "", error=record.get("error") or "",
+            supervised=not record.get("unsupervised"),
         )
 
     def _paused(self, record: dict) -> bool:
