@@ -224,3 +224,18 @@ def make_daemon(suite_tmp):
         d.remove_everything()
         d.stop()
         _unmount_all(d.base)
+
+
+@pytest.fixture
+def small_disk_daemon(make_daemon, suite_tmp, busybox_path):
+    """A berthd (vfs) whose data-root is a 24 MiB tmpfs, with busybox (2 MiB of it): for full-disk tests."""
+    base = tempfile.mkdtemp(prefix="small-disk-", dir=suite_tmp)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", base], check=True)
+    try:
+        d = make_daemon(args=["-s", "vfs"], base=base).start()
+        assert d.cli("image", "bootstrap", "busybox").returncode == 0, d.log()
+        yield d
+        d.remove_everything()
+        d.stop()
+    finally:
+        subprocess.run(["umount", "-l", base], check=False)

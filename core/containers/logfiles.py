@@ -60,7 +60,7 @@ class RotatingFile:
         """Append ``entries`` (encoded; entry ``i`` stamped ``first_ns + i``), rotating between two where the size says."""
         if not self.rotates or self.size + sum(map(len, entries)) < self.max_size:
             data = b"".join(entries)
-            os.write(self.fd, data)
+            self._append(data)
             self.size += len(data)
             self.last_ns = first_ns + len(entries) - 1
             return
@@ -72,10 +72,21 @@ class RotatingFile:
             while stop < len(entries) and (stop == start or size < self.max_size):
                 size += len(entries[stop])
                 stop += 1
-            os.write(self.fd, b"".join(entries[start:stop]))
+            self._append(b"".join(entries[start:stop]))
             self.size = size
             self.last_ns = first_ns + stop - 1
             start = stop
+
+    def _append(self, data: bytes) -> None:
+        """Write all of ``data`` or, when the disk fills up half-way, none of it (no torn entry) and raise."""
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self.fd, data[done:])
+        except OSError:
+            if done:
+                os.ftruncate(self.fd, self.size)
+            raise
 
     def rotate(self) -> None:
         """Move the files one place down and start a new, empty ``path``."""

@@ -18,6 +18,7 @@ a slow disk or syslog never holds up the container's output (Docker's ring buffe
 from __future__ import annotations
 
 import collections
+import errno
 import threading
 import time
 from typing import Protocol
@@ -43,15 +44,40 @@ class Target(Protocol):
 
 
 class FileTarget:
-    """Entries encoded in a driver's format, appended to a (rotating) file."""
+    """Entries encoded in a driver's format, appended to a (rotating) file.
+
+    On a full disk (or quota) the entries that do not fit are dropped and counted, and the
+    container runs on, as with dockerd; once a write fits again it is preceded by a ``stderr``
+    entry saying how much was lost and why, so a reader of the log sees the gap.
+    """
 
     def __init__(self, fmt: Format, file: RotatingFile):
         self.format = fmt
         self.file = file
+        self.lost_entries = 0
+        self.lost_bytes = 0
+        self.lost_because = ""
 
     def write(self, stream: str, pieces: list[bytes], first_ns: int) -> None:
         encode = self.format.encode
-        self.file.write([encode(stream, piece, first_ns + i) for i, piece in enumerate(pieces)], first_ns)
+        entries = [encode(stream, piece, first_ns + i) for i, piece in enumerate(pieces)]
+        if self.lost_entries:
+            first_ns -= 1  # the writer's stamps are strictly increasing: this one is still after the last
+            entries.insert(0, encode("stderr", self._lost_notice(), first_ns))
+        try:
+            self.file.write(entries, first_ns)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.lost_entries += len(pieces)
+            self.lost_bytes += sum(map(len, pieces))
+            self.lost_because = exc.strerror or str(exc)
+            return
+        self.lost_entries = self.lost_bytes = 0
+
+    def _lost_notice(self) -> bytes:
+        return (f"berth: {self.lost_entries} log entries ({self.lost_bytes} bytes) of this container were not "
+                f"logged: {self.lost_because}\n").encode()
 
     def close(self) -> None:
         self.file.close()

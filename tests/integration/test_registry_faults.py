@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 
 import pytest
 
@@ -124,22 +123,6 @@ def test_a_pull_cut_short_by_a_crash_stores_nothing_and_can_be_repeated(hostd, b
     assert ok(hostd.cli("run", "--rm", big_image["ref"], "ls", "/data")) == "big.bin"
     ok(hostd.cli("rmi", big_image["ref"]))
     assert_nothing_left(hostd, ids)
-
-
-@pytest.fixture
-def small_disk_daemon(make_daemon, suite_tmp, busybox_path):
-    """A berthd whose data-root is a 24 MiB tmpfs (vfs: busybox takes 2 MiB of it)."""
-    base = os.path.join(suite_tmp, "small-disk-pull")
-    os.makedirs(base, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", base], check=True)
-    try:
-        d = make_daemon(args=["-s", "vfs"], base=base).start()
-        ok(d.cli("image", "bootstrap", "busybox"))
-        yield d
-        d.remove_everything()
-        d.stop()
-    finally:
-        subprocess.run(["umount", "-l", base], check=False)
 
 
 def test_a_pull_that_fills_the_data_root_fails_clearly_stores_nothing_and_the_daemon_serves_on(

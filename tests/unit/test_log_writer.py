@@ -194,3 +194,53 @@ def test_blocking_mode_writes_everything(tmp_path):
 
 def test_nothing_is_logged_without_a_log_path():
     assert open_writer({"log_path": None}) is None
+
+
+class _FullDisk:
+    """``os.write`` that takes ``room`` more bytes and then fails with ENOSPC (a short write at the edge)."""
+
+    def __init__(self, room: int):
+        self.room = room
+        self.real = os.write
+
+    def __call__(self, fd, data):
+        import errno
+
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        taken = self.real(fd, bytes(data[: self.room]))
+        self.room -= taken
+        return taken
+
+
+def test_an_entry_that_does_not_fit_on_the_disk_is_not_half_written(tmp_path, monkeypatch):
+    path = tmp_path / "c-json.log"
+    file = logfiles.RotatingFile(str(path))
+    file.write([b"first\n"], 1)
+    monkeypatch.setattr(logfiles.os, "write", _FullDisk(3))
+    try:
+        file.write([b"second\n"], 2)
+        raise AssertionError("the write should have failed")
+    except OSError as exc:
+        assert exc.errno == 28
+    assert path.read_bytes() == b"first\n"
+
+
+def test_entries_lost_to_a_full_disk_are_counted_and_the_log_says_so_once_it_has_room(tmp_path, monkeypatch):
+    path = tmp_path / "c-json.log"
+    writer = LogWriter([FileTarget(jsonlog.JsonFileFormat(), logfiles.RotatingFile(str(path)))])
+    writer.write("stdout", b"before\n")
+    full = _FullDisk(0)
+    monkeypatch.setattr(logfiles.os, "write", full)
+    writer.write("stdout", b"lost 1\nlost 2\n")  # the container runs on: no error reaches it
+    writer.write("stderr", b"lost 3\n")
+    full.room = 1 << 20
+    writer.write("stdout", b"after\n")
+    writer.close()
+    records = json_lines(path)
+    assert [(r["stream"], r["log"]) for r in records] == [
+        ("stdout", "before\n"),
+        ("stderr", "berth: 3 log entries (21 bytes) of this container were not logged: No space left on device\n"),
+        ("stdout", "after\n")]
+    times = [r["time"] for r in records]
+    assert times == sorted(times) and len(set(times)) == 3
