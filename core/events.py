@@ -34,9 +34,11 @@ class EventBus:
             if any(n.startswith("berth_") for n in dir(ext)):
                 self.pm.register(ext)
 
-    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, Any] | None = None) -> None:
+    def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, Any] | None = None,
+                scope: str = "local") -> None:
         """Record and broadcast one event in dockerd's message shape: container and image events also
-        carry the old ``status``/``id`` (and a container's ``from``, its image) fields, others do not."""
+        carry the old ``status``/``id`` (and a container's ``from``, its image) fields, others do not.
+        ``scope``: ``swarm`` for the swarm's objects (services, nodes, secrets, configs, its networks)."""
         now = time.time_ns()
         event: dict[str, Any] = {}
         if type_ in ("container", "image"):  # Go leaves the empty ones out (a prune's actor has no ID)
@@ -47,7 +49,7 @@ class EventBus:
                 event["from"] = attributes["image"]
         event.update({
             "Type": type_, "Action": action, "Actor": {"ID": actor_id, "Attributes": dict(attributes or {})},
-            "scope": "local", "time": now // 1_000_000_000, "timeNano": now,
+            "scope": scope, "time": now // 1_000_000_000, "timeNano": now,
         })
         try:
             self._loop = asyncio.get_running_loop()

@@ -75,8 +75,9 @@ def _matches(net, filters: dict, shown: dict) -> bool:
 async def list_networks(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     filters = query_filters(request)
-    shown = [_network_json(engine, n, verbose=False) for n in engine.networks.networks.values()]
-    nets = [view for n, view in zip(engine.networks.networks.values(), shown) if _matches(n, filters, view)]
+    networks = [n for n in engine.networks.networks.values() if not engine.swarm.networking.networks.hides(n.id)]
+    shown = [_network_json(engine, n, verbose=False) for n in networks]
+    nets = [view for n, view in zip(networks, shown) if _matches(n, filters, view)]
     return json_response(sorted(nets, key=lambda view: view["Name"]))
 
 
@@ -84,8 +85,10 @@ async def list_networks(request: web.Request) -> web.StreamResponse:
 async def inspect_network(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     ref = request.match_info["id"]
-    shown = _network_json(engine, engine.networks.find(ref))
-    if request.query.get("scope") and request.query["scope"] != shown["Scope"]:
+    net = engine.networks.find(ref)
+    shown = _network_json(engine, net)
+    if engine.swarm.networking.networks.hides(net.id) or (
+            request.query.get("scope") and request.query["scope"] != shown["Scope"]):
         raise NotFound(f"network {ref} not found")  # dockerd looks for it in that scope only
     return json_response(shown)
 
@@ -102,7 +105,6 @@ async def create_network(request: web.Request) -> web.StreamResponse:
         raise InvalidArgument("network name is required")
     if (body.get("Driver") or "").lower() == "overlay" or body.get("Scope") == "swarm":
         record = await asyncio.to_thread(engine.swarm.networking.networks.create, body)
-        engine.events.publish("network", "create", record["ID"], {"name": name, "type": record["Driver"]})
         return json_response({"Id": record["ID"], "Warning": ""}, 201)
     if engine.networks.find(name, missing_ok=True):
         raise Conflict(f"network with name {name} already exists")
@@ -122,10 +124,11 @@ async def remove_network(request: web.Request) -> web.StreamResponse:
     net = engine.networks.find(request.match_info["id"])
     # endpoints of stopped containers do not count: they fail at start instead (404), as in dockerd
     swarm_record = engine.swarm.networking.networks.record(net.id)
-    if swarm_record is not None:
-        await asyncio.to_thread(engine.swarm.networking.networks.remove, swarm_record, bool(_attached(engine, net)))
-    else:
-        await asyncio.to_thread(engine.networks.remove, net.id, bool(_attached(engine, net)))
+    if swarm_record is not None:  # the swarm's own "remove" event, scope swarm
+        attached = [c for c, _ in _attached(engine, net)]
+        await asyncio.to_thread(engine.swarm.networking.networks.remove, swarm_record, attached)
+        return web.Response(status=204)
+    await asyncio.to_thread(engine.networks.remove, net.id, bool(_attached(engine, net)))
     engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": net.docker_driver})
     return web.Response(status=204)
 
@@ -197,8 +200,7 @@ async def prune(request: web.Request) -> web.StreamResponse:
         if swarm_record is not None:  # as dockerd: the swarm's networks no service uses, ingress kept
             if swarm_record["Ingress"] or engine.swarm.networking.networks.in_use(swarm_record):
                 continue
-            await asyncio.to_thread(engine.swarm.networking.networks.remove, swarm_record, False)
-            engine.events.publish("network", "destroy", net.id, {"name": net.name, "type": swarm_record["Driver"]})
+            await asyncio.to_thread(engine.swarm.networking.networks.remove, swarm_record, [])
             removed.append(net.name)
             continue
         await asyncio.to_thread(engine.networks.remove, net.id, False)

@@ -23,6 +23,11 @@ def _adjust_for_version(request: web.Request, spec: dict) -> None:
     """Fields older API versions did not have are dropped, as dockerd drops them."""
     version = api_version(request)
     container, template = spec["TaskTemplate"]["ContainerSpec"], spec["TaskTemplate"]
+    if container is not None and version < (1, 45):
+        for mount in container["Mounts"] or []:
+            _drop_newer_mount_options(mount, version)
+        if version < (1, 44) and container["Privileges"] is not None:
+            container["Privileges"].update({"Seccomp": None, "AppArmor": None, "NoNewPrivileges": False})
     if version < (1, 40):
         if container is not None:
             container["Sysctls"] = None
@@ -37,6 +42,17 @@ def _adjust_for_version(request: web.Request, spec: dict) -> None:
         if template["Resources"] is not None and template["Resources"]["Limits"] is not None:
             template["Resources"]["Limits"]["Pids"] = 0
         spec["Mode"]["ReplicatedJob"] = spec["Mode"]["GlobalJob"] = None
+
+
+def _drop_newer_mount_options(mount: dict, version: tuple[int, ...]) -> None:
+    """A mount's options newer than the client's API version, dropped (as newer dockerds drop them)."""
+    if mount["BindOptions"] is not None:
+        if version < (1, 42):
+            mount["BindOptions"]["CreateMountpoint"] = False
+        if version < (1, 44):
+            mount["BindOptions"]["ReadOnlyNonRecursive"] = mount["BindOptions"]["ReadOnlyForceRecursive"] = False
+    if mount["VolumeOptions"] is not None:
+        mount["VolumeOptions"]["Subpath"] = ""
 
 
 @routes.add("GET", "/services")

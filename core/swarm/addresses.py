@@ -181,8 +181,9 @@ def _multiple(name_a: str, name_b: str, addr_a: Address, addr_b: Address) -> str
 
 
 def check_default_addr_pool(pools: list[str] | None, size: int) -> list[str] | None:
-    """dockerd's checks of ``DefaultAddrPool``/``SubnetSize`` (its untyped 500s: a 400 here, bad input)."""
-    if pools is None:
+    """dockerd's checks of ``DefaultAddrPool``/``SubnetSize`` (its untyped 500s: a 400 here, bad input). No pool
+    (or an empty list, as the docker CLI sends) is swarmkit's default."""
+    if not pools:
         return None
     size = size or 24
     if size > 29:

@@ -111,9 +111,11 @@ ConfigReference = Struct("ConfigReference", [
 Mount = Struct("Mount", [
     F("Type", STRING, True), F("Source", STRING, True), F("Target", STRING, True), F("ReadOnly", BOOL, True),
     F("Consistency", STRING, True),
-    F("BindOptions", Ptr(Struct("BindOptions", [F("Propagation", STRING, True), F("NonRecursive", BOOL, True)])),
-      True),
+    F("BindOptions", Ptr(Struct("BindOptions", [
+        F("Propagation", STRING, True), F("NonRecursive", BOOL, True), F("CreateMountpoint", BOOL, True),
+        F("ReadOnlyNonRecursive", BOOL, True), F("ReadOnlyForceRecursive", BOOL, True)])), True),
     F("VolumeOptions", Ptr(Struct("VolumeOptions", [F("NoCopy", BOOL, True), F("Labels", LABELS, True),
+                                                    F("Subpath", STRING, True),
                                                     F("DriverConfig", Ptr(Driver), True)])), True),
     F("TmpfsOptions", Ptr(Struct("TmpfsOptions", [F("SizeBytes", INT64, True), F("Mode", FILEMODE, True)])), True),
 ])
@@ -128,7 +130,11 @@ ContainerSpec = Struct("ContainerSpec", [
         F("CredentialSpec", Ptr(Struct("CredentialSpec", [F("Config", STRING), F("File", STRING),
                                                           F("Registry", STRING)]))),
         F("SELinuxContext", Ptr(Struct("SELinuxContext", [F("Disable", BOOL), F("User", STRING), F("Role", STRING),
-                                                          F("Type", STRING), F("Level", STRING)])))])), True),
+                                                          F("Type", STRING), F("Level", STRING)]))),
+        # API 1.44; dockerd 25+ always shows NoNewPrivileges, 20.10 (API 1.41) never: shown when set
+        F("Seccomp", Ptr(Struct("SeccompOpts", [F("Mode", STRING, True), F("Profile", BYTES, True)])), True),
+        F("AppArmor", Ptr(Struct("AppArmorOpts", [F("Mode", STRING, True)])), True),
+        F("NoNewPrivileges", BOOL, True)])), True),
     F("Init", Ptr(BOOL), True), F("StopSignal", STRING, True), F("TTY", BOOL, True), F("OpenStdin", BOOL, True),
     F("ReadOnly", BOOL, True), F("Mounts", Slice(Mount), True), F("StopGracePeriod", Ptr(DURATION), True),
     F("Healthcheck", Ptr(HealthConfig), True), F("Hosts", STRINGS, True),

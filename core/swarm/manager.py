@@ -29,13 +29,19 @@ class SwarmManager:
         self.engine = engine
         self.cluster = Cluster(os.path.join(engine.data_root, "swarm"), self.describe_node, self.managed_subnets)
         self.store = self.cluster.store
-        self.nodes = Nodes(self.cluster, self.describe_node)
-        self.secrets = Objects(self.store, SECRET, lambda object_id: self.users_of("Secrets", "SecretID", object_id))
-        self.configs = Objects(self.store, CONFIG, lambda object_id: self.users_of("Configs", "ConfigID", object_id))
+        self.nodes = Nodes(self.cluster, self.describe_node, self.event)
+        self.secrets = Objects(self.store, SECRET, lambda object_id: self.users_of("Secrets", "SecretID", object_id),
+                               self.event)
+        self.configs = Objects(self.store, CONFIG, lambda object_id: self.users_of("Configs", "ConfigID", object_id),
+                               self.event)
         self.networking = Networking(self)
         self.services = Services(self)
         self.orchestrator = Orchestrator(self)
         engine.networks.admission = self.networking.networks.admission
+
+    def event(self, type_: str, action: str, object_id: str, name: str, **attributes: str) -> None:
+        """One of dockerd's swarm events (scope ``swarm``; the object's name, and what changed)."""
+        self.engine.events.publish(type_, action, object_id, {"name": name, **attributes}, scope="swarm")
 
     # -- what the node and the engine look like to the swarm -----------------
 
@@ -104,7 +110,15 @@ class SwarmManager:
         with log.job("swarm.init") as ev:
             node_id = await asyncio.to_thread(self.cluster.init, request)
             ev["node_id"] = node_id
-            await asyncio.to_thread(self.networking.networks.create_ingress)
+            node = self.store.state["node"]
+            self.event("node", "update", node_id, self.nodes.name(node), **{"state.new": "ready",
+                                                                             "state.old": "unknown"})
+            try:
+                await asyncio.to_thread(self.networking.networks.create_ingress)
+            except BaseException:
+                await asyncio.to_thread(self.networking.networks.remove_all)
+                self.cluster.clear()  # as dockerd: an init that fails keeps no state
+                raise
         self.orchestrator.start()
         return node_id
 

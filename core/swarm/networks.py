@@ -40,10 +40,16 @@ class SwarmNetworks:
         """The swarm's own networks (without the predefined ``bridge`` and ``host``)."""
         if self.store.state is None:
             return {}
-        return {k: v for k, v in self.store.objects("networks").items() if not v.get("Predefined")}
+        return {k: v for k, v in self.store.objects("networks").items()
+                if not v.get("Predefined") and not v.get("Removing")}
 
     def record(self, network_id: str) -> dict | None:
         return self.records().get(network_id)
+
+    def hides(self, network_id: str) -> bool:
+        """A removed swarm network whose local bridge waits for its last tasks to go: no longer shown."""
+        record = self.store.objects("networks").get(network_id) if self.store.state is not None else None
+        return bool(record and record.get("Removing"))
 
     def get(self, ref: str) -> dict:
         """A swarm network by ID, name or ID prefix (the predefined ``bridge`` and ``host`` included)."""
@@ -77,8 +83,9 @@ class SwarmNetworks:
                   "SpecDriver": body.get("Driver"), "SpecIPAM": (body.get("IPAM") or {}).get("Driver")
                   if body.get("IPAM") is not None else None}
         self.engine.networks.create(name=name, driver="bridge", subnet=subnet, gateway=gateway,
-                                    internal=record["Internal"], network_id=record["ID"])
+                                    internal=record["Internal"], labels=record["Labels"], network_id=record["ID"])
         self.store.put("networks", record, created=True)
+        self.swarm.event("network", "create", record["ID"], name)
         return record
 
     def _subnet(self, subnet: str | None, gateway: str | None, driver: str) -> tuple[str | None, str | None]:
@@ -126,16 +133,31 @@ class SwarmNetworks:
                 return f"ingress network cannot be removed because service {service['ID']} depends on it"
         return None
 
-    def remove(self, record: dict, in_use: bool) -> None:
-        """Refused while a service uses it (or, for ingress, publishes ports through it)."""
+    def remove(self, record: dict, attached: list) -> None:
+        """Refused while a service uses it (or, for ingress, publishes ports through it), or while containers
+        that are not tasks are on it; the tasks of removed services still stopping do not keep it (the swarm
+        forgets it now, its local bridge goes with them, see :meth:`collect`)."""
         if reason := self.in_use(record):
             raise InvalidArgument(rpc("FailedPrecondition", reason))
-        self.engine.networks.remove(record["ID"], in_use)
-        self.store.delete("networks", record["ID"])
+        if attached and all(TASK_LABEL in c.labels for c in attached):
+            record["Removing"] = True
+            self.store.put("networks", record)
+        else:
+            self.engine.networks.remove(record["ID"], bool(attached))
+            self.store.delete("networks", record["ID"])
+        self.swarm.event("network", "remove", record["ID"], record["Name"])
+
+    def collect(self, attached: callable) -> None:
+        """Remove the local bridges of removed swarm networks once no container is on them."""
+        for record in [r for r in self.store.objects("networks").values() if r.get("Removing")]:
+            if not attached(record["ID"]):
+                if self.engine.networks.find(record["ID"], missing_ok=True) is not None:
+                    self.engine.networks.remove(record["ID"], False)
+                self.store.delete("networks", record["ID"])
 
     def remove_all(self) -> None:
         """At ``swarm leave``, once the tasks' containers are gone."""
-        for record in list(self.records().values()):
+        for record in list(self.store.objects("networks").values() if self.store.state is not None else []):
             if self.engine.networks.find(record["ID"], missing_ok=True) is not None:
                 self.engine.networks.remove(record["ID"], False)
 

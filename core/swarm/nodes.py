@@ -20,14 +20,15 @@ FILTERS = ("name", "id", "label", "role", "membership", "node.label")
 
 
 class Nodes:
-    def __init__(self, cluster: Cluster, describe: Callable[[], dict]):
+    def __init__(self, cluster: Cluster, describe: Callable[[], dict], event: Callable[..., None]):
         self.cluster = cluster
         self.describe = describe  # {"Hostname", "Platform", "Resources", "Engine"} of this machine
+        self.event = event
 
     def _record(self) -> dict:
         return self.cluster.require_manager()["node"]
 
-    def _name(self, record: dict) -> str:
+    def name(self, record: dict) -> str:
         return record["Spec"]["Name"] or self.describe()["Hostname"]
 
     def value(self, record: dict) -> dict:
@@ -49,7 +50,7 @@ class Nodes:
 
     def get(self, ref: str) -> dict:
         record = self._record()
-        return lookup.find({record["ID"]: record}, ref, "node", self._name)
+        return lookup.find({record["ID"]: record}, ref, "node", self.name)
 
     def list(self, filters: dict[str, list[str]]) -> list[dict]:
         record = self._record()
@@ -61,7 +62,7 @@ class Nodes:
             if membership and membership.lower() not in ("pending", "accepted"):
                 raise InvalidArgument(f"Invalid membership filter: '{membership}'")
         value = self.value(record)
-        matches = (lookup.prefix_match(self._name(record), filters.get("name"))
+        matches = (lookup.prefix_match(self.name(record), filters.get("name"))
                    and lookup.prefix_match(record["ID"], filters.get("id"))
                    and lookup.labels_match(value["Description"]["Engine"].get("Labels"),
                                            lookup.label_filter(filters.get("label", [])))
@@ -88,6 +89,7 @@ class Nodes:
                           "Availability": availability}
         self.cluster.store.stamp(record)
         self.cluster.store.save()
+        self.event("node", "update", record["ID"], self.name(record))
 
     def remove(self, ref: str, force: bool) -> None:
         record = self.get(ref)

@@ -82,6 +82,13 @@ class Orchestrator:
             self._drive(task, services.get(task["ServiceID"]))
         self._reap()
         await self.swarm.networking.publish()
+        if any(r.get("Removing") for r in self.store.objects("networks").values()):
+            await asyncio.to_thread(self.swarm.networking.networks.collect, self._network_in_use)
+
+    def _network_in_use(self, network_id: str) -> bool:
+        return any(record.get("network_id") == network_id and record.get("endpoint_id")
+                   for c in self.swarm.engine.containers.store.containers.values()
+                   for record in c.endpoints.values())
 
     # -- services -------------------------------------------------------------
 
@@ -124,10 +131,12 @@ class Orchestrator:
         return occupied
 
     def _release_delayed(self, tasks: list[dict]) -> None:
-        """A replacement waits out its restart delay with desired state ``ready``, then runs."""
+        """A replacement waits out its restart delay with desired state ``ready``, then runs (one the updater
+        holds waits for the task it replaces; one from before a restart of berthd goes at once)."""
         now = time.monotonic()
         for task in tasks:
-            if task["DesiredState"] == "ready" and self.start_at.get(task["ID"], 0) <= now:
+            if task["DesiredState"] == "ready" and task["ID"] not in self.updater.holding \
+                    and self.start_at.get(task["ID"], 0) <= now:
                 self.start_at.pop(task["ID"], None)
                 tasks_mod.set_desired(self.store, task, "complete" if task.get("JobIteration") else "running")
 

@@ -41,10 +41,11 @@ CONFIG = Kind("config", "configs", apitypes.ConfigSpec, apitypes.Config, 1000 * 
 class Objects:
     """The secrets or the configs of the swarm in ``store``."""
 
-    def __init__(self, store: SwarmStore, kind: Kind, used_by: callable):
+    def __init__(self, store: SwarmStore, kind: Kind, used_by: callable, event: callable):
         self.store = store
         self.kind = kind
         self.used_by = used_by  # object ID -> names of the services that refer to it
+        self.event = event
 
     def _records(self) -> dict[str, dict]:
         return self.store.objects(self.kind.plural)
@@ -59,6 +60,7 @@ class Objects:
             raise Conflict(f"rpc error: code = AlreadyExists desc = {self.kind.name} {spec['Name']} already exists")
         record = {"ID": ids.new_id(), "Spec": gojson.encode(spec, self.kind.spec_type)}
         self.store.put(self.kind.plural, record, created=True)
+        self.event(self.kind.name, "create", record["ID"], spec["Name"])
         return record["ID"]
 
     def _validate(self, spec: dict) -> None:
@@ -84,6 +86,7 @@ class Objects:
         self.store.check_version(record, version)
         record["Spec"]["Labels"] = dict(spec["Labels"] or {})
         self.store.put(self.kind.plural, record)
+        self.event(self.kind.name, "update", record["ID"], record["Spec"]["Name"])
 
     def remove(self, ref: str) -> None:
         record = self.get(ref)
@@ -93,6 +96,7 @@ class Objects:
             raise rpc_invalid(f"{self.kind.name} '{record['Spec']['Name']}' is in use by the following {noun}: "
                               f"{', '.join(users)}")
         self.store.delete(self.kind.plural, record["ID"])
+        self.event(self.kind.name, "remove", record["ID"], record["Spec"]["Name"])
 
     def list(self, filters: dict[str, list[str]]) -> list[dict]:
         lookup.check_filters(filters, self.kind.filters)

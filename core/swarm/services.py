@@ -91,6 +91,7 @@ class Services:
         if _is_job(spec):
             record["JobStatus"] = {"JobIteration": {"Index": 0}, "LastExecution": timestamp()}
         self.store.put("services", record, created=True)
+        self.swarm.event("service", "create", record["ID"], spec["Name"])
         self.swarm.orchestrator.wake()
         return record["ID"], None
 
@@ -159,6 +160,7 @@ class Services:
                                                             record.get("Endpoint"))
         self.swarm.orchestrator.updater.cancel(record["ID"])
         self.store.put("services", record)
+        self.swarm.event("service", "update", record["ID"], spec["Name"])
         self.swarm.orchestrator.wake()
         return None
 
@@ -183,6 +185,7 @@ class Services:
         record = self.get(ref)
         self.swarm.orchestrator.updater.cancel(record["ID"])
         self.store.delete("services", record["ID"])
+        self.swarm.event("service", "remove", record["ID"], record["Spec"]["Name"])
         self.swarm.orchestrator.wake()
 
 

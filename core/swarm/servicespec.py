@@ -159,7 +159,7 @@ def _isolation(value: str) -> str:
 def _privileges(p: dict | None) -> dict | None:
     if p is None:
         return None
-    out = {"CredentialSpec": None, "SELinuxContext": None}
+    out = {"CredentialSpec": None, "SELinuxContext": None, "Seccomp": None, "AppArmor": None}
     credential = p["CredentialSpec"]
     if credential is not None:
         given = [k.lower() for k in ("Config", "File", "Registry") if credential[k]]
@@ -174,6 +174,11 @@ def _privileges(p: dict | None) -> dict | None:
                                                                                               "Registry")}
     if p["SELinuxContext"] is not None:
         out["SELinuxContext"] = dict(p["SELinuxContext"])
+    if p["Seccomp"] is not None:
+        out["Seccomp"] = {"Mode": p["Seccomp"]["Mode"] or "default", "Profile": p["Seccomp"]["Profile"] or None}
+    if p["AppArmor"] is not None:
+        out["AppArmor"] = {"Mode": p["AppArmor"]["Mode"] or "default"}
+    out["NoNewPrivileges"] = p["NoNewPrivileges"]
     return out
 
 
@@ -188,12 +193,15 @@ def _mount(m: dict) -> dict:
         propagation = bind["Propagation"].lower()
         if bind["Propagation"] and propagation not in PROPAGATIONS:
             raise InvalidArgument(f'invalid MountPropagation: "{bind["Propagation"]}"')
-        if bind["Propagation"] or bind["NonRecursive"]:
-            out["BindOptions"] = {"Propagation": propagation or "rprivate", "NonRecursive": bind["NonRecursive"]}
+        # dockerd keeps the propagation and NonRecursive; berth also keeps API 1.42+'s flags, which it honours
+        newer = {k: bind[k] for k in ("CreateMountpoint", "ReadOnlyNonRecursive", "ReadOnlyForceRecursive")}
+        if bind["Propagation"] or bind["NonRecursive"] or any(newer.values()):
+            out["BindOptions"] = {"Propagation": propagation or "rprivate", "NonRecursive": bind["NonRecursive"],
+                                  **newer}
     volume = m["VolumeOptions"]
     if volume is not None:
         out["VolumeOptions"] = {"NoCopy": volume["NoCopy"], "Labels": _nil_if_empty(volume["Labels"]),
-                                "DriverConfig": _driver(volume["DriverConfig"])}
+                                "Subpath": volume["Subpath"], "DriverConfig": _driver(volume["DriverConfig"])}
     if m["TmpfsOptions"] is not None:
         out["TmpfsOptions"] = dict(m["TmpfsOptions"])
     return out

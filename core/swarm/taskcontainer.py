@@ -12,6 +12,8 @@ containers. Secrets and configs come as read-only files (see :mod:`berth.swarm.t
 
 from __future__ import annotations
 
+import base64
+
 from berth.errors import BerthError
 from berth.images import reference
 
@@ -109,4 +111,13 @@ def _security_options(privileges: dict | None) -> list[str] | None:
     for key in ("User", "Role", "Level", "Type"):
         if selinux.get(key):
             out.append(f"label={key.lower()}:{selinux[key]}")
+    seccomp = privileges.get("Seccomp") or {}
+    if seccomp.get("Mode") == "unconfined":
+        out.append("seccomp=unconfined")
+    elif seccomp.get("Mode") == "custom":
+        out.append("seccomp=" + base64.b64decode(seccomp.get("Profile") or "").decode())
+    if (privileges.get("AppArmor") or {}).get("Mode") == "disabled":
+        out.append("apparmor=unconfined")
+    if privileges.get("NoNewPrivileges"):
+        out.append("no-new-privileges=true")
     return out or None

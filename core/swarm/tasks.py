@@ -43,6 +43,7 @@ def new_task(store: SwarmStore, service: dict, slot: int, node_id: str, desired:
         "ServiceID": service["ID"], "Slot": slot, "NodeID": "" if slot else node_id,
         "Status": {"Timestamp": timestamp(), "State": "new", "Message": "created", "PortStatus": {}},
         "DesiredState": desired,
+        "_service_labels": dict(spec["Labels"] or {}),  # swarmkit keeps the service's annotations in its tasks
     }
     if service.get("JobStatus"):
         task["JobIteration"] = dict(service["JobStatus"]["JobIteration"])
@@ -83,7 +84,8 @@ def json(task: dict) -> dict:
 
 def matching(records: list[dict], filters: dict[str, list[str]], service_ids: list[str], node_ids: list[str],
              names: dict[str, str]) -> list[dict]:
-    """The tasks ``filters`` select (``service`` and ``node`` already resolved to IDs; ``names``: task names)."""
+    """The tasks ``filters`` select (``service`` and ``node`` already resolved to IDs; ``names``: task names;
+    ``label`` matches the labels of the task's service, as swarmkit matches them)."""
     desired = []
     for value in filters.get("desired-state", []):
         if value.lower() not in STATES:
@@ -97,7 +99,7 @@ def matching(records: list[dict], filters: dict[str, list[str]], service_ids: li
     for task in lookup.in_id_order(records):
         if (lookup.prefix_match(names[task["ID"]], filters.get("name"))
                 and lookup.prefix_match(task["ID"], filters.get("id"))
-                and lookup.labels_match(task.get("Labels"), wanted)
+                and lookup.labels_match(task.get("_service_labels"), wanted)
                 and lookup.exact_match(task["ServiceID"], service_ids)
                 and lookup.exact_match(task["NodeID"], node_ids)
                 and lookup.exact_match(task["DesiredState"], desired)

@@ -30,6 +30,7 @@ class Updater:
         self.orchestrator = orchestrator
         self.store = orchestrator.store
         self._jobs: dict[str, asyncio.Task] = {}
+        self.holding: set[str] = set()  # new tasks kept ready until the task they replace has stopped
 
     def running(self) -> list[asyncio.Task]:
         return list(self._jobs.values())
@@ -122,13 +123,18 @@ class Updater:
             await self._until(new["ID"], lambda t: t["Status"]["State"] == "running" or tasks_mod.is_final(
                 t["Status"]["State"]))
             tasks_mod.set_desired(self.store, old, "shutdown")
-        else:
-            tasks_mod.set_desired(self.store, old, "shutdown")
-            self.orchestrator.wake()
-            await self._until(old["ID"], lambda t: tasks_mod.is_final(t["Status"]["State"]))
-            if self._service(service["ID"]) is None:
-                return None
-            new = tasks_mod.new_task(self.store, service, old["Slot"], old["NodeID"])
+        else:  # the slot keeps a (ready) task while the old one stops, as swarmkit's updater does
+            new = tasks_mod.new_task(self.store, service, old["Slot"], old["NodeID"], desired="ready")
+            self.holding.add(new["ID"])
+            try:
+                tasks_mod.set_desired(self.store, old, "shutdown")
+                self.orchestrator.wake()
+                await self._until(old["ID"], lambda t: tasks_mod.is_final(t["Status"]["State"]))
+            finally:
+                self.holding.discard(new["ID"])
+            current = self.store.objects("tasks").get(new["ID"]) if self.store.state else None
+            if current is not None:
+                tasks_mod.set_desired(self.store, current, "running")
         self.orchestrator.wake()
         return new["ID"]
 

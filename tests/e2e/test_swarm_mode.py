@@ -313,6 +313,32 @@ def test_removing_a_service_removes_its_tasks_containers(swarm):
     wait_for(lambda: not [t for t in swarm.tasks() if t["ServiceID"] == service["ID"]])
 
 
+def test_newer_clients_privileges_reach_the_tasks_container(bridge_daemon, swarm):
+    newer = docker.APIClient(base_url=bridge_daemon.host, version="1.45", timeout=60)
+    spec = {"Image": "busybox", "Command": ["sleep", "60"], "StopGracePeriod": SECOND // 10,
+            "Privileges": {"NoNewPrivileges": True, "Seccomp": {"Mode": "unconfined"}}}
+    service = newer._post_json(newer._url("/services/create"), data={
+        "Name": "priv", "TaskTemplate": {"ContainerSpec": spec}}).json()
+    task = wait_for(lambda: running_tasks(swarm, service["ID"]))[0]
+    container = swarm.inspect_container(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert {"no-new-privileges=true", "seccomp=unconfined"} <= set(container["HostConfig"]["SecurityOpt"])
+    older = swarm.create_service(docker.types.TaskTemplate(container_spec(["true"], privileges={
+        "NoNewPrivileges": True})), name="older")  # API 1.41 had no such field: dropped, as dockerd drops it
+    shown = swarm.inspect_service(older["ID"])["Spec"]["TaskTemplate"]["ContainerSpec"]["Privileges"]
+    assert shown == {"CredentialSpec": None, "SELinuxContext": None}
+    newer.close()
+
+
+def test_swarm_objects_have_dockerds_events(swarm):
+    since = int(time.time())
+    secret = swarm.create_secret("pw", b"x")
+    swarm.remove_secret(secret["ID"])
+    events = list(swarm.events(since=since, until=int(time.time()) + 1, decode=True,
+                               filters={"scope": "swarm", "type": "secret"}))
+    assert [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]) for e in events] == [
+        ("create", secret["ID"], {"name": "pw"}), ("remove", secret["ID"], {"name": "pw"})]
+
+
 # ---------------------------------------------------------------------------
 # networks
 # ---------------------------------------------------------------------------
