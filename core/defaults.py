@@ -1,14 +1,15 @@
-"""Core default implementations registered ``trylast`` in every manager.
+"""Core default implementations of the optional hooks, registered ``trylast``.
 
-They answer only when the selected driver has no implementation of a hook:
-reporting hooks answer "nothing to report", optional operations raise a clear
-"not supported by driver X" error instead of silently doing nothing.
+The plugin manager registers a default only for a hook the selected driver does
+not implement, so a default never answers in a driver's place. Reporting hooks
+answer "nothing to report", optional operations raise :class:`NotSupported`
+naming the driver and the operation instead of silently doing nothing.
 """
 
 from __future__ import annotations
 
 from berth import hookimpl
-from berth.errors import NotImplementedYet
+from berth.errors import NotSupported
 from berth.hookspecs.types import ExecFeatures
 
 
@@ -28,7 +29,7 @@ class GraphDefaults:
 
     @hookimpl(trylast=True)
     def graph_mount_idmapped(self, layer_id, mount_label, idmap):
-        raise NotImplementedYet(self._no_idmaps())
+        raise NotSupported(self._no_idmaps())
 
     @hookimpl(trylast=True)
     def graph_unmount_idmapped(self, layer_id):
@@ -56,7 +57,7 @@ class _Unsupported:
         self.driver_name = driver_name
 
     def _refuse(self, operation: str):
-        raise NotImplementedYet(f"{self.kind} driver {self.driver_name!r} does not support {operation}")
+        raise NotSupported(f"{self.kind} driver {self.driver_name!r} does not support {operation}")
 
 
 class ExecDefaults(_Unsupported):
@@ -118,6 +119,10 @@ class ExecDefaults(_Unsupported):
     def exec_features(self):
         return ExecFeatures(runtimes=(self.driver_name,))
 
+    @hookimpl(trylast=True)
+    def exec_cleanup(self):
+        return True
+
 
 class NetDefaults(_Unsupported):
     kind = "network"
@@ -133,3 +138,17 @@ class NetDefaults(_Unsupported):
     @hookimpl(trylast=True)
     def net_status(self):
         return []
+
+    @hookimpl(trylast=True)
+    def net_cleanup(self):
+        return True
+
+
+def core_defaults(kind: str, driver_name: str, facade) -> list[object]:
+    """The default plugins of driver kind ``kind`` for the driver behind ``facade`` (the naive diff mounts
+    through the facade, so wrappers see its mounts)."""
+    if kind == "graph":
+        from berth.naivediff import NaiveDiff
+
+        return [GraphDefaults(driver_name), NaiveDiff(facade)]
+    return [ExecDefaults(driver_name) if kind == "exec" else NetDefaults(driver_name)]

@@ -1,17 +1,20 @@
 """Typed facades over the plugin managers: engine code calls ``graph.mount(id)``, never ``pm.hook``.
 
 One method per hook (tox's manager style). Every call goes through :meth:`_call`,
-which turns a driver's unexpected exception into a :class:`DriverError` naming
-the driver, the operation and the object.
+which holds the driver to the rules of :mod:`berth.hookspecs`: a ``NotSupported``
+names the driver and the operation, a None result is reported as the driver's bug,
+and any other unexpected exception becomes a :class:`DriverError` naming the
+driver, the operation and the object. :func:`open_driver` builds a facade the way
+the engine does (the kits use it too).
 """
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterable
 
 import pluggy
 
-from berth.errors import BerthError, DriverError
+from berth.errors import BerthError, DriverError, NotSupported
 from berth.hookspecs.types import (
     Change, EndpointInfo, ExecFeatures, ExecProcess, IdMap, IOConfig, NetworkConfig, PortBinding, RuntimeState, Sandbox,
 )
@@ -27,11 +30,20 @@ class _Facade:
 
     def _call(self, hook: str, subject: str, **kwargs: Any) -> Any:
         try:
-            return getattr(self.pm.hook, hook)(**kwargs)
-        except BerthError:
+            result = getattr(self.pm.hook, hook)(**kwargs)
+        except NotSupported as exc:
+            prefix = f"{self.kind} driver {self.name!r}"
+            raise NotSupported(exc.message if exc.message.startswith(prefix)
+                               else f"{prefix} does not support {hook} ({subject}): {exc.message}") from exc
+        except (BerthError, TimeoutError):
             raise
         except Exception as exc:
             raise DriverError(f"{self.kind} driver {self.name!r}: {hook} {subject}: {type(exc).__name__}: {exc}") from exc
+        if result is None:
+            raise DriverError(f"{self.kind} driver {self.name!r}: {hook} {subject} returned None; the contract "
+                              "(berth.hookspecs) wants a value: True when there is nothing to return, "
+                              "or raise NotSupported")
+        return result
 
 
 class GraphDriver(_Facade):
@@ -78,10 +90,10 @@ class GraphDriver(_Facade):
         return self._call("graph_diff_size", layer_id, layer_id=layer_id, parent=parent)
 
     def status(self) -> list[tuple[str, str]]:
-        return self._call("graph_status", "status") or []
+        return self._call("graph_status", "status")
 
     def metadata(self, layer_id: str) -> dict[str, str]:
-        return self._call("graph_metadata", layer_id, layer_id=layer_id) or {}
+        return self._call("graph_metadata", layer_id, layer_id=layer_id)
 
     def cleanup(self) -> None:
         self._call("graph_cleanup", "cleanup")
@@ -111,7 +123,8 @@ class ExecDriver(_Facade):
     def exec(self, container_id: str, exec_id: str, process: dict, io: IOConfig) -> ExecProcess:
         return self._call("exec_exec", container_id, container_id=container_id, exec_id=exec_id, process=process, io=io)
 
-    def exec_wait(self, container_id: str, exec_id: str, timeout: float | None = None) -> int | None:
+    def exec_wait(self, container_id: str, exec_id: str, timeout: float | None = None) -> int:
+        """The exec's exit code; TimeoutError when ``timeout`` seconds pass first."""
         return self._call("exec_exec_wait", exec_id, container_id=container_id, exec_id=exec_id, timeout=timeout)
 
     def exec_kill(self, container_id: str, exec_id: str, signal: int) -> None:
@@ -139,13 +152,16 @@ class ExecDriver(_Facade):
         return self._call("exec_top", container_id, container_id=container_id)
 
     def list(self) -> list[str]:
-        return self._call("exec_list", "list") or []
+        return self._call("exec_list", "list")
 
     def restore(self, container_id: str) -> RuntimeState:
         return self._call("exec_restore", container_id, container_id=container_id)
 
     def status(self) -> list[tuple[str, str]]:
-        return self._call("exec_status", "status") or []
+        return self._call("exec_status", "status")
+
+    def cleanup(self) -> None:
+        self._call("exec_cleanup", "cleanup")
 
     def features(self) -> ExecFeatures:
         """What the driver enforces here, asked once (the host does not change under a running daemon)."""
@@ -159,7 +175,7 @@ class NetworkDriver(_Facade):
     kind = "network"
 
     def create_network(self, network: NetworkConfig) -> dict:
-        return self._call("net_create_network", network.name, network=network) or {}
+        return self._call("net_create_network", network.name, network=network)
 
     def delete_network(self, network_id: str) -> None:
         self._call("net_delete_network", network_id, network_id=network_id)
@@ -181,4 +197,23 @@ class NetworkDriver(_Facade):
         self._call("net_unpublish_port", endpoint_id, network_id=network_id, endpoint_id=endpoint_id, binding=binding)
 
     def status(self) -> list[tuple[str, str]]:
-        return self._call("net_status", "status") or []
+        return self._call("net_status", "status")
+
+    def cleanup(self) -> None:
+        self._call("net_cleanup", "cleanup")
+
+
+FACADES: dict[str, type[_Facade]] = {"graph": GraphDriver, "exec": ExecDriver, "network": NetworkDriver}
+
+
+def open_driver(kind_name: str, driver: object, name: str, extensions: Iterable[object] = ()) -> Any:
+    """The facade over ``driver`` (an instance of a driver of kind ``kind_name``) as the engine builds it:
+    its manager holds the driver, the core defaults for the optional hooks it lacks, and the extensions
+    wrapping this kind's hooks. Raises ConfigError when the driver breaks the contract's hook rules."""
+    from berth import pluginmanager
+    from berth.defaults import core_defaults
+
+    facade = FACADES[kind_name](None, name, driver)  # type: ignore[arg-type]
+    kind = pluginmanager.KINDS[kind_name]
+    facade.pm = pluginmanager.build_manager(kind, driver, name, core_defaults(kind_name, name, facade), extensions)
+    return facade

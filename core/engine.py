@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from berth import log, pluginmanager as plugins, usernsremap
+from berth import extensions as ext_mod, log, pluginmanager as plugins, usernsremap
 from berth.config import DaemonConfig
-from berth.defaults import ExecDefaults, GraphDefaults, NetDefaults
-from berth.drivers import ExecDriver, GraphDriver, NetworkDriver
+from berth.drivers import ExecDriver, GraphDriver, NetworkDriver, open_driver
 from berth.errors import BerthError, ConfigError
 from berth.events import EventBus
 from berth.fsutil import atomic_write, remove_path
@@ -39,8 +38,9 @@ class Engine:
         self.selected: dict[str, str] = {}
         self._inventory: list[dict[str, Any]] | None = None
         self.stats = DriverCallStats()
-        self.extensions = plugins.load_extensions(config.disabled_extensions)
-        self.events = EventBus(self.extensions)
+        self.extensions = ext_mod.load_extensions(config.disabled_extensions)
+        self.warnings += [e.load_error for e in self.extensions if e.load_error]
+        self.events = EventBus(self.loaded_extensions)
         self.log_defaults = self._log_defaults()
         self.graph = self._select_graph()
         self.exec = self._select_exec()
@@ -122,10 +122,7 @@ class Engine:
         selection = plugins.select(plugins.GRAPH, requested, how, self.data_root)
         name = selection.entry.name
         driver = selection.entry.cls(root=os.path.join(self.data_root, name), options=_storage_opts(cfg.storage_opts))
-        facade = GraphDriver(None, name, driver)  # type: ignore[arg-type]
-        from berth.naivediff import NaiveDiff
-
-        facade.pm = plugins.build_manager(plugins.GRAPH, driver, name, [GraphDefaults(name), NaiveDiff(facade)], self.extensions)
+        facade: GraphDriver = open_driver("graph", driver, name, self.loaded_extensions)
         self.stats.install(facade.pm, "graph", name)
         if selection.how == "auto-detected" and name == "vfs":
             self.warnings.append("the vfs storage driver was auto-selected: every layer is a full copy, which uses "
@@ -159,11 +156,11 @@ class Engine:
         selection = plugins.select(plugins.EXEC, cfg.exec_driver, cfg.source("exec_driver"), self.exec_root)
         name = selection.entry.name
         driver = selection.entry.cls(root=os.path.join(self.exec_root, name), options={})
-        pm = plugins.build_manager(plugins.EXEC, driver, name, [ExecDefaults(name)], self.extensions)
-        self.stats.install(pm, "exec", name)
+        facade: ExecDriver = open_driver("exec", driver, name, self.loaded_extensions)
+        self.stats.install(facade.pm, "exec", name)
         self.selected["exec"] = name
         log.get().info("driver.selected", kind="exec", driver=name, how=selection.how)
-        return ExecDriver(pm, name, driver)
+        return facade
 
     # -- network ------------------------------------------------------------
 
@@ -177,10 +174,10 @@ class Engine:
             "exec_root": self.exec_root, "data_root": self.data_root,
         }
         driver = selection.entry.cls(root=root, options=options)
-        pm = plugins.build_manager(plugins.NETWORK, driver, name, [NetDefaults(name)], self.extensions)
-        self.stats.install(pm, "network", name)
+        facade: NetworkDriver = open_driver("network", driver, name, self.loaded_extensions)
+        self.stats.install(facade.pm, "network", name)
         self.selected["network"] = ",".join(sorted({*self.selected.get("network", "").split(","), name} - {""}))
-        return NetworkDriver(pm, name, driver)
+        return facade
 
     def driver_inventory(self) -> list[dict[str, Any]]:
         """Every installed driver per kind (``plugins ls``, ``info``); probed once, then kept.
@@ -191,9 +188,16 @@ class Engine:
         if self._inventory is None:
             self._inventory = plugins.inventory({
                 "graph": self.data_root, "exec": self.exec_root, "network": os.path.join(self.data_root, "network")})
+            self._inventory += ext_mod.inventory_rows(self.extensions)
         for row in self._inventory:
-            row["Selected"] = row["Name"] in self.selected.get(row["Kind"], "").split(",")
+            if row["Kind"] != "extension":
+                row["Selected"] = row["Name"] in self.selected.get(row["Kind"], "").split(",")
         return self._inventory
+
+    @property
+    def loaded_extensions(self) -> list[ext_mod.Extension]:
+        """The extensions that loaded (not disabled, not broken)."""
+        return [e for e in self.extensions if e.plugin is not None]
 
     def default_network_driver(self) -> str:
         return plugins.normalise(self.config.network_driver or "bridge")
@@ -201,8 +205,7 @@ class Engine:
     def close(self, containers_running: bool = False) -> None:
         """Release drivers at shutdown; with containers still running their mounts stay (live restore)."""
         closers = [self.images.close] if containers_running else [self.graph.cleanup, self.images.close]
-        closers += [d.driver.close for d in self.networks.loaded_drivers.values() if hasattr(d.driver, "close")]
-        closers += [self.exec.driver.close] if hasattr(self.exec.driver, "close") else []
+        closers += [d.cleanup for d in self.networks.loaded_drivers.values()] + [self.exec.cleanup]
         for closer in closers:
             try:
                 closer()

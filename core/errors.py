@@ -65,6 +65,15 @@ class NotImplementedYet(BerthError):
     status = 501
 
 
+class NotSupported(NotImplementedYet):
+    """A driver cannot do this operation, here or at all (501).
+
+    The one way a driver says "not supported" (see :mod:`berth.hookspecs`): it
+    raises this from the hook, never returns None. The message says why; the
+    engine adds the driver's name and the operation.
+    """
+
+
 class ConfigError(BerthError):
     """The daemon cannot start with the given configuration."""
 

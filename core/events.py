@@ -12,9 +12,7 @@ import collections
 import time
 from typing import Any, Callable
 
-import pluggy
-
-from berth import PROJECT, log
+from berth import log
 from berth.errors import BerthError
 from berth.filtermatch import labels_match
 
@@ -26,13 +24,15 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None  # the daemon's, once an event was published on it
         #: an image's labels by ID or reference ({} when unknown); the engine sets it once images exist
         self.image_labels: Callable[[str], dict[str, str]] = lambda ref: {}
-        self.pm = pluggy.PluginManager(PROJECT)
+        from berth.extensions import as_extension
         from berth.hookspecs import events
+        from berth.pluginmanager import KindManager
 
+        self.pm = KindManager()
         self.pm.add_hookspecs(events)
-        for ext in extensions:
-            if any(n.startswith("berth_") for n in dir(ext)):
-                self.pm.register(ext)
+        for ext in map(as_extension, extensions):
+            if ext.event_hooks():  # only its listeners: an extension may also wrap driver hooks
+                self.pm.register_only(ext.plugin, ext.event_hooks(), name=f"extension:{ext.name}")
 
     def publish(self, type_: str, action: str, actor_id: str, attributes: dict[str, Any] | None = None,
                 scope: str = "local") -> None:

@@ -1,10 +1,10 @@
 """The core's default diff operations, for drivers that only know how to mount (Moby's NaiveDiffDriver).
 
-Registered ``trylast`` in the graph manager, so a driver's own ``graph_diff`` &co.
-win; a driver hook that returns None (e.g. overlay asked to diff against a layer
-that is not its parent) falls through to these. Everything here works on mounted
-trees obtained through the engine's :class:`berth.drivers.GraphDriver` facade, so
-wrappers (tracing, quotas) see those mounts too.
+Registered ``trylast`` in the graph manager for the diff hooks a driver does not
+implement. Everything here works on mounted trees obtained through the engine's
+:class:`berth.drivers.GraphDriver` facade, so wrappers (tracing, quotas) see those
+mounts too. A driver whose own diff applies only sometimes (overlay: against its
+parent) calls one made with :meth:`NaiveDiff.over_driver` for the other cases.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ class NaiveDiff:
 
     def __init__(self, graph: "GraphDriver | None" = None):
         self.graph = graph
+
+    @classmethod
+    def over_driver(cls, driver: object) -> "NaiveDiff":
+        """A naive diff that mounts through ``driver``'s own ``graph_mount``/``graph_unmount`` hooks."""
+        return cls(_OwnMounts(driver))  # type: ignore[arg-type]
 
     def _facade(self) -> "GraphDriver":
         if self.graph is None:
@@ -98,3 +103,16 @@ class NaiveDiff:
             return changes_size(path, self._changes_mounted(layer_id, path, parent))
         finally:
             graph.unmount(layer_id)
+
+
+class _OwnMounts:
+    """A driver's mount hooks with the facade's method names, for :meth:`NaiveDiff.over_driver`."""
+
+    def __init__(self, driver: object):
+        self.driver = driver
+
+    def mount(self, layer_id: str, mount_label: str = "") -> str:
+        return self.driver.graph_mount(layer_id, mount_label)  # type: ignore[attr-defined]
+
+    def unmount(self, layer_id: str) -> None:
+        self.driver.graph_unmount(layer_id)  # type: ignore[attr-defined]

@@ -25,6 +25,9 @@ BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "integration: needs root, mounts and namespaces")
+    from tests.plugins.install import ensure_installed
+
+    ensure_installed()  # the example plugins (graph, network, exec, extension), as a third party installs them
 
 
 # ---------------------------------------------------------------------------

@@ -8,13 +8,12 @@ take the socket away from aiohttp by swapping the transport's protocol.
 from __future__ import annotations
 
 import asyncio
-import struct
 
 from aiohttp import web
 
 from berth import detachkeys
+from berth.streamframe import STDERR, STDIN, STDOUT, frame  # noqa: F401 (the API's stream ids and frames)
 
-STDIN, STDOUT, STDERR = 0, 1, 2
 STREAM_IDS = {"stdout": STDOUT, "stderr": STDERR}
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
@@ -40,11 +39,6 @@ def stream_type(request: web.Request, tty: bool) -> str:
     from berth.api.server import api_version
 
     return MULTIPLEXED_STREAM if not tty and api_version(request) >= (1, 42) else RAW_STREAM
-
-
-def frame(stream: int, data: bytes) -> bytes:
-    """Docker's stream frame: type byte, three zero bytes, big-endian payload length, payload."""
-    return struct.pack(">BxxxL", stream, len(data)) + data
 
 
 class RawConnection(asyncio.Protocol):

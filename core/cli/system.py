@@ -202,7 +202,7 @@ def run_container_inspect(client: Client, opts: argparse.Namespace) -> int:
 
 
 def setup_plugins(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["ls"], help="ls: list installed drivers")
+    p.add_argument("action", choices=["ls"], help="ls: list installed drivers and extensions")
     p.add_argument("-q", "--quiet", action="store_true", help="only names")
 
 
@@ -213,9 +213,15 @@ def run_plugins(client: Client, opts: argparse.Namespace) -> int:
             print(f"{r['Kind']}/{r['Name']}")
         return 0
     fmt.table(["KIND", "NAME", "ORIGIN", "SELECTED", "STATUS"],
-              [[r["Kind"], r["Name"], r["Origin"], "*" if r["Selected"] else "",
-                ("unavailable: " + r["Unavailable"]) if r["Unavailable"] else "available"] for r in rows])
+              [[r["Kind"], r["Name"], r["Origin"], "*" if r["Selected"] else "", _plugin_status(r)] for r in rows])
     return 0
+
+
+def _plugin_status(row: dict) -> str:
+    """Why a plugin is unavailable, or "available" (with what an extension wraps)."""
+    if row["Unavailable"]:
+        return "unavailable: " + row["Unavailable"]
+    return f"available; wraps {row['Wraps']}" if row.get("Wraps") else "available"
 
 
 # -- system df / prune --------------------------------------------------------

@@ -5,7 +5,8 @@ none included (a container started without one gets a namespace with only ``lo``
 record keeps what the client asked for (``aliases``, ``ip``, ``links``, ``mac``,
 ``driver_opts``) and ``network_id`` once the endpoint was first joined; while the container
 runs it also holds what the driver reported (``endpoint_id``, ``interface``,
-``ipv4_address``, ``gateway``, ``mac_address``, ``dns``, ``netns``).
+``ipv4_address``, ``gateway``, ``mac_address``, ``dns`` (the driver's resolver, if any),
+``external_dns`` (False: no server outside the container is reachable), ``netns``).
 
 The rules are dockerd 20.10's (``updateNetworkConfig`` and ``updateNetworkSettings``), with
 its messages, so clients such as docker-compose see the answers they were written against.
@@ -20,7 +21,7 @@ from berth.containers import netmode
 from berth.errors import InvalidArgument
 
 #: what only a joined endpoint has; cleared when the container stops
-RUNTIME_KEYS = ("endpoint_id", "interface", "ipv4_address", "gateway", "mac_address", "dns", "netns")
+RUNTIME_KEYS = ("endpoint_id", "interface", "ipv4_address", "gateway", "mac_address", "dns", "external_dns", "netns")
 
 ERR_ALIAS = "network-scoped alias is supported only for containers in user defined networks"
 ERR_IP = "user specified IP address is supported on user defined networks only"

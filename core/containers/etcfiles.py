@@ -50,13 +50,17 @@ def _host_search(host: str) -> list[str]:
     return [w for line in re.findall(r"^\s*search\s+(.+)$", host, re.M) for w in line.split()]
 
 
-def resolv_conf_content(dns: list[str], search: list[str], options: list[str], host_file: str = HOST_RESOLV_CONF) -> str:
-    """Explicit settings win; otherwise the host's file without loopback resolvers."""
+def resolv_conf_content(dns: list[str], search: list[str], options: list[str], host_file: str = HOST_RESOLV_CONF,
+                        reachable: bool = True) -> str:
+    """Explicit settings win; otherwise the host's file without loopback resolvers (Docker's fallback
+    servers when it names none). ``reachable`` False: the container's networks reach no DNS server
+    outside it (their drivers say so), so without explicit servers it gets no ``nameserver`` line."""
     host = _read_host_file(host_file)
-    servers = dns or [s for s in re.findall(r"^\s*nameserver\s+(\S+)", host, re.M)
-                      if not s.startswith("127.") and s != "::1"]
-    if not servers:
-        servers = FALLBACK_DNS
+    if dns or not reachable:
+        servers = list(dns)
+    else:
+        servers = [s for s in re.findall(r"^\s*nameserver\s+(\S+)", host, re.M)
+                   if not s.startswith("127.") and s != "::1"] or FALLBACK_DNS
     search = search or _host_search(host)
     options = options or [w for line in re.findall(r"^\s*options\s+(.+)$", host, re.M) for w in line.split()]
     out = [f"nameserver {s}" for s in servers]

@@ -91,7 +91,7 @@ class NetworkingMixin:
         info = self.networks.join(network, c.id, netns, self._join_options(c, record))
         record.update(network_id=network.id, endpoint_id=secrets.token_hex(32), interface=info.interface,
                       ipv4_address=info.ipv4_address, gateway=info.gateway, mac_address=info.mac_address,
-                      dns=info.extra.get("dns", ""), netns=netns or "")
+                      dns=info.resolver, external_dns=info.external_dns, netns=netns or "")
 
     def _rename_endpoints(self, c: Container) -> None:
         """A running container was renamed: its networks' resolvers answer for the new name, not the old."""

@@ -28,8 +28,12 @@ class ResolutionMixin:
         embedded = any(r.get("dns") for r in joined) or (in_place and self._resolves_embedded(c))
         search = hc.get("DnsSearch") or self.dns.get("dns_search", [])
         options = hc.get("DnsOptions") or self.dns.get("dns_opts", [])
+        # drivers say whether a server outside the container can be reached (a loopback-only network cannot)
+        reachable = not joined or any(r.get("external_dns", True) for r in joined)
         if embedded:  # Docker's embedded resolver: the real servers are its upstreams, not the container's
             resolv = etcfiles.embedded_resolv_conf(search, options)
+        elif not reachable:  # only the servers the user named, not the daemon's or the host's
+            resolv = etcfiles.resolv_conf_content(hc.get("Dns") or [], search, options, reachable=False)
         else:
             resolv = etcfiles.resolv_conf_content(hc.get("Dns") or self.dns.get("dns", []), search, options)
         links = legacylinks.hosts_lines(c, self.get) if "bridge" in c.endpoints else []

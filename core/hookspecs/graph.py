@@ -7,33 +7,57 @@ ancestors. Layers made with :func:`graph_create` are image layers and become
 read-only once their diff is applied; :func:`graph_create_rw` makes the writable
 top layer of a container.
 
-A graph driver is a class registered under the entry-point group
-``berth.graphdrivers``. The engine calls ``probe(root)`` (a classmethod returning
-None, or the reason the driver cannot work on this host) and then instantiates it
-as ``Driver(root=<data-root>/<name>, options=<dict of storage-opts>)``. The
-instance's :data:`berth.hookimpl` methods implement the hooks below.
+The driver class
+    Registered under the entry-point group ``berth.graphdrivers``. The engine calls
+    ``probe(root)`` and then instantiates it as ``Driver(root, options)``: ``root`` is
+    ``<data-root>/<driver name>``, the driver's alone; ``options`` is the daemon's
+    storage options (``berthd --storage-opt key=value``, ``storage-opts`` in
+    daemon.json) as a ``dict[str, str]``, ``{}`` when none. A key the driver does not
+    know is refused by raising :class:`berth.errors.InvalidArgument` from
+    ``__init__``, so berthd does not start with an option it would ignore.
 
-Required hooks: ``graph_create``, ``graph_create_rw``, ``graph_remove``,
-``graph_mount``, ``graph_unmount``, ``graph_exists``. The diff hooks
-(``graph_diff``, ``graph_changes``, ``graph_apply_diff``, ``graph_diff_size``)
-have a core default that compares two mounted trees (Moby's NaiveDiffDriver);
-implement them to do better. ``graph_status``, ``graph_metadata`` and
-``graph_cleanup`` have trivial defaults. The id-mapped hooks
-(``graph_idmap_check``, ``graph_mount_idmapped``, ``graph_unmount_idmapped``) are
-optional: a driver that implements them claims support for ``berthd --userns-remap``
-and the conformance kit checks the claim; without them the daemon refuses remapping
-with this driver.
+Hooks
+    Required: ``graph_create``, ``graph_create_rw``, ``graph_remove``,
+    ``graph_mount``, ``graph_unmount``, ``graph_exists``. Optional, with a core
+    default used only when the driver does not implement the hook: the diff hooks
+    (``graph_diff``, ``graph_changes``, ``graph_apply_diff``, ``graph_diff_size``:
+    Moby's NaiveDiffDriver, comparing two trees mounted through the driver's own
+    hooks) and the reporting hooks (``graph_status`` ``[]``, ``graph_metadata``
+    ``{}``, ``graph_cleanup`` True). A driver that implements a diff hook answers it
+    for every layer; :class:`berth.driverkit.NaiveDiff` is the core's naive diff for
+    a driver to call where its own way does not apply. The id-mapped hooks
+    (``graph_idmap_check``, ``graph_mount_idmapped``, ``graph_unmount_idmapped``) are
+    optional too: a driver that implements them claims support for ``berthd
+    --userns-remap`` and the kit checks the claim; without them the daemon refuses
+    remapping with this driver.
 
 Layers are always stored with the ids their archives carry (container ids): a remapped
 daemon stores the same bytes and owners as any other, and diffs, commits and pushes need
 no translation. Only a running container's view is shifted, through an id map.
 
-Diff streams are uncompressed tar archives in the OCI layer format: a deleted
-path ``d/name`` is an empty regular file ``d/.wh.name``; a directory whose lower
-contents are hidden is marked by ``d/.wh..wh..opq``.
+Threads
+    Every hook may be called from several threads at once, also for the same
+    layer: two containers of one image start together and mount the same parent;
+    ``cp`` mounts a running container's layer. Reference counts and the mount
+    itself must be safe under that (the kit runs mounts from eight threads).
 
-All hooks may raise :class:`berth.errors.DriverError` (or any exception); the
-engine reports it with the driver's name and the layer id.
+Mount references across a daemon restart
+    Counts taken by :func:`graph_mount` belong to the driver instance: a new
+    instance (the daemon restarted) starts with none. The engine takes one
+    reference again for every container it re-adopts, and releases it when the
+    container stops. So a layer a previous instance left mounted (containers kept
+    running while the daemon was down) must be *adopted* by the first
+    :func:`graph_mount` -- the same path, not mounted a second time -- and
+    released by the matching :func:`graph_unmount`. The kit checks this.
+
+Diff streams
+    Uncompressed tar archives in the OCI layer format: a deleted path ``d/name`` is
+    an empty regular file ``d/.wh.name``; a directory whose lower contents are
+    hidden is marked by ``d/.wh..wh..opq``.
+
+Results and errors follow :mod:`berth.hookspecs`: one answer per hook, never None
+(``True`` when there is nothing to return), :class:`~berth.hookspecs.NotSupported`
+for what the driver cannot do, :mod:`berth.errors` types for the user's mistakes.
 """
 
 from __future__ import annotations
@@ -44,22 +68,24 @@ from berth import hookspec
 from berth.hookspecs.types import Change, IdMap
 
 # ---------------------------------------------------------------------------
-# layer lifecycle
+# layer lifecycle (required)
 # ---------------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
-def graph_create(layer_id: str, parent: str | None) -> bool | None:
+def graph_create(layer_id: str, parent: str | None) -> bool:
     """Create an empty image layer ``layer_id`` on top of ``parent`` (None: a base layer).
 
     The new layer must read exactly as its parent until a diff is applied to it.
     A base layer's root directory is mode 0755 owned by 0:0 and has no entries.
-    Raise if ``layer_id`` already exists or ``parent`` does not. Return True (or None).
+    Raise if ``layer_id`` already exists or ``parent`` does not, leaving nothing behind.
+
+    Required; stops at the first non-None result. Return True.
     """
 
 
 @hookspec(firstresult=True)
-def graph_create_rw(layer_id: str, parent: str | None, options: dict) -> bool | None:
+def graph_create_rw(layer_id: str, parent: str | None, options: dict[str, str]) -> bool:
     """Create the writable layer of a container on top of ``parent``.
 
     ``options`` is the container's ``--storage-opt`` map (``HostConfig.StorageOpt``),
@@ -67,45 +93,59 @@ def graph_create_rw(layer_id: str, parent: str | None, options: dict) -> bool | 
     may hold, in Docker's size syntax ("10G", "512m", bytes). A driver that enforces it
     must make writes beyond it fail with ENOSPC (EDQUOT); a driver that cannot refuses
     it, and any key it does not know, with :class:`berth.errors.InvalidArgument`
-    (``berth.storageopts.refuse_all`` words both as dockerd does). Never ignore an option.
+    (:func:`berth.driverkit.refuse_storage_options` words both as dockerd does), and
+    leaves no layer behind. Never ignore an option.
     Same rules as :func:`graph_create` otherwise.
+
+    Required; stops at the first non-None result. Return True.
     """
 
 
 @hookspec(firstresult=True)
-def graph_remove(layer_id: str) -> bool | None:
+def graph_remove(layer_id: str) -> bool:
     """Remove layer ``layer_id`` and everything the driver stored for it.
 
     The engine never removes a layer that has children or is mounted. Idempotent:
     removing a layer that does not exist succeeds.
+
+    Required; stops at the first non-None result. Return True.
     """
 
 
 @hookspec(firstresult=True)
 def graph_exists(layer_id: str) -> bool:
-    """Return True when ``layer_id`` exists in this driver's store, else False."""
+    """Whether ``layer_id`` exists in this driver's store.
+
+    Required; stops at the first non-None result. Return True or False.
+    """
 
 
 # ---------------------------------------------------------------------------
-# mounting
+# mounting (required)
 # ---------------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
 def graph_mount(layer_id: str, mount_label: str) -> str:
-    """Make the layer's full filesystem (with its ancestors) available; return its path.
+    """Make the layer's full filesystem (with its ancestors) available; return its absolute path.
 
-    Reference-counted: every call must be balanced by :func:`graph_unmount`; the
-    second and later calls return the same path without mounting again.
-    ``mount_label`` is an SELinux label or "".
+    Reference-counted: every call is balanced by one :func:`graph_unmount`; the
+    second and later calls return the same path without mounting again. A layer
+    still mounted by a previous driver instance is adopted (see "Mount references
+    across a daemon restart" above). ``mount_label`` is an SELinux label or "".
+    Raise :class:`berth.errors.NotFound` for a layer that does not exist.
+
+    Required; stops at the first non-None result. Return the path.
     """
 
 
 @hookspec(firstresult=True)
-def graph_unmount(layer_id: str) -> bool | None:
+def graph_unmount(layer_id: str) -> bool:
     """Drop one reference taken by :func:`graph_mount`; unmount when none are left.
 
-    Unmounting a layer that is not mounted is not an error.
+    Unmounting a layer that is not mounted (or not any more) is not an error.
+
+    Required; stops at the first non-None result. Return True.
     """
 
 
@@ -118,11 +158,11 @@ def graph_unmount(layer_id: str) -> bool | None:
 def graph_idmap_check(idmap: IdMap) -> str:
     """Return "" when :func:`graph_mount_idmapped` works here for ``idmap``, else the reason it cannot.
 
-    ("" and not None: a hook answering None lets the core default answer instead.)
-
     Called once at daemon start when ``--userns-remap`` is set, before any container runs;
     a reason stops the daemon with it (name the kernel or filesystem feature that is missing).
-    The core default answers that the driver does not support id-mapped layers.
+
+    Optional (core default: the driver does not support id-mapped layers); stops at the
+    first non-None result.
     """
 
 
@@ -152,19 +192,23 @@ def graph_mount_idmapped(layer_id: str, mount_label: str, idmap: IdMap) -> str:
     container runs: a plain mount taken while an id-mapped one is held may then be read-only
     (overlayfs cannot share an upper directory between two mounts), and an id-mapped mount asked
     for while a writable plain one is held may be refused with :class:`berth.errors.Conflict`.
+
+    Optional (core default: NotSupported); stops at the first non-None result.
     """
 
 
 @hookspec(firstresult=True)
-def graph_unmount_idmapped(layer_id: str) -> bool | None:
+def graph_unmount_idmapped(layer_id: str) -> bool:
     """Drop one reference taken by :func:`graph_mount_idmapped`; unmount when none are left.
 
     Unmounting a layer that is not mounted this way is not an error.
+
+    Optional (core default: nothing to release); stops at the first non-None result. Return True.
     """
 
 
 # ---------------------------------------------------------------------------
-# diffs (core default: naive diff over two mounted trees)
+# diffs (optional; core default: the naive diff over mounted trees)
 # ---------------------------------------------------------------------------
 
 
@@ -173,13 +217,21 @@ def graph_diff(layer_id: str, parent: str | None) -> BinaryIO:
     """Return a readable binary stream of the layer's changes against ``parent`` as a tar.
 
     The caller reads it to the end and closes it; closing releases any mount the
-    driver took. ``parent`` None means the full contents of the layer.
+    driver took. ``parent`` None means the full contents of the layer; ``parent`` may
+    also be a layer other than the one ``layer_id`` was created on.
+
+    Optional (core default: the naive diff); stops at the first non-None result.
     """
 
 
 @hookspec(firstresult=True)
 def graph_changes(layer_id: str, parent: str | None) -> list[Change]:
-    """Return the layer's changes against ``parent``, sorted by path."""
+    """Return the layer's changes against ``parent`` (None: everything is added), sorted by path.
+
+    A directory whose entries changed is itself listed as modified, as Docker does.
+
+    Optional (core default: the naive diff); stops at the first non-None result.
+    """
 
 
 @hookspec(firstresult=True)
@@ -192,33 +244,51 @@ def graph_apply_diff(layer_id: str, parent: str | None, diff: BinaryIO) -> int:
     layer below, duplicate paths) raise :class:`berth.errors.UnsafeArchive` (or
     another :class:`berth.errors.InvalidArgument`) and leave nothing outside the
     layer; the store then removes the layer. A driver gets all of that by extracting
-    with :func:`berth.images.tarsafe.extract_layer`, passing ``below`` (a
-    :class:`~berth.images.tarsafe.LayersBelow`) when the layer below is not in the
+    with :func:`berth.driverkit.extract_layer`, passing ``below`` (a
+    :class:`berth.driverkit.LayersBelow`) when the layer below is not in the
     directory it extracts into, as the overlay drivers do. The returned size equals
-    :func:`graph_diff_size`.
+    :func:`graph_diff_size` of the layer afterwards.
+
+    Optional (core default: the naive diff); stops at the first non-None result.
     """
 
 
 @hookspec(firstresult=True)
 def graph_diff_size(layer_id: str, parent: str | None) -> int:
-    """Return the size in bytes of the layer's changes against ``parent``."""
+    """Return the size in bytes of the regular files the layer adds or changes against ``parent``.
+
+    Optional (core default: the naive diff); stops at the first non-None result.
+    """
 
 
 # ---------------------------------------------------------------------------
-# reporting and teardown (core defaults: empty)
+# reporting and teardown (optional)
 # ---------------------------------------------------------------------------
 
 
 @hookspec(firstresult=True)
 def graph_status() -> list[tuple[str, str]]:
-    """Return ``(key, value)`` pairs shown under the driver's name in ``berth info``."""
+    """Return ``(key, value)`` string pairs shown under the driver's name in ``berth info``.
+
+    Optional (core default: ``[]``); stops at the first non-None result.
+    """
 
 
 @hookspec(firstresult=True)
 def graph_metadata(layer_id: str) -> dict[str, str]:
-    """Return the layer's low-level details shown as ``GraphDriver.Data`` by ``inspect``."""
+    """Return the layer's low-level details (strings) shown as ``GraphDriver.Data`` by ``inspect``.
+
+    Optional (core default: ``{}``); stops at the first non-None result.
+    """
 
 
 @hookspec(firstresult=True)
-def graph_cleanup() -> bool | None:
-    """Release everything the driver holds (mounts, helper processes) at daemon shutdown."""
+def graph_cleanup() -> bool:
+    """Release what the driver holds (mounts, helper processes) when the daemon stops.
+
+    Not called when the daemon stops with containers still running (their layers
+    stay mounted for the next instance to adopt).
+
+    Optional (core default: nothing to release); stops at the first non-None result.
+    Return True.
+    """

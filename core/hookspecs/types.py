@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 
 # ---------------------------------------------------------------------------
@@ -123,6 +124,12 @@ class IdMap:
 # ---------------------------------------------------------------------------
 
 
+#: Annotation berth sets in the OCI spec for ``run --init``: value "true" asks the driver to run the
+#: process under a small init as pid 1 that reaps orphans and forwards signals (Docker's docker-init,
+#: tini), so the process is pid 2. A driver that cannot raises NotSupported from ``exec_create``.
+INIT_ANNOTATION = "io.berth.init"
+
+
 class RuntimeStatus(str, enum.Enum):
     """The OCI runtime states, as ``runc state`` reports them."""
 
@@ -159,11 +166,35 @@ class IOConfig:
       ``mode=blocking``); > 0 buffers up to that many bytes and drops entries that
       do not fit rather than stall the container (``mode=non-blocking``).
 
-    ``attach_socket``: a unix socket path the monitor serves,
-    on which clients receive output and may send stdin. ``tty``: allocate a pty.
-    ``open_stdin``: keep stdin open for attachers (``-i``). ``hold_until_attached``:
-    (execs) do not run the process until the first client connected to
-    ``attach_socket`` (or 10 seconds passed), so no early output is lost.
+    The json-file format, as the daemon reads it back: one JSON object per line,
+    ``{"log": TEXT, "stream": "stdout"|"stderr", "attrs": {...}, "time": TIME}``, with
+    ``TEXT`` the entry's bytes decoded as UTF-8 (invalid bytes replaced) including its
+    newline, ``attrs`` only when ``log_attrs`` is not empty, ``TIME`` RFC 3339 in UTC
+    (``2024-01-02T03:04:05.123456789Z``, up to nine fraction digits) when the entry
+    was read, increasing within a file. The ``local`` format is :mod:`berth.containers.locallog`'s.
+
+    ``attach_socket``: the path of a unix stream socket the driver listens on from
+    :func:`exec_create` (or :func:`exec_exec`) until the process has exited and its
+    output is drained. The protocol, what the daemon relays to ``docker attach``:
+
+    - a client receives all output produced after it connected: with ``tty`` the raw
+      bytes of the pty; without, Docker's multiplexed frames, each an 8-byte header --
+      the stream (1 stdout, 2 stderr), three zero bytes, the payload's length as a
+      big-endian uint32 -- then the payload;
+    - bytes a client sends go to the process's stdin when ``open_stdin``; without a
+      ``tty``, a client shutting its writing side closes the process's stdin (Docker's
+      ``StdinOnce``);
+    - when the process has exited and its output was sent, the driver closes every
+      connection; a client that falls megabytes behind may be dropped rather than
+      stall the container.
+
+    ``tty``: allocate a pty (stdout and stderr are then one stream). ``open_stdin``:
+    keep stdin open for attachers (``-i``); otherwise stdin is ``/dev/null``.
+    ``hold_until_attached``: (execs) do not run the process until the first client
+    connected to ``attach_socket`` (or 10 seconds passed), so no early output is lost.
+
+    :func:`berth.driverkit.open_log_writer` writes the log as these fields say and
+    :func:`berth.driverkit.frame` makes the attach frames.
     """
 
     log_path: str | None = None
@@ -276,14 +307,78 @@ class Sandbox:
 
 @dataclass
 class EndpointInfo:
-    """A container's attachment to a network, as reported by the driver."""
+    """A container's attachment to a network, as reported by the driver's ``net_join``.
+
+    ``interface``: the device's name inside the container ("" when the driver made
+    none); ``ipv4_address``: its address in CIDR form ("172.17.0.2/16"), shown by
+    ``inspect`` and written to the container's /etc/hosts; ``gateway``: the default
+    route's next hop ("" when the endpoint gives none); ``mac_address``.
+
+    DNS, which the engine turns into the container's /etc/resolv.conf:
+
+    - ``resolver``: the address of a DNS server the driver itself serves inside the
+      container for this endpoint (the bridge driver's embedded resolver, Docker's
+      127.0.0.11); the container then asks only it, with ``ndots:0``;
+    - ``external_dns``: False when no server outside the container can be reached
+      from this endpoint (a loopback-only network). A container whose every endpoint
+      says so gets no nameserver unless the user named some (``--dns``); otherwise it
+      gets the daemon's ``--dns`` servers or the host's.
+
+    ``extra``: anything else the driver wants wrappers and extensions to see; the
+    engine does not read it.
+    """
 
     endpoint_id: str
     interface: str = ""
-    ipv4_address: str = ""  # CIDR form, "172.17.0.2/16"
+    ipv4_address: str = ""
     gateway: str = ""
     mac_address: str = ""
+    resolver: str = ""
+    external_dns: bool = True
     extra: dict[str, str] = field(default_factory=dict)
+
+
+class JoinOptions(TypedDict, total=False):
+    """What ``net_join`` may receive in ``options`` (a plain dict; any key may be absent).
+
+    ``ip``: an address the user asked for (``--ip``), without prefix length;
+    ``mac_address``: the one asked for (``--mac-address``); ``aliases``: more names
+    the endpoint answers to on this network (``--network-alias``); ``container_name``
+    and ``hostname``: the names a resolver answers for this endpoint (the container's
+    name without its leading "/", and its hostname); ``dns``: upstream servers the user
+    asked for (``--dns``), for a resolver the driver serves; ``links``: ``{alias:
+    container name}``, names that only this endpoint's container resolves (Docker's
+    ``--link`` on user-defined networks). A driver ignores the keys it has no use for.
+    """
+
+    ip: str
+    mac_address: str
+    aliases: list[str]
+    container_name: str
+    hostname: str
+    dns: list[str]
+    links: dict[str, str]
+
+
+class NetDriverOptions(TypedDict):
+    """The ``options`` a network driver is constructed with: the daemon's network settings.
+
+    ``bridge``: ``berthd --bridge``/daemon.json ``bridge``, the device name of the
+    default ``bridge`` network ("" when not set; "none" means berthd made no default
+    bridge network); ``bip``: ``--bip``, the default bridge's gateway address in CIDR
+    form ("" when not set); ``default_address_pools``: ``--default-address-pool``
+    entries, ``[{"base": "10.10.0.0/16", "size": 24}, ...]`` ([] when not set);
+    ``dns``: the daemon's ``--dns`` servers; ``exec_root``: berthd's run-time
+    directory (sockets, pid files; on tmpfs-like storage, gone at reboot);
+    ``data_root``: berthd's data-root. Drivers read what they need and ignore the rest.
+    """
+
+    bridge: str
+    bip: str
+    default_address_pools: list[dict]
+    dns: list[str]
+    exec_root: str
+    data_root: str
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 
 Run it for one driver (or several, repeating the option)::
 
-    pytest -p berth.testing.exec_kit --pyargs berth.testing.exec_kit --berth-execdriver=NAME
+    pytest -p berth.testing --berth-execdriver=NAME [--berth-extension=EXT]
 
-Without ``--berth-execdriver`` the tests are parametrised over every installed
-exec driver (entry-point group ``berth.execdrivers``) whose ``probe()`` passes; a
-driver whose probe fails is reported as skipped with its reason. A test module
-may also pull the kit in with ``from berth.testing.exec_kit import *``.
+(``pytest -p berth.testing.exec_kit --pyargs berth.testing.exec_kit --berth-execdriver=NAME``
+works too). Without ``--berth-execdriver`` the tests are parametrised over every
+installed exec driver (entry-point group ``berth.execdrivers``) whose ``probe()``
+passes; a driver whose probe fails is reported as skipped with its reason. A test
+module may also pull the kit in with ``from berth.testing.exec_kit import *``.
 
 The kit builds a busybox rootfs (from the static ``/bin/busybox``), writes OCI
 specs shaped like berth's engine writes them (``berth.containers.spec``), and
@@ -27,43 +28,32 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import uuid
-from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from berth.errors import Conflict, ExecError, NotFound
-from berth.hookspecs.types import IOConfig, RuntimeStatus
+from berth.errors import Conflict, ExecError, NotFound, NotSupported
+from berth.hookspecs.types import INIT_ANNOTATION, IOConfig, RuntimeStatus
+from berth.streamframe import HEADER
+from berth.testing import add_kit_options, harness
 
-EXECDRIVER_GROUP = "berth.execdrivers"
 BUSYBOX = "/bin/busybox"
 CGROUP_PARENT = "berth-kit"
 
 
 def pytest_addoption(parser) -> None:
-    group = parser.getgroup("berth-exec", "berth exec driver conformance kit")
-    group.addoption("--berth-execdriver", action="append", default=[], metavar="NAME",
-                    help="exec driver(s) to test (default: every installed exec driver whose probe passes)")
-
-
-def installed_execdrivers() -> dict[str, metadata.EntryPoint]:
-    """Every installed exec driver's entry point, by name."""
-    return {ep.name.strip().lower().replace("_", "-"): ep for ep in metadata.entry_points(group=EXECDRIVER_GROUP)}
+    add_kit_options(parser)
 
 
 def pytest_generate_tests(metafunc) -> None:
     # Runs twice when the kit is both loaded with -p and collected as the test module; parametrise once.
     if "execdriver_name" in metafunc.fixturenames and not getattr(metafunc, "_berth_execdriver_done", False):
         metafunc._berth_execdriver_done = True
-        try:
-            names = metafunc.config.getoption("--berth-execdriver")
-        except ValueError:  # imported by a test module, not loaded with -p
-            names = []
-        metafunc.parametrize("execdriver_name", names or sorted(installed_execdrivers()))
+        names = metafunc.config.getoption("berth_execdriver", default=None) or harness.installed("exec")
+        metafunc.parametrize("execdriver_name", names)
 
 
 # ---------------------------------------------------------------------------
@@ -128,33 +118,35 @@ def make_spec(rootfs: Path, args: list[str], container_id: str, *, hostname: str
 class ExecHarness:
     """One driver instance over a temp root, reached through berth's facade, plus the containers it made."""
 
-    def __init__(self, name: str, tmp: Path, rootfs_template: Path):
-        self.name, self.tmp, self.template = name, tmp, rootfs_template
+    def __init__(self, name: str, tmp: Path, rootfs_template: Path, config: pytest.Config):
+        self.name, self.tmp, self.template, self.config = name, tmp, rootfs_template, config
         self.root = str(tmp / "exec-root")
         self.created: list[str] = []
-        self.exec, self.driver = self._open()
-
-    def _open(self):
-        from berth.drivers import ExecDriver
-        from berth.pluginmanager import EXEC, build_manager
-
-        cls = installed_execdrivers()[self.name].load()
-        reason = cls.probe(self.root) if hasattr(cls, "probe") else None
-        if reason:
-            pytest.skip(f"exec driver {self.name} cannot run here: {reason}")
-        driver = cls(root=self.root, options={})
-        return ExecDriver(build_manager(EXEC, driver, self.name), self.name, driver), driver
+        self.exec = harness.open_kit_driver("exec", name, self.root, {}, config)
+        self.driver = self.exec.driver
 
     def new_instance(self):
         """What a restarted daemon does: a fresh driver over the same root."""
-        close = getattr(self.driver, "close", None)
-        if close:
-            close()
-        self.exec, self.driver = self._open()
+        self.exec.cleanup()
+        self.exec = harness.open_kit_driver("exec", self.name, self.root, {}, self.config)
+        self.driver = self.exec.driver
         return self.exec
 
-    def supports(self, hook: str) -> bool:
-        return callable(getattr(self.driver, hook, None))
+    def supports(self, *hooks: str) -> bool:
+        """Whether the driver implements every one of ``hooks`` (the others answer NotSupported)."""
+        from berth.pluginmanager import implemented_hooks
+
+        return set(hooks) <= implemented_hooks(self.driver, "exec_")
+
+    def require(self, *hooks: str) -> None:
+        if not self.supports(*hooks):
+            pytest.skip(f"exec driver {self.name} does not implement {', '.join(hooks)}")
+
+    def require_limit(self, limit: str) -> None:
+        """Skip unless the driver says (``exec_features``) that it enforces ``limit``; the engine discards
+        the limits a driver does not list, with Docker's warning, so they never reach it."""
+        if limit not in self.exec.features().limits:
+            pytest.skip(f"exec driver {self.name} does not enforce {limit!r} here (exec_features)")
 
     def create(self, args: list[str], io: IOConfig | None = None, **spec_kw) -> tuple[str, object]:
         cid = "kit" + uuid.uuid4().hex[:12]
@@ -180,15 +172,21 @@ class ExecHarness:
         entries = [json.loads(line) for line in path.read_text().splitlines()]
         return "".join(e["log"] for e in entries if e["stream"] == stream)
 
+    def applied_or_refused(self, what: str, args: list[str], **kw) -> tuple[str, object]:
+        """Run a container asking for ``what``: the driver applies it, or refuses the create with
+        NotSupported (the test is then skipped with its reason); it never ignores it."""
+        try:
+            return self.run(args, **kw)
+        except NotSupported as exc:
+            pytest.skip(f"exec driver {self.name} refuses {what}: {exc.message}")
+
     def cleanup(self) -> None:
         for cid in self.created:
             try:
                 self.exec.delete(cid, force=True)
             except Exception:  # noqa: BLE001 - keep cleaning; the leak check below reports what stays
                 pass
-        close = getattr(self.driver, "close", None)
-        if close:
-            close()
+        self.exec.cleanup()
 
 
 def _cgroups_of(cid: str) -> list[str]:
@@ -203,16 +201,16 @@ def kit_rootfs(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def exec_harness(execdriver_name, tmp_path, kit_rootfs) -> Iterator[ExecHarness]:
+def exec_harness(execdriver_name, tmp_path, kit_rootfs, request) -> Iterator[ExecHarness]:
     """A driver named by ``execdriver_name``; every container is force-deleted and checked gone afterwards."""
     if os.geteuid() != 0:
         pytest.skip("exec drivers need root")
-    harness = ExecHarness(execdriver_name, tmp_path, kit_rootfs)
+    kit = ExecHarness(execdriver_name, tmp_path, kit_rootfs, request.config)
     try:
-        yield harness
+        yield kit
     finally:
-        harness.cleanup()
-        leaks = [p for cid in harness.created for p in _cgroups_of(cid)]
+        kit.cleanup()
+        leaks = [p for cid in kit.created for p in _cgroups_of(cid)]
         remove_cgroup_parent()
         mounts = open("/proc/self/mountinfo").read()
         assert not leaks, f"exec driver {execdriver_name} left cgroups behind: {leaks}"
@@ -227,7 +225,7 @@ def read_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
     frames = []
     while data:
         assert len(data) >= 8, f"a truncated frame header: {data!r}"
-        stream, length = struct.unpack(">BxxxI", data[:8])
+        stream, length = HEADER.unpack(data[:8])
         frames.append((stream, data[8: 8 + length]))
         data = data[8 + length:]
     return frames
@@ -303,6 +301,7 @@ class TestExecDriverContract:
         exec_harness.exec.delete(cid, force=True)
 
     def test_restore_from_a_new_instance(self, exec_harness):
+        exec_harness.require("exec_list", "exec_restore")
         running, _ = exec_harness.create(["sh", "-c", "echo before; exec sleep 1000"])
         exec_harness.exec.start(running)
         finished, _ = exec_harness.run(["sh", "-c", "exit 5"])
@@ -338,8 +337,7 @@ class TestExecDriverContract:
         assert exec_harness.exec.wait(cid, 60).exit_code == 0
 
     def test_exec_joins_the_container(self, exec_harness, tmp_path):
-        if not exec_harness.supports("exec_exec"):
-            pytest.skip(f"exec driver {exec_harness.name} does not implement exec_exec")
+        exec_harness.require("exec_exec", "exec_exec_wait")
         cid, state = exec_harness.create(["sleep", "1000"])
         exec_harness.exec.start(cid)
         log = tmp_path / "exec.log"
@@ -356,8 +354,7 @@ class TestExecDriverContract:
         assert info.value.exit_code == 127
 
     def test_an_exec_can_be_killed_and_then_forgotten(self, exec_harness):
-        if not (exec_harness.supports("exec_exec_kill") and exec_harness.supports("exec_exec_delete")):
-            pytest.skip(f"exec driver {exec_harness.name} does not implement exec_exec_kill/exec_exec_delete")
+        exec_harness.require("exec_exec", "exec_exec_wait", "exec_exec_kill", "exec_exec_delete")
         cid, _ = exec_harness.create(["sleep", "1000"])
         exec_harness.exec.start(cid)
         process = {"args": ["sleep", "999"], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}}
@@ -375,8 +372,7 @@ class TestExecDriverContract:
         assert exec_harness.exec.state(cid).status == RuntimeStatus.RUNNING  # the container lives on
 
     def test_pause_and_resume(self, exec_harness):
-        if not (exec_harness.supports("exec_pause") and exec_harness.supports("exec_resume")):
-            pytest.skip(f"exec driver {exec_harness.name} does not implement pause/resume")
+        exec_harness.require("exec_pause", "exec_resume")
         cid, _ = exec_harness.create(["sleep", "1000"])
         exec_harness.exec.start(cid)
         exec_harness.exec.pause(cid)
@@ -386,6 +382,7 @@ class TestExecDriverContract:
 
     def test_oom_kill_is_reported(self, exec_harness):
         """--memory 32m and a shell that holds 70 MB: the kernel kills it; the driver must say so."""
+        exec_harness.require_limit("memory")
         cid, final = exec_harness.run(["sh", "-c", "x=$(head -c 70000000 /dev/zero | tr '\\0' a); echo survived"],
                                       memory=32 * 1024 * 1024)
         assert final.status == RuntimeStatus.STOPPED
@@ -393,14 +390,15 @@ class TestExecDriverContract:
         assert "survived" not in exec_harness.output(cid)
 
     def test_a_clean_exit_is_not_oom_killed(self, exec_harness):
+        exec_harness.require_limit("memory")
         _, final = exec_harness.run(["sh", "-c", "exit 0"], memory=32 * 1024 * 1024)
         assert final.exit_code == 0 and not final.oom_killed
 
     def test_init_reaps_and_forwards_signals(self, exec_harness):
         """Annotation io.berth.init=true (``--init``): pid 1 is an init, the process is its child."""
-        init = {"io.berth.init": "true"}
-        cid, final = exec_harness.run(["sh", "-c", "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; exit 7"],
-                                      annotations=init)
+        init = {INIT_ANNOTATION: "true"}
+        cid, final = exec_harness.applied_or_refused(
+            "--init", ["sh", "-c", "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; exit 7"], annotations=init)
         assert final.exit_code == 7
         out = exec_harness.output(cid).splitlines()
         assert out[0] == "pid=2" and not out[1].startswith("sh ")  # pid 1 is the init, not the shell
@@ -474,13 +472,14 @@ class TestRunOptions:
 
     def test_no_new_privileges_only_when_asked(self, exec_harness):
         cid, _ = exec_harness.run(["grep", "NoNewPrivs", "/proc/self/status"])
-        asked, _ = exec_harness.run(["grep", "NoNewPrivs", "/proc/self/status"],
-                                    host_config={"SecurityOpt": ["no-new-privileges"]})
+        asked, _ = exec_harness.applied_or_refused("no-new-privileges", ["grep", "NoNewPrivs", "/proc/self/status"],
+                                                   host_config={"SecurityOpt": ["no-new-privileges"]})
         assert exec_harness.output(cid).split() == ["NoNewPrivs:", "0"]
         assert exec_harness.output(asked).split() == ["NoNewPrivs:", "1"]
 
     def test_rlimits_oom_score_and_sysctls(self, exec_harness):
-        cid, final = exec_harness.run(
+        cid, final = exec_harness.applied_or_refused(
+            "rlimits, an OOM score and sysctls",
             ["sh", "-c", "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward"],
             host_config={"Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}], "OomScoreAdj": 300,
                          "Sysctls": {"net.ipv4.ip_forward": "1"}})
@@ -488,19 +487,23 @@ class TestRunOptions:
         assert exec_harness.output(cid).split() == ["100", "200", "300", "1"]
 
     def test_host_pid_and_uts_namespaces(self, exec_harness):
-        cid, final = exec_harness.run(["sh", "-c", "cat /proc/1/comm; hostname"],
-                                      host_config={"PidMode": "host", "UTSMode": "host"})
+        cid, final = exec_harness.applied_or_refused("the host's pid and uts namespaces",
+                                                     ["sh", "-c", "cat /proc/1/comm; hostname"],
+                                                     host_config={"PidMode": "host", "UTSMode": "host"})
         assert final.exit_code == 0, exec_harness.output(cid, "stderr")
         with open("/proc/1/comm") as f:
             assert exec_harness.output(cid).split() == [f.read().strip(), socket.gethostname()]
 
     def test_shm_size_and_no_shm_without_ipc(self, exec_harness):
-        sized, _ = exec_harness.run(["sh", "-c", "df -k /dev/shm | tail -1"], host_config={"ShmSize": 1 << 20})
+        sized, _ = exec_harness.applied_or_refused("a /dev/shm size", ["sh", "-c", "df -k /dev/shm | tail -1"],
+                                                   host_config={"ShmSize": 1 << 20})
         assert exec_harness.output(sized).split()[1] == "1024"
-        none, _ = exec_harness.run(["sh", "-c", "ls /dev/shm 2>&1; true"], host_config={"IpcMode": "none"})
+        none, _ = exec_harness.applied_or_refused("--ipc none", ["sh", "-c", "ls /dev/shm 2>&1; true"],
+                                                  host_config={"IpcMode": "none"})
         assert "No such file or directory" in exec_harness.output(none)
 
     def test_a_mapped_device_with_read_permission_only(self, exec_harness):
+        exec_harness.require_limit("devices")
         if not os.path.exists("/dev/loop0"):
             pytest.fail("this test needs a loop device (/dev/loop0): modprobe loop")
         mapping = {"PathOnHost": "/dev/loop0", "PathInContainer": "/dev/xloop", "CgroupPermissions": "r"}
@@ -514,7 +517,8 @@ class TestRunOptions:
                                            host_config={"IpcMode": "shareable"})
         exec_harness.exec.start(donor)
         joins = {"pid": state.pid, "ipc": state.pid}
-        cid, final = exec_harness.run(["sh", "-c", "sleep 0.3; cat /dev/shm/m /proc/1/comm"], joins=joins,
+        cid, final = exec_harness.applied_or_refused("another container's ipc and pid namespaces",
+                                                     ["sh", "-c", "sleep 0.3; cat /dev/shm/m /proc/1/comm"], joins=joins,
                                       host_config={"IpcMode": f"container:{donor}", "PidMode": f"container:{donor}"})
         assert final.exit_code == 0, exec_harness.output(cid, "stderr")
         assert exec_harness.output(cid).split() == ["hi", "sleep"]  # the donor's pid 1 (sh exec'd sleep)

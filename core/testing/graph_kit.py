@@ -2,7 +2,7 @@
 
 Every graph driver, built-in or third-party, runs these tests against itself::
 
-    pytest -p berth.testing --berth-graphdriver=NAME
+    pytest -p berth.testing --berth-graphdriver=NAME [--berth-extension=EXT]
 
 Without ``--berth-graphdriver`` the tests are parametrised over every installed
 graph driver (those whose ``probe()`` refuses this host are skipped with its
@@ -11,7 +11,8 @@ reason). A test module can also pull the kit in with
 
 The tests run as root in temporary directories and fail if a driver leaves a mount
 behind. Each one states one behaviour of the contract in
-:mod:`berth.hookspecs.graph`.
+:mod:`berth.hookspecs.graph`. Trees are compared entry by entry: a failure names
+the path and the field that differs, modes in octal.
 """
 
 from __future__ import annotations
@@ -21,19 +22,18 @@ import os
 import stat
 import tarfile
 import threading
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import pytest
 
-from berth.defaults import GraphDefaults
 from berth.drivers import GraphDriver
 from berth.errors import InvalidArgument, NotImplementedYet
 from berth.hookspecs.types import Change, ChangeKind, IdMap, IdRange
-from berth.naivediff import NaiveDiff
-from berth import pluginmanager as _plugin_manager_module
+from berth.testing import harness
 
 __all__ = [
-    "open_graph", "mounts_under", "pytest_generate_tests", "graph", "tree_snapshot",
+    "open_graph", "mounts_under", "pytest_generate_tests", "graph", "tree_snapshot", "Entry", "tree_differences",
+    "assert_same_tree",
     "test_create_empty_base", "test_base_layer_metadata_survives_remount", "test_child_reads_as_its_parent",
     "test_deep_chain_reads_from_the_top", "test_diff_apply_round_trip",
     "test_apply_refuses_a_path_through_a_symlink_of_the_layer_below", "test_changes_are_sorted_and_exact",
@@ -43,6 +43,7 @@ __all__ = [
     "test_idmapped_view_shows_owners_through_the_map", "test_writes_through_idmapped_view_store_container_ids",
     "test_idmapped_view_is_reference_counted_and_released", "test_drivers_without_idmap_support_refuse_clearly",
     "test_stored_tree_reads_while_idmapped_view_is_held",
+    "test_a_new_instance_adopts_and_releases_a_mount_left_by_the_last",
 ]
 
 DEEP_CHAIN = 130
@@ -53,26 +54,19 @@ DEEP_CHAIN = 130
 # ---------------------------------------------------------------------------
 
 
-def open_graph(name: str, root: str, options: dict | None = None) -> GraphDriver:
+def open_graph(name: str, root: str, options: dict | None = None, config: pytest.Config | None = None) -> GraphDriver:
     """Load graph driver ``name`` as the engine does and return its facade over ``root``.
 
-    Skips the calling test when the driver is not installed or its probe refuses
-    this host (the reason is shown).
+    Fails the calling test when the driver is not installed or cannot load; skips it
+    when the driver's probe refuses this host (the reason is shown). ``config``: the
+    pytest config, whose ``--berth-extension`` names extensions to register.
     """
-    pm_mod = _plugin_manager_module
-    candidates = pm_mod.discover(pm_mod.GRAPH)
-    entry = candidates.get(pm_mod.normalise(name))
-    if entry is None:
-        pytest.fail(f"graph driver {name!r} is not installed (installed: {', '.join(sorted(candidates))})")
-    reason = entry.probe(root)
-    if reason:
-        pytest.skip(f"graph driver {name!r} cannot run here: {reason}")
-    driver = entry.cls(root=root, options=options or {})
-    naive = NaiveDiff()
-    pm = pm_mod.build_manager(pm_mod.GRAPH, driver, entry.name, defaults=[GraphDefaults(entry.name), naive])
-    facade = GraphDriver(pm, entry.name, driver)
-    naive.graph = facade
-    return facade
+    if config is None:
+        cls = harness.driver_class("graph", name, root)
+        from berth.drivers import open_driver
+
+        return open_driver("graph", cls(root=root, options=options or {}), name)
+    return harness.open_kit_driver("graph", name, root, options or {}, config)
 
 
 def mounts_under(root: str) -> list[str]:
@@ -87,11 +81,6 @@ def mounts_under(root: str) -> list[str]:
     return found
 
 
-def _installed_graph_drivers(built_in_only: bool = False) -> list[str]:
-    found = _plugin_manager_module.discover(_plugin_manager_module.GRAPH)
-    return sorted(name for name, entry in found.items() if not built_in_only or entry.origin == "built-in")
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run each kit test once per driver: the one asked for, or every installed one.
 
@@ -104,17 +93,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if chosen:
             names = [chosen]
         elif wanted == "built-in":
-            names = _installed_graph_drivers(built_in_only=True)
+            names = harness.installed("graph", built_in_only=True)
         else:
-            names = list(wanted) if wanted else _installed_graph_drivers()
+            names = list(wanted) if wanted else harness.installed("graph")
         metafunc.parametrize("graph_driver_name", names, ids=names)
 
 
 @pytest.fixture
-def graph(graph_driver_name: str, tmp_path) -> Iterator[GraphDriver]:
+def graph(graph_driver_name: str, tmp_path, request) -> Iterator[GraphDriver]:
     """A fresh driver over a temporary root; fails the test if a mount is left behind."""
     root = str(tmp_path / "graph")
-    facade = open_graph(graph_driver_name, root)
+    facade = open_graph(graph_driver_name, root, config=request.config)
     try:
         yield facade
     finally:
@@ -130,9 +119,32 @@ def graph(graph_driver_name: str, tmp_path) -> Iterator[GraphDriver]:
 # ---------------------------------------------------------------------------
 
 
-def tree_snapshot(path: str) -> dict[str, tuple]:
-    """Everything that must survive storage, per entry: type, mode, owner, mtime, content or target, links."""
-    snap: dict[str, tuple] = {}
+class Mode(int):
+    """A permission mode that prints in octal (0o4755), so a failing comparison reads as ``ls -l`` would."""
+
+    def __repr__(self) -> str:
+        return oct(self)
+
+
+class Entry(NamedTuple):
+    """What must survive storage for one path: type, mode, owner, mtime, content or target, hard-link group."""
+
+    type: str
+    mode: Mode
+    uid: int
+    gid: int
+    mtime: int | None  # seconds; None for directories (their mtime changes as entries come and go)
+    payload: object  # a file's bytes, a symlink's target, a device's rdev
+    link_group: str | None  # for a file with several links: the first path seen with its inode
+
+
+_TYPES = {stat.S_IFREG: "file", stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink", stat.S_IFCHR: "char",
+          stat.S_IFBLK: "block", stat.S_IFIFO: "fifo", stat.S_IFSOCK: "socket"}
+
+
+def tree_snapshot(path: str) -> dict[str, Entry]:
+    """Every entry under ``path`` by relative path, as :class:`Entry` records."""
+    snap: dict[str, Entry] = {}
     inodes: dict[int, str] = {}
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames.sort()
@@ -140,7 +152,6 @@ def tree_snapshot(path: str) -> dict[str, tuple]:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, path)
             st = os.lstat(full)
-            fmt = stat.S_IFMT(st.st_mode)
             if stat.S_ISREG(st.st_mode):
                 with open(full, "rb") as f:
                     payload: object = f.read()
@@ -150,8 +161,30 @@ def tree_snapshot(path: str) -> dict[str, tuple]:
             else:
                 payload, link_group = st.st_rdev, None
             mtime = None if stat.S_ISDIR(st.st_mode) else st.st_mtime_ns // 1_000_000_000
-            snap[rel] = (fmt, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, mtime, payload, link_group)
+            snap[rel] = Entry(_TYPES.get(stat.S_IFMT(st.st_mode), "other"), Mode(stat.S_IMODE(st.st_mode)),
+                              st.st_uid, st.st_gid, mtime, payload, link_group)
     return snap
+
+
+def tree_differences(expected: dict[str, Entry], actual: dict[str, Entry]) -> list[str]:
+    """One line per difference, naming the path and the field ("etc/shadow: mode 0o640 != 0o600")."""
+    lines = [f"{rel}: missing" for rel in sorted(set(expected) - set(actual))]
+    lines += [f"{rel}: unexpected" for rel in sorted(set(actual) - set(expected))]
+    for rel in sorted(set(expected) & set(actual)):
+        for field_name, want, got in zip(Entry._fields, expected[rel], actual[rel]):
+            if want != got:
+                lines.append(f"{rel}: {field_name} {_short(want)} != {_short(got)} (expected != actual)")
+    return lines
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def assert_same_tree(expected: dict[str, Entry], actual: dict[str, Entry]) -> None:
+    differences = tree_differences(expected, actual)
+    assert not differences, "trees differ:\n  " + "\n  ".join(differences)
 
 
 def _tar(*entries: tuple) -> io.BytesIO:
@@ -268,14 +301,14 @@ def test_base_layer_metadata_survives_remount(graph: GraphDriver) -> None:
     """Exact modes (setuid, setgid, sticky), owners, hard links and symlinks survive unmount and remount."""
     _make_base(graph)
     snap = _mounted_snapshot(graph, "base")
-    assert snap["bin/tool"][1] == 0o4755
-    assert snap["bin/group-tool"][1:4] == (0o2711, 0, 50)
-    assert snap["tmp"][1] == 0o1777
-    assert snap["home/user"][1:4] == (0o700, 1000, 1000)
-    assert snap["etc/shadow"][1:4] == (0o640, 0, 42)
-    assert snap["bin/sh"][5] == "tool"
-    assert snap["bin/alias"][6] == snap["bin/tool"][6] == "bin/alias"  # one inode
-    assert _mounted_snapshot(graph, "base") == snap
+    assert snap["bin/tool"].mode == 0o4755
+    assert (snap["bin/group-tool"].mode, snap["bin/group-tool"].uid, snap["bin/group-tool"].gid) == (0o2711, 0, 50)
+    assert snap["tmp"].mode == 0o1777
+    assert (snap["home/user"].mode, snap["home/user"].uid, snap["home/user"].gid) == (0o700, 1000, 1000)
+    assert (snap["etc/shadow"].mode, snap["etc/shadow"].uid, snap["etc/shadow"].gid) == (0o640, 0, 42)
+    assert snap["bin/sh"].payload == "tool"
+    assert snap["bin/alias"].link_group == snap["bin/tool"].link_group == "bin/alias"  # one inode
+    assert_same_tree(snap, _mounted_snapshot(graph, "base"))
 
 
 def test_child_reads_as_its_parent(graph: GraphDriver) -> None:
@@ -284,8 +317,8 @@ def test_child_reads_as_its_parent(graph: GraphDriver) -> None:
     graph.create("child", "base")
     graph.create_rw("container", "child")
     base = _mounted_snapshot(graph, "base")
-    assert _mounted_snapshot(graph, "child") == base
-    assert _mounted_snapshot(graph, "container") == base
+    assert_same_tree(base, _mounted_snapshot(graph, "child"))
+    assert_same_tree(base, _mounted_snapshot(graph, "container"))
     assert graph.changes("child", "base") == []
     assert graph.diff_size("child", "base") == 0
 
@@ -338,7 +371,7 @@ def test_diff_apply_round_trip(graph: GraphDriver) -> None:
     # passwd (modified), hostname (added), group-tool (mode changed), cache/fresh (added)
     assert applied == size == len(b"root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n") + 4 + 10 + 1234
     assert graph.diff_size("applied", "base") == size
-    assert _mounted_snapshot(graph, "applied") == expected_tree
+    assert_same_tree(expected_tree, _mounted_snapshot(graph, "applied"))
     assert graph.changes("applied", "base") == graph.changes("child", "base")
 
 
@@ -375,7 +408,7 @@ def test_full_diff_without_parent(graph: GraphDriver) -> None:
     graph.create("copy", None)
     size = graph.apply_diff("copy", None, io.BytesIO(data))
     assert size == graph.diff_size("base", None) == sum(len(e[2]) for e in BASE_ENTRIES if e[1] == "file")
-    assert _mounted_snapshot(graph, "copy") == _mounted_snapshot(graph, "base")
+    assert_same_tree(_mounted_snapshot(graph, "base"), _mounted_snapshot(graph, "copy"))
 
 
 def test_mount_is_reference_counted(graph: GraphDriver) -> None:
@@ -390,9 +423,9 @@ def test_mount_is_reference_counted(graph: GraphDriver) -> None:
         assert f.read().startswith("root:")
     graph.unmount("child")
     graph.unmount("child")  # one too many: not an error
-    count = getattr(graph.driver, "mount_count", None)
-    if count is not None:
-        assert count("child") == 0
+    assert first not in mounts_under(graph.driver.root)
+    assert graph.mount("child") == first  # and it mounts again
+    graph.unmount("child")
 
 
 def test_concurrent_mounts_balance(graph: GraphDriver) -> None:
@@ -419,10 +452,7 @@ def test_concurrent_mounts_balance(graph: GraphDriver) -> None:
         t.join()
     assert not errors, errors
     assert len(set(root_of_mount)) == 1
-    count = getattr(graph.driver, "mount_count", None)
-    if count is not None:
-        assert count("child") == 0
-    assert not [m for m in mounts_under(graph.driver.root) if m == root_of_mount[0]]
+    assert root_of_mount[0] not in mounts_under(graph.driver.root)  # every reference was released
 
 
 def test_cleanup_releases_every_mount(graph: GraphDriver) -> None:
@@ -445,7 +475,7 @@ def test_remove_is_idempotent(graph: GraphDriver) -> None:
     graph.remove("child")
     graph.remove("never-made")
     assert graph.exists("base")
-    assert _mounted_snapshot(graph, "base")["etc/passwd"][5].startswith(b"root:")
+    assert _mounted_snapshot(graph, "base")["etc/passwd"].payload.startswith(b"root:")
 
 
 def test_create_refuses_duplicates_and_orphans(graph: GraphDriver) -> None:
@@ -677,3 +707,25 @@ def test_drivers_without_idmap_support_refuse_clearly(graph: GraphDriver) -> Non
     assert isinstance(reason, str) and graph.name in reason
     with pytest.raises(NotImplementedYet):
         graph.mount_idmapped("base", KIT_IDMAP)
+
+
+def test_a_new_instance_adopts_and_releases_a_mount_left_by_the_last(graph: GraphDriver, graph_driver_name: str,
+                                                                      request) -> None:
+    """After a restart with containers running, the new instance's first mount adopts the layer (same
+    path, same contents, nothing mounted twice) and the matching unmount releases it."""
+    _make_base(graph)
+    graph.create_rw("running", "base")
+    path = graph.mount("running")  # the old daemon's container; it stops without releasing it
+    with open(os.path.join(path, "written-before"), "w") as f:
+        f.write("kept\n")
+    before = mounts_under(graph.driver.root)
+    fresh = open_graph(graph_driver_name, graph.driver.root, config=request.config)
+    try:
+        assert fresh.mount("running") == path
+        assert mounts_under(graph.driver.root) == before, "the new instance mounted the layer a second time"
+        with open(os.path.join(path, "written-before")) as f:
+            assert f.read() == "kept\n"
+        fresh.unmount("running")
+        assert path not in mounts_under(graph.driver.root), "the adopted mount was never released"
+    finally:
+        fresh.cleanup()

@@ -2,8 +2,10 @@
 
 Run it for one driver (or several, repeating the option)::
 
-    pytest -p berth.testing.network_kit --pyargs berth.testing.network_kit --berth-netdriver=NAME
+    pytest -p berth.testing --berth-netdriver=NAME [--berth-extension=EXT]
 
+(``pytest -p berth.testing.network_kit --pyargs berth.testing.network_kit --berth-netdriver=NAME``
+works too).
 Without ``--berth-netdriver`` the tests are parametrised over every installed
 network driver (entry-point group ``berth.netdrivers``). A test module may also
 pull the kit in with ``from berth.testing.network_kit import *``.
@@ -33,7 +35,8 @@ from typing import Iterator
 import pytest
 
 from berth.errors import Conflict, NotImplementedYet
-from berth.hookspecs.types import EndpointInfo, NetworkConfig, PortBinding, Sandbox
+from berth.hookspecs.types import EndpointInfo, NetDriverOptions, NetworkConfig, PortBinding, Sandbox
+from berth.testing import add_kit_options, harness
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -162,21 +165,7 @@ def host_links() -> list[str]:
 
 
 def pytest_addoption(parser) -> None:
-    group = parser.getgroup("berth-network", "berth network driver conformance kit")
-    group.addoption("--berth-netdriver", action="append", default=[], metavar="NAME",
-                    help="network driver(s) to test (default: every installed network driver)")
-
-
-NETDRIVER_GROUP = "berth.netdrivers"
-REQUIRED_HOOKS = ("net_create_network", "net_delete_network", "net_sandbox", "net_join", "net_leave")
-
-
-def installed_netdrivers() -> dict[str, object]:
-    """Every installed network driver's entry point, by name (read straight from the entry points,
-    so the kit checks a third-party driver exactly as it is declared)."""
-    from importlib import metadata
-
-    return {ep.name.strip().lower().replace("_", "-"): ep for ep in metadata.entry_points(group=NETDRIVER_GROUP)}
+    add_kit_options(parser)
 
 
 def pytest_generate_tests(metafunc) -> None:
@@ -184,12 +173,7 @@ def pytest_generate_tests(metafunc) -> None:
     # module (``--pyargs berth.testing.network_kit``); parametrise only once.
     if "netdriver_name" in metafunc.fixturenames and not getattr(metafunc, "_berth_netdriver_done", False):
         metafunc._berth_netdriver_done = True
-        try:
-            names = metafunc.config.getoption("--berth-netdriver")
-        except ValueError:  # the kit was imported by a test module, not loaded with -p
-            names = []
-        if not names:
-            names = sorted(installed_netdrivers())
+        names = metafunc.config.getoption("berth_netdriver", default=None) or harness.installed("network")
         metafunc.parametrize("netdriver_name", names)
 
 
@@ -217,40 +201,17 @@ def containers() -> Iterator[callable]:
 
 
 @pytest.fixture
-def netdriver(netdriver_name, kit_netns, tmp_path):
-    """The driver named ``netdriver_name``, behind berth's plugin manager and facade."""
-    import pluggy
-
-    from berth import PROJECT
-    from berth.defaults import NetDefaults
-    from berth.drivers import NetworkDriver
-    from berth.hookspecs import network as spec
-
-    entry = installed_netdrivers().get(netdriver_name)
-    assert entry is not None, f"no network driver named {netdriver_name!r} is installed (group {NETDRIVER_GROUP})"
-    cls = entry.load()
-    probe = getattr(cls, "probe", None)
-    reason = probe(str(tmp_path)) if probe else None
-    if reason:
-        pytest.skip(f"network driver {netdriver_name} unavailable here: {reason}")
+def netdriver(netdriver_name, kit_netns, tmp_path, request):
+    """The driver named ``netdriver_name``, behind berth's plugin manager and facade (with the extensions
+    named by ``--berth-extension``), constructed with daemon options as berthd passes them."""
     root = tmp_path / "network" / netdriver_name
     root.mkdir(parents=True)
-    options = {"exec_root": str(tmp_path / "run"), "bridge": "berthkit0", "bip": "10.199.0.1/24",
-               "default_address_pools": [{"base": "10.200.0.0/16", "size": 24}], "dns": []}
-    driver = cls(root=str(root), options=options)
-    offered = {n for n in dir(driver) if n.startswith("net_") and hasattr(getattr(driver, n), PROJECT + "_impl")}
-    missing = [h for h in REQUIRED_HOOKS if h not in offered]
-    assert not missing, f"network driver {netdriver_name} lacks required hook(s) {missing}"
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(spec)
-    pm.register(NetDefaults(netdriver_name))
-    pm.register(driver)
-    pm.check_pending()  # a hook the contract does not define (a typo) fails here
-    facade = NetworkDriver(pm, netdriver_name, driver)
+    options: NetDriverOptions = {
+        "bridge": "berthkit0", "bip": "10.199.0.1/24", "default_address_pools": [{"base": "10.200.0.0/16", "size": 24}],
+        "dns": [], "exec_root": str(tmp_path / "run"), "data_root": str(tmp_path)}
+    facade = harness.open_kit_driver("network", netdriver_name, str(root), dict(options), request.config)
     yield facade
-    close = getattr(driver, "close", None)
-    if close:
-        close()
+    facade.cleanup()
 
 
 def _network(name: str = "kitnet") -> NetworkConfig:

@@ -29,7 +29,7 @@ daemon run is adopted on its first mount.
 Diffs are native: a layer's diff against its parent *is* its ``diff`` directory,
 so it is tarred directly, converting overlay whiteouts to OCI ones, and applied
 directly, converting back. Asked for a diff against a layer that is not the
-parent, the hooks return None and the core's naive diff answers.
+parent, the hooks answer with the core's naive diff over their own mounts.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ import uuid
 from typing import BinaryIO
 
 from berth import hookimpl
+from berth.driverkit import NaiveDiff
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.fsutil import atomic_write, fsync_dir, is_mountpoint, read_text, remove_path
+from berth.hookspecs import CONTRACT
 from berth.images.layertar import LayerTarWriter, walk
 from berth.images.pipestream import producer_stream
 from berth.images.tarsafe import extract_layer, remove_at
@@ -124,6 +126,7 @@ class OverlayLayerStore:
     """
 
     name = "overlay-layers"
+    contract = CONTRACT  # built-ins follow the contract of the berth they ship with
 
     def __init__(self, root: str):
         self.root = root
@@ -136,6 +139,7 @@ class OverlayLayerStore:
         #: is a read-only view (its id is then in ``_readonly``), see :meth:`_attach_readonly`
         self._idrefs: dict[str, int] = {}
         self._readonly: set[str] = set()
+        self._naive = NaiveDiff.over_driver(self)  # diffs against a layer other than the parent
 
     # -- what subclasses provide -----------------------------------------------------
 
@@ -340,9 +344,9 @@ class OverlayLayerStore:
     # -- native diffs ----------------------------------------------------------------------
 
     @hookimpl
-    def graph_diff(self, layer_id: str, parent: str | None) -> BinaryIO | None:
+    def graph_diff(self, layer_id: str, parent: str | None) -> BinaryIO:
         if not self._is_parent(layer_id, parent):
-            return None  # the core's naive diff compares the two mounted trees
+            return self._naive.graph_diff(layer_id, parent)  # compares the two mounted trees
         upper = os.path.join(self._dir(layer_id), "diff")
 
         def produce(out: BinaryIO) -> None:
@@ -359,16 +363,16 @@ class OverlayLayerStore:
         return producer_stream(produce, what=f"diff of {self.name} layer {layer_id}")
 
     @hookimpl
-    def graph_apply_diff(self, layer_id: str, parent: str | None, diff: BinaryIO) -> int | None:
+    def graph_apply_diff(self, layer_id: str, parent: str | None, diff: BinaryIO) -> int:
         if not self._is_parent(layer_id, parent):
-            return None
+            return self._naive.graph_apply_diff(layer_id, parent, diff)
         upper = os.path.join(self._dir(layer_id), "diff")
         return extract_layer(diff, upper, OverlayWhiteouts(), OverlayLowers(self.lower_dirs(layer_id))).size
 
     @hookimpl
-    def graph_diff_size(self, layer_id: str, parent: str | None) -> int | None:
+    def graph_diff_size(self, layer_id: str, parent: str | None) -> int:
         if not self._is_parent(layer_id, parent):
-            return None
+            return self._naive.graph_diff_size(layer_id, parent)
         seen: set[int] = set()
         total = 0
         for _, st in walk(os.path.join(self._dir(layer_id), "diff")):

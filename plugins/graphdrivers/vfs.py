@@ -24,6 +24,7 @@ import uuid
 from berth import hookimpl
 from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
 from berth.fsutil import fsync_dir, is_mountpoint, remove_path
+from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import IdMap
 from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.copytree import TreeCopier
@@ -36,6 +37,7 @@ class VfsDriver:
     """Full-copy layers; see the module docstring for the layout."""
 
     name = "vfs"
+    contract = CONTRACT  # built-ins follow the contract of the berth they ship with
     description = "each layer a full copy of its parent (reflink when the filesystem supports it); works everywhere"
     priority = 10
 

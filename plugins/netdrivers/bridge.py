@@ -36,6 +36,7 @@ from typing import Any
 
 from berth import hookimpl
 from berth.errors import BerthError, Conflict, DriverError, InvalidArgument, NotFound
+from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, PortBinding, Sandbox
 from berth.plugins.netdrivers import dns, ipam, nat, store
 from berth.plugins.netdrivers.dnsnames import NameTable, dns_names
@@ -64,6 +65,7 @@ class BridgeDriver:
     """Containers on Linux bridges with private addresses, outbound masquerade and published ports."""
 
     name = "bridge"
+    contract = CONTRACT  # built-ins follow the contract of the berth they ship with
     description = "Linux bridge per network, veth per container, nftables NAT and a userland port proxy"
     priority = 10
 
@@ -392,11 +394,10 @@ class BridgeDriver:
         pool = net["pool"]
         prefix = pool["subnet"].split("/")[1]
         extra = {"bridge": net["bridge"], "host_interface": ep["host_veth"]}
-        if "dns" in ep:
-            extra["dns"] = dns.ADDRESS  # the engine points the container's resolv.conf here
         return EndpointInfo(
             endpoint_id=endpoint_id, interface=ep["ifname"], ipv4_address=f"{ep['ip']}/{prefix}",
             gateway="" if net["internal"] else pool["gateway"], mac_address=ep["mac"], extra=extra,
+            resolver=dns.ADDRESS if "dns" in ep else "",  # the engine points the container's resolv.conf here
         )
 
     def _drop_endpoint(self, net: dict, endpoint_id: str, ipr) -> None:
@@ -525,9 +526,11 @@ class BridgeDriver:
                 ("Firewall", f"nftables table ip {nat.TABLE}"),
             ]
 
-    def close(self) -> None:
+    @hookimpl
+    def net_cleanup(self) -> bool:
         """Stop the port proxy and the embedded DNS (daemon shutdown). Kernel state stays for the next start to reconcile."""
         with self._lock:
             self._proxy.close()
             self._dns.close()
             self._forwards.clear()
+        return True

@@ -7,6 +7,7 @@ port publishing (the container's ports already are the host's).
 from __future__ import annotations
 
 from berth import hookimpl
+from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, Sandbox
 
 
@@ -14,6 +15,7 @@ class HostDriver:
     """Containers use the host's interfaces, addresses and routes directly."""
 
     name = "host"
+    contract = CONTRACT  # built-ins follow the contract of the berth they ship with
     description = "share the host's network namespace (no isolation)"
     priority = 0
 

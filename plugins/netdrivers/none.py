@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from berth import hookimpl
 from berth.errors import InvalidArgument
+from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, Sandbox
 
 
@@ -15,6 +16,7 @@ class NoneDriver:
     """Isolated containers: a fresh network namespace, loopback only."""
 
     name = "none"
+    contract = CONTRACT  # built-ins follow the contract of the berth they ship with
     description = "no networking: a private network namespace with only the loopback interface"
     priority = 0
 

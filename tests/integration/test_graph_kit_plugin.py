@@ -22,3 +22,23 @@ def test_kit_fails_for_a_driver_that_is_not_installed(tmp_path):
     result = run_kit(tmp_path, "--berth-graphdriver=no-such-driver", "-k", "empty_base")
     assert result.returncode == 1
     assert "is not installed" in result.stdout
+
+
+def test_kit_runs_when_it_lies_under_the_working_directory():
+    """A project whose .venv (holding berth and so the kit) lies under the directory pytest runs in."""
+    import os
+
+    from berth.testing import graph_kit
+
+    holder = os.path.dirname(os.path.dirname(os.path.dirname(graph_kit.__file__)))  # above the berth package
+    result = run_kit(holder, "--berth-graphdriver=vfs", "-k", "empty_base")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_a_kit_node_id_reruns_that_test(tmp_path):
+    listed = run_kit(tmp_path, "--berth-graphdriver=vfs", "-k", "empty_base", "--collect-only")
+    node = next(line for line in listed.stdout.splitlines() if "::test_create_empty_base[vfs]" in line)
+    again = run_kit(tmp_path, "--berth-graphdriver=vfs", node)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "1 passed" in again.stdout

@@ -120,7 +120,7 @@ class Harness:
         """What a restarted daemon does: a fresh driver over the same root."""
         from berth.plugins.execdrivers.native.driver import NativeDriver
 
-        self.driver.close()
+        self.driver.exec_cleanup()
         self.driver = NativeDriver(self.root, {})
         return self.driver
 
@@ -154,7 +154,7 @@ class Harness:
     def cleanup(self):
         for cid in self.created:
             self.driver.exec_delete(container_id=cid, force=True)
-        self.driver.close()
+        self.driver.exec_cleanup()
 
 
 @pytest.fixture

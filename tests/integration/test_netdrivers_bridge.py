@@ -82,7 +82,7 @@ def make_driver(tmp_path, kit_netns):
 
     yield make
     for d in made:
-        d.close()
+        d.net_cleanup()
 
 
 @pytest.fixture
@@ -331,7 +331,7 @@ def test_restart_keeps_addresses_ports_and_converges(make_driver, containers, tm
     a = containers()
     first.net_join(net.id, "a", a.netns_path, {})
     bound = first.net_publish_port(net.id, "a", PortBinding(8080, "tcp"))
-    first.close()  # daemon stops: proxy gone, kernel state and files stay
+    first.net_cleanup()  # daemon stops: proxy gone, kernel state and files stay
     rules = nft_ruleset()
 
     second = make_driver()

@@ -104,7 +104,7 @@ def make_driver(tmp_path, kit_netns, upstream):
 
     yield make
     for d in made:
-        d.close()
+        d.net_cleanup()
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_join_on_user_network_points_resolv_conf_at_embedded_dns(driver, contain
     net = user_net()
     driver.net_create_network(net)
     _, _, info = join(driver, net, containers(), "web")
-    assert info.extra["dns"] == "127.0.0.11"
+    assert info.resolver == "127.0.0.11"
 
 
 def test_containers_resolve_each_other_by_name(driver, containers):
@@ -325,7 +325,7 @@ def test_default_bridge_network_has_no_embedded_dns(driver, containers):
     a, b = containers(), containers()
     _, _, info = join(driver, net, a, "web")
     join(driver, net, b, "db")
-    assert "dns" not in info.extra
+    assert info.resolver == ""
     assert listening_on_dns(a) == "" and "berth_dns" not in nft_tables(a)
     assert "Name:" not in nslookup(a, "db").stdout
 
@@ -378,7 +378,7 @@ def test_restart_serves_the_same_names_again(make_driver, containers):
     a, b = containers(), containers()
     join(first, net, a, "web", aliases=["www"])
     _, ip_b, _ = join(first, net, b, "db")
-    first.close()  # daemon stops: its sockets go, the containers stay
+    first.net_cleanup()  # daemon stops: its sockets go, the containers stay
     assert listening_on_dns(a) == ""
 
     second = make_driver()
@@ -394,7 +394,7 @@ def test_restart_skips_containers_that_went_away(make_driver, containers):
     a, b = containers(), containers()
     eid_a, _, _ = join(first, net, a, "web")
     join(first, net, b, "db")
-    first.close()
+    first.net_cleanup()
     a.kill()  # gone while the daemon was down; its veth went with its namespace
 
     second = make_driver()

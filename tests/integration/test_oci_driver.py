@@ -27,8 +27,8 @@ def template(tmp_path_factory):
 
 
 @pytest.fixture
-def oci(tmp_path, template):
-    harness = ExecHarness("oci", tmp_path, template)
+def oci(tmp_path, template, request):
+    harness = ExecHarness("oci", tmp_path, template, request.config)
     try:
         yield harness
     finally:

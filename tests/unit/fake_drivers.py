@@ -1,10 +1,38 @@
-"""Graph drivers for the plugin-manager tests (imported through fake entry points)."""
+"""Graph drivers for the plugin-manager tests, and the fake entry points that "install" them."""
+
+from types import SimpleNamespace
 
 from berth import hookimpl
 
 
+class FakeEntryPoint:
+    """An installed entry point of ``group``: ``target`` is "module:attr" (imported when loaded), any other
+    object (returned as it is), or an exception (raised, as a plugin that fails to import)."""
+
+    def __init__(self, name, target, group, dist="acme-drivers"):
+        self.name, self.target, self.group = name, target, group
+        self.value = target if isinstance(target, str) else f"acme:{name}"
+        self.dist = SimpleNamespace(name=dist)
+
+    def load(self):
+        from berth.pluginmanager import _import_target
+
+        if isinstance(self.target, Exception):
+            raise self.target
+        return _import_target(self.target) if isinstance(self.target, str) else self.target
+
+
+def install_entry_points(monkeypatch, group, *eps):
+    """Make ``importlib.metadata.entry_points`` answer with (name, target[, distribution]) of ``group`` only."""
+    from importlib import metadata
+
+    fakes = [FakeEntryPoint(ep[0], ep[1], group, *ep[2:]) for ep in eps]
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [e for e in fakes if e.group == group])
+
+
 class _Base:
     description = "test driver"
+    contract = "2.0"
 
     def __init__(self, root, options):
         self.root = root
@@ -23,14 +51,17 @@ class Complete(_Base):
     @hookimpl
     def graph_create(self, layer_id, parent):
         self.layers[layer_id] = parent
+        return True
 
     @hookimpl
     def graph_create_rw(self, layer_id, parent, options):
         self.layers[layer_id] = parent
+        return True
 
     @hookimpl
     def graph_remove(self, layer_id):
         self.layers.pop(layer_id, None)
+        return True
 
     @hookimpl
     def graph_exists(self, layer_id):
@@ -97,6 +128,8 @@ class Typo(Complete):
 
 class Tracer:
     """An extension wrapping every graph_mount call."""
+
+    contract = "2.0"
 
     def __init__(self):
         self.seen = []

@@ -1,33 +1,17 @@
 """Driver discovery, selection and manager validation (berth.pluginmanager)."""
 
-from types import SimpleNamespace
-
 import pytest
 
 from berth import pluginmanager as pm
-from berth.defaults import GraphDefaults
-from berth.drivers import GraphDriver
+from berth.drivers import GraphDriver, open_driver
 from berth.errors import ConfigError
-
-
-class FakeEntryPoint:
-    def __init__(self, name, value, dist="acme-drivers"):
-        self.name, self.value, self.group = name, value, pm.GRAPH.group
-        self.dist = SimpleNamespace(name=dist)
-
-    def load(self):
-        return pm._import_target(self.value)
+from tests.unit.fake_drivers import install_entry_points
 
 
 @pytest.fixture
 def entry_points(monkeypatch):
-    """Replace installed entry points with the given (name, target, distribution) triples."""
-
-    def install(*eps):
-        fakes = [FakeEntryPoint(*ep) for ep in eps]
-        monkeypatch.setattr(pm.metadata, "entry_points", lambda group: [e for e in fakes if e.group == group])
-
-    return install
+    """Replace installed graph drivers with the given (name, target, distribution) triples."""
+    return lambda *eps: install_entry_points(monkeypatch, pm.GRAPH.group, *eps)
 
 
 T = "tests.unit.fake_drivers:"
@@ -76,7 +60,7 @@ def test_two_distributions_declaring_one_name_is_an_error_naming_both(entry_poin
 
 
 def _manager(driver, extensions=()):
-    return pm.build_manager(pm.GRAPH, driver, driver.name, [GraphDefaults()], extensions)
+    return open_driver("graph", driver, driver.name, extensions).pm
 
 
 def test_missing_required_hook_fails_naming_driver_and_hook():

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from berth import hookimpl
 from berth.errors import Conflict, DriverError, ExecError, NotFound
+from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import ExecProcess, IOConfig, RuntimeState, RuntimeStatus
 
 from . import channel, foreign, state
@@ -33,6 +34,7 @@ class MonitoredDriver:
     """Base of exec drivers whose containers are supervised by one monitor process each."""
 
     name = "monitored"
+    contract = CONTRACT  # built-ins follow the contract of the berth they ship with
     root: str
     forkserver: "ForkServerClient"
 
@@ -263,9 +265,11 @@ class MonitoredDriver:
         raise NotImplementedError
 
     @hookimpl
-    def exec_exec_wait(self, container_id: str, exec_id: str, timeout: float | None) -> int | None:
+    def exec_exec_wait(self, container_id: str, exec_id: str, timeout: float | None) -> int:
         record = self._wait_record(self._exec_dir(container_id, exec_id), "exec", timeout)
-        return record.get("exit_code") if record["status"] == "stopped" else None
+        if record["status"] != "stopped":
+            raise TimeoutError(f"exec {exec_id} in container {container_id} still runs after {timeout}s")
+        return record.get("exit_code", 255)
 
     @hookimpl
     def exec_exec_kill(self, container_id: str, exec_id: str, signal: int) -> bool:
@@ -296,6 +300,12 @@ class MonitoredDriver:
         reply = self._control(directory, {"op": "resize", "height": height, "width": width})
         if not reply.get("ok"):
             raise Conflict(f"cannot resize {container_id}: {reply.get('error')}")
+        return True
+
+    @hookimpl
+    def exec_cleanup(self) -> bool:
+        """Stop the fork server; containers and their monitors keep running."""
+        self.forkserver.close()
         return True
 
     @hookimpl

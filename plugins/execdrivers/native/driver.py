@@ -98,10 +98,6 @@ class NativeDriver(MonitoredDriver):
         #: the host's v1 hierarchies, read once (for _prime_cgroups); {} on a pure v2 host
         self._v1_hierarchies: dict[str, str] | None = None
 
-    def close(self) -> None:
-        """Stop the fork server; containers and their monitors keep running."""
-        self.forkserver.close()
-
     # -- helpers -------------------------------------------------------------
 
     def _prime_cgroups(self, path: str, made: list[bool]) -> None:

@@ -60,10 +60,6 @@ class OciDriver(MonitoredDriver):
         os.makedirs(self.runtime.state_root, mode=0o700, exist_ok=True)
         self.forkserver = ForkServerClient(root, _PRELOAD)
 
-    def close(self) -> None:
-        """Stop the fork server; containers and their monitors keep running."""
-        self.forkserver.close()
-
     # -- helpers -------------------------------------------------------------
 
     @staticmethod

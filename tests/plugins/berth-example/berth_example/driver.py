@@ -18,6 +18,7 @@ class ExampleDriver:
     name = "example"
     description = "copies each parent layer into a plain directory (a third-party example)"
     priority = 0  # never auto-selected over the built-ins
+    contract = "2.0"  # the driver contract (berth.hookspecs.CONTRACT) this driver was written for
 
     @classmethod
     def probe(cls, root: str) -> str | None:
