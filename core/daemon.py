@@ -45,7 +45,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dns", action="append", default=None, help="DNS server for containers")
     p.add_argument("--dns-search", dest="dns_search", action="append", default=None)
     p.add_argument("--dns-opt", dest="dns_opts", action="append", default=None)
-    p.add_argument("-b", "--bridge", dest="bridge", help='bridge device of the default network ("none" disables it)')
+    p.add_argument("-b", "--bridge", dest="bridge",
+                   help='attach containers to this bridge device (the default network); "none": no default bridge '
+                        "network, as dockerd -b none (containers asking for it get only lo, with Config.NetworkDisabled)")
     p.add_argument("--bip", dest="bip", help="address/prefix of the default bridge")
     p.add_argument("--userns-remap", dest="userns_remap",
                    help='user/group for user namespaces: "default" (berth\'s own berthremap user), USER[:GROUP] '

@@ -69,7 +69,7 @@ class GraphDriver(_Facade):
 
     def idmap_check(self, idmap: IdMap) -> str:
         """"" when the driver can mount layers through ``idmap`` here, else why not."""
-        return self._call("graph_idmap_check", "id map", idmap=idmap) or ""
+        return self._call("graph_idmap_check", "id map", idmap=idmap)
 
     def mount_idmapped(self, layer_id: str, idmap: IdMap, mount_label: str = "") -> str:
         return self._call("graph_mount_idmapped", layer_id, layer_id=layer_id, mount_label=mount_label, idmap=idmap)

@@ -117,11 +117,18 @@ class NetworkManager:
     def loaded_drivers(self) -> dict[str, NetworkDriver]:
         return dict(self._drivers)
 
+    @property
+    def bridge_disabled(self) -> bool:
+        """``--bridge none``: dockerd's "no default bridge network" (containers it would attach get only lo)."""
+        return self.default_bridge == "none"
+
     def ensure_predefined(self) -> list[str]:
         """Create host, none and (unless disabled or impossible) bridge; return warnings."""
         warnings = []
+        if self.bridge_disabled:
+            self._clear_stale_bridge()
         for name in PREDEFINED:
-            if name == "bridge" and self.default_bridge == "none":
+            if name == "bridge" and self.bridge_disabled:
                 continue
             try:
                 existing = self.find(name, missing_ok=True)
@@ -140,6 +147,16 @@ class NetworkManager:
                     warnings.append(f"network {net.name!r} could not be restored: {exc}")
         self._save()
         return warnings
+
+    def _clear_stale_bridge(self) -> None:
+        """A default bridge network left by a run without ``--bridge none`` goes, device included, as
+        dockerd clears it when the bridge is disabled."""
+        stale = self.find("bridge", missing_ok=True)
+        if stale is not None:
+            self.driver(stale.driver).delete_network(stale.id)
+            del self.networks[stale.id]
+            self._save()
+            log.get().info("network.default_bridge_removed", network_id=stale.id[:12], reason="--bridge none")
 
     def find(self, ref: str, missing_ok: bool = False) -> Network | None:
         """By full name, full id or unique id prefix (Docker's lookup order)."""

@@ -323,17 +323,12 @@ def fake_engine(data_root: str) -> types.SimpleNamespace:
 
     The caller closes ``images`` when done.
     """
-    from berth import pluginmanager as plugins
-    from berth.defaults import GraphDefaults
-    from berth.drivers import GraphDriver
+    from berth.drivers import open_driver
     from berth.events import EventBus
     from berth.images.store import ImageStore
-    from berth.naivediff import NaiveDiff
     from berth.plugins.graphdrivers.vfs import VfsDriver
 
-    driver = VfsDriver(root=os.path.join(data_root, "vfs"))
-    facade = GraphDriver(None, "vfs", driver)  # type: ignore[arg-type]
-    facade.pm = plugins.build_manager(plugins.GRAPH, driver, "vfs", [GraphDefaults(), NaiveDiff(facade)])
+    facade = open_driver("graph", VfsDriver(root=os.path.join(data_root, "vfs")), "vfs")
     return types.SimpleNamespace(images=ImageStore(data_root, facade), events=EventBus(), graph=facade,
                                  config=types.SimpleNamespace(data_root=data_root, insecure_registries=[]))
 

@@ -11,7 +11,7 @@ from berth.api import views
 from berth.api.server import (Routes, api_version, engine_of, json_response, query_bool, query_filters, query_int,
                               query_time_ns,
                               read_json)
-from berth.api.streams import log_message, stream_type
+from berth.api.streams import log_message, stream_type, unless_client_leaves
 from berth.containers import listing, logdrivers
 from berth.containers.logs import read_log
 from berth.containers.model import State, now_rfc3339
@@ -114,13 +114,16 @@ async def wait(request: web.Request) -> web.StreamResponse:
     # Docker sends the headers at once so that a client can start the container after them.
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await response.prepare(request)
-    try:
-        code, error = await waiter
-    finally:
-        waiter.cancel()
+    outcome = await unless_client_leaves(request, waiter)
+    if outcome is None:  # the client left: nobody to answer
+        return response
+    code, error = outcome
     body = {"StatusCode": code, "Error": {"Message": error} if error else None}
-    await response.write(json.dumps(body).encode() + b"\n")
-    await response.write_eof()
+    try:
+        await response.write(json.dumps(body).encode() + b"\n")
+        await response.write_eof()
+    except ConnectionError:  # it left as the answer came
+        pass
     return response
 
 

@@ -15,12 +15,11 @@ import time
 from aiohttp import web
 
 from berth.api.server import Routes, engine_of, query_filters, query_time
+from berth.api.streams import CLIENT_CHECK, client_gone
 from berth.errors import InvalidArgument
 from berth.events import matches
 
 routes = Routes()
-
-_CLIENT_CHECK = 2.0  # seconds between looks at whether the client is still there
 
 
 @routes.add("GET", "/events")
@@ -53,12 +52,12 @@ async def _follow(request: web.Request, response: web.StreamResponse, queue: asy
                   filters: dict[str, list[str]], until: float | None) -> None:
     """Send new events until ``until`` (unix seconds; None: until the client goes, which is noticed
     within a few seconds even when no event comes, so its subscription does not linger)."""
-    while request.transport is not None and not request.transport.is_closing():
+    while not client_gone(request):
         left = None if until is None else until - time.time()
         if left is not None and left <= 0:
             return
         try:
-            event = await asyncio.wait_for(queue.get(), _CLIENT_CHECK if left is None else min(left, _CLIENT_CHECK))
+            event = await asyncio.wait_for(queue.get(), CLIENT_CHECK if left is None else min(left, CLIENT_CHECK))
         except asyncio.TimeoutError:
             continue
         if matches(event, filters):

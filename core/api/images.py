@@ -1,9 +1,8 @@
 """Image routes: list, inspect, history, tag, remove, prune, save, load, import, and berth's busybox bootstrap.
 
 Image names may contain slashes (``registry:5000/team/app:v1``), so the routes
-take ``{name:.+}`` as Docker's router does. ``POST /images/create`` is shared with
-the registry: ``fromSrc`` (import) is answered here, ``fromImage`` (pull) by the
-handler the registry module registers for the same route.
+take ``{name:.+}`` as Docker's router does. ``POST /images/create`` imports
+(``fromSrc``) here and hands pulls (``fromImage``) to :mod:`berth.api.registry`.
 """
 
 from __future__ import annotations
@@ -318,26 +317,13 @@ def _import(store, body, reference: str | None, changes: list[str], message: str
         raise
 
 
-def _registry_create_handler():
-    """The registry module's own ``POST /images/create`` handler (pull), if that module is installed."""
-    try:
-        from berth.api import registry  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    for method, path, handler in getattr(registry, "routes").table:
-        if method == "POST" and path == "/images/create":
-            return handler
-    return None
-
-
 @routes.add("POST", "/images/create")
 async def create(request: web.Request) -> web.StreamResponse:
+    """Import (``fromSrc``) here; pull (``fromImage``) in :mod:`berth.api.registry`."""
     if "fromSrc" not in request.query:
-        handler = _registry_create_handler()
-        if handler is None:
-            raise NotImplementedYet("pulling images (fromImage) needs berth's registry module, which is not installed; "
-                                    "use berth load or berth import")
-        return await handler(request)
+        from berth.api.registry import pull
+
+        return await pull(request)
     engine = engine_of(request)
     source = request.query["fromSrc"]
     if source != "-":

@@ -1,4 +1,4 @@
-"""Registry routes: pull (``POST /images/create``), push, search, and ``POST /auth``.
+"""Registry routes: pull (reached through ``POST /images/create``), push, search, and ``POST /auth``.
 
 Pull and push answer with Docker's NDJSON progress stream. As in Docker, an error
 before the first progress line (an unknown image, refused credentials) is a plain
@@ -15,7 +15,7 @@ from aiohttp import web
 
 from berth import log
 from berth.api.server import Routes, engine_of, json_response, query_filters, query_int, read_json
-from berth.errors import BerthError, InvalidArgument, NotImplementedYet
+from berth.errors import BerthError, InvalidArgument
 from berth.registry import auth
 from berth.registry import reference as refs
 from berth.registry.progress import Progress, encode, error as error_message
@@ -64,12 +64,9 @@ async def _stream(request: web.Request, job: Callable[[Progress], Awaitable[Any]
     return response
 
 
-@routes.add("POST", "/images/create")
-async def create_image(request: web.Request) -> web.StreamResponse:
-    """Pull ``fromImage`` (with ``tag``, ``platform``); ``fromSrc`` (import) is not served here."""
-    if request.query.get("fromSrc"):
-        raise NotImplementedYet("importing an image from a tarball (fromSrc) is not implemented yet; "
-                                "use 'berth load' with a docker-archive or OCI layout once available")
+async def pull(request: web.Request) -> web.StreamResponse:
+    """``POST /images/create?fromImage=`` (with ``tag``, ``platform``): the route is
+    :func:`berth.api.images.create`, which answers ``fromSrc`` (import) itself."""
     image = request.query.get("fromImage")
     if not image:
         raise InvalidArgument("fromImage is required: the image to pull, e.g. ?fromImage=busybox&tag=latest")

@@ -15,6 +15,7 @@ from berth import detachkeys
 from berth.streamframe import STDERR, STDIN, STDOUT, frame  # noqa: F401 (the API's stream ids and frames)
 
 STREAM_IDS = {"stdout": STDOUT, "stderr": STDERR}
+CLIENT_CHECK = 2.0  # seconds between looks at whether the client of a long request is still there
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
@@ -104,3 +105,21 @@ def parse_detach_keys(spec: str | None) -> bytes:
 
 
 DetachScanner = detachkeys.Scanner
+
+
+def client_gone(request: web.Request) -> bool:
+    """Whether the client closed its connection (aiohttp does not cancel a handler when it does)."""
+    return request.transport is None or request.transport.is_closing()
+
+
+async def unless_client_leaves(request: web.Request, task: asyncio.Future, interval: float = CLIENT_CHECK):
+    """``task``'s result, or None when the client goes away first (then ``task`` is cancelled, so an
+    abandoned request holds nothing); whether it is still there is looked at every ``interval`` seconds."""
+    try:
+        while not task.done():
+            if client_gone(request):
+                return None
+            await asyncio.wait({task}, timeout=interval)
+        return task.result()
+    finally:
+        task.cancel()

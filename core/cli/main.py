@@ -52,7 +52,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "inspect": ("system", "Return low-level information on berth objects"),
     "version": ("system", "Show the berth version information"),
     "info": ("system", "Display system-wide information"),
-    "plugins": ("system", "List installed drivers (plugins ls)"),
+    "plugins": ("system", "List installed drivers and extensions (plugins ls), or start a new driver (plugins new)"),
     "completion": ("completion", "Generate the shell completion script (bash)"),
     "images": ("images", "List images"),
     "pull": ("registry", "Download an image from a registry"),

@@ -202,11 +202,19 @@ def run_container_inspect(client: Client, opts: argparse.Namespace) -> int:
 
 
 def setup_plugins(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["ls"], help="ls: list installed drivers and extensions")
+    p.usage = "berth plugins ls [-q] | berth plugins new graph|network|exec NAME [DIR]"
+    p.add_argument("action", choices=["ls", "new"],
+                   help="ls: list installed drivers and extensions; new: write a new driver's distribution")
+    p.add_argument("words", nargs="*", metavar="KIND NAME [DIR]", help="for new: the driver's kind, name, directory")
     p.add_argument("-q", "--quiet", action="store_true", help="only names")
 
 
 def run_plugins(client: Client, opts: argparse.Namespace) -> int:
+    if opts.action == "new":
+        return _new_plugin(opts.words)
+    if opts.words:
+        print(f"berth plugins ls: unexpected argument(s) {' '.join(opts.words)}", file=sys.stderr)
+        return 125
     rows = client.get("/info").get("BerthDrivers") or []
     if opts.quiet:
         for r in rows:
@@ -214,6 +222,25 @@ def run_plugins(client: Client, opts: argparse.Namespace) -> int:
         return 0
     fmt.table(["KIND", "NAME", "ORIGIN", "SELECTED", "STATUS"],
               [[r["Kind"], r["Name"], r["Origin"], "*" if r["Selected"] else "", _plugin_status(r)] for r in rows])
+    return 0
+
+
+def _new_plugin(words: list[str]) -> int:
+    """``plugins new KIND NAME [DIR]``: the scaffold of a driver distribution (no daemon needed)."""
+    from berth import scaffold
+
+    if len(words) not in (2, 3):
+        print("berth plugins new: give the driver's kind (graph, network or exec), its name, and optionally a "
+              "directory\nUsage: berth plugins new graph|network|exec NAME [DIR]", file=sys.stderr)
+        return 125
+    try:
+        target = scaffold.write(*words)
+    except scaffold.ScaffoldError as exc:
+        print(f"berth plugins new: {exc}", file=sys.stderr)
+        return 125
+    kit = scaffold.KINDS[words[0]][1]
+    print(f"{target}\n\nNext, as root in berth's environment:\n  pip install -e {target}\n"
+          f"  cd {target} && pytest        # berth's conformance kit (--{kit}={words[1]})")
     return 0
 
 

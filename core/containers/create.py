@@ -74,6 +74,8 @@ class CreateMixin:
         ``EndpointsConfig`` entry (API 1.44), keyed by network name. A network that does not exist
         (yet) is kept by the name given: dockerd answers 404 at start, not at create."""
         primary = netmode.network_name(host_config["NetworkMode"], self.networks.default_network())
+        if self.networks.bridge_disabled and host_config["NetworkMode"] in (netmode.DEFAULT, "bridge"):
+            body["NetworkDisabled"] = True  # dockerd with --bridge none: no network, recorded in Config
         if primary is None or body.get("NetworkDisabled"):
             # container:X has no endpoint of its own; NetworkDisabled: none at all (dockerd's loopback-only sandbox)
             return {}

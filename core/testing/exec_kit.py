@@ -40,6 +40,8 @@ from berth.hookspecs.types import INIT_ANNOTATION, IOConfig, RuntimeStatus
 from berth.streamframe import HEADER
 from berth.testing import add_kit_options, harness
 
+__all__ = ["TestExecDriverContract", "TestRunOptions", "exec_harness", "kit_rootfs", "pytest_generate_tests"]
+
 BUSYBOX = "/bin/busybox"
 CGROUP_PARENT = "berth-kit"
 
@@ -49,11 +51,14 @@ def pytest_addoption(parser) -> None:
 
 
 def pytest_generate_tests(metafunc) -> None:
+    """Each test once per driver: those named with ``--berth-execdriver``, else those a test module
+    importing the kit lists in ``BERTH_EXECDRIVERS``, else every installed one."""
     # Runs twice when the kit is both loaded with -p and collected as the test module; parametrise once.
     if "execdriver_name" in metafunc.fixturenames and not getattr(metafunc, "_berth_execdriver_done", False):
         metafunc._berth_execdriver_done = True
-        names = metafunc.config.getoption("berth_execdriver", default=None) or harness.installed("exec")
-        metafunc.parametrize("execdriver_name", names)
+        names = (metafunc.config.getoption("berth_execdriver", default=None)
+                 or getattr(metafunc.module, "BERTH_EXECDRIVERS", None) or harness.installed("exec"))
+        metafunc.parametrize("execdriver_name", list(names))
 
 
 # ---------------------------------------------------------------------------

@@ -38,6 +38,8 @@ from berth.errors import Conflict, NotImplementedYet
 from berth.hookspecs.types import EndpointInfo, NetDriverOptions, NetworkConfig, PortBinding, Sandbox
 from berth.testing import add_kit_options, harness
 
+__all__ = ["TestNetworkDriverContract", "containers", "kit_netns", "netdriver", "pytest_generate_tests"]
+
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -169,12 +171,15 @@ def pytest_addoption(parser) -> None:
 
 
 def pytest_generate_tests(metafunc) -> None:
+    """Each test once per driver: those named with ``--berth-netdriver``, else those a test module
+    importing the kit lists in ``BERTH_NETDRIVERS``, else every installed one."""
     # The hook runs twice when the kit is both loaded with -p and collected as the test
     # module (``--pyargs berth.testing.network_kit``); parametrise only once.
     if "netdriver_name" in metafunc.fixturenames and not getattr(metafunc, "_berth_netdriver_done", False):
         metafunc._berth_netdriver_done = True
-        names = metafunc.config.getoption("berth_netdriver", default=None) or harness.installed("network")
-        metafunc.parametrize("netdriver_name", names)
+        names = (metafunc.config.getoption("berth_netdriver", default=None)
+                 or getattr(metafunc.module, "BERTH_NETDRIVERS", None) or harness.installed("network"))
+        metafunc.parametrize("netdriver_name", list(names))
 
 
 @pytest.fixture

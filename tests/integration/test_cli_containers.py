@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -221,3 +222,19 @@ def test_ps_imports_no_daemon_libraries(daemon):
     assert result.returncode == 0
     imported = {line.split("|")[-1].strip() for line in result.stderr.decode().splitlines() if "|" in line}
     assert not imported & {"aiohttp", "pluggy", "structlog", "http.client", "ssl", "shutil"}
+
+
+def test_a_run_rm_whose_start_fails_removes_its_container(daemon):
+    failed = daemon.cli("run", "--rm", "--name", "never-ran", "busybox", "/no/such/command")
+    assert failed.returncode == 127
+    for _ in range(50):  # the removal follows the failed start, as dockerd's auto-remove
+        if out(daemon, "ps", "-aq", "--filter", "name=never-ran") == "":
+            break
+        time.sleep(0.1)
+    assert out(daemon, "ps", "-aq", "--filter", "name=never-ran") == ""
+
+
+def test_storage_opt_reaches_the_graph_driver(daemon):
+    refused = daemon.cli("run", "--rm", "--storage-opt", "size=1G", "busybox", "true")
+    assert refused.returncode == 125
+    assert b"--storage-opt size is not supported by the vfs storage driver" in refused.stderr

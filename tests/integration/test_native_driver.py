@@ -276,7 +276,7 @@ def test_delete_leaves_no_process_cgroup_or_state(harness):
     with pytest.raises(Conflict):
         harness.driver.exec_delete(container_id=cid, force=False)
     harness.driver.exec_delete(container_id=cid, force=True)
-    from berth.plugins.execdrivers.native.state import start_time
+    from berth.plugins.execdrivers.monitoring.state import start_time
 
     assert start_time(state.pid) is None and start_time(monitor_pid) is None  # gone (or a zombie being reaped)
     assert not os.path.exists(os.path.join(harness.root, cid))

@@ -7,6 +7,7 @@ kept across a daemon restart; nothing left behind.
 """
 
 import json
+import subprocess
 import re
 import time
 
@@ -118,3 +119,21 @@ def test_etc_files_name_the_container_and_its_resolver(netd):
     assert "nameserver 127.0.0.11" in lines  # the embedded resolver on user-defined networks
     default = out(netd.cli("run", "--rm", "busybox", "cat", "/etc/resolv.conf"))
     assert "127.0.0.11" not in default
+
+
+def test_bridge_none_means_no_default_bridge_network_as_dockerd(make_daemon, sandbox_netns):
+    """berthd -b none: a bridge network left by an earlier run goes (its device too), and a container
+    that would be on it gets only lo, with Config.NetworkDisabled, as dockerd records it."""
+    first = make_daemon(netns=sandbox_netns).start()  # in the test's namespace: the default bridge exists
+    assert "bridge" in first.cli("network", "ls", "--format", "{{.Name}}").stdout.decode().split()
+    first.stop()
+    again = make_daemon(["--bridge", "none"], base=first.base, netns=sandbox_netns).start()
+    assert again.cli("network", "ls", "--format", "{{.Name}}").stdout.decode().split() == ["host", "none"]
+    links = subprocess.run(["ip", "-n", sandbox_netns, "-o", "link"], capture_output=True, text=True).stdout
+    assert "berth0" not in links
+    assert again.cli("image", "bootstrap", "busybox").returncode == 0
+    run = again.cli("run", "--name", "alone", "busybox", "sh", "-c", "ip -o link | cut -d: -f2")
+    assert run.returncode == 0, run.stderr.decode() + again.log()
+    assert run.stdout.decode().split() == ["lo"]
+    inspected = json.loads(again.cli("inspect", "alone").stdout)[0]
+    assert inspected["Config"]["NetworkDisabled"] is True and inspected["HostConfig"]["NetworkMode"] == "default"

@@ -168,3 +168,15 @@ def test_a_driver_of_another_contract_is_unavailable_and_selecting_it_names_the_
     assert pm.select(pm.GRAPH, None, "", "/tmp").entry.name == "complete"  # auto-detection passes over it
     with pytest.raises(ConfigError, match=r"'old' from distribution 'acme-old' was written for driver contract 1\.0"):
         pm.select(pm.GRAPH, "old", "flag --storage-driver", "/tmp")
+
+
+def test_the_plugin_guide_names_every_hook_and_the_current_contract():
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "plugins.md").read_text()
+    for kind in pm.KINDS.values():
+        for name in pm.hook_names(kind):
+            assert f"`{name}" in guide, f"docs/plugins.md does not document {name}"
+    for name in ("berth_container_event", "berth_image_event", "berth_layer_applied"):
+        assert name in guide
+    assert f'contract = "{CONTRACT}"' in guide and f"**{CONTRACT}**" in guide

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from berth.plugins.execdrivers.native import attach, caps, process, rootfs, state, syscalls
+from berth.plugins.execdrivers.monitoring import attach, state
+from berth.plugins.execdrivers.native import caps, process, rootfs, syscalls
 from berth.plugins.execdrivers.native.cgroups import Cgroups, cgroup_path
 
 

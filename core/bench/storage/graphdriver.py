@@ -10,9 +10,7 @@ hook call is timed, the defaults' included.
 from __future__ import annotations
 
 from berth import pluginmanager
-from berth.defaults import GraphDefaults
-from berth.drivers import GraphDriver
-from berth.naivediff import NaiveDiff
+from berth.drivers import GraphDriver, open_driver
 from berth.tracing import HookTimer
 
 
@@ -39,8 +37,4 @@ def open_graph(name: str, root: str) -> tuple[GraphDriver, HookTimer]:
     entry = pluginmanager.discover(kind)[pluginmanager.normalise(name)]
     driver = entry.load()(root=root, options={})
     timer = HookTimer(pluginmanager.hook_names(kind))
-    naive = NaiveDiff()
-    pm = pluginmanager.build_manager(kind, driver, entry.name, defaults=[GraphDefaults(entry.name), naive], extensions=[timer])
-    facade = GraphDriver(pm, entry.name, driver)
-    naive.graph = facade
-    return facade, timer
+    return open_driver("graph", driver, entry.name, extensions=[timer]), timer

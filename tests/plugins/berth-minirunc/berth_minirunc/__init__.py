@@ -1,4 +1,4 @@
-"""An example berth exec driver: runc does the container, a small supervisor process keeps its stdio.
+"""berth-minirunc: a berth exec driver; runc does the container, a small supervisor process keeps its stdio.
 
 - :mod:`berth_minirunc.driver`      the hooks: ``runc create/start/kill/state/delete/pause/resume``
 - :mod:`berth_minirunc.supervisor`  one process per container, outliving the daemon: the container's

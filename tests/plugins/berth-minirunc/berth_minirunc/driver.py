@@ -1,4 +1,4 @@
-"""MiniRuncDriver: the exec contract over ``runc``, in as little code as keeps every promise.
+"""MiniruncDriver: the exec contract over ``runc``, in as little code as keeps every promise.
 
 Per container ``<root>/<id>/`` holds ``bundle/config.json`` (the spec as given),
 ``io.json`` (the IOConfig), ``supervisor.pid``, ``started.json`` once started and
@@ -28,9 +28,9 @@ from berth.hookspecs.types import INIT_ANNOTATION, ExecFeatures, IOConfig, Runti
 _CREATE_TIMEOUT = 60.0
 
 
-class MiniRuncDriver:
+class MiniruncDriver:
     name = "minirunc"
-    description = "runc, plus a supervisor process per container (an example third-party driver)"
+    description = "runc, plus a supervisor process per container (made by berth plugins new)"
     priority = 0  # never auto-selected over the built-ins
     contract = "2.0"  # the berth driver contract this driver was written for
 
