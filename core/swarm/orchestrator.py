@@ -105,12 +105,15 @@ class Orchestrator:
         for task in self._tasks_of(service):
             if task["DesiredState"] in ("ready", "running") and tasks_mod.is_final(task["Status"]["State"]):
                 self._restart(service, spec, task)
+        drained = self.store.state["node"]["Spec"]["Availability"] == "drain"
+        if drained:  # the node's tasks stop; a replicated service's replacements wait (pending) for a node
+            for task in self._tasks_of(service):
+                if task["NodeID"] and task["DesiredState"] in ("ready", "running"):
+                    tasks_mod.set_desired(self.store, task, "shutdown")
         slots = self._slots(service, spec)
-        availability = self.store.state["node"]["Spec"]["Availability"]
-        wanted = mode["Replicated"]["Replicas"] if mode["Replicated"] is not None else 1
-        if availability == "drain":
-            wanted = 0
-        self._scale(service, slots, wanted, global_mode=mode["Global"] is not None, may_add=availability == "active")
+        global_mode = mode["Global"] is not None
+        wanted = (0 if drained else 1) if global_mode else mode["Replicated"]["Replicas"]
+        self._scale(service, slots, wanted, global_mode=global_mode)
         self.updater.check(service)
 
     def _slots(self, service: dict, spec: dict) -> dict[int, list[dict]]:
@@ -140,8 +143,7 @@ class Orchestrator:
                 self.start_at.pop(task["ID"], None)
                 tasks_mod.set_desired(self.store, task, "complete" if task.get("JobIteration") else "running")
 
-    def _scale(self, service: dict, slots: dict[int, list[dict]], wanted: int, global_mode: bool,
-               may_add: bool) -> None:
+    def _scale(self, service: dict, slots: dict[int, list[dict]], wanted: int, global_mode: bool) -> None:
         """Tasks for missing slots (the lowest free numbers); the tasks of the slots beyond ``wanted`` removed."""
         node_id = self.store.state["node"]["ID"]
         free = [0] if global_mode else [s for s in range(1, wanted + len(slots) + 1) if s not in slots]
@@ -149,9 +151,8 @@ class Orchestrator:
             for slot in sorted(slots, reverse=True)[:len(slots) - wanted]:
                 for task in slots[slot]:
                     tasks_mod.set_desired(self.store, task, "remove")
-        if may_add:
-            for slot in free[:max(0, wanted - len(slots))]:
-                tasks_mod.new_task(self.store, service, slot, node_id)
+        for slot in free[:max(0, wanted - len(slots))]:  # scheduled by the agent when the node can take them
+            tasks_mod.new_task(self.store, service, slot, node_id)
 
     def _reconcile_job(self, service: dict, spec: dict) -> None:
         """A job runs its tasks to completion: ``MaxConcurrent`` at a time until ``TotalCompletions`` completed
