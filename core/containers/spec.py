@@ -181,10 +181,16 @@ def namespaces(host_config: dict[str, Any], sandbox: Sandbox, joins: dict[str, i
     return out
 
 
-def sysctls_for(host_config: dict[str, Any], spaces: list[dict[str, Any]], sandbox: Sandbox) -> dict[str, str]:
-    """Docker's defaults for a container's own network namespace, then ``--sysctl`` (checked as runc does)."""
+def sysctls_for(config: dict[str, Any], host_config: dict[str, Any], spaces: list[dict[str, Any]],
+                sandbox: Sandbox) -> dict[str, str]:
+    """Docker's defaults for a container's own network namespace, then ``--sysctl`` (checked as runc does).
+
+    ``--domainname`` is the sysctl ``kernel.domainname``, as dockerd sets it (OCI has no field for
+    it; a ``--sysctl`` of the same key wins): so a host UTS namespace refuses it with runc's words.
+    """
     kinds = {ns["type"]: ns for ns in spaces}
-    wanted = dict(host_config.get("Sysctls") or {})
+    domain = {"kernel.domainname": config["Domainname"]} if config.get("Domainname") else {}
+    wanted = {**domain, **(host_config.get("Sysctls") or {})}
     sysctls.check(wanted, private_ipc="ipc" in kinds, private_net="network" in kinds,
                   private_uts="uts" in kinds and "path" not in kinds["uts"])
     network_mode = host_config.get("NetworkMode") or ""
@@ -307,7 +313,7 @@ def _spec(container_id: str, config: dict[str, Any], host_config: dict[str, Any]
             "readonlyPaths": readonly,
             "devices": nodes,
             "resources": {"devices": device_rules, **resources(host_config)},
-            "sysctl": sysctls_for(host_config, spaces, sandbox),
+            "sysctl": sysctls_for(config, host_config, spaces, sandbox),
             "cgroupsPath": cgroups_path(host_config, container_id),
             **({"seccomp": seccomp} if seccomp is not None else {}),
         },

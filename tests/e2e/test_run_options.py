@@ -129,6 +129,11 @@ CASES = [
     Case("isolation", ["--isolation", "hyperv"], error="Invalid isolation: \"hyperv\" - linux only supports 'default'"),
     Case("gpus", ["--gpus", "all"], error='could not select device driver "" with capabilities: [[gpu]]'),
     Case("uts-host-with-hostname", ["--uts", "host", "-h", "x"], error="conflicting options: hostname and the UTS mode"),
+    Case("domainname", ["--domainname", "example.org", "-h", "myhost"],
+         "cat /proc/sys/kernel/domainname; hostname; cat /etc/hostname", out="example.org\nmyhost\nmyhost"),
+    Case("no-domainname", [], "cat /proc/sys/kernel/domainname", out="(none)"),
+    Case("domainname-with-uts-host", ["--uts", "host", "--domainname", "example.org"],
+         error='sysctl "kernel.domainname" is not in a separate kernel namespace'),
 ]
 if not CGROUP_V2:
     CASES += [
