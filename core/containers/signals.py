@@ -53,11 +53,20 @@ class SignalMixin:
             await asyncio.to_thread(self.exec.kill, c.id, signum, False)
         except (Conflict, NotFound):
             pass  # it exited meanwhile; its exit is being recorded
-        if ends and c.state.status == State.PAUSED:
-            await asyncio.to_thread(self.exec.resume, c.id)  # the signal is handled once thawed
-            c.transition(State.RUNNING)
-            self.store.save(c)
+        thawed = ends and c.state.status == State.PAUSED
+        if thawed:
+            await self._thaw(c)  # the signal is handled once thawed
         self.event(c, "kill", signal=str(signum))
+        if thawed and signum != signals.SIGKILL:
+            # dockerd's resume after a SIGKILL finds no process (no event); after any other, "unpause" follows
+            self.event(c, "unpause")
+
+    async def _thaw(self, c: Container) -> None:
+        """Resume a paused container so that it handles the signal it is sent; probes resume with it."""
+        await asyncio.to_thread(self.exec.resume, c.id)
+        c.transition(State.RUNNING)
+        self.health.resume(c)
+        self.store.save(c)
 
     async def _wait_killed(self, c: Container) -> None:
         """Wait for the recorded exit; after 10 s signal every process directly and wait 2 s more (dockerd)."""
@@ -97,12 +106,14 @@ class SignalMixin:
             timeout = c.config.get("StopTimeout") if c.config.get("StopTimeout") is not None else 10
         waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))
         try:
-            if c.state.status == State.PAUSED:
-                await asyncio.to_thread(self.exec.resume, c.id)  # a frozen process cannot handle its signal
-                c.transition(State.RUNNING)
+            thawed = c.state.status == State.PAUSED
+            if thawed:
+                await self._thaw(c)  # a frozen process cannot handle its signal
             await asyncio.to_thread(self.exec.kill, c.id, stop_signal, False)
             crashpoints.reached("stop.after_signal")
             self.event(c, "kill", signal=str(stop_signal))
+            if thawed:
+                self.event(c, "unpause")  # as dockerd: the kill, then the resume's event
             done, _ = await asyncio.wait({waiter}, timeout=max(timeout, 0) if timeout >= 0 else None)
             if not done:
                 await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
@@ -139,10 +150,7 @@ class SignalMixin:
         async with self.lock(c.id):
             if c.state.status != State.PAUSED:
                 raise Conflict(f"Container {c.id} is not paused")
-            await asyncio.to_thread(self.exec.resume, c.id)
-            c.transition(State.RUNNING)
-            self.health.resume(c)
-            self.store.save(c)
+            await self._thaw(c)
         self.event(c, "unpause")
 
 

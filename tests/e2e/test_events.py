@@ -272,3 +272,84 @@ def test_network_events_on_a_bridge_daemon(bridge_daemon):
     assert actions(seen) == ["network create", "network connect", "network disconnect", "network destroy"]
     assert seen[1]["Actor"]["Attributes"] == {"container": container.id, "name": "events-net", "type": "bridge"}
     client.close()
+
+
+# ---------------------------------------------------------------------------
+# stop, restart, kill and rm -f: the sequence dockerd emits, side by side
+# ---------------------------------------------------------------------------
+
+#: pid 1 without a TERM handler ignores SIGTERM: stopping it takes the grace period, then SIGKILL
+IGNORES_TERM = ["sleep", "1000"]
+EXITS_ON_TERM = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+
+
+def _stop(c):
+    c.stop(timeout=1)
+
+
+def _restart(c):
+    c.restart(timeout=1)
+
+
+def _remove(c):
+    c.remove(force=True)
+
+
+def _pause_then(action):
+    def run(c):
+        c.pause()
+        time.sleep(0.2)
+        action(c)
+    return run
+
+
+SCENARIOS = {
+    "stop-escalates": (IGNORES_TERM, _stop),
+    "stop-on-term": (EXITS_ON_TERM, _stop),
+    "restart": (IGNORES_TERM, _restart),
+    "rm-force": (IGNORES_TERM, _remove),
+    "kill": (IGNORES_TERM, lambda c: c.kill()),
+    "stop-paused": (IGNORES_TERM, _pause_then(_stop)),
+    "kill-term-paused": (IGNORES_TERM, _pause_then(lambda c: c.kill("SIGTERM"))),
+    "kill-paused": (IGNORES_TERM, _pause_then(lambda c: c.kill())),
+    "rm-force-paused": (IGNORES_TERM, _pause_then(_remove)),
+}
+
+
+def signal_trace(client, command: list[str], action) -> list[str]:
+    """The container's actions (kill with its signal, die with its exit code) around ``action``."""
+    container = client.containers.run("busybox", command, detach=True, network_mode="none")
+    try:
+        time.sleep(0.3)
+        since = time.time()
+        action(container)
+        time.sleep(0.5)
+        seen = client.api.events(since=since, until=time.time(), decode=True, filters={"container": container.id})
+        return [" ".join([e["Action"], *(e["Actor"]["Attributes"][key] for key in ("signal", "exitCode")
+                                         if key in e["Actor"]["Attributes"])]) for e in seen]
+    finally:
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+@pytest.fixture(scope="module")
+def real_sdk():
+    from tests.peers import LAB_DOCKER, real_docker
+
+    real_docker()  # fails in CI, skips elsewhere, when the lab dockerd is absent
+    client = docker.DockerClient(base_url="unix://" + LAB_DOCKER, version="auto", timeout=60)
+    yield client
+    client.close()
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_signals_emit_dockerds_sequence(sdk, real_sdk, scenario):
+    command, action = SCENARIOS[scenario]
+    assert signal_trace(sdk, command, action) == signal_trace(real_sdk, command, action)
+
+
+def test_stopping_a_paused_container_thaws_it_kills_then_stops(sdk):
+    command, action = SCENARIOS["stop-paused"]
+    assert signal_trace(sdk, command, action) == ["pause", "kill 15", "unpause", "kill 9", "die 137", "stop"]
