@@ -11,6 +11,7 @@ from berth import crashpoints, log
 from berth.containers import endpoints, health, hostconfig, legacylinks, names, netmode, ports as portmap, spec as ocispec
 from berth.containers.model import Container, now_rfc3339
 from berth.containers.restart import RestartPolicy
+from berth.containers.signals import parse_signal
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.volumes import parse_volumes_from
 
@@ -29,6 +30,8 @@ class CreateMixin:
         RestartPolicy.from_host_config(host_config)  # validate now: Docker refuses bad policies at create
         host_config["LogConfig"] = self.log_defaults.settle(host_config.get("LogConfig"))
         health.validate(body.get("Healthcheck"))
+        if body.get("StopSignal"):
+            parse_signal(body["StopSignal"])  # dockerd's 400 "Invalid signal: X" at create, not at the first stop
         warnings += hostconfig.prepare(host_config, body, self.exec.features(), lambda ref: self.get(ref).id,
                                        remapped=self.idmap is not None)
         volumes_from = self._volumes_from(host_config)

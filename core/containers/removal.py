@@ -46,7 +46,7 @@ class RemovalMixin:
                 procedure = "Unpause and then " + procedure[0].lower() + procedure[1:]
             raise Conflict(f"You cannot remove a {state} container {c.id}. {procedure}")
         if c.state.status == State.RESTARTING:
-            self._stop_restarting(c)
+            await self._stop_restarting(c)
         if c.state.running:
             c.manually_stopped = True
             waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))

@@ -7,7 +7,7 @@ import signal as signals
 
 from berth import crashpoints, log
 from berth.containers.model import Container, State
-from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified
+from berth.errors import BerthError, Conflict, InvalidArgument, NotFound, NotModified, Unclassified
 
 
 class SignalMixin:
@@ -42,10 +42,8 @@ class SignalMixin:
     async def _deliver(self, c: Container, signum: int) -> None:
         """Send ``signum``; a restarting container is only kept down, a paused one thawed to receive it."""
         ends = self._exits_on(c, signum)
-        if c.state.status == State.RESTARTING:
-            if ends:
-                self._stop_restarting(c)
-            return
+        if c.state.status == State.RESTARTING and (not ends or await self._stop_restarting(c)):
+            return  # a restarting container has no process: dockerd only keeps it down
         if ends:
             c.manually_stopped = True
             self.store.save(c)
@@ -84,18 +82,25 @@ class SignalMixin:
         except asyncio.TimeoutError:
             raise BerthError(f"tried to kill container {c.id}, but did not receive an exit event") from None
 
-    def _stop_restarting(self, c: Container) -> None:
-        """Keep a container that waits for its restart down, and answer whoever waits for it to stop."""
-        self._cancel_restart(c.id)
-        c.manually_stopped = True
-        c.transition(State.EXITED)
-        self.store.save(c)
+    async def _stop_restarting(self, c: Container) -> bool:
+        """Keep a container that waits for its restart down, and answer whoever waits for it to stop.
+
+        Under the container's lock, so a restart already under way (it holds the lock while it
+        starts) is never cancelled half-way: False when that restart won, and the container runs.
+        """
+        async with self.lock(c.id):
+            if c.state.status != State.RESTARTING:
+                return False
+            self._cancel_restart(c.id)  # it sleeps, or waits for the lock we hold: nothing half-done
+            c.manually_stopped = True
+            c.transition(State.EXITED)
+            self.store.save(c)
         self._notify_exit(c)
+        return True
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         c = self.get(ref)
-        if c.state.status == State.RESTARTING:
-            self._stop_restarting(c)
+        if c.state.status == State.RESTARTING and await self._stop_restarting(c):
             return
         if not c.state.running:
             raise NotModified("container already stopped")
@@ -127,11 +132,30 @@ class SignalMixin:
         self.event(c, "stop")
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
+        """Stop (if running) then start. As dockerd, an ``--rm`` container is not removed by the stop,
+        and every failure after the lookup is "Cannot restart container REF: ..." with status 500."""
         c = self.get(ref)
-        if c.state.running:
-            await self.stop(c.id, timeout)
-        await self.start(c.id)
+        try:
+            if c.state.running:
+                await self._stop_keeping(c, timeout)
+            await self.start(c.id)
+        except BerthError as exc:
+            raise Unclassified(f"Cannot restart container {ref}: {exc.message}") from exc
         self.event(c, "restart")
+
+    async def _stop_keeping(self, c: Container, timeout: int | None) -> None:
+        """``stop`` with AutoRemove off while it runs: the exit it causes must not remove the container."""
+        auto_remove = c.host_config.get("AutoRemove")
+        if auto_remove:
+            c.host_config["AutoRemove"] = False
+        try:
+            await self.stop(c.id, timeout)
+        except NotModified:
+            pass  # it exited on its own meanwhile: start it all the same
+        finally:
+            if auto_remove:
+                c.host_config["AutoRemove"] = auto_remove
+                self.store.save(c)
 
     async def pause(self, ref: str) -> None:
         c = self.get(ref)

@@ -69,6 +69,19 @@ def sdk(daemon):
     client.close()
 
 
+@pytest.fixture(scope="module")
+def real_sdk():
+    """docker-py's client of the lab's real dockerd (fails in CI, skips elsewhere, when it is absent)."""
+    import docker
+
+    from tests.peers import LAB_DOCKER, real_docker
+
+    real_docker()
+    client = docker.DockerClient(base_url="unix://" + LAB_DOCKER, version="auto", timeout=60)
+    yield client
+    client.close()
+
+
 # ---------------------------------------------------------------------------
 # a berthd with a real default bridge, inside its own network namespace
 # ---------------------------------------------------------------------------

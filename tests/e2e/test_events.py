@@ -334,16 +334,6 @@ def signal_trace(client, command: list[str], action) -> list[str]:
             pass
 
 
-@pytest.fixture(scope="module")
-def real_sdk():
-    from tests.peers import LAB_DOCKER, real_docker
-
-    real_docker()  # fails in CI, skips elsewhere, when the lab dockerd is absent
-    client = docker.DockerClient(base_url="unix://" + LAB_DOCKER, version="auto", timeout=60)
-    yield client
-    client.close()
-
-
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_signals_emit_dockerds_sequence(sdk, real_sdk, scenario):
     command, action = SCENARIOS[scenario]
