@@ -43,6 +43,11 @@ Exec drivers
     ``RuntimeState`` times are written), ``frame(stream, data)`` (a frame of the
     attach socket's multiplexed stream), ``STDOUT``, ``STDERR``.
 
+Credentials
+    ``fscreds``: the thread's file-system credentials and capabilities
+    (``fscreds.filesystem_ids(uid, gid)`` acts as another user for file operations;
+    ``capget``/``capset``; ``libc`` and ``check``, the one libc handle and error convention).
+
 Logging
     ``get_logger()``: the daemon's structured logger (``.info(event, **fields)``).
 """
@@ -52,7 +57,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS: dict[str, tuple[str, str]] = {
+_EXPORTS: dict[str, tuple[str, str | None]] = {  # name -> (module, attribute; None: the module itself)
     # markers, versions, errors
     "hookimpl": ("berth", "hookimpl"),
     "CONTRACT": ("berth.hookspecs", "CONTRACT"),
@@ -87,6 +92,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "frame": ("berth.streamframe", "frame"),
     "STDOUT": ("berth.streamframe", "STDOUT"),
     "STDERR": ("berth.streamframe", "STDERR"),
+    # processes and credentials
+    "fscreds": ("berth.fscreds", None),
     # logging
     "get_logger": ("berth.log", "get"),
 }
@@ -99,7 +106,7 @@ def __getattr__(name: str) -> Any:
         module, attr = _EXPORTS[name]
     except KeyError:
         raise AttributeError(f"berth.driverkit has no {name!r}; what drivers may use is listed in its docstring") from None
-    value = getattr(importlib.import_module(module), attr)
+    value = importlib.import_module(module) if attr is None else getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
 

@@ -280,7 +280,13 @@ class ExecProcess:
 
 @dataclass
 class NetworkConfig:
-    """A network as the engine asks a network driver to create it."""
+    """A network as the engine asks a network driver to create it (``network create``).
+
+    ``id``: 64 hex digits, berth's; ``name``: the user's; ``subnet``, ``gateway``,
+    ``ip_range``: what ``--subnet``/``--gateway``/``--ip-range`` asked (CIDR, address,
+    CIDR), None to let the driver choose; ``internal``: ``--internal`` (no route out);
+    ``options``: ``-o key=value`` (refuse keys you do not know); ``labels``: ``--label``.
+    """
 
     id: str
     name: str
@@ -383,7 +389,12 @@ class NetDriverOptions(TypedDict):
 
 @dataclass(frozen=True)
 class PortBinding:
-    """One published port: ``host_ip:host_port -> container_ip:container_port/proto``."""
+    """One published port: ``host_ip:host_port -> container_ip:container_port/proto``.
+
+    ``proto``: "tcp" or "udp"; ``host_ip`` "" means every address; ``host_port`` 0 asks
+    the driver to choose one (``net_publish_port`` returns the binding with it set);
+    ``container_ip``: the endpoint's address, filled in by the engine.
+    """
 
     container_port: int
     proto: str = "tcp"

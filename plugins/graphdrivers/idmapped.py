@@ -25,10 +25,9 @@ from __future__ import annotations
 import os
 import tempfile
 
-from berth.fsutil import remove_path
+from berth.driverkit import fscreds as creds, remove_path
 from berth.hookspecs.types import IdMap
 from berth.plugins.graphdrivers.mounts import sys_umount
-from berth import fscreds as creds
 from berth.plugins.linux import mountapi, userns
 
 

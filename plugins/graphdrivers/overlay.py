@@ -27,9 +27,9 @@ import os
 import subprocess
 import tempfile
 
-from berth import hookimpl
-from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
-from berth.fsutil import is_mountpoint, read_text, remove_path
+from berth.driverkit import (
+    Conflict, DriverError, InvalidArgument, NotFound, hookimpl, is_mountpoint, read_text, remove_path,
+)
 from berth.hookspecs.types import IdMap
 from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.mounts import sys_mount as _sys_mount, sys_umount as _sys_umount

@@ -42,16 +42,12 @@ import threading
 import uuid
 from typing import BinaryIO
 
-from berth import hookimpl
-from berth.driverkit import NaiveDiff
-from berth.errors import Conflict, InvalidArgument, NotFound
-from berth.fsutil import atomic_write, fsync_dir, is_mountpoint, read_text, remove_path
+from berth.driverkit import (
+    Conflict, InvalidArgument, LayerTarWriter, NaiveDiff, NotFound, atomic_write, extract_layer, fsync_dir,
+    hookimpl, is_mountpoint, producer_stream, read_text, refuse_storage_options, remove_at, remove_path, walk,
+)
 from berth.hookspecs import CONTRACT
-from berth.images.layertar import LayerTarWriter, walk
-from berth.images.pipestream import producer_stream
-from berth.images.tarsafe import extract_layer, remove_at
 from berth.plugins.graphdrivers.whiteout import is_opaque, is_whiteout, make_whiteout, set_opaque
-from berth.storageopts import refuse_all
 
 _SHORT_LEN = 26  # as overlay2: 128 "l/<26>:" entries fit in a page
 
@@ -247,7 +243,7 @@ class OverlayLayerStore:
 
     @hookimpl
     def graph_create_rw(self, layer_id: str, parent: str | None, options: dict) -> bool:
-        refuse_all(self.name, options)
+        refuse_storage_options(self.name, options)
         return self.graph_create(layer_id, parent)
 
     @hookimpl
@@ -320,11 +316,6 @@ class OverlayLayerStore:
                 except OSError:
                     pass
         return True
-
-    def mount_count(self, layer_id: str) -> int:
-        """References currently held on ``layer_id`` (for tests and ``inspect``)."""
-        with self._lock(layer_id):
-            return self._refs.get(layer_id, 0)
 
     def _release_every_mount(self, refs: dict[str, int], point: str, detach) -> None:
         """At shutdown: forget every reference in ``refs``, detaching ``detach(layer_id)`` each layer's ``point``."""

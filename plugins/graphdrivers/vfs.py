@@ -21,16 +21,16 @@ import os
 import threading
 import uuid
 
-from berth import hookimpl
-from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
-from berth.fsutil import fsync_dir, is_mountpoint, remove_path
+from berth.driverkit import (
+    Conflict, DriverError, InvalidArgument, NotFound, fsync_dir, hookimpl, is_mountpoint, refuse_storage_options,
+    remove_path,
+)
 from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import IdMap
 from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.copytree import TreeCopier
 from berth.plugins.graphdrivers.fsinfo import backing_fs_name
 from berth.plugins.graphdrivers.mounts import sys_umount
-from berth.storageopts import refuse_all
 
 
 class VfsDriver:
@@ -108,7 +108,7 @@ class VfsDriver:
 
     @hookimpl
     def graph_create_rw(self, layer_id: str, parent: str | None, options: dict) -> bool:
-        refuse_all("vfs", options)
+        refuse_storage_options("vfs", options)
         return self.graph_create(layer_id, parent)
 
     @hookimpl
@@ -216,8 +216,3 @@ class VfsDriver:
                 self._detach_view(os.path.join(self.mapped, layer_id))
             self._idrefs.clear()
         return True
-
-    def mount_count(self, layer_id: str) -> int:
-        """References currently held on ``layer_id`` (for tests and ``inspect``)."""
-        with self._lock:
-            return self._refs.get(layer_id, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from berth.fscreds import check, libc  # one libc handle and error convention for all
+from berth.driverkit import fscreds
+
+check, libc = fscreds.check, fscreds.libc  # one libc handle and error convention for all
 
 __all__ = ["check", "libc"]

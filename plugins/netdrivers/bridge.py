@@ -34,8 +34,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from berth import hookimpl
-from berth.errors import BerthError, Conflict, DriverError, InvalidArgument, NotFound
+from berth.driverkit import BerthError, Conflict, DriverError, InvalidArgument, NotFound, hookimpl
 from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, PortBinding, Sandbox
 from berth.plugins.netdrivers import dns, ipam, nat, store

@@ -42,7 +42,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from berth.errors import DriverError, InvalidArgument
+from berth.driverkit import DriverError, InvalidArgument
 from berth.plugins.netdrivers import dnsredirect, dnswire
 from berth.plugins.netdrivers.dnsnames import NameTable
 from berth.plugins.netdrivers.loopthread import LoopThread

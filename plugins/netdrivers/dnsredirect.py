@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import subprocess
 
-from berth.errors import DriverError
+from berth.driverkit import DriverError
 from berth.plugins.netdrivers.nat import nft_path
 from berth.plugins.netdrivers.netns import entered
 

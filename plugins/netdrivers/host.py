@@ -6,7 +6,7 @@ port publishing (the container's ports already are the host's).
 
 from __future__ import annotations
 
-from berth import hookimpl
+from berth.driverkit import hookimpl
 from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, Sandbox
 

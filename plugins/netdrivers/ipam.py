@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Iterable
 
-from berth.errors import Conflict, InvalidArgument
+from berth.driverkit import Conflict, InvalidArgument
 
 #: Docker's default pools for networks created without ``--subnet``: 172.17-31.0.0/16, then /20s of 192.168/16.
 DEFAULT_ADDRESS_POOLS: list[dict] = [

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from berth.errors import DriverError
+from berth.driverkit import DriverError
 
 TABLE = "berth"
 

@@ -6,8 +6,7 @@ up at join time so that programs inside can still talk to 127.0.0.1.
 
 from __future__ import annotations
 
-from berth import hookimpl
-from berth.errors import InvalidArgument
+from berth.driverkit import InvalidArgument, hookimpl
 from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, Sandbox
 

@@ -22,7 +22,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from berth.errors import Conflict, InvalidArgument
+from berth.driverkit import Conflict, InvalidArgument
 from berth.plugins.netdrivers.loopthread import LoopThread
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from berth.fsutil import atomic_write
+from berth.driverkit import atomic_write
 
 
 def write_json(path: str, data: object) -> None:

@@ -8,16 +8,11 @@ send bytes for the container's stdin.
 from __future__ import annotations
 
 import socket
-import struct
 
-STDOUT, STDERR = 1, 2
+from berth.driverkit import STDERR, STDOUT, frame  # noqa: F401 (the monitors' framing, from the SDK)
+
 #: A client that falls this far behind is dropped rather than stalling the container.
 MAX_BACKLOG = 8 << 20
-
-
-def frame(stream: int, data: bytes) -> bytes:
-    """Docker's multiplexed-stream frame: type, three zero bytes, big-endian length, payload."""
-    return struct.pack(">BxxxI", stream, len(data)) + data
 
 
 class AttachClient:

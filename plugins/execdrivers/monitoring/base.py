@@ -17,8 +17,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Callable
 
-from berth import hookimpl
-from berth.errors import Conflict, DriverError, ExecError, NotFound
+from berth.driverkit import Conflict, DriverError, ExecError, NotFound, hookimpl
 from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import ExecProcess, IOConfig, RuntimeState, RuntimeStatus
 

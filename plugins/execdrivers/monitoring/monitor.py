@@ -23,8 +23,7 @@ import termios
 import time
 from typing import NoReturn, Protocol
 
-from berth.containers.jsonlog import timestamp
-from berth.containers.logwriter import open_writer
+from berth.driverkit import log_timestamp, open_log_writer
 
 from . import attach, channel, state
 
@@ -54,7 +53,7 @@ class Monitor:
         self.directory = directory
         self.tty = bool(io.get("tty"))
         self.open_stdin = bool(io.get("open_stdin"))
-        self.log = open_writer(io)
+        self.log = open_log_writer(io)
         self.attach_path: str | None = io.get("attach_socket")
         self.record = record
         self.cgroups: OomSource | None = None  # read at the exit, before anyone removes the cgroup
@@ -301,7 +300,7 @@ class Monitor:
         if failure is not None:
             return failure
         self.record["status"] = "running"
-        self.record["started_at"] = timestamp()
+        self.record["started_at"] = log_timestamp()
         self.save()
         return {"ok": True, "state": self.record}
 
@@ -332,7 +331,7 @@ class Monitor:
         if self.log is not None:
             self.log.close()
             self.log = None
-        self.record.update(status="stopped", exit_code=self._exit_code(), finished_at=timestamp())
+        self.record.update(status="stopped", exit_code=self._exit_code(), finished_at=log_timestamp())
         if self.cgroups is not None:
             try:
                 # Only a SIGKILL can be the OOM killer's; a clean exit after a failed allocation is not "OOMKilled".
@@ -440,6 +439,6 @@ def base_record(request: dict, kind: str) -> dict:
         "id": request["id"], "kind": kind, "status": "creating", "pid": 0, "pid_start": None,
         "monitor_pid": os.getpid(), "monitor_start": state.start_time(os.getpid()),
         "exit_code": None, "oom_killed": False, "started_at": "", "finished_at": "",
-        "created_at": timestamp(), "error": "", "cgroup_path": request.get("cgroup_path"),
+        "created_at": log_timestamp(), "error": "", "cgroup_path": request.get("cgroup_path"),
         "tty": bool(request["io"].get("tty")), "bundle": request.get("bundle", ""),
     }

@@ -7,7 +7,7 @@ through PR_SET_KEEPCAPS, and capset/ambient come last.
 
 from __future__ import annotations
 
-from berth import fscreds as creds
+from berth.driverkit import fscreds as creds
 
 from . import syscalls
 

@@ -18,8 +18,7 @@ import signal as signals
 import time
 from dataclasses import asdict
 
-from berth import hookimpl
-from berth.errors import Conflict, DriverError
+from berth.driverkit import Conflict, DriverError, hookimpl
 from berth.hookspecs.types import IOConfig, RuntimeState
 
 from .. import initbinary
@@ -53,7 +52,7 @@ _SPANS = (
 
 def _log_phases(container_id: str, sent: float, marks: dict) -> None:
     """One ``native.create`` event with the time between the monitor's and init's marks (all CLOCK_MONOTONIC)."""
-    from berth import log
+    from berth.driverkit import get_logger
 
     fields, last = {}, sent
     for name, mark in _PHASES:
@@ -64,7 +63,7 @@ def _log_phases(container_id: str, sent: float, marks: dict) -> None:
     for name, start, end in _SPANS:
         if start in marks and end in marks:
             fields[name] = round((marks[end] - marks[start]) * 1000, 2)
-    log.get().info("native.create", container_id=container_id[:12],
+    get_logger().info("native.create", container_id=container_id[:12],
                    duration_ms=round((time.monotonic() - sent) * 1000, 1), **fields)
 
 
@@ -305,10 +304,10 @@ class NativeDriver(MonitoredDriver):
 
     @hookimpl
     def exec_stats(self, container_id: str) -> dict:
-        from berth.containers.jsonlog import timestamp
+        from berth.driverkit import log_timestamp
 
         stats = self._running_cgroups(container_id, "read stats of").stats()
-        stats["read"] = timestamp()
+        stats["read"] = log_timestamp()
         return stats
 
     @hookimpl
@@ -342,7 +341,7 @@ class NativeDriver(MonitoredDriver):
         cgroups = self._cgroups(record)
         if cgroups is None or getattr(cgroups, "version", 1) != 2 or not cgroups.exists():
             return
-        from berth import log
+        from berth.driverkit import get_logger
 
         from .devicefilter import PROGRAM_NAME
 
@@ -351,7 +350,7 @@ class NativeDriver(MonitoredDriver):
             if rules is None or any(p["name"] == PROGRAM_NAME for p in cgroups.device_programs()):
                 return
             cgroups.apply_devices(rules)
-            log.get().warning("native.devices_reattached", container_id=container_id[:12])
+            get_logger().warning("native.devices_reattached", container_id=container_id[:12])
         except OSError as exc:
             self._kill_all(container_id, record, signals.SIGKILL)
             raise DriverError(f"native driver: container {container_id} lost its device control and it could not "

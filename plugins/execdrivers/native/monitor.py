@@ -16,8 +16,8 @@ import time
 import traceback
 from typing import NoReturn
 
-from berth.containers.jsonlog import timestamp
 
+from berth.driverkit import log_timestamp
 from berth.hookspecs.types import IdMap
 from berth.plugins.linux.userns import write_maps
 
@@ -264,7 +264,7 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
             mon.finish(attacher_expected=False)
             channel.send(reply, failure)
             mon.exit_now()
-        mon.record.update(status="running", started_at=timestamp())
+        mon.record.update(status="running", started_at=log_timestamp())
         mon.save()
         channel.send(reply, {"ok": True, "state": mon.record})
         reply.close()

@@ -11,7 +11,7 @@ import fcntl
 import os
 import stat
 
-from berth.images.scope import resolve_in_root
+from berth.driverkit import resolve_in_root
 from berth.plugins.linux import mountapi
 
 from . import syscalls as sc

@@ -24,8 +24,7 @@ import os
 import shutil
 from dataclasses import asdict
 
-from berth import hookimpl
-from berth.errors import Conflict, DriverError, NotImplementedYet
+from berth.driverkit import Conflict, DriverError, NotSupported, hookimpl
 from berth.hookspecs.types import IOConfig, RuntimeState
 
 from .. import initbinary
@@ -78,7 +77,7 @@ class OciDriver(MonitoredDriver):
         """``--init`` as Docker does it (``initbinary``); without a static init the create is refused."""
         init = initbinary.find(self.options.get("init_path"))
         if not init:
-            raise NotImplementedYet(f"--init with the oci driver needs a static init binary: install Debian's tini "
+            raise NotSupported(f"--init with the oci driver needs a static init binary: install Debian's tini "
                                     f"({' or '.join(initbinary.CANDIDATES)}) or pass the exec-driver option init_path")
         initbinary.apply(spec, init)
 
@@ -189,14 +188,14 @@ class OciDriver(MonitoredDriver):
 
     @hookimpl
     def exec_stats(self, container_id: str) -> dict:
-        from berth.containers.jsonlog import timestamp
+        from berth.driverkit import log_timestamp
 
         # The runtime's cgroups are the same cgroupfs directories the native driver reads (cgroupsPath).
         cgroups = self._cgroups(self._running(container_id, "read stats of"))
         if cgroups is None:
             raise DriverError(f"container {container_id} has no cgroups; cannot read its stats")
         stats = cgroups.stats()
-        stats["read"] = timestamp()
+        stats["read"] = log_timestamp()
         return stats
 
     @hookimpl

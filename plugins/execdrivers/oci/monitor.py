@@ -20,7 +20,7 @@ import sys
 import traceback
 from typing import NoReturn
 
-from berth.containers.jsonlog import timestamp
+from berth.driverkit import log_timestamp
 
 from ..monitoring import channel
 from ..monitoring.monitor import Monitor, SetupFailed, base_record, become_subreaper, detach_stdio
@@ -184,7 +184,7 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
             json.dump(request["process"], f)
         mon.launch(["exec", "--detach", "--process", process_file, request["container_id"]],
                    f"exec {request['id']} in container {request['container_id']}")
-        mon.record.update(status="running", started_at=timestamp())
+        mon.record.update(status="running", started_at=log_timestamp())
         mon.save()
         channel.send(reply, {"ok": True, "state": mon.record})
         reply.close()
@@ -194,7 +194,7 @@ def run_exec(request: dict, reply: socket.socket) -> NoReturn:
     except SetupFailed as failed:
         if "exec_error" in failed.reply:  # an exec that could not run is a finished exec with Docker's code
             mon.record.update(status="stopped", exit_code=failed.reply["exit_code"], error=failed.reply["exec_error"],
-                              finished_at=timestamp())
+                              finished_at=log_timestamp())
             mon.save()
         _abort(mon, reply, failed.reply, delete=False)
     except BaseException:

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 from dataclasses import asdict, dataclass
 
-from berth.errors import DriverError
+from berth.driverkit import DriverError
 
 KNOWN = ("crun", "runc")
 _V2_MOUNT = "/sys/fs/cgroup/unified"

@@ -40,9 +40,7 @@ import sys
 import tempfile
 import time
 
-from berth import hookimpl
-from berth.errors import DriverError, InvalidArgument
-from berth.fsutil import read_text, remove_path
+from berth.driverkit import DriverError, InvalidArgument, hookimpl, read_text, remove_path
 from berth.plugins.graphdrivers.fsinfo import backing_fs_name
 from berth.plugins.graphdrivers.mounts import sys_umount
 from berth.plugins.graphdrivers.overlay_layers import OverlayLayerStore
