@@ -295,6 +295,58 @@ def test_a_failing_task_is_replaced_after_the_restart_delay(swarm):
     assert {t["Status"]["Err"] for t in tasks} == {"task: non-zero exit (1)"}  # one restart, no more
 
 
+def test_a_global_service_runs_one_task_on_the_node(swarm, node):
+    service = swarm.create_service(docker.types.TaskTemplate(container_spec(["sleep", "60"])), name="everywhere",
+                                   mode="global")
+    task = wait_for(lambda: running_tasks(swarm, service["ID"]))[0]
+    assert ("Slot" not in task, task["NodeID"]) == (True, node)  # no slot: Go leaves the zero out
+    container = swarm.inspect_container(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert container["Name"] == f"/everywhere.{node}.{task['ID']}"
+
+
+def test_a_replicated_job_runs_its_completions_and_stops(swarm):
+    service = swarm.create_service(docker.types.TaskTemplate(container_spec(["true"])), name="batch",
+                                   mode=docker.types.ServiceMode("replicated-job", concurrency=2, replicas=3))
+    wait_for(lambda: [s for s in swarm.services(filters={"id": service["ID"]}, status=True)
+                      if s["ServiceStatus"]["CompletedTasks"] == 3], timeout=30)
+    tasks = swarm.tasks(filters={"service": service["ID"]})
+    assert sorted(t["Status"]["State"] for t in tasks) == ["complete"] * 3
+    assert {t["DesiredState"] for t in tasks} == {"complete"}
+
+
+def test_a_task_the_node_cannot_take_stays_pending_with_swarmkits_reason(swarm):
+    template = docker.types.TaskTemplate(container_spec(["sleep", "60"]), placement=["node.role==worker"])
+    service = swarm.create_service(template, name="nowhere")
+    task = wait_for(lambda: [t for t in swarm.tasks(filters={"service": service["ID"]})
+                             if t["Status"]["Message"].startswith("no suitable node")])[0]
+    assert (task["Status"]["State"], task["Status"]["Message"]) == (
+        "pending", "no suitable node (scheduling constraints not satisfied on 1 node)")
+
+
+def test_a_drained_node_stops_its_tasks_and_their_replacements_wait(swarm, node):
+    service = swarm.create_service(docker.types.TaskTemplate(container_spec(["sleep", "60"])), name="web")
+    first = wait_for(lambda: running_tasks(swarm, service["ID"]))[0]
+    spec = swarm.inspect_node(node)
+    swarm.update_node(node, spec["Version"]["Index"], {**spec["Spec"], "Availability": "drain"})
+    try:
+        pending = wait_for(lambda: [t for t in swarm.tasks(filters={"service": service["ID"]})
+                                    if t["Status"]["State"] == "pending" and t["ID"] != first["ID"]])
+        assert "NodeID" not in pending[0]  # not assigned to any node
+        assert swarm.inspect_task(first["ID"])["DesiredState"] == "shutdown"
+    finally:
+        spec = swarm.inspect_node(node)
+        swarm.update_node(node, spec["Version"]["Index"], {**spec["Spec"], "Availability": "active"})
+    wait_for(lambda: running_tasks(swarm, service["ID"]))
+
+
+def test_placeholders_in_the_hostname_are_the_tasks(swarm):
+    spec = container_spec(["sleep", "60"], hostname="{{.Service.Name}}-{{.Task.Slot}}")
+    service = swarm.create_service(docker.types.TaskTemplate(spec), name="named")
+    task = wait_for(lambda: running_tasks(swarm, service["ID"]))[0]
+    container = task["Status"]["ContainerStatus"]["ContainerID"]
+    assert swarm.exec_start(swarm.exec_create(container, ["hostname"])) == b"named-1\n"
+
+
 def test_service_logs_merge_the_tasks_outputs(swarm):
     service = swarm.create_service(docker.types.TaskTemplate(container_spec(["sh", "-c", "echo out; echo err >&2"]),
                                                              restart_policy=docker.types.RestartPolicy("none")),
