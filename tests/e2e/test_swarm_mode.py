@@ -7,13 +7,14 @@ random port) and left at the end, which removes every task container.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
 import pytest
 
 from tests.conftest import BUSYBOX
-from tests.e2e.conftest import in_netns
+from tests.e2e.conftest import DOCKER, DockerCLI, in_netns
 
 docker = pytest.importorskip("docker")
 
@@ -463,6 +464,38 @@ def test_the_routing_mesh_balances_a_published_port_over_the_tasks(bridge_daemon
         assert got.returncode == 0, got.stderr
         answers.add(got.stdout.strip())
     assert len(answers) == 2
+
+
+STACK = """
+version: "3.8"
+services:
+  app:
+    image: busybox
+    command: sleep 60
+    stop_grace_period: 100ms
+    networks: [back]
+    secrets: [pw]
+    deploy: {replicas: 2}
+networks:
+  back:
+secrets:
+  pw:
+    file: ./compose.yml
+"""
+
+
+def test_the_docker_clis_stack_deploy_and_rm(bridge_daemon, swarm, tmp_path):
+    if not os.path.exists(DOCKER):
+        pytest.skip("the docker CLI is not installed")
+    (tmp_path / "compose.yml").write_text(STACK)
+    cli = DockerCLI(bridge_daemon)
+    cli("stack", "deploy", "-c", str(tmp_path / "compose.yml"), "stk")
+    wait_for(lambda: cli.out("stack", "ps", "stk", "--filter", "desired-state=running",
+                             "--format", "{{.CurrentState}}").count("Running") == 2)
+    assert cli.out("service", "ls", "--format", "{{.Name}} {{.Replicas}}") == "stk_app 2/2"
+    cli("stack", "rm", "stk")
+    wait_for(lambda: "stk_back" not in cli.out("network", "ls", "--format", "{{.Name}}"))
+    assert cli.out("secret", "ls", "-q") == ""
 
 
 def test_leaving_removes_every_task_container(client, node):
