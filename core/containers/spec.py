@@ -16,7 +16,7 @@ from berth.containers.hostconfig import DEFAULT_SHM_SIZE
 from berth.containers.seccomp import profile_for
 from berth.containers.users import ExecUser
 from berth.errors import InvalidArgument
-from berth.hookspecs.types import IdMap, Sandbox
+from berth.hookspecs.types import INIT_ANNOTATION, IdMap, Sandbox
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -318,7 +318,7 @@ def _spec(container_id: str, config: dict[str, Any], host_config: dict[str, Any]
             **({"seccomp": seccomp} if seccomp is not None else {}),
         },
         "annotations": {**(host_config.get("Annotations") or {}), "io.berth.container.id": container_id,
-                        **({"io.berth.init": "true"} if host_config.get("Init") and own_pid_namespace else {})},
+                        **({INIT_ANNOTATION: "true"} if host_config.get("Init") and own_pid_namespace else {})},
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-ANNOTATION = "io.berth.init"
+from berth.hookspecs.types import INIT_ANNOTATION as ANNOTATION
 #: where the init is mounted in the container, and what its pid 1 is called (dockerd's path)
 IN_CONTAINER_PATH = "/sbin/docker-init"
 #: static inits that work in any rootfs, first found wins (Debian's tini package ships tini-static,

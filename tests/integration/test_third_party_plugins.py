@@ -121,3 +121,15 @@ def test_a_driver_of_another_contract_version_is_refused_naming_driver_and_versi
     listed = make_daemon(["-s", "vfs"], env=env).start().cli("plugins", "ls").stdout.decode()
     row = next(line for line in listed.splitlines() if line.split()[:2] == ["graph", "old-layers"])
     assert "acme-old-layers" in row and "unavailable" in row and "contract 1.0" in row
+
+
+def test_the_exec_and_network_kits_run_a_driver_with_an_extension_spanning_kinds(tmp_path):
+    timings = tmp_path / "timing.csv"
+    env = {"BERTH_TIMING_CSV": str(timings)}
+    execs = run_kit(tmp_path, "--berth-execdriver=minirunc", "--berth-extension=timing", "-k",
+                    "create_then_start or exit_codes", env=env)
+    assert execs.returncode == 0, execs.stdout + execs.stderr
+    nets = run_kit(tmp_path, "--berth-netdriver=loopback", "--berth-extension=timing", "-k", "lo_is_up", env=env)
+    assert nets.returncode == 0, nets.stdout + nets.stderr
+    hooks = {(r["kind"], r["hook"]) for r in timing_rows(timings)}
+    assert {("exec", "exec_create"), ("exec", "exec_wait"), ("network", "net_join"), ("network", "net_sandbox")} <= hooks
