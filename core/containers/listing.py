@@ -110,7 +110,8 @@ def _matches(query: ListQuery, c: Container, networks: Callable[[Container], dic
     checks = (
         ("name", lambda: pattern_match(f["name"], "/" + c.name) or pattern_match(f["name"], c.name)),
         ("id", lambda: c.id in query.ids),
-        ("is-task", lambda: f["is-task"] == ["false"]),  # no swarm: no container is a task
+        # a swarm task's container carries com.docker.swarm.task (berth.swarm.taskcontainer)
+        ("is-task", lambda: f["is-task"] == [str("com.docker.swarm.task" in c.labels).lower()]),
         ("label", lambda: labels_match(f["label"], c.labels)),
         ("isolation", lambda: pattern_match(f["isolation"], (c.host_config.get("Isolation") or "default").lower())),
         ("exited", lambda: c.state.exit_code in query.exited and not c.state.running

@@ -141,7 +141,18 @@ class Agent:
         references = [("secret", r) for r in container.get("Secrets") or []]
         references += [("config", r) for r in container.get("Configs") or []]
         return taskfiles.write(self.files_root, task["ID"], references,
-                               lambda kind, object_id: self._content(kind, object_id, container, values))
+                               lambda kind, object_id: self._content(kind, object_id, container, values),
+                               self._host_ids)
+
+    def _host_ids(self, uid: int, gid: int) -> tuple[int, int]:
+        """The host ids a container's uid and gid are (the same, unless berthd remaps user namespaces)."""
+        remapping = getattr(self.engine, "remapping", None)
+        if remapping is None:
+            return uid, gid
+        host_uid, host_gid = remapping.idmap.host_uid(uid), remapping.idmap.host_gid(gid)
+        if host_uid is None or host_gid is None:
+            raise BerthError(f"uid {uid} or gid {gid} is outside the remapped user namespace's ranges")
+        return host_uid, host_gid
 
     def _content(self, kind: str, object_id: str, container: dict, values: dict) -> bytes:
         objects = self.swarm.secrets if kind == "secret" else self.swarm.configs

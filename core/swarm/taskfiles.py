@@ -25,10 +25,12 @@ def target(name: str, kind: str) -> str:
     return f"{SECRETS_DIR}/{name}" if kind == "secret" else f"/{name}"
 
 
-def write(root: str, task_id: str, references: list[tuple[str, dict]], content: Callable[[str, str], bytes]) -> list[dict]:
+def write(root: str, task_id: str, references: list[tuple[str, dict]], content: Callable[[str, str], bytes],
+          host_ids: Callable[[int, int], tuple[int, int]] = lambda uid, gid: (uid, gid)) -> list[dict]:
     """Write the files of ``references`` ((kind, reference) pairs) for a task; the bind mounts to add.
 
-    ``content(kind, object_id)`` gives an object's data (expanded when templated)."""
+    ``content(kind, object_id)`` gives an object's data (expanded when templated); ``host_ids`` turns the
+    container's owner into the host's (with ``--userns-remap`` the container's root is not the host's)."""
     directory = os.path.join(root, task_id)
     os.makedirs(directory, mode=0o700, exist_ok=True)
     mounts = []
@@ -40,7 +42,7 @@ def write(root: str, task_id: str, references: list[tuple[str, dict]], content: 
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             f.write(content(kind, ref[f"{kind.capitalize()}ID"]))
         try:
-            os.chown(path, _id(file.get("UID")), _id(file.get("GID")))
+            os.chown(path, *host_ids(_id(file.get("UID")), _id(file.get("GID"))))
         except ValueError:
             raise BerthError(f"{kind} {ref[f'{kind.capitalize()}Name']}: UID and GID must be numbers "
                              f"(got {file.get('UID')!r}, {file.get('GID')!r})") from None

@@ -215,6 +215,7 @@ def test_a_task_runs_as_a_container_named_and_labelled_as_dockerds(swarm, node):
     labels = container["Config"]["Labels"]
     assert (labels["com.docker.swarm.service.id"], labels["com.docker.swarm.node.id"]) == (service["ID"], node)
     assert (task["NodeID"], task["Slot"], task["DesiredState"]) == (node, 1, "running")
+    assert [c["Id"] for c in swarm.containers(filters={"is-task": "true"})] == [container["Id"]]
 
 
 def test_secrets_and_configs_are_files_in_the_tasks_container(swarm):
