@@ -131,7 +131,8 @@ def test_run_flags_reach_the_container(daemon, tmp_path):
     assert result.returncode == 0, result.stderr.decode()
     lines = result.stdout.decode().splitlines()
     assert lines[:4] == ["bound", "ro", "env-ok", "myhost"]
-    assert "sh -c" not in lines[4]  # with --init, PID 1 is the init, not the shell
+    # with --init, PID 1 is the init in front of the shell, under dockerd's name for it
+    assert lines[4].split()[:3] == ["/sbin/docker-init", "--", "sh"]
     assert lines[5:] == ["/anon", "/m"]
 
 
