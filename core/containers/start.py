@@ -67,18 +67,7 @@ class StartMixin:
         crashpoints.reached("start.after_mount")
         created = False
         try:
-            user = resolve_user(c.rootfs, c.config.get("User") or "", c.host_config.get("GroupAdd"))
-            joins = self._namespace_joins(c)
-            etc = self._etc_files(c)
-            idmap = self.idmap_of(c)
-            if idmap is not None:
-                self._hand_to_remapped_root(c, etc, idmap)
-            spec = ocispec.build_spec(container_id=c.id, config=self._config_with_links(c), host_config=c.host_config,
-                                      image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
-                                      sandbox=sandbox, etc_files=etc,
-                                      extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [],
-                                      joins=joins, lsms=self.exec.features().security,
-                                      user_namespace=self._user_namespace(c, idmap), idmap=idmap)
+            spec = self._spec(c, image_cfg, sandbox)
             # compact JSON: the C encoder (indent= falls back to the pure-Python one, ~4x slower)
             atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode(), 0o600)
             io = IOConfig(attach_socket=self.attach_socket(c.id), tty=bool(c.config.get("Tty")),
@@ -119,6 +108,22 @@ class StartMixin:
         self.health.start(c)
         self.store.save(c)
         self._watch(c.id)
+
+    def _spec(self, c: Container, image_cfg: dict, sandbox) -> dict:
+        """The OCI spec of this run: the user from the mounted rootfs, the /etc files, the volumes, and
+        for a remapped container its user namespace (its files handed to the remapped root first)."""
+        user = resolve_user(c.rootfs, c.config.get("User") or "", c.host_config.get("GroupAdd"))
+        joins = self._namespace_joins(c)
+        etc = self._etc_files(c)
+        idmap = self.idmap_of(c)
+        if idmap is not None:
+            self._hand_to_remapped_root(c, etc, idmap)
+        return ocispec.build_spec(container_id=c.id, config=self._config_with_links(c), host_config=c.host_config,
+                                  image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
+                                  sandbox=sandbox, etc_files=etc,
+                                  extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [],
+                                  joins=joins, lsms=self.exec.features().security,
+                                  user_namespace=self._user_namespace(c, idmap), idmap=idmap)
 
     def _log_settings(self, c: Container) -> dict:
         """The IOConfig's log fields. A bad log option value fails the start as in dockerd: the

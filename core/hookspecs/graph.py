@@ -181,9 +181,11 @@ def graph_mount_idmapped(layer_id: str, mount_label: str, idmap: IdMap) -> str:
     - modes, setuid/setgid bits, xattrs, whiteouts and copy-up behave as with
       :func:`graph_mount`.
 
-    The path and every directory above it up to the driver root must be searchable by
-    the map's root (``idmap.root``, as uid and as gid): the container's init mounts its
-    filesystems there as that user, without host privileges.
+    The path and every directory above it up to the driver root must be searchable by a
+    process whose uid and gid are the map's root (``idmap.root``) and that has no other
+    group: the container's init mounts its filesystems there as that user, without host
+    privileges (the built-in drivers make those directories root:<gid> 0710, as dockerd).
+    :func:`graph_cleanup` releases these views too.
 
     Reference-counted apart from :func:`graph_mount`, balanced by
     :func:`graph_unmount_idmapped`; repeated calls return the same path. A daemon uses one

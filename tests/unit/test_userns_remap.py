@@ -117,3 +117,15 @@ def test_default_creates_berthremap_and_its_ranges_once(tmp_path, monkeypatch):
     assert remapping.idmap.root == (165536, 100000)
     assert usernsremap.resolve("default", files).idmap == remapping.idmap
     assert len(made) == 1
+
+
+def test_an_id_map_translates_both_ways_and_shows_unmapped_ids_as_overflow():
+    idmap = IdMap((IdRange(0, 100000, 1000), IdRange(1000, 300000, 10)), (IdRange(0, 200000, 65536),))
+    assert (idmap.host_uid(0), idmap.host_uid(999), idmap.host_uid(1005), idmap.host_uid(1010)) == (
+        100000, 100999, 300005, None)
+    assert (idmap.container_uid(300009), idmap.container_uid(99999)) == (1009, None)
+    assert idmap.as_container(100001, 5) == (1, 65534)
+    assert idmap.as_host(1, 2) == (100001, 200002) and idmap.as_host(2000, 0) is None
+    assert idmap.root == (100000, 200000)
+    assert idmap.proc_text("uid") == "0 100000 1000\n1000 300000 10\n"
+    assert IdMap.from_oci(idmap.oci()) == idmap and IdMap.from_oci({}) is None

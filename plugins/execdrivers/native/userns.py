@@ -104,12 +104,23 @@ def become_root() -> None:
 
 def fork_pid1(spec: dict, chan) -> None:
     """Unshare a new pid namespace if the spec asks for one, and fork: returns in the child (pid 1);
-    the parent tells the monitor the child's pid and exits."""
+    the parent tells the monitor the child's pid and exits.
+
+    Both share the channel to the monitor, which expects the pid first: the child waits on a pipe
+    until it has been sent (a busy host may run the child's whole set-up before the parent's send).
+    """
     pid = next((ns for ns in (spec.get("linux") or {}).get("namespaces") or [] if ns["type"] == "pid"), None)
     if pid is not None and not pid.get("path"):
         syscalls.unshare(syscalls.CLONE_NEWPID)
+    sent_r, sent_w = os.pipe()
     child = os.fork()
     if child == 0:
+        os.close(sent_w)
+        if os.read(sent_r, 1) != b"s":
+            os._exit(1)  # the parent could not tell the monitor about us: it is tearing down
+        os.close(sent_r)
         return
+    os.close(sent_r)
     channel.send(chan, {"init_pid": child})
+    os.write(sent_w, b"s")
     os._exit(0)
