@@ -278,6 +278,44 @@ def test_an_unlinked_open_file_stays_usable(mounted):
     assert "tmpfile" not in os.listdir(path)
 
 
+def test_appends_and_write_only_opens_keep_the_data_with_the_writeback_cache(mounted):
+    graph, path, _ = mounted
+    with open(os.path.join(path, "keep"), "ab") as f:  # a lower file, appended: copy-up, then the end
+        f.write(b"-more")
+    fd = os.open(os.path.join(path, "f"), os.O_WRONLY)  # write-only, mid-page: the kernel reads the page
+    try:
+        os.pwrite(fd, b"F", 0)
+    finally:
+        os.close(fd)
+    with open(os.path.join(path, "new"), "ab") as f:
+        f.write(b"one")
+    with open(os.path.join(path, "new"), "ab") as f:
+        f.write(b"two")
+    subprocess.run(["sh", "-c", "echo 3 > /proc/sys/vm/drop_caches"], check=True)  # read back from the server
+    assert [open(os.path.join(path, n), "rb").read() for n in ("keep", "f", "new")] == [b"k-more", b"F", b"onetwo"]
+
+
+def test_storage_options_reach_the_serving_process(tmp_path):
+    g = open_graph("fuse-overlay", str(tmp_path / "root"), {"fuse-overlay.writeback": "false",
+                                                             "fuse-overlay.cache_timeout": "2"})
+    try:
+        assert dict(g.status())["Serve Options"] == "writeback=false fast_loop=true cache_timeout=2 read_ahead_kb=1024"
+        base_with_files(g)
+        g.create_rw("c", "base")
+        g.mount("c")
+        with open(f"/proc/{server_pid(g, 'c')}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert b"--no-writeback" in argv and argv[argv.index(b"--timeout") + 1] == b"2.0"
+        g.unmount("c")
+    finally:
+        g.cleanup()
+
+
+def test_unknown_storage_option_is_refused(tmp_path):
+    with pytest.raises(Exception, match="unknown storage option fuse-overlay.bogus"):
+        open_graph("fuse-overlay", str(tmp_path / "root"), {"fuse-overlay.bogus": "1"})
+
+
 def test_inode_numbers_are_stable_per_path(mounted):
     graph, path, _ = mounted
     before = {name: os.lstat(os.path.join(path, name)).st_ino for name in os.listdir(path)}

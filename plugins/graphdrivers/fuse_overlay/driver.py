@@ -42,6 +42,7 @@ import time
 
 from berth.driverkit import DriverError, InvalidArgument, hookimpl, read_text, remove_path
 from berth.plugins.graphdrivers.fsinfo import backing_fs_name
+from berth.plugins.graphdrivers.fuse_overlay import options as serve_options
 from berth.plugins.graphdrivers.mounts import sys_umount
 from berth.plugins.graphdrivers.overlay_layers import OverlayLayerStore
 from berth.plugins.graphdrivers.whiteout import is_opaque, set_opaque
@@ -105,9 +106,7 @@ class FuseOverlayDriver(OverlayLayerStore):
     # -- set-up ------------------------------------------------------------------------------
 
     def __init__(self, root: str, options: dict | None = None):
-        unknown = sorted(set(options or {}))
-        if unknown:
-            raise InvalidArgument(f"fuse-overlay: unknown storage option(s) {', '.join(unknown)}; it takes none yet")
+        self.serve_options = serve_options.parse(options)
         super().__init__(root)
         self.cleanup_leftovers(sys_umount)
         self._clear_dead_mounts()
@@ -153,6 +152,7 @@ class FuseOverlayDriver(OverlayLayerStore):
                    "--work", os.path.join(layer_dir, "work"), "--pid-file", pid_file]
         for lower_dir in self.lower_dirs(layer_id):
             command += ["--lower", lower_dir]
+        command += self.serve_options.args()
         rfd, wfd = os.pipe()
         try:
             with open(os.path.join(layer_dir, "serve.log"), "ab") as log:
@@ -212,6 +212,7 @@ class FuseOverlayDriver(OverlayLayerStore):
         return [
             ("Backing Filesystem", backing_fs_name(self.root)),
             ("Mount Program", f"python -m {SERVE_MODULE} (pyfuse3 {version})"),
+            ("Serve Options", self.serve_options.describe()),
             ("Native Overlay Diff", "true"),
             ("Active Mounts", str(len(self._our_mounts()))),
         ]

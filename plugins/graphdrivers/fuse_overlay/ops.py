@@ -45,9 +45,11 @@ class UnionOperations(pyfuse3.Operations):
     supports_dot_lookup = True
     enable_writeback_cache = False
 
-    def __init__(self, union: Union):
+    def __init__(self, union: Union, timeout: float = _TIMEOUT, writeback: bool = False):
         super().__init__()
         self.u = union
+        self.timeout = timeout
+        self.enable_writeback_cache = writeback  # read by pyfuse3.init
         self._files: dict[int, int] = {}  # fh -> backing fd
         self._file_nodes: dict[int, Node] = {}  # fh -> the node it was opened on
         self._dirs: dict[int, tuple[Node, list[tuple[bytes, Node]] | None]] = {}
@@ -61,13 +63,18 @@ class UnionOperations(pyfuse3.Operations):
             raise FsError(errno.ESTALE)
         return node
 
+    def _open_fd(self, node: Node, fh: int | None = None) -> int:
+        """A descriptor this process holds open on ``node`` (``fh``'s when it is one); ESTALE without one."""
+        if fh is not None and self._file_nodes.get(fh) is node:
+            return self._files[fh]
+        for other, opened in self._file_nodes.items():
+            if opened is node:
+                return self._files[other]
+        raise FsError(errno.ESTALE)
+
     def _stat(self, node: Node) -> os.stat_result:
         if node.parent is None and node is not self.u.root:
-            # Unlinked while open (a temp file): only its open descriptors reach it
-            for fh, opened in self._file_nodes.items():
-                if opened is node:
-                    return os.fstat(self._files[fh])
-            raise FsError(errno.ESTALE)
+            return os.fstat(self._open_fd(node))  # unlinked while open (a temp file)
         return self.u.lstat(node)
 
     def _attr(self, node: Node, st: os.stat_result | None = None) -> pyfuse3.EntryAttributes:
@@ -75,8 +82,8 @@ class UnionOperations(pyfuse3.Operations):
         attr = pyfuse3.EntryAttributes()
         attr.st_ino = node.ino
         attr.generation = 0
-        attr.entry_timeout = _TIMEOUT
-        attr.attr_timeout = _TIMEOUT
+        attr.entry_timeout = self.timeout
+        attr.attr_timeout = self.timeout
         attr.st_mode = st.st_mode
         # A merged directory's link count is not its upper copy's; 1 tells find(1) "unknown"
         attr.st_nlink = 1 if node.is_dir and len(self.u.dirs(node)) > 1 else st.st_nlink
@@ -114,6 +121,15 @@ class UnionOperations(pyfuse3.Operations):
         gid = pst.st_gid if pst.st_mode & stat.S_ISGID else ctx.gid
         return self.u.path(0, join(parent.rel(), name)), ctx.uid, gid, was_whiteout
 
+    def _backing_flags(self, flags: int) -> int:
+        """Open flags for the backing file: with the writeback cache the kernel reads pages of files
+        opened write-only (to fill partial pages) and places appends itself."""
+        if self.enable_writeback_cache:
+            if flags & os.O_ACCMODE == os.O_WRONLY:
+                flags = (flags & ~os.O_ACCMODE) | os.O_RDWR
+            flags &= ~os.O_APPEND
+        return flags | os.O_CLOEXEC
+
     def _new_fh(self) -> int:
         fh = self._next_fh
         self._next_fh += 1
@@ -127,7 +143,7 @@ class UnionOperations(pyfuse3.Operations):
         if child is None:
             attr = pyfuse3.EntryAttributes()
             attr.st_ino = 0  # a negative entry the kernel may cache
-            attr.entry_timeout = _TIMEOUT
+            attr.entry_timeout = self.timeout
             return attr
         return self._entry(child)
 
@@ -143,29 +159,33 @@ class UnionOperations(pyfuse3.Operations):
     async def setattr(self, inode, attr, fields, fh, ctx):
         node = self._node(inode)
         if node.parent is None and node is not self.u.root:
-            if fh is not None and fh in self._files and fields.update_size:
-                os.ftruncate(self._files[fh], attr.st_size)  # an unlinked open file: only its size can change
-                return self._attr(node)
-            raise FsError(errno.ESTALE)
-        self.u.copy_up(node)
-        path = self.u.backing(node)
+            where: int | bytes = self._open_fd(node, fh)  # unlinked while open: only its descriptors reach it
+        else:
+            self.u.copy_up(node)
+            where = self.u.backing(node)
+        self._set(where, node, attr, fields, self._files.get(fh) if fh is not None else None)
+        return self._attr(node)
+
+    @staticmethod
+    def _set(where: int | bytes, node: Node, attr, fields, fd: int | None) -> None:
+        """Apply the fields of a setattr to ``where``, a backing path or an open descriptor of it.
+
+        With the writeback cache the kernel also sends the times it keeps (on close, on
+        fsync), for unlinked open files too.
+        """
+        nofollow = {} if isinstance(where, int) else {"follow_symlinks": False}
         if fields.update_size:
-            if fh is not None and fh in self._files:
-                os.ftruncate(self._files[fh], attr.st_size)
-            else:
-                os.truncate(path, attr.st_size)
+            os.truncate(fd if fd is not None else where, attr.st_size)
         if fields.update_uid or fields.update_gid:
-            uid = attr.st_uid if fields.update_uid else -1
-            gid = attr.st_gid if fields.update_gid else -1
-            os.chown(path, uid, gid, follow_symlinks=False)
+            os.chown(where, attr.st_uid if fields.update_uid else -1, attr.st_gid if fields.update_gid else -1,
+                     **nofollow)
         if fields.update_mode and not stat.S_ISLNK(attr.st_mode or node.fmt):
-            os.chmod(path, stat.S_IMODE(attr.st_mode))
+            os.chmod(where, stat.S_IMODE(attr.st_mode))
         if fields.update_atime or fields.update_mtime:
-            st = os.lstat(path)
+            st = os.stat(where, **nofollow)
             atime = attr.st_atime_ns if fields.update_atime else st.st_atime_ns
             mtime = attr.st_mtime_ns if fields.update_mtime else st.st_mtime_ns
-            os.utime(path, ns=(atime, mtime), follow_symlinks=False)
-        return self._attr(node)
+            os.utime(where, ns=(atime, mtime), **nofollow)
 
     @_errors
     async def readlink(self, inode, ctx):
@@ -229,7 +249,7 @@ class UnionOperations(pyfuse3.Operations):
     async def create(self, parent_inode, name, mode, flags, ctx):
         parent = self._node(parent_inode)
         path, uid, gid, _ = self._prepare_create(parent, name, ctx)
-        fd = os.open(path, (flags & ~os.O_TRUNC) | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, stat.S_IMODE(mode))
+        fd = os.open(path, self._backing_flags(flags & ~os.O_TRUNC) | os.O_CREAT | os.O_EXCL, stat.S_IMODE(mode))
         try:
             os.fchown(fd, uid, gid)
         except BaseException:
@@ -324,7 +344,7 @@ class UnionOperations(pyfuse3.Operations):
         node = self._node(inode)
         if flags & (os.O_WRONLY | os.O_RDWR) or flags & os.O_TRUNC:
             self.u.copy_up(node)
-        fd = os.open(self.u.backing(node), (flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY)) | os.O_CLOEXEC)
+        fd = os.open(self.u.backing(node), self._backing_flags(flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY)))
         fh = self._new_fh()
         self._files[fh] = fd
         self._file_nodes[fh] = node

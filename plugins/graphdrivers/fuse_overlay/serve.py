@@ -3,7 +3,9 @@
 Started by the driver as::
 
     python -m berth.plugins.graphdrivers.fuse_overlay.serve MERGED --upper DIFF --work WORK
-        [--lower DIR]... --ready-fd N --pid-file FILE
+        [--lower DIR]... --ready-fd N --pid-file FILE [LEVERS]
+
+(LEVERS: the flags :mod:`.options` makes of the driver's storage options.)
 
 It forks once and the parent exits, so the server is no child of berthd and lives
 on in its own session when berthd stops (the FUSE mount outlives the daemon,
@@ -22,6 +24,7 @@ import os
 import signal
 import sys
 
+READ_AHEAD_KB = 1024  # the most one FUSE request carries (libfuse: 256 pages)
 MOUNT_OPTIONS = ("fsname=berth-fuse-overlay", "subtype=berth-fuse-overlay", "allow_other", "default_permissions",
                  "dev", "suid")
 
@@ -35,6 +38,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ready-fd", type=int, default=-1, help="write 'ready' or 'error: ...' here, then close it")
     parser.add_argument("--pid-file", default="", help="write the serving process's pid here")
     parser.add_argument("--foreground", action="store_true", help="do not fork (for debugging)")
+    # the levers of options.py (the driver passes its storage options here)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds the kernel may cache entries and attributes")
+    parser.add_argument("--writeback", action=argparse.BooleanOptionalAction, default=True,
+                        help="let the kernel cache writes (FUSE writeback cache)")
+    parser.add_argument("--fast-loop", action=argparse.BooleanOptionalAction, default=True,
+                        help="wait for requests in poll(2), not in a trio scheduler round (see fastloop.py)")
+    parser.add_argument("--read-ahead-kb", type=int, default=READ_AHEAD_KB,
+                        help="the mount's readahead, the largest read the kernel sends (0: the kernel's default)")
     return parser.parse_args(argv)
 
 
@@ -57,6 +68,41 @@ def _write_pid(path: str) -> None:
     os.replace(tmp, path)
 
 
+def _set_read_ahead(mountpoint: str, kib: int) -> None:
+    """Let the kernel send reads of up to ``kib`` KiB (it sends 128 KiB, its default readahead, otherwise).
+
+    The limit is the FUSE mount's readahead, in /sys/class/bdi/<its device>/read_ahead_kb;
+    libfuse takes requests of up to 1 MiB (max_pages 256). The device comes from
+    mountinfo: stat(2) on our own mount (realpath too) would wait for this very process.
+    """
+    parent, name = os.path.split(os.path.abspath(mountpoint))
+    real = os.path.join(os.path.realpath(parent), name)
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        devices = [line.split(" ")[2] for line in f if line.split(" ")[4].replace("\\040", " ") == real]
+    if not devices:
+        return
+    try:
+        with open(f"/sys/class/bdi/{devices[-1]}/read_ahead_kb", "w", encoding="ascii") as f:
+            f.write(str(kib))
+    except OSError as exc:  # not fatal: reads stay at 128 KiB
+        print(f"fuse-overlay: cannot raise the readahead of {mountpoint}: {exc}", file=sys.stderr)
+
+
+def _tune(args: argparse.Namespace, pyfuse3) -> int:
+    """Apply the mounted session's levers (readahead, fast loop); how many pyfuse3 worker tasks to run."""
+    if args.read_ahead_kb:
+        _set_read_ahead(args.mountpoint, args.read_ahead_kb)
+    if not args.fast_loop:
+        return 8  # handlers never suspend, so more tasks only queue in trio
+    from berth.plugins.graphdrivers.fuse_overlay import fastloop
+
+    why_not = fastloop.install(pyfuse3)
+    if why_not:
+        print(f"fuse-overlay: no fast loop: {why_not}", file=sys.stderr)
+        return 8
+    return 1
+
+
 def serve(args: argparse.Namespace) -> int:
     """Mount the union at ``args.mountpoint`` and serve it until it is unmounted."""
     import pyfuse3
@@ -67,12 +113,13 @@ def serve(args: argparse.Namespace) -> int:
 
     # Modes and owners are set explicitly by the handlers; our umask must not bite.
     os.umask(0)
-    ops = UnionOperations(Union(args.upper, args.lower, args.work))
+    ops = UnionOperations(Union(args.upper, args.lower, args.work), timeout=args.timeout, writeback=args.writeback)
     try:
         pyfuse3.init(ops, args.mountpoint, set(MOUNT_OPTIONS))
     except Exception as exc:
         _tell(args.ready_fd, f"error: cannot mount FUSE at {args.mountpoint}: {exc}")
         return 1
+    tasks = _tune(args, pyfuse3)
     _tell(args.ready_fd, "ready")
     if args.ready_fd >= 0:
         os.close(args.ready_fd)
@@ -90,7 +137,7 @@ def serve(args: argparse.Namespace) -> int:
                         return
 
             nursery.start_soon(on_signals)
-            await pyfuse3.main(max_tasks=8)
+            await pyfuse3.main(max_tasks=tasks)
             nursery.cancel_scope.cancel()
 
     try:
