@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from berth.errors import InvalidArgument
+from berth.driverkit import InvalidArgument
 
 PREFIX = "fuse-overlay."
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
