@@ -33,6 +33,9 @@ def setup_bench(p: "argparse.ArgumentParser") -> None:
     storage.add_argument("--quick", action="store_true", help="tiny sizes, 2 repetitions, no warm-up: a smoke run")
     storage.add_argument("--repeat", type=int, help="measured repetitions (default 5, 2 with --quick)")
     storage.add_argument("--warmup", type=int, help="repetitions run first and discarded (default 1, 0 with --quick)")
+    storage.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                         help="change one size of the run (repeatable), e.g. storm_files=10000 or big_mib=256; "
+                              "results.json's settings list them all")
     storage.add_argument("--seed", type=int, default=1, help="seed of the generated data (default: %(default)s)")
     storage.add_argument("--root", default="/var/tmp",
                          help="where the fresh roots go: the filesystem measured (default: %(default)s)")

@@ -46,6 +46,18 @@ def test_quick_settings_are_small_and_overridable():
     assert Settings.make(False, 9, 3, 1, False).repeat == 9
 
 
+def test_size_options_change_single_sizes_of_the_run():
+    settings = Settings.make(False, None, None, 1, True, ["storm_files=5000", "big_mib=64"])
+    assert (settings.sizes.storm_files, settings.sizes.big_mib, settings.sizes.tree_files) == (5000, 64, 10_000)
+
+
+@pytest.mark.parametrize("item, message", [("nosuch=1", "unknown size 'nosuch'.*storm_files"),
+                                           ("big_mib=0", "at least 1"), ("big_mib", "at least 1")])
+def test_bad_size_options_are_refused(item, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.make(True, None, None, 1, True, [item])
+
+
 class _Spec:
     @hookspec(firstresult=True)
     def graph_mount(self, layer_id: str) -> str:

@@ -46,8 +46,8 @@ def run(opts) -> int:
     if drop and machine.can_drop_caches():
         print(f"berth bench storage: {machine.can_drop_caches()}; pass --no-drop-caches", file=sys.stderr)
         return 125
-    settings = Settings.make(opts.quick, opts.repeat, opts.warmup, opts.seed, drop)
     try:
+        settings = Settings.make(opts.quick, opts.repeat, opts.warmup, opts.seed, drop, opts.size)
         chosen = workloads.select(settings.sizes, opts.workloads)
         old = output.load_json(opts.compare) if opts.compare else None
     except (ValueError, OSError) as exc:

@@ -1,4 +1,5 @@
-"""The sizes, repetitions and seed of one run: the full research run, or ``--quick``.
+"""The sizes, repetitions and seed of one run: the full research run, or ``--quick``, each size
+changeable with ``--size NAME=N``.
 
 Every number that shapes a measurement lives here and is written into the results,
 so a run can be repeated (same seed, same sizes: the same bytes on disk).
@@ -44,10 +45,27 @@ class Settings:
     quick: bool = False
 
     @classmethod
-    def make(cls, quick: bool, repeat: int | None, warmup: int | None, seed: int, drop_caches: bool) -> "Settings":
+    def make(cls, quick: bool, repeat: int | None, warmup: int | None, seed: int, drop_caches: bool,
+             sizes: list[str] = ()) -> "Settings":
+        """The run's settings; ``sizes``: ``NAME=N`` overrides of the (full or quick) sizes."""
         base = cls(sizes=QUICK, repeat=2, warmup=0, quick=True) if quick else cls()
         return replace(base, repeat=base.repeat if repeat is None else repeat,
-                       warmup=base.warmup if warmup is None else warmup, seed=seed, drop_caches=drop_caches)
+                       warmup=base.warmup if warmup is None else warmup, seed=seed, drop_caches=drop_caches,
+                       sizes=replace(base.sizes, **parse_sizes(sizes)))
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def parse_sizes(items: list[str]) -> dict[str, int]:
+    """``NAME=N`` items as Sizes fields; ValueError naming the known sizes for anything else."""
+    known = list(Sizes.__dataclass_fields__)
+    out: dict[str, int] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in known:
+            raise ValueError(f"unknown size {name!r} in --size {item}; sizes: {', '.join(known)}")
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"--size {item}: the size must be a whole number of at least 1")
+        out[name] = int(value)
+    return out
