@@ -168,11 +168,11 @@ def _initial_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _extract_plugin_context(context: BinaryIO, work: str) -> dict[str, Any]:
-    """Unpack the upload (plain or gzip tar) into ``work``; returns the parsed config.json."""
-    from berth.images.digest import uncompressed
+    """Unpack the upload (plain, gzip or zstd tar) into ``work``; returns the parsed config.json."""
+    from berth.images.compression import decompressed
     from berth.images.tarsafe import extract_tree
 
-    extract_tree(uncompressed(context), work)  # refuses what is not a tar, and paths leaving ``work``
+    extract_tree(decompressed(context), work)  # refuses what is not a tar, and paths leaving ``work``
     try:
         with open(os.path.join(work, "config.json"), encoding="utf-8") as f:
             config = json.load(f)

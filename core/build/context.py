@@ -80,13 +80,13 @@ def extract_context(stream: BinaryIO, tmp_dir: str, dockerfile: str | None) -> B
     """Unpack the context tar ``stream`` under ``tmp_dir`` and read its Dockerfile."""
     import tempfile
 
-    from berth.images.digest import uncompressed
+    from berth.images.compression import decompressed
     from berth.images.tarsafe import extract_tree
 
     os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
     root = tempfile.mkdtemp(prefix="build-", dir=tmp_dir)
     try:
-        extract_tree(uncompressed(stream), root)
+        extract_tree(decompressed(stream), root)
         name = _clean_rel(dockerfile or DEFAULT_DOCKERFILE, "Dockerfile")
         path = os.path.join(root, name)
         if not os.path.isfile(path) and not dockerfile:

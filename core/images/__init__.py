@@ -5,6 +5,7 @@
 * ``blobs``      the content store (<data-root>/image/blobs/sha256/<hex>)
 * ``reference``  parsing and Docker-style normalisation of ``repo:tag`` / ``repo@digest``
 * ``digest``     hashing streams while they are applied; chain IDs
+* ``compression`` gzip (ISA-L) and zstd layers, recognised by their first bytes
 * ``tarsafe``    safe streaming extraction of layer tars (whiteouts through a handler)
 * ``tarread``    reading untrusted tar streams: header limits, names, owners, times
 * ``unpacked``   an image archive unpacked for ``load``, its digest-named blobs checked

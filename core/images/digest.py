@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 from typing import BinaryIO, Callable
@@ -47,14 +46,6 @@ class DigestReader(io.RawIOBase):
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
-
-
-def uncompressed(stream: BinaryIO) -> BinaryIO:
-    """``stream`` itself for a plain tar, or a decompressing view of it when it is gzip."""
-    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-    return buffered  # type: ignore[return-value]
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -26,6 +26,8 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+from berth import fsutil
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -91,16 +93,29 @@ class MetadataDB:
                 )
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction, committed on success and rolled back on any error."""
+    def tx(self, durable: bool | None = None) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction, committed on success and rolled back on any error.
+
+        The commit waits for the disk (synchronous=FULL) unless ``durable`` is False or,
+        when it is None, inside :func:`berth.fsutil.deferred_sync`: then it is ordered in
+        the WAL but flushed only by the next durable commit or syncfs (synchronous=NORMAL).
+        """
+        if durable is None:
+            durable = fsutil.durable()
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous=FULL")
 
     def query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
         """A read outside any explicit transaction (each statement sees a consistent snapshot)."""

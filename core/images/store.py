@@ -28,7 +28,8 @@ from berth.errors import Conflict, DriverError, InvalidArgument, NotFound
 from berth.fsutil import remove_path
 from berth.images import reference as refs
 from berth.images.blobs import BlobStore
-from berth.images.digest import DigestReader, chain_id as make_chain_id, uncompressed
+from berth.images.compression import decompressed
+from berth.images.digest import DigestReader, chain_id as make_chain_id
 from berth.images.initlayer import init_layer_id, write_placeholders
 from berth.images.metadata import MetadataDB
 from berth.images.pipestream import producer_stream
@@ -167,7 +168,7 @@ class ImageStore:
         return _layer(rows[0])
 
     def add_layer(self, parent_chain: str | None, tar_stream: BinaryIO) -> Layer:
-        """Apply a layer tar (plain or gzip) on top of ``parent_chain``; return the stored layer.
+        """Apply a layer tar (plain, gzip or zstd) on top of ``parent_chain``; return the stored layer.
 
         The diff ID is computed while the graph driver applies the stream. Adding a
         layer that already exists (same chain ID) returns the existing one.
@@ -180,14 +181,15 @@ class ImageStore:
         started = time.monotonic()
         parent = self.get_layer(parent_chain) if parent_chain else None
         cache_id = secrets.token_hex(32)
-        with self.db.tx() as db:
+        # durable even when the rest is deferred: a graph layer must never reach the disk unlisted
+        with self.db.tx(durable=True) as db:
             db.execute("INSERT INTO pending (cache_id, started) VALUES (?, ?)", (cache_id, _now()))
         created = False
         try:
             self.graph.create(cache_id, parent.cache_id if parent else None)
             created = True
             recorder = Recorder()
-            reader = DigestReader(uncompressed(tar_stream), on_data=recorder.feed)
+            reader = DigestReader(decompressed(tar_stream), on_data=recorder.feed)
             size = self.graph.apply_diff(cache_id, parent.cache_id if parent else None, reader)
             reader.drain()
             diff_id = reader.digest

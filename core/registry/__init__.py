@@ -6,8 +6,9 @@ Modules, in the order a pull uses them:
 * ``transport``  aiohttp to one registry: https/http choice, 401 challenges, retries
 * ``auth``       credentials, WWW-Authenticate parsing, X-Registry-Auth
 * ``manifest``   media types, manifests and indexes, platform selection
-* ``blobs``      verified blob downloads, decompression (gzip, zstd, none)
-* ``pull``       manifest -> config -> concurrent layer downloads -> image store
+* ``blobs``      blob downloads hashed as they stream, resumed after breaks
+* ``spool``      a blob in flight between its download and the layer's extraction
+* ``pull``       manifest -> config -> every layer in flight, extracted as it arrives, in chain order
 * ``push``       layer existence checks, cross-repository mounts, uploads, manifest put
 * ``transfer``   what a pull and a push share: options, session, progress, temp dir, transfer slots
 * ``search``     Docker Hub v1 search, or the v2 catalog filtered by the term

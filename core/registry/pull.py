@@ -20,24 +20,25 @@ files and the layers this pull added, and stores no image.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from berth import crashpoints, log
 from berth.errors import InvalidArgument, NotFound
-from berth.fsutil import remove_path
+from berth.fsutil import deferred_sync, sync_filesystem
 from berth.images.digest import chain_id as make_chain_id
 from berth.registry import auth, blobs, manifest
 from berth.registry import reference as refs
 from berth.registry.distmeta import BlobRecord
-from berth.registry.errors import DigestMismatch, RegistryError, RegistryNotFound, Unauthorized
+from berth.registry.errors import DigestMismatch, RegistryError, RegistryNotFound, Transient, Unauthorized
 from berth.registry.progress import short_id
+from berth.registry.spool import BlobSpool, SpoolReader
 from berth.registry.transfer import Transfer, TransferOptions
 from berth.registry.transport import Registry
 
@@ -49,6 +50,17 @@ MAX_CONFIG = 8 << 20
 class PullOptions(TransferOptions):
     platform: str | None = None
     max_concurrent_downloads: int = 3  # Docker's default
+
+
+@dataclass
+class _LayerJob:
+    """One layer a pull fetches: what to download, what it must hash to, where it goes, and its blob in flight."""
+
+    desc: manifest.Descriptor
+    diff_id: str
+    parent: str | None  # chain ID of the layer below
+    spool: BlobSpool
+    download: asyncio.Task = field(default=None)  # type: ignore[assignment]
 
 
 @dataclass
@@ -111,7 +123,33 @@ class Puller(Transfer):
     async def pull(self, ref: refs.Reference) -> PullResult:
         registry = self.registry(refs.api_host(ref))
         scopes = (auth.scope(ref.path, ("pull",)),)
-        wanted = manifest.parse_platform(self.options.platform)
+        started = time.monotonic()
+        parsed, top_digest = await self._manifest(registry, ref, scopes)
+        config_raw = await fetch_small_blob(registry, ref.path, parsed.config, scopes)
+        config = _check_config(config_raw, parsed, ref, manifest.parse_platform(self.options.platform)
+                               if self.options.platform else None)
+        self.phases.span("resolve", started)
+        diff_ids: list[str] = config["rootfs"]["diff_ids"]
+        chains: list[str] = []
+        for diff_id in diff_ids:
+            chains.append(make_chain_id(chains[-1] if chains else None, diff_id))
+        image_id = "sha256:" + hashlib.sha256(config_raw).hexdigest()
+        tag_ref = str(ref) if ref.tag else None
+        existed = self._image_exists(image_id)
+        previous = self._resolve(tag_ref) if tag_ref else None
+
+        layers = await self._fetch_layers(registry, ref, parsed.layers, diff_ids, chains, scopes)
+        image = await self._commit(ref, config_raw, layers, tag_ref, top_digest, synced=existed)
+        self.progress.status(f"Digest: {ref.digest or top_digest}", detail=False)
+        downloaded = not (existed and (tag_ref is None or previous == image.id))
+        shown = str(ref)
+        self.progress.status(("Status: Downloaded newer image for " if downloaded else
+                              "Status: Image is up to date for ") + shown, detail=False)
+        return PullResult(image, ref.digest or top_digest, ref, downloaded)
+
+    async def _manifest(self, registry: Registry, ref: refs.Reference,
+                        scopes: tuple[str, ...]) -> tuple[manifest.ImageManifest, str]:
+        """The image manifest for this platform (through an index when there is one), and the top digest."""
         try:
             body, ctype, top_digest = await fetch_manifest(registry, ref.path, refs.manifest_reference(ref), scopes)
         except RegistryNotFound:
@@ -124,38 +162,30 @@ class Puller(Transfer):
         self.progress.status(f"Pulling from {ref.path}", id=ref.tag or ref.digest, detail=False)
         parsed = manifest.parse(body, ctype)
         if isinstance(parsed, manifest.Index):
-            chosen = manifest.select(parsed, wanted)
+            chosen = manifest.select(parsed, manifest.parse_platform(self.options.platform))
             body, ctype, _ = await fetch_manifest(registry, ref.path, chosen.digest, scopes)
             parsed = manifest.parse(body, ctype or chosen.media_type)
             if isinstance(parsed, manifest.Index):
                 raise InvalidArgument(f"{ref}: the manifest list entry {chosen.digest} is itself an index; "
                                       f"nested indexes are not supported")
-        config_raw = await fetch_small_blob(registry, ref.path, parsed.config, scopes)
-        config = _check_config(config_raw, parsed, ref, wanted if self.options.platform else None)
-        diff_ids: list[str] = config["rootfs"]["diff_ids"]
-        chains: list[str] = []
-        for diff_id in diff_ids:
-            chains.append(make_chain_id(chains[-1] if chains else None, diff_id))
-        image_id = "sha256:" + hashlib.sha256(config_raw).hexdigest()
-        tag_ref = str(ref) if ref.tag else None
-        existed = self._image_exists(image_id)
-        previous = self._resolve(tag_ref) if tag_ref else None
+        return parsed, top_digest
 
-        layers = await self._fetch_layers(registry, ref, parsed.layers, diff_ids, chains, scopes)
-        if not existed:
-            # the extracted files are only in the page cache: flush them before the image record
-            # commits, so a crash never leaves an image whose layers are empty or torn
+    async def _commit(self, ref: refs.Reference, config_raw: bytes, layers: list[Any], tag_ref: str | None,
+                      top_digest: str, synced: bool) -> Any:
+        """Record the image (after its layers are on disk), its tag and ``repo@digest``."""
+        if not synced:
+            # The one flush of a pull: the extracted files, the layers' records and tar-splits were
+            # written without fsync; one syncfs(2) makes them durable before the image record commits,
+            # so a crash never leaves an image whose layers are empty or torn.
+            started = time.monotonic()
             await asyncio.to_thread(sync_filesystem, self.store.root)
+            self.phases.span("sync", started)
+        started = time.monotonic()
         image = await asyncio.to_thread(self.store.create_image, config_raw, layers, tag_ref)
-        repo_digest = refs.repo_digest(ref, ref.digest or top_digest)
-        await asyncio.to_thread(self.store.tag, image.id, repo_digest)
+        await asyncio.to_thread(self.store.tag, image.id, refs.repo_digest(ref, ref.digest or top_digest))
         image = await asyncio.to_thread(self.store.get, image.id)
-        self.progress.status(f"Digest: {ref.digest or top_digest}", detail=False)
-        downloaded = not (existed and (tag_ref is None or previous == image.id))
-        shown = str(ref)
-        self.progress.status(("Status: Downloaded newer image for " if downloaded else
-                              "Status: Image is up to date for ") + shown, detail=False)
-        return PullResult(image, ref.digest or top_digest, ref, downloaded)
+        self.phases.span("commit", started)
+        return image
 
     # -- layers -------------------------------------------------------------
 
@@ -168,74 +198,81 @@ class Puller(Transfer):
             self.progress.status("Already exists" if i < first_missing else "Pulling fs layer", short_id(desc.digest))
         if first_missing == len(chains):
             return present  # type: ignore[return-value]
-        compressions = [manifest.layer_compression(d.media_type) for d in descs]
         semaphore = asyncio.Semaphore(self.options.max_concurrent_downloads)
-        tasks = {i: asyncio.create_task(self._download(registry, ref, descs[i], compressions[i], semaphore, scopes))
-                 for i in range(first_missing, len(descs))}
-        layers: list[Any] = present[:first_missing]
-        added: list[str] = []
+        jobs = [_LayerJob(descs[i], diff_ids[i], chains[i - 1] if i else None, BlobSpool(self.tmp_dir))
+                for i in range(first_missing, len(descs))]
+        for job in jobs:  # every layer in flight at once (up to the slots); applied base first below
+            job.download = asyncio.create_task(self._download(registry, ref, job, semaphore, scopes))
+        added: list[Any] = []
+        applying = asyncio.create_task(self._apply_in_order(registry, ref, jobs, added))
         try:
-            for i in range(first_missing, len(descs)):
-                got = await _in_order(tasks[i], tasks.values())
-                layer = await self._apply(ref, descs[i], got, compressions[i], diff_ids[i],
-                                          chains[i - 1] if i else None)
-                added.append(layer.chain_id)
-                layers.append(layer)
-                self.meta.add(BlobRecord(layer.diff_id, descs[i].digest, descs[i].media_type, descs[i].size,
-                                         registry.host, ref.path))
-                crashpoints.reached("pull.between_blobs")
+            await _first_failure(applying, [job.download for job in jobs])
+            return present[:first_missing] + added
         except BaseException:
-            for task in tasks.values():
-                task.cancel()
-            results = await asyncio.gather(*tasks.values(), return_exceptions=True)
-            for result in results:
-                if isinstance(result, blobs.Downloaded):
-                    remove_path(result.path)
-            await asyncio.to_thread(self._discard, added)
+            for job in jobs:
+                job.spool.abort(Transient("the pull stopped"))  # a waiting extraction wakes up and ends
+                job.download.cancel()
+            # the extraction thread cannot be cancelled: wait for it before its layer is removed
+            await asyncio.gather(applying, *(job.download for job in jobs), return_exceptions=True)
+            await asyncio.to_thread(self._discard, [layer.chain_id for layer in added])
             raise
-        return layers
+        finally:
+            for job in jobs:
+                job.spool.close()
 
-    async def _download(self, registry: Registry, ref: refs.Reference, desc: manifest.Descriptor,
-                        compression: str, semaphore: asyncio.Semaphore, scopes: tuple[str, ...]) -> blobs.Downloaded:
-        sid = short_id(desc.digest)
+    async def _download(self, registry: Registry, ref: refs.Reference, job: _LayerJob, semaphore: asyncio.Semaphore,
+                        scopes: tuple[str, ...]) -> None:
+        sid = short_id(job.desc.digest)
         async with self.slot(semaphore, sid):
-            got = await blobs.fetch_blob(registry, ref.path, desc, self.tmp_dir, compression,
-                                         lambda n, total: self.progress.bytes("Downloading", sid, n, total), scopes)
+            started = time.monotonic()
+            await blobs.stream_blob(registry, ref.path, job.desc, job.spool,
+                                    lambda n, total: self.progress.bytes("Downloading", sid, n, total), scopes)
+            self.phases.span("download", started)
         self.progress.status("Verifying Checksum", sid)
         self.progress.status("Download complete", sid)
-        return got
 
-    async def _apply(self, ref: refs.Reference, desc: manifest.Descriptor, got: blobs.Downloaded, compression: str,
-                     diff_id: str, parent: str | None) -> Any:
-        sid = short_id(desc.digest)
+    async def _apply_in_order(self, registry: Registry, ref: refs.Reference, jobs: list[_LayerJob],
+                              added: list[Any]) -> None:
+        """Apply the layers base first, each reading its blob while it downloads; ``added`` grows as they land."""
+        for job in jobs:
+            added.append(await self._apply(ref, job))
+            crashpoints.reached("pull.between_blobs")
+        await asyncio.to_thread(self.meta.add, *(
+            BlobRecord(layer.diff_id, job.desc.digest, job.desc.media_type, job.desc.size, registry.host, ref.path)
+            for layer, job in zip(added, jobs)))
+
+    async def _apply(self, ref: refs.Reference, job: _LayerJob) -> Any:
+        sid = short_id(job.desc.digest)
+        loop = asyncio.get_running_loop()
+
+        def on_read(n: int) -> None:
+            loop.call_soon_threadsafe(self.progress.bytes, "Extracting", sid, n, job.desc.size)
+            if n >= job.desc.size // 2:
+                crashpoints.reached("pull.mid_layer")
+
+        started = time.monotonic()
         try:
-            actual = got.diff_id or await asyncio.to_thread(blobs.uncompressed_digest, got.path, compression)
-            if actual != diff_id:
-                raise DigestMismatch(f"layer {desc.digest} of {ref.repository} does not match the image config: "
-                                     f"its uncompressed content hashes to {actual}, the config says {diff_id}; "
-                                     f"nothing was stored")
-            loop = asyncio.get_running_loop()
-
-            def on_bytes(n: int) -> None:
-                loop.call_soon_threadsafe(self.progress.bytes, "Extracting", sid, n, got.size)
-                if n >= got.size // 2:
-                    crashpoints.reached("pull.mid_layer")
-
-            def apply() -> Any:
-                with blobs.open_uncompressed(got.path, compression, on_bytes) as stream:
-                    return self.store.add_layer(parent, stream)
-
-            layer = await asyncio.to_thread(apply)
-            if layer.diff_id != diff_id:
-                await asyncio.to_thread(self._discard, [layer.chain_id])
-                raise DigestMismatch(f"layer {desc.digest} of {ref.repository} was applied with diff ID "
-                                     f"{layer.diff_id}, the config says {diff_id}; nothing was stored")
-        finally:
-            remove_path(got.path)
+            layer = await asyncio.to_thread(self._add_layer, job.parent, SpoolReader(job.spool, on_read))
+        except InvalidArgument:
+            # unreadable bytes may just be corrupted ones: the digest, once all are in, says which
+            await asyncio.wait([job.download])
+            if not job.download.cancelled() and isinstance(job.download.exception(), DigestMismatch):
+                raise job.download.exception() from None  # type: ignore[misc]
+            raise
+        self.phases.span("extract", started, waited=job.spool.waited)
+        if layer.diff_id != job.diff_id:
+            await asyncio.to_thread(self._discard, [layer.chain_id])
+            raise DigestMismatch(f"layer {job.desc.digest} of {ref.repository} does not match the image config: "
+                                 f"its uncompressed content hashes to {layer.diff_id}, the config says "
+                                 f"{job.diff_id}; nothing was stored")
         self.progress.status("Pull complete", sid)
         return layer
 
     # -- store helpers ------------------------------------------------------
+
+    def _add_layer(self, parent: str | None, stream: SpoolReader) -> Any:
+        with deferred_sync():  # made durable by the pull's one syncfs, before the image is recorded
+            return self.store.add_layer(parent, stream)
 
     def _layer(self, chain: str) -> Any:
         try:
@@ -273,30 +310,15 @@ class Puller(Transfer):
                 log.get().warning("pull.discard_layer", chain_id=chain, error=str(exc))
 
 
-def sync_filesystem(path: str) -> None:
-    """Flush every dirty page of the filesystem holding ``path`` (the data-root, where layers are extracted).
-
-    One ``syncfs(2)`` costs a few ms where an fsync per extracted file would cost one
-    journal commit per file; ``sync(2)`` when libc has no syncfs.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
-        if syncfs is None or syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
-
-
-async def _in_order(task: asyncio.Task, others: Any) -> Any:
-    """``await task``, but raise at once when any other download fails (fail fast, apply nothing more)."""
-    while not task.done():
-        pending = [t for t in others if not t.done()]
-        done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        for t in done:
-            if not t.cancelled() and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
-    return task.result()
+async def _first_failure(main: asyncio.Task, others: Any) -> Any:
+    """``await main``, but raise at once when any of ``others`` fails (fail fast, apply nothing more)."""
+    pending = {main, *others}
+    while not main.done():
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    return main.result()
 
 
 def _check_config(raw: bytes, parsed: manifest.ImageManifest, ref: refs.Reference,

@@ -49,12 +49,18 @@ class RegistryService:
                         options: TransferOptions) -> Any:
         """Run ``kind(...).<action>(ref)`` (a pull or a push) on a session of its own; publish Docker's event."""
 
+        transfers: list[Transfer] = []
+
         async def run(session):
-            transfer = kind(self.engine.images, self.meta, session, progress, options, self.tmp_dir)
-            return await getattr(transfer, action)(ref)
+            transfers.append(kind(self.engine.images, self.meta, session, progress, options, self.tmp_dir))
+            return await getattr(transfers[0], action)(ref)
 
         with log.job(f"image.{action}", reference=str(ref), driver=self.engine.graph.name) as ev:
-            result = await with_session(run)
+            try:
+                result = await with_session(run)
+            finally:
+                if transfers:
+                    ev.update(transfers[0].phases.fields())  # where the time went, failed or not
             image_id = getattr(result, "image_id", None) or getattr(result, "id", None)
             if image_id:
                 ev["image_id"] = str(image_id)[7:19]

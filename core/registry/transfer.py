@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
@@ -31,6 +32,33 @@ class TransferOptions:
     retry: RetryPolicy = RetryPolicy()
 
 
+class Phases:
+    """Where a transfer's time went, for its log event (``bench/pull.py`` reads it).
+
+    A phase is a wall-clock span from the first start to the last end of its work (the
+    layers' downloads overlap, and so may their extraction); ``waited`` adds up the
+    time the extractions spent waiting for bytes from the network.
+    """
+
+    def __init__(self) -> None:
+        self._spans: dict[str, tuple[float, float]] = {}
+        self.waited = 0.0
+
+    def span(self, name: str, started: float, waited: float = 0.0) -> None:
+        """Work of phase ``name`` ran from ``started`` (``time.monotonic()``) until now."""
+        now = time.monotonic()
+        first, last = self._spans.get(name, (started, now))
+        self._spans[name] = (min(first, started), max(last, now))
+        self.waited += waited
+
+    def fields(self) -> dict[str, float]:
+        """``<phase>_ms`` for each phase seen, and ``extract_wait_ms`` when extractions waited."""
+        out = {f"{name}_ms": round((last - first) * 1000, 1) for name, (first, last) in self._spans.items()}
+        if self.waited:
+            out["extract_wait_ms"] = round(self.waited * 1000, 1)
+        return out
+
+
 class Transfer:
     """One pull or push: the image store, distribution metadata, session, progress sink and temp dir."""
 
@@ -42,6 +70,7 @@ class Transfer:
         self.progress = progress
         self.options = options
         self.tmp_dir = tmp_dir
+        self.phases = Phases()
         os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
 
     def registry(self, host: str) -> Registry:
