@@ -45,7 +45,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from start import LAB_IMAGES, Berthd, _docker_alive, run_checked  # noqa: E402  (bench/start.py)
+from start import LAB_IMAGES, Berthd, _docker_alive, daemon_events, run_checked  # noqa: E402  (bench/start.py)
 
 REGISTRY = "127.0.0.1:5000"  # the lab registry (start-registry.sh)
 LAB_NETNS = "/run/netns/labpeer"
@@ -53,6 +53,9 @@ LAB_PODMAN_DIR = Path("/etc/lab-podman")
 DOCKER_SOCKETS = {"overlay": "/run/lab-docker.sock", "vfs": "/run/lab-docker-vfs.sock"}
 CASES = {"cold pull": "bench/cold:latest", "shared-base pull": "bench/shared:latest"}
 BASE_IMAGE = f"{REGISTRY}/busybox:latest"
+#: beside the peers' stores (/var/lib/lab-docker, /var/lib/lab-podman): the same filesystem, the same
+#: part of it, not /var/tmp where every test suite on the machine churns through files
+WORK_DIR = "/var/lib/berth-bench"
 
 
 def quiet(argv: list[str], env: dict | None = None) -> None:
@@ -202,7 +205,8 @@ def main() -> None:
     if not registry_alive(netns=False):
         sys.exit(f"the lab registry does not answer on {REGISTRY}: run /work/shared/peers/start-registry.sh")
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="berth-bench-pull-", dir="/var/tmp") as tmp:
+    os.makedirs(WORK_DIR, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pull-", dir=WORK_DIR) as tmp:
         base = Path(tmp)
         daemon = Berthd(base / "berth", None, args.storage_driver, args.cli)
         tools: list[Tool] = []
@@ -225,9 +229,14 @@ def main() -> None:
             for tool in tools:
                 tool.close()
             daemon.stop()
+        events = daemon_events(daemon.log_path.read_text(errors="replace"))
     print(f"pull from the lab registry {REGISTRY}: {args.n} interleaved rounds, medians in ms "
           f"(berth: berthd -s {args.storage_driver}, CLI {args.cli}); ratio = berth ÷ peer, same run\n")
     print(table(tools))
+    print("\nwhere berth's pulls went (berthd's image.pull and layer.apply events, medians over every pull):")
+    for key, values in events.items():
+        if key.startswith(("image.pull", "layer.apply")):
+            print(f"  {key:<28} {statistics.median(values):7.1f} ms  (n={len(values)})")
     for note in notes:
         print(f"\nnote: {note}")
 

@@ -157,13 +157,8 @@ class Berthd:
         """The CLI as users run it: the lean ``python -I -S`` launcher, or the venv's console script."""
         if kind == "venv":
             return [str(VENV_BIN / "berth")]
-        path_dir = self.base / "cli-path"
-        path_dir.mkdir()
-        import berth  # the package this venv maps (an editable checkout's core/)
-
-        (path_dir / "berth").symlink_to(Path(berth.__file__).parent)
         script = self.base / "berth"
-        script.write_text(run_checked([sys.executable, "-m", "berth.cli.launcher", sys.executable, str(path_dir)]))
+        script.write_text(run_checked([sys.executable, "-m", "berth.cli.launcher", sys.executable]))
         script.chmod(0o755)
         return [str(script)]
 
