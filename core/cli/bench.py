@@ -25,7 +25,8 @@ def setup_bench(p: "argparse.ArgumentParser") -> None:
                     "over the same layers. Writes results.json, results.csv, hooks.csv, PNG plots and report.html. "
                     "Needs root.")
     storage.add_argument("--drivers", default="vfs,overlay,fuse-overlay",
-                         help="comma-separated graph drivers, third-party ones included (default: %(default)s)")
+                         help="comma-separated graph drivers, third-party ones included; NAME:KEY=VALUE+KEY=VALUE measures "
+                              "a driver with storage options, next to its defaults (default: %(default)s)")
     storage.add_argument("--references", default="overlayfs,fuse-overlayfs",
                          help="reference mounts: overlayfs, fuse-overlayfs, or none (default: %(default)s)")
     storage.add_argument("--workloads", default="all",

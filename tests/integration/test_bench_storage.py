@@ -119,3 +119,21 @@ def test_bad_options_are_refused_before_anything_runs(suite_tmp):
     assert "unknown reference(s) zfs" in done.stderr
     done = _bench("--workloads", "nosuch", "--root", suite_tmp, "-o", os.path.join(suite_tmp, "bench-bad"))
     assert done.returncode == 125 and "unknown workload(s) nosuch" in done.stderr
+    done = _bench("--drivers", "vfs:size", "--root", suite_tmp, "-o", os.path.join(suite_tmp, "bench-bad"))
+    assert done.returncode == 125 and "'size' is not KEY=VALUE" in done.stderr
+
+
+def test_a_driver_with_storage_options_is_measured_next_to_its_defaults(suite_tmp):
+    out = os.path.join(suite_tmp, "bench-variants")
+    variant = "fuse-overlay:fuse-overlay.writeback=false+fuse-overlay.cache_timeout=1"
+    done = _bench("--quick", "--repeat", "1", "--drivers", f"fuse-overlay,{variant}", "--references", "none",
+                  "--workloads", "exists,seq-write", "--no-plots", "--root", suite_tmp, "-o", out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open(os.path.join(out, "results.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    options = {t["name"]: (t["info"]["status"]["Serve Options"], t["info"]["daemon_status"]["Serve Options"])
+               for t in doc["targets"]}
+    assert options == {"fuse-overlay": ("writeback=true fast_loop=true cache_timeout=60 read_ahead_kb=1024",) * 2,
+                       variant: ("writeback=false fast_loop=true cache_timeout=1 read_ahead_kb=1024",) * 2}
+    assert {(r["target"], r["workload"]) for r in doc["results"] if r["status"] == "ok"} == {
+        (t, w) for t in options for w in ("exists", "seq-write")}

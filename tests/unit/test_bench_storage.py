@@ -12,7 +12,7 @@ import pluggy
 import pytest
 
 from berth import hookimpl, hookspec
-from berth.bench.storage import output, report, stats, workloads
+from berth.bench.storage import driverspec, output, report, stats, workloads
 from berth.bench.storage.settings import QUICK, Settings
 from berth.tracing import HookTimer
 
@@ -56,6 +56,20 @@ def test_size_options_change_single_sizes_of_the_run():
 def test_bad_size_options_are_refused(item, message):
     with pytest.raises(ValueError, match=message):
         Settings.make(True, None, None, 1, True, [item])
+
+
+def test_a_driver_item_may_carry_storage_options():
+    spec = driverspec.parse("fuse-overlay:fuse-overlay.writeback=false+fuse-overlay.cache_timeout=1")
+    assert (spec.label, spec.name) == ("fuse-overlay:fuse-overlay.writeback=false+fuse-overlay.cache_timeout=1",
+                                       "fuse-overlay")
+    assert spec.storage_opt_args() == ["--storage-opt", "fuse-overlay.writeback=false",
+                                       "--storage-opt", "fuse-overlay.cache_timeout=1"]
+    assert driverspec.parse("vfs") == driverspec.DriverSpec("vfs", "vfs", {})
+
+
+def test_a_driver_option_without_a_value_is_refused():
+    with pytest.raises(ValueError, match="'writeback' is not KEY=VALUE"):
+        driverspec.parse("fuse-overlay:writeback")
 
 
 class _Spec:

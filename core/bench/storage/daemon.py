@@ -31,8 +31,8 @@ class DaemonFailed(RuntimeError):
 class PrivateDaemon:
     """berthd with graph driver ``driver`` on a fresh root under ``base``."""
 
-    def __init__(self, base: str, driver: str):
-        self.base, self.driver = base, driver
+    def __init__(self, base: str, driver: str, storage_opt_args: list[str] = ()):
+        self.base, self.driver, self.storage_opt_args = base, driver, list(storage_opt_args)
         self.data_root = os.path.join(base, "data")
         self.exec_root = os.path.join(base, "run")
         self.socket = os.path.join(self.exec_root, "berth.sock")
@@ -46,7 +46,7 @@ class PrivateDaemon:
         with open(config, "w", encoding="utf-8") as f:
             f.write("{}")
         command = [sys.executable, "-m", "berth.daemon", "--data-root", self.data_root, "--exec-root", self.exec_root,
-                   "-H", "unix://" + self.socket, "--bridge", "none", "--config-file", config, "-s", self.driver]
+                   "-H", "unix://" + self.socket, "--bridge", "none", "--config-file", config, "-s", self.driver, *self.storage_opt_args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT

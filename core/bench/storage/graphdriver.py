@@ -28,13 +28,14 @@ def unavailable_reason(name: str, root: str) -> str:
     return entry.probe(root)
 
 
-def open_graph(name: str, root: str) -> tuple[GraphDriver, HookTimer]:
-    """Driver ``name`` over ``root`` behind the engine's facade, and the timer wrapped around its hooks.
+def open_graph(name: str, root: str, options: dict | None = None) -> tuple[GraphDriver, HookTimer]:
+    """Driver ``name`` (with storage ``options``) over ``root`` behind the engine's facade, and the timer
+    wrapped around its hooks.
 
     Call :func:`unavailable_reason` first; this raises when the driver cannot be loaded.
     """
     kind = pluginmanager.GRAPH
     entry = pluginmanager.discover(kind)[pluginmanager.normalise(name)]
-    driver = entry.load()(root=root, options={})
+    driver = entry.load()(root=root, options=dict(options or {}))
     timer = HookTimer(pluginmanager.hook_names(kind))
     return open_driver("graph", driver, entry.name, extensions=[timer]), timer

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from berth.bench.storage import output, workloads
+from berth.bench.storage import driverspec, output, workloads
 from berth.bench.storage.references import REFERENCES
 from berth.bench.storage.settings import Settings
 
@@ -48,6 +48,7 @@ def run(opts) -> int:
         return 125
     try:
         settings = Settings.make(opts.quick, opts.repeat, opts.warmup, opts.seed, drop, opts.size)
+        drivers = [driverspec.parse(item) for item in _names(opts.drivers)]
         chosen = workloads.select(settings.sizes, opts.workloads)
         old = output.load_json(opts.compare) if opts.compare else None
     except (ValueError, OSError) as exc:
@@ -56,7 +57,7 @@ def run(opts) -> int:
     out_dir = opts.output or time.strftime("berth-bench-storage-%Y%m%d-%H%M%S")
     os.makedirs(out_dir, exist_ok=True)
     started = time.time()
-    result = runner.run(_names(opts.drivers), references, chosen, settings, opts.root)
+    result = runner.run(drivers, references, chosen, settings, opts.root)
     doc = output.to_json(result, ["berth", "bench", "storage", *opts.argv], started)
     compared = output.compare(old, doc) if old is not None else None
     if compared is not None:

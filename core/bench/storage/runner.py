@@ -17,6 +17,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from berth.bench.storage import machine
+from berth.bench.storage.driverspec import DriverSpec
 from berth.bench.storage.progress import Progress
 from berth.bench.storage.sample import Sample
 from berth.bench.storage.settings import Settings
@@ -38,11 +39,11 @@ class RunResult:
     seconds: float = 0.0
 
 
-def make_targets(drivers: list[str], references: list[str], base: str, settings: Settings) -> tuple[list, ReferenceTrees]:
+def make_targets(drivers: list[DriverSpec], references: list[str], base: str, settings: Settings) -> tuple[list, ReferenceTrees]:
     data = BenchData(os.path.join(base, "dataset"), settings)
     trees = ReferenceTrees(os.path.join(base, "references"), settings, data)
-    targets: list = [DriverTarget(name, os.path.join(base, f"driver-{i}"), settings, data)
-                     for i, name in enumerate(drivers)]
+    targets: list = [DriverTarget(spec, os.path.join(base, f"driver-{i}"), settings, data)
+                     for i, spec in enumerate(drivers)]
     targets += [ReferenceTarget(name, trees, settings, data) for name in references]
     return targets, trees
 
@@ -100,7 +101,7 @@ def _run_workload(workload: Workload, targets: list, settings: Settings, result:
             result.errors.setdefault((target.name, workload.name), f"tear-down failed: {type(exc).__name__}: {exc}")
 
 
-def run(drivers: list[str], references: list[str], workloads: list[Workload], settings: Settings,
+def run(drivers: list[DriverSpec], references: list[str], workloads: list[Workload], settings: Settings,
         scratch_parent: str, progress_stream=None) -> RunResult:
     """Measure every driver and reference on every workload it takes; nothing is left behind."""
     base = tempfile.mkdtemp(prefix="berth-bench-storage-", dir=scratch_parent)

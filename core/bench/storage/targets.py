@@ -27,6 +27,7 @@ from typing import Callable
 
 from berth.bench.storage import dataset, inside
 from berth.bench.storage.daemon import PrivateDaemon
+from berth.bench.storage.driverspec import DriverSpec
 from berth.bench.storage.graphwork import DriverGraphWork, deep_read, new_id
 from berth.bench.storage.references import ReferenceLayers, ReferenceMount
 from berth.bench.storage.sample import Sample
@@ -112,8 +113,9 @@ class DriverTarget:
 
     kind = "driver"
 
-    def __init__(self, name: str, directory: str, settings: Settings, data: BenchData):
-        self.name, self.directory, self.settings, self.data = name, directory, settings, data
+    def __init__(self, spec: DriverSpec, directory: str, settings: Settings, data: BenchData):
+        self.spec, self.name = spec, spec.label
+        self.directory, self.settings, self.data = directory, settings, data
         self.work: DriverGraphWork | None = None
         self.daemon: PrivateDaemon | None = None
         self.info: dict = {}
@@ -125,16 +127,18 @@ class DriverTarget:
         from berth.bench.storage.graphdriver import open_graph, unavailable_reason
 
         root = os.path.join(self.directory, "graph")
-        reason = unavailable_reason(self.name, root)
+        reason = unavailable_reason(self.spec.name, root)
         if reason:
             return reason
         if any(w.group == "graph" for w in workloads):
-            graph, timer = open_graph(self.name, root)
+            graph, timer = open_graph(self.spec.name, root, self.spec.options)
             self.work = DriverGraphWork(graph, timer, self.settings.sizes, self.settings.seed)
             self.info["status"] = dict(graph.status())
         if any(w.group == "container" for w in workloads):
-            self.daemon = PrivateDaemon(os.path.join(self.directory, "daemon"), self.name)
+            self.daemon = PrivateDaemon(os.path.join(self.directory, "daemon"), self.spec.name,
+                                        self.spec.storage_opt_args())
             self.daemon.start()
+            self.info["daemon_status"] = dict(self.daemon.client.get("/info").get("DriverStatus") or [])
             began = time.perf_counter()
             self.daemon.load(self.data.image_archive)
             self.info["image_load_seconds"] = round(time.perf_counter() - began, 3)
