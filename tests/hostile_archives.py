@@ -67,7 +67,8 @@ def _pax_record(records: dict) -> bytes:
     return tarfile.TarInfo._create_pax_generic_header(records, tarfile.XHDTYPE, "utf-8")
 
 
-def _ustar(name: str, data: bytes = b"") -> bytes:
+def ustar_member(name: str, data: bytes = b"") -> bytes:
+    """One ustar entry (header and padded data), without end-of-archive blocks: to put in front of another tar."""
     ti = tarfile.TarInfo(name)
     ti.size = len(data)
     padding = (-len(data)) % tarfile.BLOCKSIZE
@@ -229,7 +230,7 @@ def _whiteout_cases() -> list[Case]:
 
 
 def _header_cases() -> list[Case]:
-    chained = b"".join(_pax_record({"comment": str(i)}) for i in range(20)) + _ustar("f", b"x") + _end()
+    chained = b"".join(_pax_record({"comment": str(i)}) for i in range(20)) + ustar_member("f", b"x") + _end()
     return [
         _refused("pax-header-over-1MiB", "header of", entry("f", data=b"x", pax={"comment": "x" * (2 << 20)})),
         _refused("gnu-long-name-over-1MiB", "header of", entry("n" * (2 << 20), data=b"x"), fmt=tarfile.GNU_FORMAT),

@@ -11,6 +11,7 @@ container does, mounts included (:mod:`berth.containers.fsview`). Tar bodies flo
 from __future__ import annotations
 
 import asyncio
+import os
 import io
 from typing import Any, BinaryIO, Callable
 
@@ -210,7 +211,8 @@ def _extract(engine: Any, c: Any, path: str, ref: str, body: BinaryIO, no_overwr
         if copy_owner and c.config.get("User"):
             user = resolve_user(tree.root, c.config["User"])
             owner = (user.uid, user.gid)
-        fsarchive.extract_to_path(tree, target, body, no_overwrite_dir_non_dir, owner)
+        fsarchive.extract_to_path(tree, target, body, os.path.join(engine.data_root, "tmp"), no_overwrite_dir_non_dir,
+                                  owner)
 
 
 @routes.add("PUT", "/containers/{id}/archive")

@@ -13,11 +13,14 @@ linkTarget}`` with ``mode`` in Go's ``os.FileMode`` bits, which the docker CLI d
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
+import tempfile
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
@@ -199,16 +202,69 @@ class _CopyExtractor(Extractor):
                                   f"{json.dumps(self.container_dir)}")
 
 
-def extract_to_path(tree: Tree, container_dir: str, stream: BinaryIO, no_overwrite_dir_non_dir: bool = False,
-                    owner: tuple[int, int] | None = None) -> int:
+class _Rehearsal(Extractor):
+    """A copy's archive applied to an empty scratch tree, files left empty: every refusal the archive
+    itself earns (names, headers, its own symlinks, devices, whiteout names, truncation) comes here,
+    before anything reaches the container."""
+
+    what = _CopyExtractor.what
+
+    def __init__(self, root: str):
+        super().__init__(root, _NoWhiteouts(), layer=False, data=False)
+
+
+class _Tee(io.RawIOBase):
+    """Reads ``source`` and keeps a copy of every byte read in ``copy``."""
+
+    def __init__(self, source: BinaryIO, copy: BinaryIO):
+        super().__init__()
+        self.source, self.copy = source, copy
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.copy.write(data)
+        return data
+
+
+#: a copy's archive up to this size is kept in memory between the rehearsal and the extraction
+_SPOOL_IN_MEMORY = 32 << 20
+
+
+def rehearsed(stream: BinaryIO, scratch_dir: str) -> BinaryIO:
+    """The tar ``stream``, read once through :class:`_Rehearsal` (raising what it refuses) and spooled
+    (in memory, then in a file under ``scratch_dir``): the bytes to extract for real."""
+    os.makedirs(scratch_dir, mode=0o700, exist_ok=True)
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY, dir=scratch_dir)
+    root = tempfile.mkdtemp(prefix="copy-rehearsal-", dir=scratch_dir)
+    try:
+        _Rehearsal(root).extract(_Tee(stream, spool))
+    except BaseException:
+        spool.close()
+        raise
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    spool.seek(0)
+    return spool
+
+
+def extract_to_path(tree: Tree, container_dir: str, stream: BinaryIO, scratch_dir: str,
+                    no_overwrite_dir_non_dir: bool = False, owner: tuple[int, int] | None = None) -> int:
     """Extract the tar ``stream`` into the directory ``container_dir`` (from :func:`extraction_point`)
     and what is mounted below it; return bytes written. ``owner`` (uid, gid) replaces the archive's.
 
-    Entries stay inside that directory (``..`` and symlinks cannot lead out). A remapped container's
-    tree is written as its root (host root's ids do not exist there), owners shifted into its map.
+    Entries stay inside that directory (``..`` and symlinks cannot lead out). The archive is
+    rehearsed first (:func:`rehearsed`, its spool under ``scratch_dir``): one it refuses leaves the
+    container as it was, where dockerd's copy stops half-way. What only the container's own tree can
+    refuse (an entry over a path of another kind under ``noOverwriteDirNonDir``) still stops the copy
+    where it meets it. A remapped container's tree is written as its root (host root's ids do not exist
+    there), owners shifted into its map.
     """
     extractor = _CopyExtractor(tree, container_dir, no_overwrite_dir_non_dir, owner)
-    if tree.idmap is None:
-        return extractor.extract(stream).size
-    with filesystem_ids(*tree.idmap.root):
-        return extractor.extract(stream).size
+    with rehearsed(stream, scratch_dir) as spool:
+        if tree.idmap is None:
+            return extractor.extract(spool).size
+        with filesystem_ids(*tree.idmap.root):
+            return extractor.extract(spool).size

@@ -44,7 +44,7 @@ import shutil
 import stat
 import tarfile
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Iterator, Protocol
 
 from berth.errors import DriverError, InvalidArgument, UnsafeArchive
 from berth.images.tarread import clean_name, entry_times, members, open_stream
@@ -153,13 +153,16 @@ class Extractor:
     tar-split refuses duplicates too). Otherwise (a copy into a container, a build
     context) symlinks already in the root are followed inside it and a later entry
     replaces an earlier one. ``below`` describes lower layers that are not in the root.
+    ``data=False`` rehearses: every check and every entry as usual, but regular files are made empty
+    (their bytes are still read, so a truncated stream is refused).
     """
 
     what = "layer archive"
 
     def __init__(self, root: str, whiteouts: WhiteoutHandler | None = None, *,
-                 layer: bool = True, below: LayersBelow | None = None):
+                 layer: bool = True, below: LayersBelow | None = None, data: bool = True):
         self.root = root
+        self._write_data = _copy_data if data else _skip_data  # data=False: files are made empty
         self.whiteouts = whiteouts or DeleteWhiteouts()
         self.layer = layer
         self.below = below
@@ -380,7 +383,7 @@ class Extractor:
         fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=pfd)
         try:
             try:
-                _copy_data(tf, member, fd)
+                self._write_data(tf, member, fd)
             except (tarfile.TarError, EOFError) as exc:
                 raise InvalidArgument(f"{self.what} is truncated inside {member.name!r}: {exc}") from None
             self._set_meta(fd, None, member, is_dir=False)
@@ -472,9 +475,9 @@ class Extractor:
                 os.close(fd)
 
 
-def _copy_data(tf: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
-    """Write the entry's bytes to ``fd``: only its data regions (a sparse file's map, else all of it),
-    and of those only the chunks that are not all zeros; the holes read back as zeros."""
+def _data_chunks(tf: tarfile.TarFile, member: tarfile.TarInfo) -> Iterator[tuple[int, bytes]]:
+    """The entry's bytes as (position in the file, chunk): only its data regions (a sparse file's map,
+    else all of it). A stream that ends before them raises EOFError."""
     if member.sparse:
         # the regions' bytes follow one another in the archive: read them from the stream itself
         tf.fileobj.seek(member.offset_data)
@@ -487,16 +490,28 @@ def _copy_data(tf: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
             chunk = src.read(min(_CHUNK, left))
             if not chunk:
                 raise EOFError(f"unexpected end of data at byte {position}")
-            if not _all_zeros(chunk):
-                _write_all(fd, chunk, position)
+            yield position, chunk
             position += len(chunk)
             left -= len(chunk)
+
+
+def _copy_data(tf: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
+    """Write the entry's bytes to ``fd``, only the chunks that are not all zeros (the holes read back as zeros)."""
+    for position, chunk in _data_chunks(tf, member):
+        if not _all_zeros(chunk):
+            _write_all(fd, chunk, position)
     os.ftruncate(fd, member.size)
 
 
 def _all_zeros(chunk: bytes) -> bool:
     # the first and last bytes settle almost every chunk of real data without a scan
     return not chunk[0] and not chunk[-1] and chunk.count(0) == len(chunk)
+
+
+def _skip_data(tf: tarfile.TarFile, member: tarfile.TarInfo, fd: int) -> None:
+    """Read the entry's bytes to their end and write none (a rehearsal: the stream must hold them all)."""
+    for _ in _data_chunks(tf, member):
+        pass
 
 
 def _write_all(fd: int, data: bytes, position: int) -> None:

@@ -10,18 +10,22 @@ in the root) and overlay (the layer below is in the lower dirs).
 
 from __future__ import annotations
 
+import glob
 import gzip
+import io
 import json
 import os
 import re
 import sqlite3
+import tarfile
 import urllib.parse
 
 import pytest
 
 from tests.helpers import api, storage_daemon  # noqa: F401  (the fixture, as "daemon")
+from tests.unixhttp import UnixHTTPConnection
 from tests.hostile_archives import (docker_archive, entry, image_archive_cases, image_config, layer_cases, make_tar,
-                                    oci_layout, sha256, stacked_cases)
+                                    oci_layout, sha256, stacked_cases, ustar_member)
 
 pytestmark = pytest.mark.integration
 
@@ -169,6 +173,21 @@ def box(daemon):
     api(daemon, "DELETE", f"/containers/{body['Id']}?force=1")
 
 
+def container_dir(daemon, box: str, path: str) -> tuple[int, list[tuple[str, int]]]:
+    """The names and sizes under ``path`` in the container, as a copy out of it shows them."""
+    conn = UnixHTTPConnection(daemon.socket)
+    try:
+        conn.request("GET", f"/containers/{box}/archive?path={path}")
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    if resp.status != 200:
+        return resp.status, []
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return 200, sorted((m.name, m.size) for m in tar.getmembers())
+
+
 @pytest.mark.parametrize("case", _params(layer_cases(SENTINEL)))
 def test_copy_into_a_container_refuses_or_contains_each_hostile_archive(daemon, box, case):
     status, body = api(daemon, "PUT", f"/containers/{box}/archive?path=/tmp", raw=case.data,
@@ -181,8 +200,25 @@ def test_copy_into_a_container_refuses_or_contains_each_hostile_archive(daemon, 
 
 
 @pytest.mark.parametrize("case", _params([c for c in layer_cases(SENTINEL) if c.refused and not c.layer_only]))
+def test_a_refused_copy_leaves_the_container_as_it_was(daemon, box, case):
+    """The entries before the one refused are not written either (dockerd's copy stops half-way)."""
+    target = f"/tmp/refused-{_tag(case.name)}"
+    assert api(daemon, "PUT", f"/containers/{box}/archive?path=/tmp", raw=make_tar(entry(target[5:], "dir")),
+               headers={"Content-Type": "application/x-tar"})[0] == 200
+    before = container_dir(daemon, box, target)
+    leading = ustar_member("written-first", b"first")  # one entry, no end-of-archive blocks: the case follows
+    status, body = api(daemon, "PUT", f"/containers/{box}/archive?path={target}", raw=leading + case.data,
+                       headers={"Content-Type": "application/x-tar"})
+    assert 400 <= status < 500, body
+    assert container_dir(daemon, box, target) == before
+    assert not glob.glob(os.path.join(daemon.data_root, "tmp", "copy-*"))
+
+
+@pytest.mark.parametrize("case", _params([c for c in layer_cases(SENTINEL) if c.refused and not c.layer_only]))
 def test_a_hostile_build_context_is_refused(daemon, case):
+    before, scratch = stored(daemon), os.path.join(daemon.data_root, "tmp")
     status, body = api(daemon, "POST", "/build?t=hostile-build", raw=case.data,
                        headers={"Content-Type": "application/x-tar"})
     assert 400 <= status < 500, body
     assert not os.path.lexists(SENTINEL)
+    assert stored(daemon) == before and not glob.glob(os.path.join(scratch, "build-*"))  # the context is gone
