@@ -3,7 +3,7 @@
 import types
 import pytest
 
-from berth import extensions, hookimpl
+from berth import __version__, extensions, hookimpl
 from berth.drivers import open_driver
 from berth.errors import ConfigError
 from berth.events import EventBus
@@ -101,7 +101,17 @@ class Unversioned:
         return (yield)
 
 
+class OlderMajor:
+    contract = "1.0"
+
+    @hookimpl(wrapper=True)
+    def graph_mount(self):
+        return (yield)
+
+
 @pytest.mark.parametrize("plugin, reason", [
+    (OlderMajor, f"was written for driver contract 1.0, but this berth {__version__} speaks contract {CONTRACT}: "
+                 f"update the plugin to contract {CONTRACT}"),
     (Answers, "implements graph_mount without wrapper=True"),
     (Typo, "implements hooks no contract defines: graph_mountt"),
     (WrongArgument, "does not match the contract"),
