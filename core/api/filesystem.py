@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import io
+import re
 from typing import Any, BinaryIO, Callable
 
 from aiohttp import web
@@ -161,11 +162,16 @@ async def archive_head(request: web.Request) -> web.StreamResponse:
     try:
         st = await asyncio.to_thread(_stat, engine, c, path, request.match_info["id"])
     except NotFound as exc:
-        # HEAD has no body: the message travels in a header so clients can show it
-        return web.Response(status=404, headers={"X-Berth-Error": exc.message})
+        # HEAD has no body: the message travels in a header so clients can show it (its control characters
+        # escaped: a path may hold any byte, and a header line may not)
+        return web.Response(status=404, headers={"X-Berth-Error": _header_safe(exc.message)})
     finally:
         engine.containers.volume_events(c, "unmount")
     return web.Response(status=200, headers={STAT_HEADER: fsarchive.encode_stat(st), "Content-Type": "application/json"})
+
+
+def _header_safe(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _archive_stream(engine: Any, c: Any, path: str, ref: str) -> tuple[dict, BinaryIO]:

@@ -7,6 +7,7 @@ Every route is served both unversioned and under ``/v1.NN``. A version above
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any, Awaitable, Callable
 
@@ -18,6 +19,10 @@ from berth.errors import BerthError
 API_VERSION = "1.45"
 MIN_API_VERSION = "1.24"
 VERSION_PREFIX = r"/{api_version:v[0-9]+\.[0-9]+}"
+#: The largest request body read whole (every JSON body; streamed bodies such as build contexts, archives and
+#: image tars are not held in memory and have no limit). Docker's JSON bodies are kilobytes: a body of this size is
+#: a mistake or an attack, and parsing it would take gigabytes of the daemon's memory.
+MAX_JSON_BODY = 32 << 20
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENGINE_KEY = web.AppKey("engine", object)
@@ -72,12 +77,23 @@ async def docker_errors(request: web.Request, handler: Handler) -> web.StreamRes
         # dockerd's router answers a known path with an unknown method like an unknown path
         status = 404
         return error_response(404, "page not found")
+    except web.HTTPRequestEntityTooLarge:
+        status = 413
+        return error_response(413, f"request body too large: berthd reads request bodies of up to {MAX_JSON_BODY} "
+                                   "bytes (streamed bodies such as build contexts and archives have no limit)")
     except web.HTTPException as exc:
         status = exc.status
         return error_response(exc.status, exc.reason or exc.text or "error")
     except (ValueError, KeyError, TypeError) as exc:
         status = 400
         return error_response(400, f"invalid request: {exc}")
+    except ConnectionError:  # reset, lost, broken pipe
+        if request.transport is not None and not request.transport.is_closing():
+            raise  # not this client's connection: an error of the handler
+        # the client went away while a stream was being written (stats, logs, events): nothing to answer, and
+        # nothing gone wrong; aiohttp drops the connection quietly when writing this answer fails as well
+        status = 499
+        return web.Response(status=499)
     finally:
         log.get().debug("api.request", method=request.method, path=request.path, status=status,
                         duration_ms=round((time.monotonic() - started) * 1000, 1))
@@ -119,8 +135,26 @@ def registered_routes() -> set[tuple[str, str]]:
             for module in route_modules() for method, path, _ in module.routes.table}
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (a header over the limit, a broken request line) as an error
+    with a traceback; it is the client's mistake, answered with a 4xx: one warning line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                "a malformed request was refused with %s: %s", (error.code, error.message), None, None)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def create_app(engine: Any) -> web.Application:
-    app = web.Application(middlewares=[docker_errors], client_max_size=1024**3)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _MalformedRequests) for f in server_log.filters):
+        server_log.addFilter(_MalformedRequests())
+    app = web.Application(middlewares=[docker_errors], client_max_size=MAX_JSON_BODY)
     app[ENGINE_KEY] = engine
     for module in route_modules():
         module.routes.install(app)
