@@ -20,6 +20,7 @@ Files
     ``atomic_write(path, data, mode)`` (temp file, fsync, rename),
     ``fsync_dir(path)``, ``read_text(path, default)``, ``remove_path(path)``
     (recursive, idempotent, crosses no mount), ``is_mountpoint(path)``,
+    ``mount_of(path)`` (the mount a path lies on, with its propagation fields),
     ``resolve_in_root(root, path)`` (a path inside a tree, symlinks resolved
     without leaving it).
 
@@ -75,6 +76,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {  # name -> (module, attribute; N
     "read_text": ("berth.fsutil", "read_text"),
     "remove_path": ("berth.fsutil", "remove_path"),
     "is_mountpoint": ("berth.fsutil", "is_mountpoint"),
+    "mount_of": ("berth.fsutil", "mount_of"),
     "resolve_in_root": ("berth.images.scope", "resolve_in_root"),
     # graph drivers
     "extract_layer": ("berth.images.tarsafe", "extract_layer"),

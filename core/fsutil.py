@@ -145,14 +145,29 @@ def is_mountpoint(path: str) -> bool:
         with open("/proc/self/mountinfo", encoding="utf-8") as f:
             for line in f:
                 fields = line.split(" ")
-                if len(fields) > 4 and _unescape_mountinfo(fields[4]) == real:
+                if len(fields) > 4 and unescape_mountinfo(fields[4]) == real:
                     return True
     except FileNotFoundError:
         return os.path.ismount(path)
     return False
 
 
-def _unescape_mountinfo(field: str) -> str:
+def mount_of(path: str) -> tuple[str, list[str]]:
+    """The mount point under which ``path`` lies (``path`` itself when it is one) and that mount's
+    optional mountinfo fields (``shared:N``, ``master:N``: how it takes part in propagation)."""
+    real = os.path.realpath(path)
+    best, optional = "/", []
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split(" ")
+            point = unescape_mountinfo(fields[4])
+            inside = real == point or real.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                best, optional = point, fields[6:fields.index("-")]
+    return best, optional
+
+
+def unescape_mountinfo(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo octal
     if "\\" not in field:
         return field

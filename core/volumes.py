@@ -19,6 +19,9 @@ from typing import Any, Callable
 
 from berth import crashpoints, log
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
+from berth.containers.propagation import DEFAULT as default_propagation
+from berth.containers.propagation import MODES as propagation_modes
+from berth.containers.propagation import bind_options
 from berth.fsutil import atomic_write
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -203,17 +206,19 @@ class VolumeStore:
             raise InvalidArgument(f"invalid volume specification: {spec!r}")
         source, dest = parts[0], parts[1]
         mode = parts[2] if len(parts) == 3 else ""
-        modes = set(mode.split(",")) - {""}
-        if modes - {"ro", "rw", "z", "Z", "nocopy"}:
-            raise InvalidArgument(f"invalid mode {mode!r} in volume specification {spec!r}")
+        modes = _bind_modes(mode)
         if not dest.startswith("/"):
             raise InvalidArgument(f"invalid volume specification: {spec!r}: the mount destination must be absolute")
         rw = "ro" not in modes
+        propagation = next(iter(modes & propagation_modes), "")
         if source.startswith("/"):
             if not os.path.exists(source):
                 self._make_bind_source(source)
             return {"Type": "bind", "Source": source, "Destination": os.path.normpath(dest), "Mode": mode,
-                    "RW": rw, "Propagation": "rprivate"}
+                    "RW": rw, "Propagation": propagation or default_propagation}
+        if propagation:
+            raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount config for type "
+                                  '"volume": field BindOptions must not be specified')
         return self._volume_entry(source, os.path.normpath(dest), rw, driver=driver)
 
     def _make_bind_source(self, source: str) -> None:
@@ -238,8 +243,14 @@ class VolumeStore:
             source = m.get("Source") or ""
             if not os.path.exists(source):
                 raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {source}")
+            options = m.get("BindOptions") or {}
+            propagation = options.get("Propagation") or default_propagation
+            if propagation not in propagation_modes:
+                raise InvalidArgument(f"invalid mount config for type \"bind\": invalid propagation mode: {propagation}")
             return {"Type": "bind", "Source": source, "Destination": os.path.normpath(dest), "Mode": "",
-                    "RW": rw, "Propagation": "rprivate"}
+                    "RW": rw, "Propagation": propagation, **({"NonRecursive": True} if options.get("NonRecursive") else {})}
+        if m.get("BindOptions"):
+            raise InvalidArgument(f'invalid mount config for type "{kind}": field BindOptions must not be specified')
         if kind == "volume":
             options = m.get("VolumeOptions") or {}
             driver = (options.get("DriverConfig") or {}).get("Name") or "local"
@@ -268,7 +279,7 @@ class VolumeStore:
             if m["Type"] == "volume":
                 self._copy_up(m["Name"], container.rootfs, m["Destination"])
             out.append({"destination": m["Destination"], "type": "bind", "source": m["Source"],
-                        "options": ["rbind", "rprivate", *ro]})
+                        "options": bind_options(m)})
         return out
 
     def _copy_up(self, name: str, rootfs: str, dest: str) -> None:
@@ -297,8 +308,19 @@ class VolumeStore:
 
     @staticmethod
     def inspect_mounts(container: Any) -> list[dict[str, Any]]:
-        return [{k: v for k, v in m.items() if k not in ("Anonymous", "SizeBytes", "FileMode")}
+        return [{k: v for k, v in m.items() if k not in ("Anonymous", "SizeBytes", "FileMode", "NonRecursive")}
                 for m in container.mounts]
+
+
+def _bind_modes(mode: str) -> set[str]:
+    """The options of a ``-v`` mode, read by dockerd's rules: known words only, at most one of each
+    kind (ro/rw, a label, a propagation, a copy mode, a consistency)."""
+    words = [w for w in mode.split(",") if w] if mode else []
+    kinds = ({"ro", "rw"}, {"z", "Z"}, propagation_modes, {"nocopy"}, {"consistent", "cached", "delegated"})
+    if any(not any(w in kind for kind in kinds) for w in words) or any(
+            sum(w in kind for w in words) > 1 for kind in kinds):
+        raise InvalidArgument(f"invalid mode: {mode}")
+    return set(words)
 
 
 def parse_volumes_from(item: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ import json
 import os
 
 from berth import crashpoints, log
-from berth.containers import legacylinks, logdrivers, spec as ocispec
+from berth.containers import legacylinks, logdrivers, propagation, spec as ocispec
 from berth.containers.model import Container, State, ZERO_TIME, now_rfc3339
 from berth.containers.restore import STARTING_MARKER
 from berth.containers.users import resolve_user
@@ -118,12 +118,16 @@ class StartMixin:
         idmap = self.idmap_of(c)
         if idmap is not None:
             self._hand_to_remapped_root(c, etc, idmap)
-        return ocispec.build_spec(container_id=c.id, config=self._config_with_links(c), host_config=c.host_config,
+        spec = ocispec.build_spec(container_id=c.id, config=self._config_with_links(c), host_config=c.host_config,
                                   image_config=image_cfg, rootfs=c.rootfs, hostname=c.hostname, user=user,
                                   sandbox=sandbox, etc_files=etc,
                                   extra_mounts=self.volumes.mounts(c) if self.volumes is not None else [],
                                   joins=joins, lsms=self.exec.features().security,
                                   user_namespace=self._user_namespace(c, idmap), idmap=idmap)
+        root_propagation = propagation.rootfs_propagation(c.mounts)
+        if root_propagation:
+            spec["linux"]["rootfsPropagation"] = root_propagation
+        return spec
 
     def _log_settings(self, c: Container) -> dict:
         """The IOConfig's log fields. A bad log option value fails the start as in dockerd: the

@@ -190,6 +190,8 @@ def prepare_rootfs(ctx: InitContext, cgroup_wait: tuple[str, Callable[[], None]]
         ("create /dev symlinks", lambda: rootfs.create_dev_symlinks(root)),
         ("pivot_root", lambda: rootfs.pivot_to(root)),
     ]
+    if linux.get("rootfsPropagation"):
+        steps.append(("root propagation", lambda: rootfs.apply_root_propagation(linux["rootfsPropagation"])))
     return steps
 
 

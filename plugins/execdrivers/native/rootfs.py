@@ -11,7 +11,7 @@ import fcntl
 import os
 import stat
 
-from berth.driverkit import resolve_in_root
+from berth.driverkit import mount_of, resolve_in_root
 from berth.plugins.linux import mountapi
 
 from . import syscalls as sc
@@ -90,8 +90,18 @@ def make_host_mounts_private(propagation: str | None) -> None:
 
 
 def bind_rootfs_on_itself(rootfs: str) -> None:
-    """pivot_root needs the new root to be a mount point; a recursive self-bind makes it one."""
+    """pivot_root needs the new root to be a mount point; a recursive self-bind makes it one. The mount
+    the rootfs lies on is made private first (as runc does): under a shared root propagation the
+    self-bind would otherwise be shared too, which pivot_root refuses."""
+    point, optional = mount_of(rootfs)
+    if any(field.startswith("shared:") for field in optional):
+        sc.mount(None, point, None, sc.MS_PRIVATE)
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
+
+
+def apply_root_propagation(propagation: str) -> None:
+    """After pivot_root: the spec's ``rootfsPropagation`` on the new "/" (the old root's was set before)."""
+    sc.mount(None, "/", None, _PROPAGATION[propagation])
 
 
 def mount_entry(rootfs: str, entry: dict, cgroups: Cgroups | None, new_cgroupns: bool) -> None:
