@@ -192,6 +192,7 @@ async def build(request: web.Request) -> web.StreamResponse:
                 log.get().error("build.failed", error=repr(exc))
                 message = f"{type(exc).__name__}: {exc}"
                 await emit({"errorDetail": {"code": 1, "message": message}, "error": message})
+        await asyncio.to_thread(context.close)  # first: a client that sees the stream end finds the scratch gone
         await response.write_eof()
         return response
     finally:

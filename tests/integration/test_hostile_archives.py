@@ -222,3 +222,35 @@ def test_a_hostile_build_context_is_refused(daemon, case):
     assert 400 <= status < 500, body
     assert not os.path.lexists(SENTINEL)
     assert stored(daemon) == before and not glob.glob(os.path.join(scratch, "build-*"))  # the context is gone
+
+
+def _add_context(case) -> bytes:
+    """A build context whose Dockerfile ADDs the case's archive (ADD unpacks a local tar)."""
+    dockerfile = b"FROM busybox\nADD evil.tar /unpacked/\n"
+    return make_tar(entry("Dockerfile", data=dockerfile), entry("evil.tar", data=case.data))
+
+
+def _recognised_as_tar(data: bytes) -> bool:
+    """Whether ADD takes the file for a tar to unpack; one it does not is copied as it is, as Docker does."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, OSError, EOFError, ValueError):
+        return False
+
+
+@pytest.mark.parametrize("case", _params([c for c in layer_cases(SENTINEL) if c.refused and not c.layer_only]))
+def test_a_hostile_archive_added_in_a_build_is_refused_and_nothing_stored(daemon, case):
+    before = stored(daemon)
+    status, body = api(daemon, "POST", "/build?t=hostile-add", raw=_add_context(case),
+                       headers={"Content-Type": "application/x-tar"})
+    lines = [json.loads(line) for line in (body if isinstance(body, str) else json.dumps(body)).splitlines() if line]
+    assert not os.path.lexists(SENTINEL)
+    if not _recognised_as_tar(case.data):
+        assert status == 200, body  # copied as a plain file
+        if "errorDetail" not in lines[-1]:
+            remove_image(daemon, "hostile-add:latest")
+        return
+    assert status == 200 and "errorDetail" in lines[-1], lines  # dockerd's shape: the error ends the stream
+    assert re.search(case.words, lines[-1]["errorDetail"]["message"]), lines
+    assert stored(daemon) == before and not glob.glob(os.path.join(daemon.data_root, "tmp", "build-*"))
