@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from berth.api import views
+from berth.api import gofields, views
 from berth.api.server import (Routes, api_version, engine_of, json_response, query_bool, query_filters, query_int,
                               query_time_ns,
                               read_json)
@@ -28,7 +28,10 @@ def _manager(request: web.Request):
 
 @routes.add("POST", "/containers/create")
 async def create(request: web.Request) -> web.StreamResponse:
-    body = check_create_body(await read_json(request))
+    body = gofields.decode_names(gofields.CONFIG, await read_json(request), "HostConfig", "NetworkingConfig")
+    if isinstance(body, dict) and "HostConfig" in body:
+        body["HostConfig"] = gofields.decode_names(gofields.HOST_CONFIG, body["HostConfig"])
+    body = check_create_body(body)
     if api_version(request) < (1, 44) and isinstance(body.get("Healthcheck"), dict):
         # StartInterval came with API 1.44: older clients' requests are read as Docker reads them
         body["Healthcheck"] = {k: v for k, v in body["Healthcheck"].items() if k != "StartInterval"}

@@ -102,3 +102,19 @@ def _empty(kind: str, value: Any) -> bool:
     if kind == "ptr":
         return value is None
     return value is None or value == ZERO[kind] or (kind in ("list", "map") and not value)
+
+
+def decode_names(table: Table, values: Any, *extra: str) -> Any:
+    """``values`` with its keys read as Go's decoder reads them into the struct ``table`` (plus the
+    ``extra`` field names): a key that names no field exactly names the field it matches ignoring
+    case (docker-py sends ``CPURealtimePeriod`` for ``CpuRealtimePeriod``). Other keys are kept."""
+    if not isinstance(values, dict):
+        return values
+    names = {name for name, _, _ in table} | set(extra)
+    folded = {name.lower(): name for name in names}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key if key in names else folded.get(key.lower(), key)
+        if name not in out or key == name:  # an exact name wins over a case-insensitive match
+            out[name] = value
+    return out

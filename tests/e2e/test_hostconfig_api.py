@@ -121,3 +121,12 @@ def test_update_cannot_raise_memory_above_the_swap_set_at_create(made, engine):
     assert status == 409
     assert json.loads(raw)["message"] == (f"Cannot update container {answer['Id']}: Memory limit should be smaller "
                                           "than already set memoryswap limit, update the memoryswap at the same time")
+
+
+def test_field_names_are_matched_ignoring_case_as_gos_decoder_does(made, engine):
+    # docker-py sends CPURealtimePeriod/CPURealtimeRuntime; Go's JSON decoder finds CpuRealtime*
+    status, answer = made.create({"CPURealtimePeriod": 1000, "CPURealtimeRuntime": 500, "memory": 64 << 20})
+    assert status == 201, answer
+    _, _, raw = http(engine, "GET", f"/v1.41/containers/{answer['Id']}/json")
+    hc = json.loads(raw)["HostConfig"]
+    assert (hc["CpuRealtimePeriod"], hc["CpuRealtimeRuntime"], hc["Memory"]) == (1000, 500, 64 << 20)
