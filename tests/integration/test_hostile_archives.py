@@ -128,9 +128,10 @@ def test_load_refuses_each_hostile_image_archive(daemon, case):
 
 
 @pytest.mark.parametrize("case", _params(layer_cases(SENTINEL)))
-def test_load_refuses_or_contains_each_hostile_layer_in_an_archive(daemon, case):
+@pytest.mark.parametrize("layout", [docker_archive, oci_layout], ids=["docker-archive", "oci-layout"])
+def test_load_refuses_or_contains_each_hostile_layer_in_an_archive(daemon, case, layout):
     before = stored(daemon)
-    archive = docker_archive([case.data], tag=f"hostile:{_tag(case.name)}")
+    archive = layout([case.data], tag=f"hostile:{_tag(case.name)}")
     if case.refused:
         _assert_load_refused(daemon, archive, case.words, before)
     else:
