@@ -12,7 +12,7 @@ from berth.api.server import (Routes, api_version, engine_of, json_response, que
                               query_time_ns,
                               read_json)
 from berth.api.streams import log_message, stream_type, unless_client_leaves
-from berth.containers import listing, logdrivers
+from berth.containers import legacylinks, listing, logdrivers
 from berth.containers.logs import read_log
 from berth.containers.model import State, now_rfc3339
 from berth.containers.validate import check_create_body, check_update_body
@@ -56,7 +56,8 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
     rows = listing.select(query, containers, _network_ids)
     out = []
     for c in rows:
-        row = views.container_summary(c, c.config.get("Image", ""), engine.volumes.inspect_mounts(c))
+        row = views.container_summary(c, c.config.get("Image", ""), engine.volumes.inspect_mounts(c),
+                                      legacylinks.link_names(c, containers))
         if query_bool(request, "size"):
             # the list leaves a zero size out (omitempty), inspect shows it
             row.update({k: v for k, v in (await asyncio.to_thread(sizes, engine, c)).items() if v})
@@ -178,8 +179,25 @@ async def stop(request: web.Request) -> web.StreamResponse:
 async def remove(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     c = engine.containers.get(request.match_info["id"])
+    if query_bool(request, "link"):
+        engine.containers.remove_link(c.name)  # a plain name is no link name: dockerd's refusal
     await engine.containers.remove(c.id, force=query_bool(request, "force"), volumes=query_bool(request, "v"))
     engine.execs.forget_container(c.id)
+    return web.Response(status=204)
+
+
+@routes.add("DELETE", "/containers/{parent}/{alias}")
+async def remove_link(request: web.Request) -> web.StreamResponse:
+    """A legacy link's name (``parent/alias``): ``link=1`` removes the link; otherwise the name stands for
+    the linked container, which is removed, as dockerd resolves it."""
+    name = f"{request.match_info['parent']}/{request.match_info['alias']}"
+    engine = engine_of(request)
+    if query_bool(request, "link"):
+        engine.containers.remove_link(name)
+        return web.Response(status=204)
+    child = engine.containers.linked_child(name)
+    await engine.containers.remove(child.id, force=query_bool(request, "force"), volumes=query_bool(request, "v"))
+    engine.execs.forget_container(child.id)
     return web.Response(status=204)
 
 

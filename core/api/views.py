@@ -103,10 +103,11 @@ def host_config(c: Container) -> dict[str, Any]:
     return gofields.render(gofields.HOST_CONFIG, hc, gofields.HOST_CONFIG_ZERO)
 
 
-def container_summary(c: Container, image_ref: str, mounts: list | None = None) -> dict[str, Any]:
-    """One row of ``GET /containers/json``."""
+def container_summary(c: Container, image_ref: str, mounts: list | None = None,
+                      link_names: list[str] = ()) -> dict[str, Any]:
+    """One row of ``GET /containers/json``; ``link_names``: the ``/parent/alias`` names it also has."""
     return {
-        "Id": c.id, "Names": ["/" + c.name], "Image": image_ref or c.config.get("Image", ""),
+        "Id": c.id, "Names": ["/" + c.name, *link_names], "Image": image_ref or c.config.get("Image", ""),
         "ImageID": c.image_id, "Command": _command_text(c), "Created": int(parse_time(c.created)),
         "Ports": portmap.summary_ports(c.ports, c.config.get("ExposedPorts") or {}), "Labels": c.labels,
         "State": c.state.status.value, "Status": container_status(c),

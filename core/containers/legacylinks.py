@@ -108,6 +108,28 @@ def _renamed(link: str, old: str, new: str) -> str:
     return f"/{new if child == old else child}:/{new if parent == old else parent}/{alias}"
 
 
+def link_names(child, containers: Iterable[Any]) -> list[str]:
+    """The names ``/parent/alias`` a child is also known by while its parents exist (``ps`` lists them)."""
+    names = []
+    for parent in containers:
+        for link in parent.host_config.get("Links") or []:
+            name, alias = parse(link)
+            if name in (child.name, child.id):
+                names.append(f"/{parent.name}/{alias}")
+    return names
+
+
+def without_alias(parent, alias: str) -> bool:
+    """Drop the parent's link named ``alias`` (``rm --link parent/alias``); False when it had none.
+    No link left is null, as dockerd writes it."""
+    links = parent.host_config.get("Links") or []
+    kept = [link for link in links if parse(link)[1] != alias]
+    if len(kept) == len(links):
+        return False
+    parent.host_config["Links"] = kept or None
+    return True
+
+
 def links_to(parent, child) -> bool:
     return any(parse(link)[0] in (child.name, child.id) for link in parent.host_config.get("Links") or [])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from berth import log
 from berth.containers import endpoints, etcfiles, legacylinks, netmode
 from berth.containers.model import Container
-from berth.errors import NotFound
+from berth.errors import NotFound, Unclassified
 
 
 class ResolutionMixin:
@@ -73,3 +73,31 @@ class ResolutionMixin:
                     self._write_etc_files(parent, in_place=True)
                 except OSError as exc:
                     log.get().warning("container.link_update", container_id=parent.short_id, error=str(exc))
+
+    def remove_link(self, name: str) -> None:
+        """``DELETE /containers/PARENT/ALIAS?link=1``: the parent forgets the link (its /etc/hosts too,
+        at once; its environment at its next start), both containers stay. dockerd's errors."""
+        if "/" not in name.strip("/"):
+            self.get(name)  # 404 for a container that does not exist, else dockerd's refusal
+            raise Unclassified("Conflict, cannot remove the default link name of the container")
+        self.linked_child(name)
+        parent, alias = self._link_parent(name)
+        legacylinks.without_alias(parent, alias)
+        self.store.save(parent)
+        if parent.state.running and "bridge" in parent.endpoints:
+            self._write_etc_files(parent, in_place=True)
+
+    def linked_child(self, name: str) -> Container:
+        """The container a link name ``parent/alias`` stands for (dockerd resolves those names too)."""
+        parent, alias = self._link_parent(name)
+        for linked_alias, child in legacylinks.children(parent, self.get):
+            if linked_alias == alias:
+                return child
+        raise NotFound(f"No such container: {name}")
+
+    def _link_parent(self, name: str) -> tuple[Container, str]:
+        parent_name, _, alias = name.strip("/").rpartition("/")
+        try:
+            return self.get(parent_name), alias
+        except NotFound:
+            raise NotFound(f"No such container: {name}") from None

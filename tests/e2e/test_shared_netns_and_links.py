@@ -166,3 +166,45 @@ def test_links_follow_renamed_containers(netd):
     assert start(netd, "parent-new")[0] == 204
     assert f"\tkid {child[:12]} child-new\n" in sh(netd, "parent-new", "cat /etc/hosts")
     assert "KID_NAME=/parent-new/kid" in sh(netd, "parent-new", "env")
+
+
+def test_a_linked_container_is_listed_under_its_link_names_too(netd):
+    create(netd, "listed-child")
+    start(netd, "listed-child")
+    create(netd, "listed-parent", HostConfig={"Links": ["listed-child:kid"]})
+    _, rows = api(netd, "GET", "/containers/json?all=1")
+    names = {row["Names"][0]: row["Names"] for row in rows}
+    assert names["/listed-child"] == ["/listed-child", "/listed-parent/kid"]
+    assert names["/listed-parent"] == ["/listed-parent"]
+
+
+def test_rm_link_forgets_the_link_and_keeps_both_containers(netd):
+    create(netd, "rml-child")
+    start(netd, "rml-child")
+    create(netd, "rml-parent", HostConfig={"Links": ["rml-child:kid"]})
+    start(netd, "rml-parent")
+    assert "\tkid " in sh(netd, "rml-parent", "cat /etc/hosts")
+    assert api(netd, "DELETE", "/containers/rml-parent/kid?link=1")[0] == 204
+    assert inspect(netd, "rml-parent")["HostConfig"]["Links"] is None
+    assert "\tkid " not in sh(netd, "rml-parent", "cat /etc/hosts")  # rewritten at once, as dockerd's
+    _, rows = api(netd, "GET", "/containers/json?all=1")
+    assert sorted(n for row in rows for n in row["Names"] if "rml" in n) == ["/rml-child", "/rml-parent"]
+    assert api(netd, "POST", "/containers/rml-parent/restart?t=0")[0] == 204
+    assert "KID_NAME" not in sh(netd, "rml-parent", "env")
+
+
+def test_rm_link_refusals_are_dockerds(netd):
+    create(netd, "rmr-child")
+    create(netd, "rmr-parent", HostConfig={"Links": ["rmr-child:kid"]})
+    assert api(netd, "DELETE", "/containers/rmr-child?link=1") == \
+        (500, {"message": "Conflict, cannot remove the default link name of the container"})
+    assert api(netd, "DELETE", "/containers/rmr-parent/other?link=1") == \
+        (404, {"message": "No such container: rmr-parent/other"})
+    assert api(netd, "DELETE", "/containers/nope/kid?link=1") == (404, {"message": "No such container: nope/kid"})
+
+
+def test_a_link_name_stands_for_the_linked_container(netd):
+    create(netd, "named-child")
+    create(netd, "named-parent", HostConfig={"Links": ["named-child:kid"]})
+    assert api(netd, "DELETE", "/containers/named-parent/kid")[0] == 204
+    assert api(netd, "GET", "/containers/named-child/json")[0] == 404
