@@ -58,8 +58,9 @@ _CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _XATTR_PAX = "SCHILY.xattr."
 #: errors an archive's content causes (a 4xx), as opposed to the host failing (ENOSPC, EIO: a 5xx)
+#: (ERANGE, E2BIG: an xattr name or value the kernel refuses; EFBIG: a file beyond the largest this filesystem holds)
 _ARCHIVE_ERRNOS = {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ELOOP, errno.EINVAL,
-                   errno.EMLINK, errno.ENOENT, errno.ENOTEMPTY}
+                   errno.EMLINK, errno.ENOENT, errno.ENOTEMPTY, errno.ERANGE, errno.E2BIG, errno.EFBIG}
 
 
 def proc_path(dir_fd: int, name: str | None = None) -> str:
