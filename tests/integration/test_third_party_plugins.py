@@ -133,3 +133,12 @@ def test_the_exec_and_network_kits_run_a_driver_with_an_extension_spanning_kinds
     assert nets.returncode == 0, nets.stdout + nets.stderr
     hooks = {(r["kind"], r["hook"]) for r in timing_rows(timings)}
     assert {("exec", "exec_create"), ("exec", "exec_wait"), ("network", "net_join"), ("network", "net_sandbox")} <= hooks
+
+
+def test_a_node_id_of_the_exec_or_network_kit_reruns_that_test(tmp_path):
+    for option, test in (("--berth-netdriver=loopback", "::test_join_reports_the_endpoint_and_lo_is_up[loopback]"),
+                         ("--berth-execdriver=minirunc", "::test_exit_codes[minirunc-3]")):
+        listed = run_kit(tmp_path, option, "--collect-only")
+        node = next(line for line in listed.stdout.splitlines() if line.endswith(test))
+        again = run_kit(tmp_path, option, node)
+        assert again.returncode == 0 and "1 passed" in again.stdout, again.stdout + again.stderr
