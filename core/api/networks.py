@@ -108,14 +108,31 @@ async def create_network(request: web.Request) -> web.StreamResponse:
         return json_response({"Id": record["ID"], "Warning": ""}, 201)
     if engine.networks.find(name, missing_ok=True):
         raise Conflict(f"network with name {name} already exists")
-    ipam = ((body.get("IPAM") or {}).get("Config") or [{}])
-    first = ipam[0] if ipam else {}
+    first = _ipam_config(body)
     net = await asyncio.to_thread(
         engine.networks.create, name=name, driver=body.get("Driver") or engine.default_network_driver(),
         subnet=first.get("Subnet"), gateway=first.get("Gateway"), ip_range=first.get("IPRange"),
         internal=bool(body.get("Internal")), labels=body.get("Labels") or {}, options=body.get("Options") or {})
     engine.events.publish("network", "create", net.id, {"name": net.name, "type": net.docker_driver})
     return json_response({"Id": net.id, "Warning": ""}, 201)
+
+
+def _ipam_config(body: dict[str, Any]) -> dict[str, Any]:
+    """The one IPAM pool a local network takes; what berth's networks cannot do is refused, not dropped."""
+    ipam = body.get("IPAM") or {}
+    if (ipam.get("Driver") or "default") != "default":
+        raise NotFound(f'plugin "{ipam["Driver"]}" not found')  # dockerd's: only the default IPAM exists here
+    if ipam.get("Options"):
+        raise InvalidArgument("IPAM options are not supported: the default IPAM driver takes none")
+    if body.get("EnableIPv6"):
+        raise InvalidArgument("IPv6 is not supported: berth's networks are IPv4 only (EnableIPv6)")
+    configs = ipam.get("Config") or [{}]
+    if len(configs) > 1:
+        raise InvalidArgument(f"{body.get('Driver') or 'bridge'} driver doesn't support multiple subnets")
+    if configs[0].get("AuxiliaryAddresses"):
+        raise InvalidArgument("IPAM AuxiliaryAddresses are not supported: berth's IPAM reserves no addresses "
+                              "besides the gateway")
+    return configs[0]
 
 
 @routes.add("DELETE", "/networks/{id}")

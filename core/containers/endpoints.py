@@ -40,6 +40,10 @@ def new_record(endpoint_cfg: dict[str, Any] | None) -> dict[str, Any]:
     ipam = {} if ipam is None else ipam
     if not isinstance(ipam, dict):
         raise InvalidArgument("invalid endpoint settings: IPAMConfig must be a JSON object")
+    if ipam.get("IPv6Address"):
+        raise InvalidArgument("IPv6 is not supported: berth's networks are IPv4 only (IPv6Address)")
+    if ipam.get("LinkLocalIPs"):
+        raise InvalidArgument("link-local IP addresses are not supported by berth's network drivers (LinkLocalIPs)")
     ip = ipam.get("IPv4Address") or ""
     if ip:
         try:
