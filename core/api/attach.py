@@ -1,4 +1,4 @@
-"""``POST /containers/{id}/attach``, and the byte pipe between a hijacked client and a monitor (shared with exec).
+"""``POST /containers/{id}/attach`` (and ``GET .../attach/ws``), and the byte pipe between a hijacked client and a monitor (shared with exec).
 
 As dockerd: ``logs=1`` first replays what the container logged, ``stream=1`` then
 follows its live output (waiting for a start when it is not running) until it
@@ -9,11 +9,13 @@ replay. A paused or restarting container is a 409 before the upgrade.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from berth.api.server import Routes, engine_of, query_bool
-from berth.api.streams import STREAM_IDS, DetachScanner, frame, hijack, parse_detach_keys, stream_type
+from berth.api.server import Routes, api_version, engine_of, query_bool
+from berth.api.streams import (STREAM_IDS, DetachScanner, WebSocketClient, frame, hijack, parse_detach_keys,
+                               stream_type)
 from berth.containers import logdrivers
 from berth.containers.logs import read_log
 from berth.fsutil import unix_connect
@@ -33,33 +35,73 @@ async def attach(request: web.Request) -> web.StreamResponse:
     keys = parse_detach_keys(request.query.get("detachKeys"))  # a bad sequence is a 400 even when unused
     detach_keys = keys if want_stdin and tty else b""  # as dockerd: only a terminal's input is scanned
     response, client = await hijack(request, stream_type(request, tty))
+    await _serve(request, manager, c, client, Session(want_stdin, wanted, tty, detach_keys, framed=not tty))
+    return response
+
+
+@routes.add("GET", "/containers/{id}/attach/ws")
+async def attach_websocket(request: web.Request) -> web.StreamResponse:
+    """The same over a websocket: output unframed in binary messages (text before API 1.28), input from
+    the client's messages; before API 1.42 every stream is attached, whatever the query says."""
+    manager = engine_of(request).containers
+    ref = request.match_info["id"]
+    c = manager.get(ref)
+    manager.check_attachable(c, ref)
+    every = api_version(request) < (1, 42)
+    want_stdin = every or query_bool(request, "stdin")
+    wanted = {s for s in ("stdout", "stderr") if every or query_bool(request, s)}
+    tty = bool(c.config.get("Tty"))
+    keys = parse_detach_keys(request.query.get("detachKeys"))
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    client = WebSocketClient(ws, binary=api_version(request) >= (1, 28))
+    detach_keys = keys if want_stdin and tty else b""
+    await _serve(request, manager, c, client, Session(want_stdin, wanted, tty, detach_keys, framed=False))
+    await client.finished()
+    return ws
+
+
+@dataclass(frozen=True)
+class Session:
+    """What one attach asked for: stdin, the output streams, whether the container has a terminal, the
+    detach keys, and whether the client gets multiplexed frames."""
+
+    want_stdin: bool
+    wanted: set[str]
+    tty: bool
+    detach_keys: bytes
+    framed: bool
+
+
+async def _serve(request: web.Request, manager, c, client, session: Session) -> None:
+    """Replay the log (``logs=1``), then follow the live output (``stream=1``) until either side ends."""
     if query_bool(request, "logs"):
         try:
             source = logdrivers.source(c.host_config, manager.store.directory(c.id), c.id)
         except logdrivers.ReadLogsNotSupported as exc:
-            _attach_error(client, _unreadable_log_error(c, exc), tty)
-            return response
-        await _replay_log(client, source, wanted, tty)
+            _attach_error(client, _unreadable_log_error(c, exc), session.framed)
+            return
+        await _replay_log(client, source, session.wanted, session.framed)
     manager.event(c, "attach")
     if not query_bool(request, "stream"):
         client.close()
-        return response
+        return
     try:
         reader, writer = await _connect_live(manager, c.id, client)
     except Exception as exc:
-        _attach_error(client, getattr(exc, "message", str(exc)), tty)
-        return response
+        _attach_error(client, getattr(exc, "message", str(exc)), session.framed)
+        return
     if reader is None:
-        return response  # the client left while waiting for the container to start
-    if await splice(client, reader, writer, want_stdin, wanted, tty, detach_keys=detach_keys):
+        return  # the client left while waiting for the container to start
+    if await splice(client, reader, writer, session.want_stdin, session.wanted, session.tty,
+                    detach_keys=session.detach_keys, framed=session.framed):
         manager.event(c, "detach")
-    return response
 
 
-def _attach_error(client, message: str, tty: bool) -> None:
+def _attach_error(client, message: str, framed: bool) -> None:
     """dockerd's way of failing after the upgrade: the error on the stdout stream, then the end."""
     data = f"Error attaching: {message}\n".encode()
-    client.write(data if tty else frame(STREAM_IDS["stdout"], data))
+    client.write(frame(STREAM_IDS["stdout"], data) if framed else data)
     client.close()
 
 
@@ -72,10 +114,10 @@ def _unreadable_log_error(c, exc: logdrivers.ReadLogsNotSupported) -> str:
             'error looking up logging plugin none: plugin "none" not found')
 
 
-async def _replay_log(client, source, wanted: set[str], tty: bool) -> None:
+async def _replay_log(client, source, wanted: set[str], framed: bool) -> None:
     """Everything the container logged on the wanted streams, as the attach stream frames it."""
     async for batch in read_log(source, follow=False, tail=None, streams=wanted, running=lambda: False):
-        client.write(b"".join(e.data if tty else frame(STREAM_IDS[e.stream], e.data) for e in batch))
+        client.write(b"".join(frame(STREAM_IDS[e.stream], e.data) if framed else e.data for e in batch))
 
 
 async def _connect_live(manager, container_id: str, client):

@@ -71,6 +71,57 @@ class RawConnection(asyncio.Protocol):
             self.transport.close()
 
 
+class WebSocketClient:
+    """A websocket in the place of a hijacked connection (``attach/ws``): each write is one message,
+    sent in order by one task; each message received is input; a close is the end of input."""
+
+    def __init__(self, ws, binary: bool = True):
+        self.ws, self.binary = ws, binary
+        self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self._outgoing: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._sender = asyncio.ensure_future(self._send())
+        self._receiver = asyncio.ensure_future(self._receive())
+
+    def write(self, data: bytes) -> None:
+        if data and not self.closed.is_set():
+            self._outgoing.put_nowait(data)
+
+    def close(self) -> None:
+        self._outgoing.put_nowait(None)
+
+    async def finished(self) -> None:
+        """Wait until what was written went out and the socket is closed."""
+        await self._sender
+        self._receiver.cancel()
+
+    async def _send(self) -> None:
+        try:
+            while (data := await self._outgoing.get()) is not None:
+                if self.binary:
+                    await self.ws.send_bytes(data)
+                else:
+                    await self.ws.send_str(data.decode(errors="replace"))
+        except (ConnectionError, RuntimeError):
+            pass  # the client went away
+        finally:
+            await self.ws.close()
+            self.closed.set()
+
+    async def _receive(self) -> None:
+        from aiohttp import WSMsgType
+
+        try:
+            async for message in self.ws:
+                if message.type == WSMsgType.BINARY:
+                    self.incoming.put_nowait(message.data)
+                elif message.type == WSMsgType.TEXT:
+                    self.incoming.put_nowait(message.data.encode())
+        finally:
+            self.incoming.put_nowait(b"")
+            self.closed.set()
+
+
 async def hijack(request: web.Request, content_type: str = RAW_STREAM) -> tuple[web.StreamResponse, RawConnection]:
     """Answer 101 (or 200 for clients that did not ask to upgrade) and take over the socket.
 
