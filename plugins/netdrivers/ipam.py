@@ -141,18 +141,30 @@ class Pool:
                 raise Conflict(f"address {addr} is already in use on this network (by endpoint {self.allocated[str(addr)][:12]})")
             self.allocated[str(addr)] = endpoint_id
             return addr
-        candidates = [a for a in self._dynamic_candidates() if self._usable(a)]
-        # Start after the last address handed out, wrapping around.
-        start = 0
-        if self.last:
-            last = IPv4Address(self.last)
-            start = next((i for i, a in enumerate(candidates) if a > last), 0)
-        for addr in candidates[start:] + candidates[:start]:
-            if str(addr) not in self.allocated:
-                self.allocated[str(addr)] = endpoint_id
-                self.last = str(addr)
-                return addr
-        raise Conflict(f"no free address left in {self.ip_range or self.subnet}: remove a container from the network")
+        addr = self._next_free()
+        if addr is None:
+            raise Conflict(f"no free address left in {self.ip_range or self.subnet}: remove a container from the network")
+        self.allocated[str(addr)] = endpoint_id
+        self.last = str(addr)
+        return addr
+
+    def _next_free(self) -> IPv4Address | None:
+        """The first free dynamic address after the last one handed out, wrapping around.
+
+        Walks integers from there and stops at the first free one: a /16 holds 65534
+        addresses, and listing them all for each join cost half a second.
+        """
+        span = self.ip_range or self.subnet
+        first, size = int(span.network_address), span.num_addresses
+        reserved = {int(self.subnet.network_address), int(self.subnet.broadcast_address), int(self.gateway)}
+        start = int(IPv4Address(self.last)) + 1 - first if self.last else 0
+        if not 0 <= start < size:
+            start = 0
+        for step in range(size):
+            number = first + (start + step) % size
+            if number not in reserved and str(IPv4Address(number)) not in self.allocated:
+                return IPv4Address(number)
+        return None
 
     def release(self, endpoint_id: str) -> None:
         """Free every address ``endpoint_id`` holds. Idempotent."""

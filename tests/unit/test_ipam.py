@@ -51,6 +51,18 @@ def test_allocation_wraps_around_to_released_addresses():
     assert p.allocate("again") == got[0]
 
 
+def test_allocation_after_the_last_address_of_a_large_subnet_wraps_to_its_start():
+    p = pool("10.0.0.0/8")
+    p.last = "10.255.255.254"  # the broadcast address follows: nothing left above
+    assert p.allocate("a") == IPv4Address("10.0.0.2")
+
+
+def test_a_last_address_outside_the_ip_range_restarts_at_the_range():
+    p = pool("10.0.0.0/24", ip_range="10.0.0.128/25")
+    p.last = "10.0.0.5"
+    assert p.allocate("a") == IPv4Address("10.0.0.129")
+
+
 def test_same_endpoint_gets_its_address_back():
     p = pool("10.0.0.0/24")
     assert p.allocate("a") == p.allocate("a")
