@@ -33,7 +33,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sandbox import Sandbox  # noqa: E402  (bench/sandbox.py)
+from start import Berthd  # noqa: E402  (bench/start.py)
+
 SERVER_PORT = 5201
 PUBLISHED_PORT = 15201
 LOOPBACK_PORT = 5301
@@ -53,65 +55,6 @@ def check(argv: list[str], timeout: float = 120) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-800:]}")
     return done.stdout.strip()
-
-
-# -- the sandbox -----------------------------------------------------------------------------------
-
-
-class Sandbox:
-    """A network namespace of our own, with only ``lo`` (up); deleted by name."""
-
-    def __init__(self) -> None:
-        self.name = f"berth-bench-{os.getpid():x}"
-        check(["ip", "netns", "add", self.name])
-        self.path = f"/run/netns/{self.name}"
-        check(["ip", "-n", self.name, "link", "set", "lo", "up"])
-
-    def enter(self, argv: list[str]) -> list[str]:
-        """``argv`` run in the sandbox's network namespace only (mounts and /sys stay the host's)."""
-        return ["nsenter", f"--net={self.path}", *argv]
-
-    def delete(self) -> None:
-        subprocess.run(["ip", "netns", "delete", self.name], capture_output=True)
-
-
-class Berthd:
-    """berthd inside the sandbox, on a temp data-root with its default bridge; stopped by pid."""
-
-    def __init__(self, sandbox: Sandbox, base: Path):
-        self.base = base
-        self.sock = base / "run" / "berth.sock"
-        (base / "run").mkdir(parents=True)
-        (base / "daemon.json").write_text("{}")
-        self.log_path = base / "berthd.log"
-        self.log = open(self.log_path, "wb")
-        argv = sandbox.enter([str(VENV_BIN / "berthd"), "--data-root", str(base / "data"),
-                              "--exec-root", str(base / "run"), "-H", f"unix://{self.sock}",
-                              "--config-file", str(base / "daemon.json")])
-        # nsenter execs berthd, so this pid is the daemon's own
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not self.sock.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"berthd did not start in {sandbox.name}: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.05)
-
-    def cli(self, *args: str) -> list[str]:
-        return [str(VENV_BIN / "berth"), "-H", f"unix://{self.sock}", *args]
-
-    def __call__(self, *args: str, timeout: float = 120) -> str:
-        return check(self.cli(*args), timeout)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 # -- iperf3 ------------------------------------------------------------------------------------------
@@ -179,7 +122,7 @@ def main() -> None:
         sys.exit("bench/network.py needs root (netns, berthd)")
     rows: dict[str, list[float]] = {}
     containers: list[str] = []
-    sandbox = Sandbox()
+    sandbox = Sandbox("bench-net")
     daemon = None
     try:
         with tempfile.TemporaryDirectory(prefix="berth-bench-net-", dir="/var/tmp") as tmp:
@@ -205,7 +148,7 @@ def main() -> None:
 
                 rows["loopback (sandbox netns)"] = measure(args.r, loopback)
 
-                daemon = Berthd(sandbox, base / "berth")
+                daemon = Berthd(base / "berth", None, None, "venv", netns=sandbox.path)
                 daemon("image", "bootstrap", "busybox")
                 # 2. container to container on the default bridge
                 server = daemon("run", "-d", *mount, "-p", f"{PUBLISHED_PORT}:{SERVER_PORT}", "busybox",

@@ -125,17 +125,25 @@ class Floor(Engine):
 
 
 class Berthd:
-    """A private berthd on a temp data-root (``--bridge none``); stopped by its pid."""
+    """A private berthd on a temp data-root; stopped by its pid.
+
+    Without ``netns`` it runs in the host's network namespace with ``--bridge none`` (it must
+    never make a bridge there); with ``netns`` (a path under /run/netns that the bench made) it
+    runs inside that namespace (``nsenter --net``, which execs it: the pid is berthd's) with its
+    default bridge, so the bridge, veths and NAT rules exist only in the sandbox.
+    """
 
     def __init__(self, base: Path, exec_driver: str | None, storage: str | None, cli: str,
-                 preexec_fn: Callable[[], None] | None = None, extra_args: tuple[str, ...] = ()):
+                 preexec_fn: Callable[[], None] | None = None, extra_args: tuple[str, ...] = (),
+                 netns: str | None = None):
         self.base = base
         self.sock = base / "run" / "berth.sock"
         (base / "run").mkdir(parents=True)
         config = base / "daemon.json"
         config.write_text("{}")
         argv = [str(VENV_BIN / "berthd"), "--data-root", str(base / "data"), "--exec-root", str(base / "run"),
-                "-H", f"unix://{self.sock}", "--bridge", "none", "--config-file", str(config)]
+                "-H", f"unix://{self.sock}", "--config-file", str(config)]
+        argv = ["nsenter", f"--net={netns}", *argv] if netns else [*argv, "--bridge", "none"]
         if exec_driver:
             argv += ["--exec-driver", exec_driver]
         if storage:
@@ -164,6 +172,10 @@ class Berthd:
 
     def cli(self, *args: str) -> list[str]:
         return [*self.launcher, "-H", f"unix://{self.sock}", *args]
+
+    def __call__(self, *args: str, timeout: float = 120) -> str:
+        """Run a CLI command; its stdout, or RuntimeError with its stderr."""
+        return run_checked(self.cli(*args), timeout=timeout)
 
     def driver_calls(self) -> dict[str, dict]:
         return json.loads(run_checked(self.cli("info", "--format", "{{json .DriverCalls}}")) or "{}")
