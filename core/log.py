@@ -63,3 +63,21 @@ def job(event: str, **fields: Any) -> Iterator[dict[str, Any]]:
                       error=f"{type(exc).__name__}: {exc}")
         raise
     get().info(event, **fields, **extra, duration_ms=round((time.monotonic() - started) * 1000, 1))
+
+
+class Laps:
+    """Consecutive phases of one job, as ``<phase>_ms`` fields of its event (``bench/bridge.py`` reads them).
+
+    ``laps.mark("mount")`` records the time since the previous mark (or since the
+    ``Laps`` was made) under ``mount_ms``; a phase marked twice adds up.
+    """
+
+    def __init__(self, fields: dict[str, Any] | None = None):
+        self.fields = fields if fields is not None else {}
+        self._last = time.monotonic()
+
+    def mark(self, phase: str) -> None:
+        now = time.monotonic()
+        key = f"{phase}_ms"
+        self.fields[key] = round(self.fields.get(key, 0.0) + (now - self._last) * 1000, 1)
+        self._last = now

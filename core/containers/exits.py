@@ -40,7 +40,8 @@ class ExitMixin:
             if c.state.status not in (State.RUNNING, State.PAUSED, State.RESTARTING):
                 return
             self.health.stop(c)
-            left = await asyncio.to_thread(self._teardown, c)
+            laps = log.Laps()
+            left = await asyncio.to_thread(self._teardown, c, laps)
             c.state.pid = 0
             c.state.exit_code = state.exit_code if state.exit_code is not None else 255
             c.state.oom_killed = state.oom_killed
@@ -55,7 +56,7 @@ class ExitMixin:
             c.transition(State.RESTARTING if restart else State.EXITED)
             self.store.save(c)
             log.get().info("container.exit", container_id=c.short_id, exit_code=c.state.exit_code,
-                           oom_killed=c.state.oom_killed, driver=self.exec.name, restart=restart)
+                           oom_killed=c.state.oom_killed, driver=self.exec.name, restart=restart, **laps.fields)
         if c.state.oom_killed:
             self.event(c, "oom")
         self.event(c, "die", exitCode=str(c.state.exit_code))

@@ -36,7 +36,7 @@ class StartMixin:
             c.manually_stopped = False
             with log.job("container.start", container_id=c.short_id, driver=self.exec.name) as ev:
                 try:
-                    await self._start_locked(c)
+                    await self._start_locked(c, log.Laps(ev))
                 except ExecError:
                     raise  # recorded as the exit of a process that could not run
                 except BerthError as exc:
@@ -46,10 +46,12 @@ class StartMixin:
         self.event(c, "start")
         return c
 
-    async def _start_locked(self, c: Container) -> None:
+    async def _start_locked(self, c: Container, laps: log.Laps | None = None) -> None:
+        laps = laps or log.Laps()
         log_io = self._log_settings(c)
         image_cfg = self.image_config(c)
         plan, sandbox = await self._prepare_networking(c)
+        laps.mark("prepare")
         bundle = self.bundle(c.id)
         os.makedirs(bundle, mode=0o700, exist_ok=True)
         # Until the running state is saved, a crash must be undone at restart (see restore.py).
@@ -57,19 +59,22 @@ class StartMixin:
         with open(marker, "wb"):
             pass
         try:
-            await self._start_steps(c, bundle, log_io, image_cfg, plan, sandbox)
+            await self._start_steps(c, bundle, log_io, image_cfg, plan, sandbox, laps)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(marker)
 
-    async def _start_steps(self, c: Container, bundle: str, log_io: dict, image_cfg: dict, plan, sandbox) -> None:
+    async def _start_steps(self, c: Container, bundle: str, log_io: dict, image_cfg: dict, plan, sandbox,
+                           laps: log.Laps) -> None:
         c.rootfs = await asyncio.to_thread(self.mount_rootfs, c)
+        laps.mark("mount")
         crashpoints.reached("start.after_mount")
         created = False
         try:
             spec = self._spec(c, image_cfg, sandbox)
             # compact JSON: the C encoder (indent= falls back to the pure-Python one, ~4x slower)
             atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode(), 0o600)
+            laps.mark("spec")
             io = IOConfig(attach_socket=self.attach_socket(c.id), tty=bool(c.config.get("Tty")),
                           open_stdin=bool(c.config.get("OpenStdin")), **log_io)
             try:
@@ -80,6 +85,7 @@ class StartMixin:
                 await self._record_failed_start(c, exc, created=False)
                 raise
             created = True
+            laps.mark("create")
             crashpoints.reached("start.after_runtime")
             await self._release_attachers(c.id)
             netns = None if sandbox.share_host else (sandbox.netns_path or f"/proc/{state.pid}/ns/net")
@@ -87,12 +93,14 @@ class StartMixin:
             joined = await asyncio.to_thread(self._join_networks, c, netns, plan)
             self.publish_network_events(c, "connect", joined)
             self.volume_events(c, "mount")
+            laps.mark("join")
             crashpoints.reached("start.after_join")
             try:
                 state = await asyncio.to_thread(self.exec.start, c.id)
             except ExecError as exc:
                 await self._record_failed_start(c, exc)
                 raise
+            laps.mark("process")
             crashpoints.reached("start.after_process")
         except BaseException:
             if created and c.state.status != State.EXITED:
@@ -108,6 +116,7 @@ class StartMixin:
         self.health.start(c)
         self.store.save(c)
         self._watch(c.id)
+        laps.mark("record")
 
     def _spec(self, c: Container, image_cfg: dict, sandbox) -> dict:
         """The OCI spec of this run: the user from the mounted rootfs, the /etc files, the volumes, and
@@ -208,20 +217,24 @@ class StartMixin:
         if c.host_config.get("AutoRemove"):
             asyncio.get_running_loop().create_task(self._auto_remove(c.id))
 
-    def _teardown(self, c: Container) -> list:
+    def _teardown(self, c: Container, laps: log.Laps | None = None) -> list:
         """Release what a run held: ports, network endpoints, runtime state, rootfs mount. Each step is idempotent.
 
-        Returns the networks the container left, for the caller's ``network disconnect`` events.
+        Returns the networks the container left, for the caller's ``network disconnect`` events;
+        ``laps`` gets each step's time (``leave``, ``runtime``, ``unmount``).
         """
+        laps = laps or log.Laps()
         left, errors = self._leave_all(c)
-        steps = [lambda: self.exec.delete(c.id, True)]
+        laps.mark("leave")
+        steps = [("runtime", lambda: self.exec.delete(c.id, True))]
         if c.rootfs:
-            steps.append(lambda: self.unmount_rootfs(c))
-        for step in steps:
+            steps.append(("unmount", lambda: self.unmount_rootfs(c)))
+        for phase, step in steps:
             try:
                 step()
             except Exception as exc:
                 errors.append(str(exc))
+            laps.mark(phase)
         c.rootfs = ""
         if errors:
             log.get().warning("container.teardown", container_id=c.short_id, errors=errors)

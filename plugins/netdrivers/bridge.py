@@ -84,6 +84,7 @@ class BridgeDriver:
         self.root = root
         self.options = dict(options or {})
         self._lock = threading.RLock()
+        self._ipr = None  # berthd's namespace's netlink socket (see _host_netlink)
         self._proxy = PortProxy()
         self._forwards: dict[tuple[str, str, str], Forward] = {}  # (network, endpoint, binding key) -> live forward
         self._networks: dict[str, dict] = {}
@@ -315,68 +316,95 @@ class BridgeDriver:
         # A fresh namespace from the exec driver; the veth is moved in at join time.
         return Sandbox()
 
+    def _host_netlink(self):
+        """A netlink socket in berthd's own namespace, opened once and kept (the caller holds the lock).
+
+        Opening one costs more than most requests sent on it, and every join and leave needs one.
+        """
+        from berth.plugins.netdrivers.netns import iproute
+
+        if self._ipr is None:
+            self._ipr = iproute()
+        return self._ipr
+
     @hookimpl
     def net_join(self, network_id: str, endpoint_id: str, netns_path: str | None, options: dict) -> EndpointInfo:
         from berth.plugins.netdrivers import links
-        from berth.plugins.netdrivers.netns import iproute, open_fd
 
         options = options or {}
         if netns_path is None:
             raise InvalidArgument(f"network driver 'bridge': endpoint {endpoint_id[:12]} has no network namespace to join")
         with self._lock:
             net = self._get(network_id)
-            pool = self._pool(net)
             old = net["endpoints"].get(endpoint_id)
             host_veth = _host_veth_name(network_id, endpoint_id)
             upstreams = dns.validate_servers(options.get("dns") or [], f"DNS servers of endpoint {endpoint_id[:12]}")
-            with iproute() as ipr:
-                if old is not None and links.index_of(ipr, host_veth) is not None:
-                    # already joined (idempotent): only the names may change (a renamed container)
-                    self._rename(net, endpoint_id, old, options)
-                    self._start_dns(net, endpoint_id, old)  # a no-op unless the daemon restarted or names changed
-                    return self._endpoint_info(net, endpoint_id, old)
-                if old is not None:  # stale record: its veth is gone with an old namespace
-                    links.delete_link(ipr, host_veth)
-                address = pool.allocate(endpoint_id, options.get("ip") or None)
+            ipr = self._host_netlink()
+            if old is not None and links.index_of(ipr, host_veth) is not None:
+                # already joined (idempotent): only the names may change (a renamed container)
+                self._rename(net, endpoint_id, old, options)
+                self._start_dns(net, endpoint_id, old)  # a no-op unless the daemon restarted or names changed
+                return self._endpoint_info(net, endpoint_id, old)
+            if old is not None:  # stale record: its veth is gone with an old namespace
+                links.delete_link(ipr, host_veth)
+            pool = self._pool(net)
+            address = pool.allocate(endpoint_id, options.get("ip") or None)
+            net["pool"] = pool.to_dict()
+            mac = options.get("mac_address") or links.mac_for(address)
+            try:
+                ifname = self._plumb(ipr, net, host_veth, netns_path, mac, address, pool)
+                netns_key = list(dns.namespace_key(netns_path))
+                ep = {"ip": str(address), "mac": mac, "ifname": ifname, "host_veth": host_veth,
+                      "netns": netns_path, "netns_key": netns_key,
+                      "aliases": list(options.get("aliases") or []),
+                      "container_name": options.get("container_name", ""),
+                      "hostname": options.get("hostname", ""), "ports": []}
+                if self._has_dns(net):
+                    ep["dns"] = {"names": dns_names(endpoint_id, options), "upstreams": upstreams,
+                                 "netns_key": netns_key, "links": dict(options.get("links") or {})}
+                net["endpoints"][endpoint_id] = ep
+                self._start_dns(net, endpoint_id, ep)
+                self._save(net)
+            except BaseException as exc:
+                self._stop_dns(network_id, endpoint_id)
+                links.delete_link(ipr, host_veth)
+                pool.release(endpoint_id)
                 net["pool"] = pool.to_dict()
-                mac = options.get("mac_address") or links.mac_for(address)
-                fd = open_fd(netns_path)
-                try:
-                    with iproute(netns_path) as cipr:
-                        ifname = links.free_ifname(cipr)
-                        links.create_veth(ipr, host_veth, ifname, fd, net["bridge"], net["mtu"])
-                        links.configure_container_side(
-                            cipr, ifname, mac, address, pool.subnet.prefixlen,
-                            None if net["internal"] else pool.gateway,
-                        )
-                    netns_key = list(dns.namespace_key(netns_path))
-                    ep = {"ip": str(address), "mac": mac, "ifname": ifname, "host_veth": host_veth,
-                          "netns": netns_path, "netns_key": netns_key,
-                          "aliases": list(options.get("aliases") or []),
-                          "container_name": options.get("container_name", ""),
-                          "hostname": options.get("hostname", ""), "ports": []}
-                    if self._has_dns(net):
-                        ep["dns"] = {"names": dns_names(endpoint_id, options), "upstreams": upstreams,
-                                     "netns_key": netns_key, "links": dict(options.get("links") or {})}
-                    net["endpoints"][endpoint_id] = ep
-                    self._start_dns(net, endpoint_id, ep)
-                    self._save(net)
-                except BaseException as exc:
-                    self._stop_dns(network_id, endpoint_id)
-                    links.delete_link(ipr, host_veth)
-                    pool.release(endpoint_id)
-                    net["pool"] = pool.to_dict()
-                    net["endpoints"].pop(endpoint_id, None)
-                    self._save(net)
-                    if isinstance(exc, (BerthError, KeyboardInterrupt)):
-                        raise
-                    raise DriverError(
-                        f"network driver 'bridge': attaching endpoint {endpoint_id[:12]} to network "
-                        f"{net['name']} failed: {exc}"
-                    ) from exc
-                finally:
-                    os.close(fd)
+                net["endpoints"].pop(endpoint_id, None)
+                self._save(net)
+                if isinstance(exc, (BerthError, KeyboardInterrupt)):
+                    raise
+                raise DriverError(
+                    f"network driver 'bridge': attaching endpoint {endpoint_id[:12]} to network "
+                    f"{net['name']} failed: {exc}"
+                ) from exc
             return self._endpoint_info(net, endpoint_id, ep)
+
+    @staticmethod
+    def _plumb(ipr, net: dict, host_veth: str, netns_path: str, mac: str, address, pool: ipam.Pool) -> str:
+        """The veth pair from the bridge into the namespace, addressed and routed; the container-side name.
+
+        Nine netlink requests in all: the bridge's index, one dump of the namespace's interfaces
+        (free name, ``lo``'s state), the pair made on the bridge and up with its MAC, hairpin, and
+        in the namespace: ``lo`` up if it is down, the address, up, the default route.
+        """
+        from berth.plugins.netdrivers import links
+        from berth.plugins.netdrivers.netns import iproute, open_fd
+
+        bridge = links.index_of(ipr, net["bridge"])
+        if bridge is None:
+            raise DriverError(f"network driver 'bridge': bridge {net['bridge']} of network {net['name']} does not exist")
+        fd = open_fd(netns_path)
+        try:
+            with iproute(netns_path) as cipr:
+                present = links.names_and_flags(cipr)
+                ifname = links.free_ifname(present)
+                links.create_veth(ipr, host_veth, ifname, fd, bridge, net["mtu"], mac)
+                links.configure_container_side(cipr, ifname, address, pool.subnet.prefixlen,
+                                               None if net["internal"] else pool.gateway, present.get("lo"))
+        finally:
+            os.close(fd)
+        return ifname
 
     def _rename(self, net: dict, endpoint_id: str, ep: dict, options: dict) -> None:
         """Take the names of a join of an endpoint that is already joined (the caller holds the lock)."""
@@ -415,15 +443,12 @@ class BridgeDriver:
 
     @hookimpl
     def net_leave(self, network_id: str, endpoint_id: str) -> bool:
-        from berth.plugins.netdrivers.netns import iproute
-
         with self._lock:
             net = self._networks.get(network_id)
             if net is None:
                 return True
             ep = net["endpoints"].get(endpoint_id, {})
-            with iproute() as ipr:
-                self._drop_endpoint(net, endpoint_id, ipr)
+            self._drop_endpoint(net, endpoint_id, self._host_netlink())
             self._save(net)
             if ep.get("ports"):
                 self._apply_rules()
@@ -532,4 +557,7 @@ class BridgeDriver:
             self._proxy.close()
             self._dns.close()
             self._forwards.clear()
+            if self._ipr is not None:
+                self._ipr.close()
+                self._ipr = None
         return True

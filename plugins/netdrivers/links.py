@@ -10,6 +10,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 
 IFF_UP = 0x1
+EEXIST = 17
 
 
 def index_of(ipr, ifname: str) -> int | None:
@@ -57,51 +58,58 @@ def delete_link(ipr, ifname: str) -> bool:
     return True
 
 
-def free_ifname(ipr, prefix: str = "eth") -> str:
-    """The first ``ethN`` name not taken in the socket's namespace."""
-    names = {link.get("IFLA_IFNAME") for link in ipr.get_links()}
+def names_and_flags(ipr) -> dict[str, tuple[int, int]]:
+    """Every interface of the socket's namespace: name -> (index, flags). One dump."""
+    return {link.get("IFLA_IFNAME"): (link["index"], link["flags"]) for link in ipr.get_links()}
+
+
+def free_ifname(taken, prefix: str = "eth") -> str:
+    """The first ``ethN`` name not in ``taken`` (names, e.g. from :func:`names_and_flags`)."""
     n = 0
-    while f"{prefix}{n}" in names:
+    while f"{prefix}{n}" in taken:
         n += 1
     return f"{prefix}{n}"
 
 
-def create_veth(ipr, host_name: str, peer_name: str, peer_netns_fd: int, bridge: str, mtu: int) -> None:
-    """Create a veth pair: ``host_name`` on ``bridge`` (up, hairpin on), ``peer_name`` born in the peer namespace.
+def create_veth(ipr, host_name: str, peer_name: str, peer_netns_fd: int, bridge_index: int, mtu: int,
+                peer_mac: str) -> None:
+    """Create a veth pair: ``host_name`` on the bridge (up, hairpin on), ``peer_name`` born in the peer
+    namespace with MAC ``peer_mac``.
 
-    Creating the peer directly inside the container's namespace means its name can
-    never collide with an interface of the host.
+    One RTM_NEWLINK makes both ends, puts the host end on the bridge and brings it up (the
+    kernel applies IFLA_MASTER and the flags of a new link); only hairpin needs a second
+    request, which the bridge takes for a port by index. Creating the peer directly inside
+    the container's namespace means its name can never collide with an interface of the host.
     """
-    ipr.link("add", ifname=host_name, kind="veth", mtu=mtu,
-             peer={"ifname": peer_name, "net_ns_fd": peer_netns_fd, "mtu": mtu})
+    ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, master=bridge_index, state="up",
+             peer={"ifname": peer_name, "net_ns_fd": peer_netns_fd, "mtu": mtu, "address": peer_mac})
     idx = index_of(ipr, host_name)
-    br = index_of(ipr, bridge)
-    if br is None:
-        raise ValueError(f"bridge {bridge} does not exist")
-    ipr.link("set", index=idx, master=br)
     # Hairpin lets a container reach itself through the host (its own published port).
     ipr.brport("set", index=idx, mode=1)
-    ipr.link("set", index=idx, state="up")
 
 
-def configure_container_side(ipr, ifname: str, mac: str, address: IPv4Address, prefixlen: int,
-                             gateway: IPv4Address | None) -> None:
-    """In the container's namespace: ``lo`` up; ``ifname`` with MAC, address, up; default route via ``gateway``.
+def configure_container_side(ipr, ifname: str, address: IPv4Address, prefixlen: int,
+                             gateway: IPv4Address | None, lo: tuple[int, int] | None) -> None:
+    """In the container's namespace: ``lo`` up (``lo``: its index and flags, None if absent);
+    ``ifname`` with its address, up; a default route via ``gateway``.
 
-    The default route is added only when the namespace has none yet (the first
-    network a container joins provides it, as in Docker).
+    The default route is added only when the namespace has none yet (the first network a
+    container joins provides it, as in Docker): the kernel refuses a second default route
+    of the same metric with EEXIST, which is that case.
     """
-    lo = index_of(ipr, "lo")
-    if lo is not None:
-        ipr.link("set", index=lo, state="up")
+    if lo is not None and not lo[1] & IFF_UP:
+        ipr.link("set", index=lo[0], state="up")
     idx = index_of(ipr, ifname)
     if idx is None:
         raise ValueError(f"interface {ifname} did not appear in the container's namespace")
-    ipr.link("set", index=idx, address=mac)
     ipr.addr("add", index=idx, address=str(address), prefixlen=prefixlen)
     ipr.link("set", index=idx, state="up")
     if gateway is not None:
-        ensure_default_route(ipr, ifname, gateway)
+        try:
+            ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
+        except Exception as exc:
+            if getattr(exc, "code", None) != EEXIST:
+                raise
 
 
 def ensure_default_route(ipr, ifname: str, gateway: IPv4Address | str) -> None:

@@ -166,6 +166,27 @@ def test_join_configures_the_container(driver, containers):
     assert ping.returncode == 0, ping.stdout + ping.stderr
 
 
+def test_join_brings_the_loopback_of_the_namespace_up(driver, containers):
+    net = default_net()
+    driver.net_create_network(net)
+    c = containers()
+    c.run("ip", "link", "set", "lo", "down", check=True)
+    driver.net_join(net.id, "e1", c.netns_path, {})
+    assert ",UP" in c.run("ip", "-o", "link", "show", "lo", check=True).stdout
+
+
+def test_a_second_network_adds_eth1_and_keeps_the_first_default_route(driver, containers):
+    first, second = default_net(), user_net(subnet="10.90.0.0/24")
+    driver.net_create_network(first)
+    driver.net_create_network(second)
+    c = containers()
+    driver.net_join(first.id, "a", c.netns_path, {})
+    info = driver.net_join(second.id, "b", c.netns_path, {})
+    assert (info.interface, info.ipv4_address) == ("eth1", "10.90.0.2/24")
+    routes = c.run("ip", "route", check=True).stdout
+    assert "default via 10.198.0.1 dev eth0" in routes and "default via 10.90.0.1" not in routes
+
+
 def test_containers_on_one_network_reach_each_other(driver, containers):
     net = default_net()
     driver.net_create_network(net)
