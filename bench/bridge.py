@@ -144,9 +144,8 @@ def main() -> None:
           f"ratio = berth ÷ peer, same run; load average {load:.1f} at the start\n")
     print(table(engines))
     print("\nberthd's events (medians over every container):")
-    for key in ("container.create", "container.start", "network.join", "container.remove"):
-        if key in events:
-            print(f"  {key:<20} {statistics.median(events[key]):7.1f} ms  (n={len(events[key])})")
+    for key in sorted(events):
+        print(f"  {key:<32} {statistics.median(events[key]):7.1f} ms  (n={len(events[key])})")
     for note in notes:
         print(f"\nnote: {note}")
 
