@@ -150,11 +150,14 @@ async def build(request: web.Request) -> web.StreamResponse:
     engine = engine_of(request)
     options = options_from(request)
     tmp = os.path.join(engine.data_root, "tmp")
-    spool = await _spool_body(request, tmp)
-    try:
-        context = await asyncio.to_thread(extract_context, spool, tmp, options.dockerfile)
-    finally:
-        spool.close()
+    with log.job("build.context") as ev:
+        spool = await _spool_body(request, tmp)
+        try:
+            ev["bytes"] = spool.seek(0, os.SEEK_END)
+            spool.seek(0)
+            context = await asyncio.to_thread(extract_context, spool, tmp, options.dockerfile)
+        finally:
+            spool.close()
     try:
         dockerfile = parse(context.dockerfile)
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})

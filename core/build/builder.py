@@ -10,6 +10,7 @@ network, and its output is streamed from the container's json-file log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import gzip
 import bz2
@@ -17,8 +18,9 @@ import lzma
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 from berth import crashpoints, log
 from berth.build import cache, fscopy, sources
@@ -108,6 +110,7 @@ class Builder:
         self.consumed_args: set[str] = set()
         self.cache_sources = cache.cache_sources(self.images, options.cache_from)
         self.stages: dict[str, Image | None] = {}  # stage name and index -> its last image
+        self.step_event: dict[str, Any] = {}  # the current step's log event: phases add their ``*_ms`` here
         self.tmp_dir = os.path.join(engine.data_root, "tmp")
         os.makedirs(self.tmp_dir, mode=0o700, exist_ok=True)
 
@@ -168,7 +171,8 @@ class Builder:
 
     async def _dispatch(self, st: StageState, instr: Instruction) -> None:
         try:
-            await DISPATCH[instr.cmd](self, st, instr)
+            with log.job("build.step", instruction=instr.cmd, line=instr.line) as self.step_event:
+                await DISPATCH[instr.cmd](self, st, instr)
         except (DockerfileError, BuildFailed):
             raise
         except BerthError as exc:
@@ -262,12 +266,24 @@ class Builder:
     async def _probe(self, st: StageState, container_config: dict[str, Any]) -> bool:
         if self.options.no_cache:
             return False
-        hit = await asyncio.to_thread(cache.lookup, self.images, st.image_id, container_config, self.cache_sources)
+        with self.phase("cache_lookup"):
+            hit = await asyncio.to_thread(cache.lookup, self.images, st.image_id, container_config,
+                                          self.cache_sources)
         if hit is None:
             return False
         await self.out(" ---> Using cache\n")
         self._advance(st, hit)
         return True
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time part of the current step into its log event as ``<name>_ms`` (where a build's time goes)."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            key = f"{name}_ms"
+            self.step_event[key] = round(self.step_event.get(key, 0) + (time.monotonic() - started) * 1000, 1)
 
     def _advance(self, st: StageState, image: Image) -> None:
         st.image = image
@@ -280,7 +296,8 @@ class Builder:
         if await self._probe(st, container_config):
             return
         config = st.child_config(container_config, empty_layer=True, author=author)
-        self._advance(st, await asyncio.to_thread(create_child, self.images, st.image, None, config))
+        with self.phase("commit"):
+            self._advance(st, await asyncio.to_thread(create_child, self.images, st.image, None, config))
 
     async def commit_files(self, st: StageState, comment: str, work: Callable[[str], Any],
                            cacheable: bool = True) -> None:
@@ -290,11 +307,12 @@ class Builder:
             return
 
         def commit() -> Image:
-            layer = layer_from_work(self.images, st.image, work)
+            layer = layer_from_work(self.images, st.image, work, self.step_event)
             config = st.child_config(container_config, empty_layer=layer is None)
             return create_child(self.images, st.image, layer, config)
 
-        self._advance(st, await asyncio.to_thread(commit))
+        with self.phase("commit"):
+            self._advance(st, await asyncio.to_thread(commit))
 
     # -- COPY / ADD ----------------------------------------------------------------------
 
@@ -322,7 +340,8 @@ class Builder:
             mount = await self._source_tree(flags.get("from"), instr)
             try:
                 paths, archives = await asyncio.to_thread(self._resolve_sources, instr, srcs, mount.path, scratch)
-                checksum = await asyncio.to_thread(sources.combined_checksum, paths)
+                with self.phase("checksum"):
+                    checksum = await asyncio.to_thread(sources.combined_checksum, paths)
                 extra = "".join(f"--{k}={flags[k]} " for k in ("chown", "chmod") if k in flags)
                 comment = f"{instr.cmd} {extra}{checksum} in {dest} "
                 workdir = st.run_config.get("WorkingDir") or "/"
@@ -430,11 +449,13 @@ class Builder:
             "Healthcheck": {"Test": ["NONE"]},  # Docker never probes a RUN step's container
         }
         manager = self.engine.containers
-        c, _ = await manager.create(body, None)
+        with self.phase("create"):
+            c, _ = await manager.create(body, None)
         await self.out(f" ---> Running in {c.id[:12]}\n")
         succeeded = False
         try:
-            code, _ = await self._run_container(c.id)
+            with self.phase("run"):
+                code, _ = await self._run_container(c.id)
             if code != 0:
                 raise BuildFailed(f"The command '{' '.join(argv)}' returned a non-zero code: {code}",
                                   code=code)
@@ -446,13 +467,15 @@ class Builder:
                 config = st.child_config(container_config, empty_layer=layer is None, container_id=c.id)
                 return create_child(self.images, st.image, layer, config)
 
-            image = await asyncio.to_thread(commit)
+            with self.phase("commit"):
+                image = await asyncio.to_thread(commit)
             succeeded = True
         finally:
             remove = self.options.force_rm or self.options.rm
             if remove:
                 try:
-                    await manager.remove(c.id, force=True, volumes=True)
+                    with self.phase("remove"):
+                        await manager.remove(c.id, force=True, volumes=True)
                     if succeeded:
                         await self.out(f"Removing intermediate container {c.id[:12]}\n")
                 except BerthError as exc:

@@ -8,6 +8,7 @@ nothing changed, as for any commit).
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Callable
 
 from berth import crashpoints
@@ -15,11 +16,15 @@ from berth.images.commit import commit_layer
 from berth.images.store import Image, ImageStore, Layer
 
 
-def layer_from_work(images: ImageStore, image: Image | None, work: Callable[[str], None]) -> Layer | None:
+def layer_from_work(images: ImageStore, image: Image | None, work: Callable[[str], None],
+                    timings: dict | None = None) -> Layer | None:
     """Run ``work(tree)`` on a scratch read-write layer over ``image`` and commit what it changed.
 
     The scratch layer is always removed; returns the new layer, or None when nothing changed.
+    ``timings`` gets ``work_ms`` (the files' work) and ``layer_ms`` (diff and store).
     """
+    timings = {} if timings is None else timings
+    started = time.monotonic()
     graph = images.graph
     layer_id = "build-" + secrets.token_hex(16)
     base = image.layer_id if image else None
@@ -32,6 +37,10 @@ def layer_from_work(images: ImageStore, image: Image | None, work: Callable[[str
             crashpoints.reached("build.mid_copy")
         finally:
             graph.unmount(layer_id)
-        return commit_layer(images, layer_id, base, image)
+        worked = time.monotonic()
+        timings["work_ms"] = round((worked - started) * 1000, 1)
+        layer = commit_layer(images, layer_id, base, image)
+        timings["layer_ms"] = round((time.monotonic() - worked) * 1000, 1)
+        return layer
     finally:
         images.end_scratch_layer(layer_id)
