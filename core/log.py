@@ -81,3 +81,8 @@ class Laps:
         key = f"{phase}_ms"
         self.fields[key] = round(self.fields.get(key, 0.0) + (now - self._last) * 1000, 1)
         self._last = now
+
+    def into(self, fields: dict[str, Any]) -> None:
+        """Go on recording into ``fields`` (a job's event that began later), with the phases so far."""
+        fields.update(self.fields)
+        self.fields = fields

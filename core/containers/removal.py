@@ -19,15 +19,17 @@ class RemovalMixin:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
+        laps = log.Laps()
         while True:
             await self._stop_for_remove(c, force)
+            laps.mark("kill")
             async with self.lock(c.id):
                 if c.id not in self.store.containers:
                     return
                 if c.state.running or c.state.status == State.RESTARTING:
                     # a start that held the lock finished first (rm -f racing start): kill it too
                     continue
-                await self._remove_locked(c, volumes)
+                await self._remove_locked(c, volumes, laps)
                 break
         self._locks.pop(c.id, None)
         self._restart_delay.pop(c.id, None)
@@ -57,20 +59,25 @@ class RemovalMixin:
                 pass  # it exited meanwhile (the driver may already have forgotten it)
             await asyncio.wait_for(waiter, 30)
 
-    async def _remove_locked(self, c: Container, volumes: bool) -> None:
-        """Tear down and delete a stopped container (the caller holds its lock)."""
+    async def _remove_locked(self, c: Container, volumes: bool, laps: log.Laps | None = None) -> None:
+        """Tear down and delete a stopped container (the caller holds its lock); ``laps`` gets the phases."""
+        laps = laps or log.Laps()
         if c.state.status != State.REMOVING:
             c.transition(State.REMOVING)
             self.store.save(c)
-        with log.job("container.remove", container_id=c.short_id, driver=self.graph.name):
+        with log.job("container.remove", container_id=c.short_id, driver=self.graph.name) as ev:
+            laps.into(ev)
             self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c))
+            laps.mark("teardown")
             crashpoints.reached("rm.after_teardown")
             await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
+            laps.mark("layers")
             crashpoints.reached("rm.after_layers")
             if self.volumes is not None:
                 await asyncio.to_thread(self.volumes.release, c, volumes)
             self.store.delete(c.id)
             shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+            laps.mark("record")
 
     async def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """Remove stopped containers (Docker's filters: ``until``, ``label``, ``label!``); report the bytes freed."""

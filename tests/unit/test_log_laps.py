@@ -31,3 +31,14 @@ def test_the_phases_appear_in_the_jobs_event():
         with log.job("container.start", container_id="abc") as ev:
             log.Laps(ev).mark("join")
     assert events[0]["event"] == "container.start" and "join_ms" in events[0]
+
+
+def test_phases_before_a_job_began_are_carried_into_its_event(monkeypatch):
+    clock = iter([0.0, 0.002, 0.005])
+    monkeypatch.setattr(log.time, "monotonic", lambda: next(clock))
+    laps = log.Laps()
+    laps.mark("kill")
+    event = {"container_id": "abc"}
+    laps.into(event)
+    laps.mark("layers")
+    assert event == {"container_id": "abc", "kill_ms": 2.0, "layers_ms": 3.0}
