@@ -67,8 +67,7 @@ class RemovalMixin:
             self.store.save(c)
         with log.job("container.remove", container_id=c.short_id, driver=self.graph.name) as ev:
             laps.into(ev)
-            self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c))
-            laps.mark("teardown")
+            self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c, laps))
             crashpoints.reached("rm.after_teardown")
             await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
             laps.mark("layers")

@@ -19,7 +19,7 @@ import pytest
 
 from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.hookspecs.types import NetworkConfig, PortBinding
-from berth.plugins.netdrivers.bridge import BridgeDriver
+from berth.plugins.netdrivers.bridge import BridgeDriver, _host_veth_name
 from berth.testing.network_kit import assert_not_host_netns, containers, host_links, kit_netns  # noqa: F401
 
 BIP = "10.198.0.1/24"
@@ -221,6 +221,26 @@ def test_leave_removes_veth_and_frees_the_address(driver, containers):
     driver.net_leave(net.id, "a")
     assert a.links() == ["lo"] and info.extra["host_interface"] not in host_links()
     assert driver.net_join(net.id, "b", b.netns_path, {}).ipv4_address == info.ipv4_address
+
+
+def test_leaving_again_writes_no_state(driver, containers, tmp_path):
+    net = user_net(subnet="10.81.0.0/24")
+    driver.net_create_network(net)
+    driver.net_join(net.id, "a", containers().netns_path, {})
+    driver.net_leave(net.id, "a")
+    state = tmp_path / "network" / "bridge" / "networks" / f"{net.id}.json"
+    written = state.stat()
+    assert driver.net_leave(net.id, "a") is True
+    assert (state.stat().st_ino, state.stat().st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+
+
+def test_leaving_an_unrecorded_endpoint_removes_its_leftover_veth(driver):
+    net = user_net(subnet="10.82.0.0/24")
+    driver.net_create_network(net)
+    leftover = _host_veth_name(net.id, "crashed")  # as a join cut short by a crash leaves it
+    subprocess.run(["ip", "link", "add", leftover, "type", "veth", "peer", "name", "crashedpeer"], check=True)
+    driver.net_leave(net.id, "crashed")
+    assert leftover not in host_links() and "crashedpeer" not in host_links()
 
 
 def test_join_unknown_network_is_not_found(driver, containers):
