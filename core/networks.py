@@ -37,6 +37,7 @@ class Network:
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     driver_data: dict[str, Any] = field(default_factory=dict)
+    aux_addresses: dict[str, str] = field(default_factory=dict)
 
     @property
     def docker_driver(self) -> str:
@@ -45,7 +46,7 @@ class Network:
 
     def as_config(self) -> NetworkConfig:
         return NetworkConfig(self.id, self.name, self.subnet, self.gateway, self.ip_range, self.internal,
-                             dict(self.options), dict(self.labels))
+                             dict(self.options), dict(self.labels), dict(self.aux_addresses))
 
 
 class NetworkManager:
@@ -187,7 +188,8 @@ class NetworkManager:
 
     def create(self, *, name: str, driver: str, subnet: str | None = None, gateway: str | None = None,
                ip_range: str | None = None, internal: bool = False, labels: dict | None = None,
-               options: dict | None = None, network_id: str | None = None) -> Network:
+               options: dict | None = None, network_id: str | None = None,
+               aux_addresses: dict | None = None) -> Network:
         """A user-defined network; the driver makes its devices and rules before it is recorded.
         ``network_id``: the ID to give it (a swarm network's), else a new one."""
         driver = driver.strip().lower()
@@ -196,7 +198,7 @@ class NetworkManager:
         if self.find(name, missing_ok=True):
             raise Conflict(f"network with name {name} already exists")
         net = Network(network_id or secrets.token_hex(32), name, driver, self._now(), subnet, gateway, ip_range,
-                      internal, dict(options or {}), dict(labels or {}))
+                      internal, dict(options or {}), dict(labels or {}), aux_addresses=dict(aux_addresses or {}))
         try:
             facade = self.driver(driver)
         except ConfigError as exc:  # a client naming an unknown driver is a 404, as Docker's "plugin not found"

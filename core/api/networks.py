@@ -39,8 +39,8 @@ def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
     subnet = net.subnet or net.driver_data.get("subnet")
     gateway = net.gateway or net.driver_data.get("gateway")
     if subnet:
-        ipam_config.append({k: v for k, v in (("Subnet", subnet), ("Gateway", gateway),
-                                              ("IPRange", net.ip_range)) if v})
+        ipam_config.append({k: v for k, v in (("Subnet", subnet), ("IPRange", net.ip_range), ("Gateway", gateway),
+                                              ("AuxiliaryAddresses", net.aux_addresses)) if v})
     return {
         "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.docker_driver,
         "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
@@ -112,6 +112,7 @@ async def create_network(request: web.Request) -> web.StreamResponse:
     net = await asyncio.to_thread(
         engine.networks.create, name=name, driver=body.get("Driver") or engine.default_network_driver(),
         subnet=first.get("Subnet"), gateway=first.get("Gateway"), ip_range=first.get("IPRange"),
+        aux_addresses=first.get("AuxiliaryAddresses"),
         internal=bool(body.get("Internal")), labels=body.get("Labels") or {}, options=body.get("Options") or {})
     engine.events.publish("network", "create", net.id, {"name": net.name, "type": net.docker_driver})
     return json_response({"Id": net.id, "Warning": ""}, 201)
@@ -129,9 +130,9 @@ def _ipam_config(body: dict[str, Any]) -> dict[str, Any]:
     configs = ipam.get("Config") or [{}]
     if len(configs) > 1:
         raise InvalidArgument(f"{body.get('Driver') or 'bridge'} driver doesn't support multiple subnets")
-    if configs[0].get("AuxiliaryAddresses"):
-        raise InvalidArgument("IPAM AuxiliaryAddresses are not supported: berth's IPAM reserves no addresses "
-                              "besides the gateway")
+    check_fields("IPAM config", configs[0], {"AuxiliaryAddresses": "str_dict"})
+    if configs[0].get("AuxiliaryAddresses") and not configs[0].get("Subnet"):
+        raise InvalidArgument("auxiliary addresses need the subnet they belong to (IPAM Config Subnet)")
     return configs[0]
 
 

@@ -45,7 +45,7 @@ def network_entry(c: Container, record: dict[str, Any]) -> dict[str, Any]:
     address, _, prefix = (record.get("ipv4_address") or "").partition("/") if joined else ("", "", "")
     aliases = record.get("aliases") or None
     return {
-        "IPAMConfig": {"IPv4Address": record["ip"]} if record.get("ip") else None, "Links": record.get("links") or None,
+        "IPAMConfig": _ipam_config(record), "Links": record.get("links") or None,
         "Aliases": aliases, "MacAddress": record.get("mac_address", "") if joined else record.get("mac", ""),
         "NetworkID": record.get("network_id", ""), "EndpointID": record.get("endpoint_id", ""),
         "Gateway": record.get("gateway", "") if joined else "", "IPAddress": address,
@@ -54,6 +54,13 @@ def network_entry(c: Container, record: dict[str, Any]) -> dict[str, Any]:
         "DNSNames": list(dict.fromkeys([c.name, *(aliases or []), c.short_id, c.hostname]))
         if joined and record.get("dns") else None,
     }
+
+
+def _ipam_config(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The endpoint's ``IPAMConfig`` as asked (Go leaves its empty fields out; none at all is null)."""
+    config = {key: record[field] for key, field in (("IPv4Address", "ip"), ("LinkLocalIPs", "link_local_ips"))
+              if record.get(field)}
+    return config or None
 
 
 def networks(c: Container) -> dict[str, Any]:

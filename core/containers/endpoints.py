@@ -42,8 +42,6 @@ def new_record(endpoint_cfg: dict[str, Any] | None) -> dict[str, Any]:
         raise InvalidArgument("invalid endpoint settings: IPAMConfig must be a JSON object")
     if ipam.get("IPv6Address"):
         raise InvalidArgument("IPv6 is not supported: berth's networks are IPv4 only (IPv6Address)")
-    if ipam.get("LinkLocalIPs"):
-        raise InvalidArgument("link-local IP addresses are not supported by berth's network drivers (LinkLocalIPs)")
     ip = ipam.get("IPv4Address") or ""
     if ip:
         try:
@@ -52,11 +50,27 @@ def new_record(endpoint_cfg: dict[str, Any] | None) -> dict[str, Any]:
             raise InvalidArgument(f"invalid IPv4 address: {ip}") from None
     record: dict[str, Any] = {"network_id": "", "aliases": _strings(cfg, "Aliases"), "ip": ip,
                               "links": _strings(cfg, "Links")}
+    link_local = _link_local_ips(ipam)
+    if link_local:
+        record["link_local_ips"] = link_local
     if cfg.get("MacAddress"):
         record["mac"] = str(cfg["MacAddress"])
     if cfg.get("DriverOpts"):
         record["driver_opts"] = dict(cfg["DriverOpts"])
     return record
+
+
+def _link_local_ips(ipam: dict[str, Any]) -> list[str]:
+    """``--link-local-ip`` addresses: IPv4 ones only (berth's networks have no IPv6)."""
+    out = _strings(ipam, "LinkLocalIPs")
+    for text in out:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid link-local IP address: {text}") from None
+        if address.version == 6:
+            raise InvalidArgument(f"IPv6 is not supported: berth's networks are IPv4 only (link-local IP {text})")
+    return out
 
 
 def _strings(cfg: dict[str, Any], key: str) -> list[str]:

@@ -110,6 +110,8 @@ class NetworkingMixin:
             options["mac_address"] = record["mac"]
         if record.get("links"):
             options["links"] = legacylinks.dns_aliases(record["links"])
+        if record.get("link_local_ips"):
+            options["link_local_ips"] = list(record["link_local_ips"])
         return options
 
     # -- leaving --------------------------------------------------------------------

@@ -285,7 +285,9 @@ class NetworkConfig:
     ``id``: 64 hex digits, berth's; ``name``: the user's; ``subnet``, ``gateway``,
     ``ip_range``: what ``--subnet``/``--gateway``/``--ip-range`` asked (CIDR, address,
     CIDR), None to let the driver choose; ``internal``: ``--internal`` (no route out);
-    ``options``: ``-o key=value`` (refuse keys you do not know); ``labels``: ``--label``.
+    ``options``: ``-o key=value`` (refuse keys you do not know); ``labels``: ``--label``;
+    ``aux_addresses``: ``--aux-address name=ip``, addresses of the subnet the driver must
+    never hand out (a driver that cannot keep them free refuses them with ``InvalidArgument``).
     """
 
     id: str
@@ -296,6 +298,7 @@ class NetworkConfig:
     internal: bool = False
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    aux_addresses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -354,7 +357,9 @@ class JoinOptions(TypedDict, total=False):
     name without its leading "/", and its hostname); ``dns``: upstream servers the user
     asked for (``--dns``), for a resolver the driver serves; ``links``: ``{alias:
     container name}``, names that only this endpoint's container resolves (Docker's
-    ``--link`` on user-defined networks). A driver ignores the keys it has no use for.
+    ``--link`` on user-defined networks); ``link_local_ips``: more addresses for the
+    container's interface (``--link-local-ip``, IPv4 169.254.0.0/16; a driver that cannot add
+    them raises ``InvalidArgument``). A driver ignores the other keys it has no use for.
     """
 
     ip: str
@@ -364,6 +369,7 @@ class JoinOptions(TypedDict, total=False):
     hostname: str
     dns: list[str]
     links: dict[str, str]
+    link_local_ips: list[str]
 
 
 class NetDriverOptions(TypedDict):

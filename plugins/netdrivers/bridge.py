@@ -206,7 +206,9 @@ class BridgeDriver:
         else:
             pools = self.options.get("default_address_pools") or ipam.DEFAULT_ADDRESS_POOLS
             subnet = ipam.choose_subnet(pools, others + routes_in_use(ipr))
-        return ipam.Pool.create(subnet, gateway, ip_range)
+        pool = ipam.Pool.create(subnet, gateway, ip_range)
+        pool.reserve(network.aux_addresses)
+        return pool
 
     def _mtu(self, network: NetworkConfig) -> int:
         raw = network.options.get(OPT_MTU) or self.options.get("mtu") or 1500
@@ -352,7 +354,8 @@ class BridgeDriver:
             net["pool"] = pool.to_dict()
             mac = options.get("mac_address") or links.mac_for(address)
             try:
-                ifname = self._plumb(ipr, net, host_veth, netns_path, mac, address, pool)
+                ifname = self._plumb(ipr, net, host_veth, netns_path, mac, address, pool,
+                                     options.get("link_local_ips") or [])
                 netns_key = list(dns.namespace_key(netns_path))
                 ep = {"ip": str(address), "mac": mac, "ifname": ifname, "host_veth": host_veth,
                       "netns": netns_path, "netns_key": netns_key,
@@ -381,8 +384,10 @@ class BridgeDriver:
             return self._endpoint_info(net, endpoint_id, ep)
 
     @staticmethod
-    def _plumb(ipr, net: dict, host_veth: str, netns_path: str, mac: str, address, pool: ipam.Pool) -> str:
+    def _plumb(ipr, net: dict, host_veth: str, netns_path: str, mac: str, address, pool: ipam.Pool,
+               link_local: list[str]) -> str:
         """The veth pair from the bridge into the namespace, addressed and routed; the container-side name.
+        ``link_local``: more addresses for it (``--link-local-ip``), each in 169.254.0.0/16.
 
         Nine netlink requests in all: the bridge's index, one dump of the namespace's interfaces
         (free name, ``lo``'s state), the pair made on the bridge and up with its MAC, hairpin, and
@@ -402,6 +407,7 @@ class BridgeDriver:
                 links.create_veth(ipr, host_veth, ifname, fd, bridge, net["mtu"], mac)
                 links.configure_container_side(cipr, ifname, address, pool.subnet.prefixlen,
                                                None if net["internal"] else pool.gateway, present.get("lo"))
+                links.add_addresses(cipr, ifname, [(ipam.parse_address(ip, "link-local IP"), 16) for ip in link_local])
         finally:
             os.close(fd)
         return ifname

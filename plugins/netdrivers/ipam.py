@@ -138,7 +138,9 @@ class Pool:
             if not self._usable(addr):
                 raise Conflict(f"requested address {addr} is reserved in subnet {self.subnet} (network, broadcast or gateway)")
             if str(addr) in self.allocated:
-                raise Conflict(f"address {addr} is already in use on this network (by endpoint {self.allocated[str(addr)][:12]})")
+                holder = self.allocated[str(addr)]
+                by = f"auxiliary address {holder[4:]}" if holder.startswith("aux:") else f"endpoint {holder[:12]}"
+                raise Conflict(f"address {addr} is already in use on this network (by {by})")
             self.allocated[str(addr)] = endpoint_id
             return addr
         addr = self._next_free()
@@ -147,6 +149,17 @@ class Pool:
         self.allocated[str(addr)] = endpoint_id
         self.last = str(addr)
         return addr
+
+    def reserve(self, aux_addresses: dict[str, str]) -> None:
+        """Keep ``--aux-address`` names' addresses from endpoints: held by ``aux:NAME``, never released."""
+        for name, text in aux_addresses.items():
+            addr = parse_address(text, f"auxiliary address {name}")
+            if addr not in self.subnet:
+                raise InvalidArgument(f"auxiliary address {name}={addr} is not in subnet {self.subnet}")
+            if not self._usable(addr) or str(addr) in self.allocated:
+                raise InvalidArgument(f"auxiliary address {name}={addr} is the gateway, the network address, "
+                                      "the broadcast address or another auxiliary address")
+            self.allocated[str(addr)] = f"aux:{name}"
 
     def _next_free(self) -> IPv4Address | None:
         """The first free dynamic address after the last one handed out, wrapping around.

@@ -112,6 +112,13 @@ def configure_container_side(ipr, ifname: str, address: IPv4Address, prefixlen: 
                 raise
 
 
+def add_addresses(ipr, ifname: str, addresses: list[tuple[IPv4Address, int]]) -> None:
+    """More (address, prefix length) pairs on ``ifname`` (``--link-local-ip``)."""
+    idx = index_of(ipr, ifname) if addresses else None
+    for address, prefixlen in addresses:
+        ipr.addr("add", index=idx, address=str(address), prefixlen=prefixlen)
+
+
 def ensure_default_route(ipr, ifname: str, gateway: IPv4Address | str) -> None:
     """A default route via ``gateway`` on ``ifname``, unless the namespace already has one."""
     defaults = [r for r in ipr.get_routes(family=2) if r["dst_len"] == 0 and r.get("RTA_GATEWAY")]

@@ -161,3 +161,14 @@ def test_bad_bip_is_invalid(bad):
 def test_subnet_with_host_bits_is_invalid():
     with pytest.raises(InvalidArgument, match="invalid subnet"):
         ipam.parse_network("10.0.0.1/24", "subnet")
+
+
+def test_reserved_auxiliary_addresses_are_never_handed_out():
+    p = pool("10.9.0.0/29", "10.9.0.1")
+    p.reserve({"printer": "10.9.0.2"})
+    assert [str(p.allocate(f"e{n}")) for n in range(4)] == ["10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]
+    restored = ipam.Pool.from_dict(p.to_dict())
+    restored.release("e0")
+    assert str(restored.allocate("e9")) == "10.9.0.3"  # the reservation outlives a restart and releases
+    with pytest.raises(InvalidArgument, match="is the gateway"):
+        pool("10.9.0.0/29", "10.9.0.1").reserve({"gw": "10.9.0.1"})
