@@ -36,6 +36,11 @@ class GraphDefaults:
         return True
 
     @hookimpl(trylast=True)
+    def graph_adopt_diff(self, layer_id, parent, source, source_parent):
+        raise NotSupported(f"graph driver {self.driver_name!r} cannot adopt a layer's files (graph_adopt_diff); "
+                           "its changes are diffed and applied instead")
+
+    @hookimpl(trylast=True)
     def graph_status(self):
         return []
 

@@ -86,6 +86,15 @@ class GraphDriver(_Facade):
     def apply_diff(self, layer_id: str, parent: str | None, diff: BinaryIO) -> int:
         return self._call("graph_apply_diff", layer_id, layer_id=layer_id, parent=parent, diff=diff)
 
+    def adopt_diff(self, layer_id: str, parent: str | None, source: str, source_parent: str | None) -> int:
+        return self._call("graph_adopt_diff", layer_id, layer_id=layer_id, parent=parent, source=source,
+                          source_parent=source_parent)
+
+    def adopts_diffs(self) -> bool:
+        """True when the driver implements ``graph_adopt_diff`` (not only the core's refusal answers it)."""
+        return any(not impl.trylast and not impl.hookwrapper and not impl.wrapper
+                   for impl in self.pm.hook.graph_adopt_diff.get_hookimpls())
+
     def diff_size(self, layer_id: str, parent: str | None) -> int:
         return self._call("graph_diff_size", layer_id, layer_id=layer_id, parent=parent)
 

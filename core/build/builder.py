@@ -463,7 +463,7 @@ class Builder:
 
             def commit() -> Image:
                 base = self.images.container_base_layer(c.layer_id, st.image.layer_id)
-                layer = commit_layer(self.images, c.layer_id, base, st.image)
+                layer = commit_layer(self.images, c.layer_id, base, st.image, consume=True)
                 config = st.child_config(container_config, empty_layer=layer is None, container_id=c.id)
                 return create_child(self.images, st.image, layer, config)
 

@@ -39,7 +39,7 @@ def layer_from_work(images: ImageStore, image: Image | None, work: Callable[[str
             graph.unmount(layer_id)
         worked = time.monotonic()
         timings["work_ms"] = round((worked - started) * 1000, 1)
-        layer = commit_layer(images, layer_id, base, image)
+        layer = commit_layer(images, layer_id, base, image, consume=True)
         timings["layer_ms"] = round((time.monotonic() - worked) * 1000, 1)
         return layer
     finally:

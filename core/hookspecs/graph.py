@@ -256,6 +256,25 @@ def graph_apply_diff(layer_id: str, parent: str | None, diff: BinaryIO) -> int:
 
 
 @hookspec(firstresult=True)
+def graph_adopt_diff(layer_id: str, parent: str | None, source: str, source_parent: str | None) -> int:
+    """Fill new layer ``layer_id`` (just made by :func:`graph_create` on ``parent``) with the changes of
+    read-write layer ``source`` against ``source_parent`` by moving its files; return the bytes adopted.
+
+    The result must be exactly what :func:`graph_apply_diff` of :func:`graph_diff` ``(source,
+    source_parent)`` would give ``layer_id``: the same tree, owners, modes, whole-second mtimes (atime
+    = mtime), xattrs a layer carries, whiteouts and opaque directories; the same size. A build step
+    commits this way instead of writing a tar and extracting it again. ``source`` is consumed: the
+    engine only removes it afterwards, and never asks this of a layer in use.
+
+    A driver raises NotSupported when it cannot for this layer (mounted, ``source_parent`` not its
+    parent, an entry a layer tar cannot hold): the engine then diffs and applies, which refuses or
+    drops that entry as always.
+
+    Optional (core default: NotSupported); stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
 def graph_diff_size(layer_id: str, parent: str | None) -> int:
     """Return the size in bytes of the regular files the layer adds or changes against ``parent``.
 

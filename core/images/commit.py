@@ -24,7 +24,9 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from berth import crashpoints
+from berth.errors import NotSupported
 from berth.images.changes_dsl import apply_changes
+from berth.images.pipestream import read_exactly
 from berth.images.store import Image, ImageStore, Layer
 
 _PER_COMMIT_KEYS = ("rootfs", "history", "created", "container", "container_config", "author", "comment", "id", "parent")
@@ -85,16 +87,24 @@ def build_config(image: Image, req: CommitRequest, diff_ids: list[str], version:
     return config
 
 
-def commit_layer(store: ImageStore, layer_id: str, base_layer: str | None, image: Image | None) -> Layer | None:
+def commit_layer(store: ImageStore, layer_id: str, base_layer: str | None, image: Image | None,
+                 consume: bool = False) -> Layer | None:
     """Store the changes of graph layer ``layer_id`` (against ``base_layer``) on ``image``'s top layer.
 
     Returns the new layer, or None when nothing changed: the diff's first tar
     block is read before anything is stored, and an empty archive starts with
-    the end-of-archive (all-zero) block.
+    the end-of-archive (all-zero) block. With ``consume`` (a build step's layer,
+    removed next) a driver that can moves the files into the new layer instead
+    (:meth:`ImageStore.adopt_layer`); the stored layer is the same.
     """
+    if consume and store.graph.adopts_diffs():
+        try:
+            return store.adopt_layer(image.top_layer if image else None, layer_id, base_layer)
+        except NotSupported:
+            pass  # e.g. an entry a layer tar refuses: the tar path says so
     stream = store.graph.diff(layer_id, base_layer)
     try:
-        head = _read_exactly(stream, _TAR_BLOCK)
+        head = read_exactly(stream, _TAR_BLOCK)
         if len(head) < _TAR_BLOCK or head == bytes(_TAR_BLOCK):
             return None
         return store.add_layer(image.top_layer if image else None, _Prefixed(head, stream))
@@ -103,18 +113,6 @@ def commit_layer(store: ImageStore, layer_id: str, base_layer: str | None, image
 
 
 _TAR_BLOCK = 512
-
-
-def _read_exactly(stream: BinaryIO, size: int) -> bytes:
-    """Up to ``size`` bytes, fewer only at the end of ``stream`` (a pipe may return short reads)."""
-    chunks, got = [], 0
-    while got < size:
-        chunk = stream.read(size - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 class _Prefixed(io.RawIOBase):

@@ -19,7 +19,7 @@ from berth.hookspecs.types import IdMap
 from berth.images.tarsafe import WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 
 # Host-specific or driver-private attributes never travel inside a layer.
-_SKIP_XATTR_PREFIXES = ("trusted.overlay.", "security.selinux", "system.")
+SKIP_XATTR_PREFIXES = ("trusted.overlay.", "security.selinux", "system.")
 
 
 def read_xattrs(path: str) -> dict[str, bytes]:
@@ -32,7 +32,7 @@ def read_xattrs(path: str) -> dict[str, bytes]:
         raise
     out = {}
     for name in sorted(names):
-        if name.startswith(_SKIP_XATTR_PREFIXES):
+        if name.startswith(SKIP_XATTR_PREFIXES):
             continue
         try:
             out[name] = os.getxattr(path, name, follow_symlinks=False)

@@ -69,3 +69,15 @@ def producer_stream(produce: Callable[[BinaryIO], None], release: Callable[[], N
     ``release`` runs once when the reader is closed (after the producer finished).
     """
     return io.BufferedReader(_PipeReader(produce, release, what), buffer_size=1 << 16)
+
+
+def read_exactly(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes, fewer only at the end of ``stream`` (a pipe may return short reads)."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)

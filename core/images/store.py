@@ -32,7 +32,7 @@ from berth.images.compression import decompressed
 from berth.images.digest import DigestReader, chain_id as make_chain_id
 from berth.images.initlayer import init_layer_id, write_placeholders
 from berth.images.metadata import MetadataDB
-from berth.images.pipestream import producer_stream
+from berth.images.pipestream import producer_stream, read_exactly
 from berth.images.tarsplit import Recorder, TarSplit
 from berth.log import job
 
@@ -178,6 +178,50 @@ class ImageStore:
         return layer
 
     def _add_layer(self, parent_chain: str | None, tar_stream: BinaryIO, ev: dict) -> Layer:
+        def fill(cache_id: str, parent_cache: str | None) -> tuple[int, str, Recorder]:
+            recorder = Recorder()
+            reader = DigestReader(decompressed(tar_stream), on_data=recorder.feed)
+            size = self.graph.apply_diff(cache_id, parent_cache, reader)
+            reader.drain()
+            return size, reader.digest, recorder
+
+        return self._new_layer(parent_chain, fill, ev)
+
+    def adopt_layer(self, parent_chain: str | None, source: str, source_parent: str | None) -> Layer | None:
+        """Store the changes of read-write graph layer ``source`` (against ``source_parent``, its parent) as
+        a new layer on ``parent_chain`` by moving its files (``graph_adopt_diff``) instead of a tar and
+        its extraction; None when nothing changed.
+
+        The diff ID and tar-split come from the new layer's own diff, so it is stored exactly as if
+        applied from that tar. ``source`` is left only to be removed. NotSupported when the driver cannot
+        (the caller then diffs and applies).
+        """
+        with job("layer.adopt", parent=(parent_chain or "")[7:19], driver=self.graph.name) as ev:
+            try:
+                return self._new_layer(parent_chain, lambda cache_id, parent_cache: self._adopt(
+                    cache_id, parent_cache, source, source_parent), ev)
+            except _Unchanged:
+                ev["unchanged"] = True
+                return None
+
+    def _adopt(self, cache_id: str, parent_cache: str | None, source: str,
+               source_parent: str | None) -> tuple[int, str, Recorder]:
+        size = self.graph.adopt_diff(cache_id, parent_cache, source, source_parent)
+        recorder = Recorder()
+        stream = self.graph.diff(cache_id, parent_cache)
+        try:
+            reader = DigestReader(stream, on_data=recorder.feed)
+            head = read_exactly(reader, _TAR_BLOCK)
+            if len(head) < _TAR_BLOCK or head == bytes(_TAR_BLOCK):  # an empty archive: nothing changed
+                raise _Unchanged()
+            reader.drain()
+        finally:
+            stream.close()
+        return size, reader.digest, recorder
+
+    def _new_layer(self, parent_chain: str | None, fill, ev: dict) -> Layer:
+        """Create a graph layer on ``parent_chain``, ``fill(cache_id, parent_cache_id)`` it (-> size, diff ID,
+        tar-split recorder), and record it; a layer with that chain ID already stored is used instead."""
         started = time.monotonic()
         parent = self.get_layer(parent_chain) if parent_chain else None
         cache_id = secrets.token_hex(32)
@@ -188,11 +232,7 @@ class ImageStore:
         try:
             self.graph.create(cache_id, parent.cache_id if parent else None)
             created = True
-            recorder = Recorder()
-            reader = DigestReader(decompressed(tar_stream), on_data=recorder.feed)
-            size = self.graph.apply_diff(cache_id, parent.cache_id if parent else None, reader)
-            reader.drain()
-            diff_id = reader.digest
+            size, diff_id, recorder = fill(cache_id, parent.cache_id if parent else None)
             recorder.save(self._tarsplit_path(cache_id), diff_id)
             chain = make_chain_id(parent_chain, diff_id)
             layer = Layer(chain, diff_id, parent_chain, cache_id, int(size or 0), _now())
@@ -493,6 +533,13 @@ class ImageStore:
             parent=row["parent"],
             top_layer=row["top_layer"],
         )
+
+
+_TAR_BLOCK = 512
+
+
+class _Unchanged(Exception):
+    """An adopted layer turned out empty: the step changed nothing (no layer, as for an empty diff)."""
 
 
 def _layer(row) -> Layer:

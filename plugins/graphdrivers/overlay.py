@@ -28,10 +28,11 @@ import subprocess
 import tempfile
 
 from berth.driverkit import (
-    Conflict, DriverError, InvalidArgument, NotFound, hookimpl, is_mountpoint, read_text, remove_path,
+    Conflict, DriverError, InvalidArgument, NotFound, NotSupported, hookimpl, is_mountpoint, read_text, remove_path,
 )
 from berth.hookspecs.types import IdMap
 from berth.plugins.graphdrivers import idmapped
+from berth.plugins.graphdrivers.adopt import adopt_upper
 from berth.plugins.graphdrivers.mounts import sys_mount as _sys_mount, sys_umount as _sys_umount
 from berth.plugins.graphdrivers.fsinfo import OVERLAYFS_MAGIC, backing_fs_name, fs_magic, supports_d_type
 from berth.plugins.graphdrivers.overlay_layers import OverlayLayerStore, OverlayWhiteouts  # noqa: F401 (re-export)
@@ -144,6 +145,22 @@ class OverlayDriver(OverlayLayerStore):
     def _attach_readonly(self, layer_id: str, lower: str, mount_label: str) -> None:
         link = read_text(os.path.join(self.root, layer_id, "link"))
         self._attach(layer_id, f"l/{link}:{lower}", mount_label, upper=False)
+
+    # -- committing a build step -------------------------------------------------------------
+
+    @hookimpl
+    def graph_adopt_diff(self, layer_id: str, parent: str | None, source: str, source_parent: str | None) -> int:
+        """Move ``source``'s upper directory (its diff against its parent) into ``layer_id``'s."""
+        if not self._is_parent(layer_id, parent) or not self._is_parent(source, source_parent):
+            raise NotSupported(f"overlay: {source}'s files are its diff only against its own parent, and "
+                               f"{layer_id} must stand on {parent}")
+        with self._lock(source):
+            path = self._dir(source)
+            for point in (os.path.join(path, "merged"), os.path.join(path, "mapped")):
+                if self._refs.get(source) or self._idrefs.get(source) or (
+                        os.path.isdir(point) and is_mountpoint(point)):
+                    raise NotSupported(f"overlay: layer {source} is mounted at {point}; its files cannot move")
+            return adopt_upper(os.path.join(path, "diff"), os.path.join(self._dir(layer_id), "diff"))
 
     # -- id-mapped views ---------------------------------------------------------------------
 

@@ -15,6 +15,10 @@ import textwrap
 import pytest
 from tests.peers import missing_peer
 
+# overlay: its steps are committed by moving their files (graph_adopt_diff); the e2e build tests use vfs,
+# whose steps go through the tar of their diff
+DAEMON_ARGS = ["-s", "overlay"]
+
 pytestmark = pytest.mark.integration
 
 
