@@ -69,11 +69,13 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+def atomic_write(path: str, data: bytes, mode: int = 0o644, *, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically, with permission bits ``mode``.
 
     The temp file lives in the same directory (so ``os.replace`` is a rename on one
-    filesystem) and is removed if anything fails before the rename.
+    filesystem) and is removed if anything fails before the rename. ``sync=False``
+    skips the fsyncs, for files written afresh before every use (a container's /etc
+    files and OCI spec at each start), where a crash of the machine loses nothing.
     """
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
@@ -82,7 +84,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
             f.write(data)
             f.flush()
             os.fchmod(f.fileno(), mode)
-            if durable():
+            if sync and durable():
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -91,7 +93,8 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(directory)
+    if sync:
+        fsync_dir(directory)
 
 
 def atomic_write_json(path: str, obj: Any, mode: int = 0o644) -> None:

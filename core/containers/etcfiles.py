@@ -111,7 +111,7 @@ def write_etc_files(directory: str, hostname: str, hosts: str, resolv: str, in_p
             with open(path, "r+b") as f:
                 f.write(content.encode())
                 f.truncate()
-        else:
-            atomic_write(path, content.encode(), 0o644)
+        else:  # written afresh at every start: no fsync needed (see atomic_write)
+            atomic_write(path, content.encode(), 0o644, sync=False)
         out[dest] = path
     return out

@@ -21,6 +21,22 @@ def test_atomic_write_fsyncs_file_and_directory_by_default(tmp_path, monkeypatch
     assert len(calls) == 2
 
 
+def test_atomic_write_without_sync_skips_its_fsyncs_but_still_replaces_atomically(tmp_path, monkeypatch):
+    (tmp_path / "hosts").write_bytes(b"old")
+    calls = count_fsyncs(monkeypatch)
+    fsutil.atomic_write(str(tmp_path / "hosts"), b"new", sync=False)
+    assert calls == []
+    assert (tmp_path / "hosts").read_bytes() == b"new" and os.listdir(tmp_path) == ["hosts"]
+
+
+def test_a_containers_etc_files_are_written_without_fsyncs(tmp_path, monkeypatch):
+    from berth.containers import etcfiles
+
+    calls = count_fsyncs(monkeypatch)
+    written = etcfiles.write_etc_files(str(tmp_path), "box", "127.0.0.1 localhost\n", "nameserver 10.0.0.1\n")
+    assert calls == [] and open(written["/etc/hostname"]).read() == "box\n"
+
+
 def test_atomic_write_inside_deferred_sync_skips_its_fsyncs_but_still_replaces_atomically(tmp_path, monkeypatch):
     calls = count_fsyncs(monkeypatch)
     with fsutil.deferred_sync():
