@@ -70,7 +70,7 @@ def ratios(name: str, found: list[dict]) -> list[tuple[str, str, str, str]]:
         columns = [i for i, head in enumerate(table["header"]) if "÷" in head]
         for row in table["rows"]:
             for i in columns:
-                if i < len(row) and row[i]:
+                if i < len(row) and row[i] not in ("", "–", "-"):  # a dash: no figure (the peer did not run it)
                     out.append((name, row[0], table["header"][i], row[i]))
     return out
 

@@ -38,3 +38,8 @@ def test_text_without_tables_has_none():
 def test_the_summary_takes_every_cell_under_a_ratio_column():
     assert bench_all.ratios("pull", bench_all.tables(OUTPUT)) == [
         ("pull", "cold pull", "berth ÷ docker", "0.54×"), ("pull", "shared-base pull", "berth ÷ docker", "0.49×")]
+
+
+def test_cells_without_a_figure_are_left_out_of_the_summary():
+    found = bench_all.tables("| op | berth ÷ crun | berth ÷ docker |\n|---|---:|---:|\n| create | – | 1.05× |\n")
+    assert bench_all.ratios("start", found) == [("start", "create", "berth ÷ docker", "1.05×")]
