@@ -74,10 +74,11 @@ def resolv_conf_content(dns: list[str], search: list[str], options: list[str], h
 def embedded_resolv_conf(search: list[str], options: list[str], host_file: str = HOST_RESOLV_CONF) -> str:
     """resolv.conf pointing at the embedded resolver (127.0.0.11), keeping search domains and options."""
     search = search or _host_search(_read_host_file(host_file))
-    out = ["nameserver 127.0.0.11"]
-    if search:
-        out.append("search " + " ".join(search))
-    out.append("options " + " ".join(["ndots:0", *options]))
+    out = ["search " + " ".join(search)] if search else []
+    out.append("nameserver 127.0.0.11")
+    # dockerd's order: the user's options, then the resolver's ndots:0 unless the user set ndots
+    resolver = [] if any(o.startswith("ndots:") for o in options) else ["ndots:0"]
+    out.append("options " + " ".join([*options, *resolver]))
     return "\n".join(out) + "\n"
 
 
