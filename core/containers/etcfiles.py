@@ -63,9 +63,8 @@ def resolv_conf_content(dns: list[str], search: list[str], options: list[str], h
                    if not s.startswith("127.") and s != "::1"] or FALLBACK_DNS
     search = search or _host_search(host)
     options = options or [w for line in re.findall(r"^\s*options\s+(.+)$", host, re.M) for w in line.split()]
-    out = [f"nameserver {s}" for s in servers]
-    if search:
-        out.append("search " + " ".join(search))
+    out = ["search " + " ".join(search)] if search else []  # dockerd's order: search, nameservers, options
+    out += [f"nameserver {s}" for s in servers]
     if options:
         out.append("options " + " ".join(options))
     return "\n".join(out) + "\n"

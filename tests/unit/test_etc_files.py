@@ -24,3 +24,10 @@ def test_the_embedded_resolvers_file_is_written_in_dockerds_order(tmp_path):
         "search s.test\nnameserver 127.0.0.11\noptions timeout:2 ndots:0\n"
     # a user's ndots replaces the resolver's ndots:0 (dockerd 20.10)
     assert etcfiles.embedded_resolv_conf([], ["ndots:3"], str(host)) == "nameserver 127.0.0.11\noptions ndots:3\n"
+
+
+def test_explicit_dns_settings_are_written_in_dockerds_order(tmp_path):
+    host = tmp_path / "resolv.conf"
+    host.write_text("nameserver 10.0.0.1\n")
+    assert etcfiles.resolv_conf_content(["10.9.9.9"], ["s.test"], ["timeout:2"], str(host)) == \
+        "search s.test\nnameserver 10.9.9.9\noptions timeout:2\n"
