@@ -31,6 +31,7 @@ Graph drivers
     driver that extracts into the layer's own diff), ``DeleteWhiteouts`` (whiteouts
     delete in a full tree), ``remove_at``,
     ``LayerTarWriter`` and ``walk`` (write a layer tar from a tree),
+    ``SKIP_XATTR_PREFIXES`` (the xattrs a layer tar never carries),
     ``producer_stream(produce, release)`` (a readable stream fed by a thread, for
     ``graph_diff``), ``NaiveDiff`` (the core's naive diff, for a driver to call where
     its own diff does not apply: ``NaiveDiff.over_driver(self)``),
@@ -85,6 +86,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {  # name -> (module, attribute; N
     "remove_at": ("berth.images.tarsafe", "remove_at"),
     "LayerTarWriter": ("berth.images.layertar", "LayerTarWriter"),
     "walk": ("berth.images.layertar", "walk"),
+    "SKIP_XATTR_PREFIXES": ("berth.images.layertar", "SKIP_XATTR_PREFIXES"),
     "producer_stream": ("berth.images.pipestream", "producer_stream"),
     "NaiveDiff": ("berth.naivediff", "NaiveDiff"),
     "refuse_storage_options": ("berth.storageopts", "refuse_all"),

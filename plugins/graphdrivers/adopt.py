@@ -21,9 +21,7 @@ import os
 import posixpath
 import stat
 
-from berth.driverkit import walk
-from berth.errors import NotSupported
-from berth.images.layertar import SKIP_XATTR_PREFIXES
+from berth.driverkit import SKIP_XATTR_PREFIXES, NotSupported, walk
 from berth.plugins.graphdrivers.whiteout import OPAQUE_VALUE, OPAQUE_XATTR, is_whiteout
 
 _SECOND = 1_000_000_000
