@@ -15,23 +15,28 @@ import os
 import posixpath
 import shutil
 import tarfile
-from dataclasses import dataclass
-from typing import BinaryIO, Iterator
 
 from berth.build import dockerignore
 from berth.errors import InvalidArgument
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: ``berth build`` imports this module and need not pay for typing
+    from typing import BinaryIO, Iterator
+
 DEFAULT_DOCKERFILE = "Dockerfile"
 
 
-@dataclass
 class BuildContext:
-    """An unpacked context directory and the Dockerfile text read from it."""
+    """An unpacked context directory and the Dockerfile text read from it.
 
-    root: str
-    dockerfile: str
-    dockerfile_path: str
-    ignore: list[dockerignore.Pattern]
+    A plain class: the CLI imports this module to pack contexts, and dataclasses would cost it ``inspect``.
+    """
+
+    def __init__(self, root: str, dockerfile: str, dockerfile_path: str, ignore: list[dockerignore.Pattern]):
+        self.root = root
+        self.dockerfile = dockerfile
+        self.dockerfile_path = dockerfile_path
+        self.ignore = ignore
 
     def close(self) -> None:
         """Remove the unpacked context."""

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 from berth.errors import InvalidArgument
 
-
-@dataclass(frozen=True)
-class Pattern:
-    text: str
-    exclusion: bool
-    regex: re.Pattern
-    depth: int  # number of path components the pattern has
+#: one pattern line: its cleaned ``text``, whether it is an ``exclusion`` (``!``), its ``regex``, and its
+#: ``depth`` (number of path components). A namedtuple, not a dataclass: ``berth build`` imports this at
+#: start-up, and dataclasses pulls in ``inspect``.
+Pattern = namedtuple("Pattern", "text exclusion regex depth")
 
 
 def _to_regex(pattern: str) -> re.Pattern:

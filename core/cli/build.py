@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 from urllib.parse import urlencode
 
@@ -50,6 +49,12 @@ def setup_build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", help="platform of the image (only the host's is supported)")
 
 
+def _stdin_dockerfile_name() -> str:
+    import secrets
+
+    return f".berth-dockerfile-{secrets.token_hex(6)}"
+
+
 def _context(opts: argparse.Namespace) -> tuple[bytes, str | None]:
     """The context tar to send and the dockerfile name inside it."""
     from berth.build.context import context_tar
@@ -72,13 +77,13 @@ def _context(opts: argparse.Namespace) -> tuple[bytes, str | None]:
     extra: dict[str, bytes] = {}
     name = None
     if dockerfile == "-":
-        name = f".berth-dockerfile-{secrets.token_hex(6)}"
+        name = _stdin_dockerfile_name()
         extra[name] = sys.stdin.buffer.read()
     elif dockerfile:
         path = os.path.abspath(dockerfile)
         rel = os.path.relpath(path, root)
         if rel.startswith(".."):  # outside the context: sent under a name of its own, as docker does
-            name = f".berth-dockerfile-{secrets.token_hex(6)}"
+            name = _stdin_dockerfile_name()
             with open(path, "rb") as f:
                 extra[name] = f.read()
         else:
