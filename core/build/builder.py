@@ -38,6 +38,7 @@ Emit = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 STDERR_COLOUR = "\x1b[91m{}\x1b[0m"  # dockerd's builder shows a step's stderr in red
+RUN_LOG_POLL = 0.01  # seconds between looks at a RUN step's log once it has been read to its end
 
 
 class BuildFailed(BerthError):
@@ -502,8 +503,10 @@ class Builder:
                 c = manager.store.containers.get(container_id)
                 return bool(c and c.state.running)
 
-            async for batch in read_log(source, follow=True, tail=None,
-                                        streams={"stdout", "stderr"}, running=running):
+            # polled every 10 ms, not the default 50: the step ends when its log is read to the end after
+            # the exit, and a build waits for that at every RUN
+            async for batch in read_log(source, follow=True, tail=None, streams={"stdout", "stderr"},
+                                        running=running, poll=RUN_LOG_POLL):
                 for entry in batch:
                     text = entry.data.decode("utf-8", errors="replace")
                     # as dockerd's builder: what a step writes to stderr is shown in red

@@ -377,6 +377,8 @@ class ImageStore:
     def tag(self, image_id_or_ref: str, reference: str) -> None:
         """Point ``reference`` (``repo[:tag]``, tag defaults to latest) at an image, moving it if needed."""
         image = self.get(image_id_or_ref)
+        if self.db.query("SELECT 1 FROM refs WHERE name = ? AND image_id = ?", (str(refs.parse(reference)), image.id)):
+            return  # already so (a rebuild from the cache tags its image again): nothing to write or sync
         with self.db.tx() as db:
             self._set_reference(db, reference, image.id)
 
