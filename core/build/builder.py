@@ -112,6 +112,7 @@ class Builder:
         self.cache_sources = cache.cache_sources(self.images, options.cache_from)
         self.stages: dict[str, Image | None] = {}  # stage name and index -> its last image
         self.step_event: dict[str, Any] = {}  # the current step's log event: phases add their ``*_ms`` here
+        self.removals: list[asyncio.Future] = []  # RUN containers being removed while later steps run
         self.tmp_dir = os.path.join(engine.data_root, "tmp")
         os.makedirs(self.tmp_dir, mode=0o700, exist_ok=True)
 
@@ -139,7 +140,15 @@ class Builder:
         return stages
 
     async def build(self) -> Image:
-        """Run every step; return the final image (tagged with ``options.tags``)."""
+        """Run every step; return the final image (tagged with ``options.tags``), once the RUN steps'
+        containers are removed."""
+        try:
+            return await self._build()
+        finally:
+            await self._removed()
+
+    async def _build(self) -> Image:
+        """The steps, stage by stage."""
         stages = self._stages_to_build()
         if self.options.labels:
             body = " ".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(self.options.labels.items()))
@@ -472,16 +481,24 @@ class Builder:
                 image = await asyncio.to_thread(commit)
             succeeded = True
         finally:
-            remove = self.options.force_rm or self.options.rm
-            if remove:
-                try:
-                    with self.phase("remove"):
-                        await manager.remove(c.id, force=True, volumes=True)
-                    if succeeded:
-                        await self.out(f"Removing intermediate container {c.id[:12]}\n")
-                except BerthError as exc:
-                    log.get().warning("build.remove_container", container_id=c.id[:12], error=exc.message)
+            if self.options.force_rm or self.options.rm:
+                self.removals.append(asyncio.ensure_future(self._remove_container(c.id)))
+                if succeeded:
+                    await self.out(f"Removing intermediate container {c.id[:12]}\n")
         self._advance(st, image)
+
+    async def _remove_container(self, container_id: str) -> None:
+        """Remove a RUN step's container while the build goes on: its layer is committed (or the step
+        failed) and nothing reads it again; :meth:`build` waits for every removal before it returns."""
+        try:
+            await self.engine.containers.remove(container_id, force=True, volumes=True)
+        except BerthError as exc:
+            log.get().warning("build.remove_container", container_id=container_id[:12], error=exc.message)
+
+    async def _removed(self) -> None:
+        """Wait for the RUN containers being removed (shielded: a cancelled build still removes them)."""
+        if self.removals:
+            await asyncio.shield(asyncio.gather(*self.removals, return_exceptions=True))
 
     async def _run_container(self, container_id: str) -> tuple[int, str]:
         """Start the container, stream its output, return (exit code, error)."""
