@@ -43,7 +43,11 @@ SUITE: dict[str, tuple[list[str], list[str]]] = {
     "network": (["-t", "5", "-r", "3"], ["-t", "2", "-r", "1"]),
     "health": ([], ["-n", "10", "--seconds", "5"]),
     "userns": (["-n", "15"], ["-n", "5"]),
+    "load": (["--concurrent", "50", "--running", "200", "--cycles", "1000", "--log-mb", "500"],
+             ["--concurrent", "10", "--running", "20", "--cycles", "50", "--log-mb", "20"]),
 }
+#: bench scripts that are not run here: helpers of the others, and the fuzzer (no peer, no timing)
+NOT_BENCHMARKS = {"all", "sandbox", "fuzz"}
 TIMEOUT = 3600  # per script, seconds
 
 

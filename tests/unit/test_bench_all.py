@@ -43,3 +43,8 @@ def test_the_summary_takes_every_cell_under_a_ratio_column():
 def test_cells_without_a_figure_are_left_out_of_the_summary():
     found = bench_all.tables("| op | berth ÷ crun | berth ÷ docker |\n|---|---:|---:|\n| create | – | 1.05× |\n")
     assert bench_all.ratios("start", found) == [("start", "create", "berth ÷ docker", "1.05×")]
+
+
+def test_every_bench_script_is_in_the_suite():
+    scripts = {path.stem for path in (Path(__file__).parents[2] / "bench").glob("*.py")}
+    assert scripts - bench_all.NOT_BENCHMARKS == set(bench_all.SUITE)
