@@ -6,7 +6,7 @@ Usage (as root)::
     /opt/berth/venv/bin/python bench/load.py [--concurrent 50] [--running 200] [--cycles 1000]
                                              [--log-mb 1000] [--only run,running,cycles,logs] [--no-peers]
 
-berthd runs in a network namespace this script makes (``berth-bench-PID``, deleted at the end)
+berthd runs in a network namespace this script makes (``berth-load-PID``, deleted at the end)
 with its default bridge, on a temp data-root under /var/tmp (default drivers); nothing is made
 in the host's namespace. dockerd is the lab's (``/run/lab-docker.sock``, in its own namespace
 ``labpeer``); everything made there is removed again. The scenarios:
@@ -40,6 +40,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -52,8 +53,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from logs import RssSampler  # noqa: E402  (sibling scripts)
-from network import Berthd, Sandbox  # noqa: E402
-from start import LAB_DOCKER_SOCKET, _docker_alive, run_checked  # noqa: E402
+from sandbox import Sandbox  # noqa: E402
+from start import LAB_DOCKER_SOCKET, Berthd, _docker_alive, run_checked  # noqa: E402
 
 from tests import leakscan  # noqa: E402
 from tests.unixhttp import UnixHTTPConnection  # noqa: E402
@@ -178,6 +179,28 @@ def pids_named(*names: str) -> set[int]:
     return found
 
 
+def serving(pids: set[int], ids: list[str]) -> set[int]:
+    """The processes of ``pids`` that serve one of the containers ``ids``: the id is in their command line
+    (containerd-shim's ``-id``) or in a file they hold open (a berth monitor's log file)."""
+    wanted = set(ids)
+    found = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                texts = [f.read().decode(errors="replace")]
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue  # it exited
+        for fd in fds:
+            try:
+                texts.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                pass  # closed meanwhile
+        if wanted & set(re.findall(r"[0-9a-f]{64}", " ".join(texts))):
+            found.add(pid)
+    return found
+
+
 # -- scenario: concurrent run --rm ----------------------------------------------------------------
 
 
@@ -199,7 +222,6 @@ def scenario_run(name: str, api: Api, cli: list[str], n: int) -> None:
 def scenario_running(name: str, api: Api, cli: list[str], n: int, daemon_pid: int, per_container: set[str]) -> None:
     """``per_container``: the process names whose PSS is the per-container cost."""
     names = tuple(per_container)
-    before = pids_named(*names)
     config = {"Cmd": ["sleep", "100000"], "ExposedPorts": {"80/tcp": {}},
               "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": ""}]}}}
 
@@ -214,10 +236,10 @@ def scenario_running(name: str, api: Api, cli: list[str], n: int, daemon_pid: in
         print(f"    failed: {failure}")
     time.sleep(2)
     rss, pss = memory_kib(daemon_pid)
-    extra = pids_named(*names) - before
-    print(f"  {name}: daemon RSS {rss / 1024:.0f} MiB, PSS {pss / 1024:.0f} MiB; per container "
-          f"{pss_total_kib(extra) / max(1, len(extra)) / 1024:.1f} MiB PSS ({len(extra)} {'/'.join(names)})")
     ids = api.labelled(running_only=True)
+    theirs = serving(pids_named(*names), ids)
+    print(f"  {name}: daemon RSS {rss / 1024:.0f} MiB, PSS {pss / 1024:.0f} MiB; per container "
+          f"{pss_total_kib(theirs) / max(1, len(theirs)) / 1024:.1f} MiB PSS ({len(theirs)} {'/'.join(names)})")
     api_ps = statistics.median(timed_ms(lambda: api("GET", "/containers/json")) for _ in range(5))
     cli_ps = statistics.median(timed_ms(lambda: run_checked([*cli, "ps"])) for _ in range(5))
     print(f"  {name}: ps with {len(ids)} rows: API {api_ps:.0f} ms, CLI {cli_ps:.0f} ms (median of 5)")
@@ -402,11 +424,11 @@ def main() -> int:
     peer = not args.no_peers and _docker_alive(LAB_DOCKER_SOCKET)
     docker_api, docker_cli = Api(LAB_DOCKER_SOCKET, label), [DOCKER, "-H", f"unix://{LAB_DOCKER_SOCKET}"]
     problems: list[str] = []
-    sandbox = Sandbox()
+    sandbox = Sandbox("load")
     daemon = None
     try:
         with tempfile.TemporaryDirectory(prefix="berth-bench-load-", dir="/var/tmp") as tmp:
-            daemon = Berthd(sandbox, Path(tmp))
+            daemon = Berthd(Path(tmp), None, None, "venv", netns=sandbox.path)
             daemon("image", "bootstrap", "busybox")
             berth_api, berth_cli = Api(str(daemon.sock), label), daemon.cli()
             info = berth_api("GET", "/info")
