@@ -62,6 +62,10 @@ UNSCRIPTED = {
     ("POST", "/swarm/init"): "would make the shared dockerd a swarm manager",
     ("POST", "/swarm/join"): "would make the shared dockerd join a swarm",
     ("POST", "/berth/images/bootstrap"): "berth's own route (dockerd has no such thing)",
+    ("GET", "/containers/{id}/attach/ws"): "a websocket upgrade: tests/e2e/test_attach_websocket.py compares it "
+                                           "with dockerd's",
+    ("DELETE", "/containers/{parent}/{alias}"): "DELETE /containers/{id} with a legacy link name (parent/alias): "
+                                                "tests/e2e/test_shared_netns_and_links.py, as dockerd answers",
 }
 
 
