@@ -38,6 +38,10 @@ class Network:
     labels: dict[str, str] = field(default_factory=dict)
     driver_data: dict[str, Any] = field(default_factory=dict)
     aux_addresses: dict[str, str] = field(default_factory=dict)
+    enable_ipv6: bool = False
+    subnet6: str | None = None  # the IPv6 pool as asked (dockerd records it even with IPv6 off)
+    gateway6: str | None = None
+    ip_range6: str | None = None
 
     @property
     def docker_driver(self) -> str:
@@ -46,7 +50,8 @@ class Network:
 
     def as_config(self) -> NetworkConfig:
         return NetworkConfig(self.id, self.name, self.subnet, self.gateway, self.ip_range, self.internal,
-                             dict(self.options), dict(self.labels), dict(self.aux_addresses))
+                             dict(self.options), dict(self.labels), dict(self.aux_addresses),
+                             self.enable_ipv6, self.subnet6, self.gateway6, self.ip_range6)
 
 
 class NetworkManager:
@@ -189,16 +194,18 @@ class NetworkManager:
     def create(self, *, name: str, driver: str, subnet: str | None = None, gateway: str | None = None,
                ip_range: str | None = None, internal: bool = False, labels: dict | None = None,
                options: dict | None = None, network_id: str | None = None,
-               aux_addresses: dict | None = None) -> Network:
+               aux_addresses: dict | None = None, ipv6: dict | None = None) -> Network:
         """A user-defined network; the driver makes its devices and rules before it is recorded.
-        ``network_id``: the ID to give it (a swarm network's), else a new one."""
+        ``network_id``: the ID to give it (a swarm network's), else a new one. ``ipv6``: the
+        Network fields ``enable_ipv6``, ``subnet6``, ``gateway6``, ``ip_range6`` (absent: no IPv6)."""
         driver = driver.strip().lower()
         if driver in ("host", "none", "null"):
             raise Conflict(f'only one instance of "{driver}" network is allowed')
         if self.find(name, missing_ok=True):
             raise Conflict(f"network with name {name} already exists")
         net = Network(network_id or secrets.token_hex(32), name, driver, self._now(), subnet, gateway, ip_range,
-                      internal, dict(options or {}), dict(labels or {}), aux_addresses=dict(aux_addresses or {}))
+                      internal, dict(options or {}), dict(labels or {}), aux_addresses=dict(aux_addresses or {}),
+                      **(ipv6 or {}))
         try:
             facade = self.driver(driver)
         except ConfigError as exc:  # a client naming an unknown driver is a 404, as Docker's "plugin not found"

@@ -31,22 +31,31 @@ def _network_json(engine, net, verbose: bool = True) -> dict[str, Any]:
     for c, record in _attached(engine, net) if verbose else []:
         containers[c.id] = {"Name": c.name, "EndpointID": record["endpoint_id"],
                             "MacAddress": record.get("mac_address", ""),
-                            "IPv4Address": record.get("ipv4_address", ""), "IPv6Address": ""}
+                            "IPv4Address": record.get("ipv4_address", ""),
+                            "IPv6Address": record.get("ipv6_address", "")}
     swarm_record = engine.swarm.networking.networks.record(net.id)
     if swarm_record is not None:
         return engine.swarm.networking.networks.view(swarm_record, containers, listing=not verbose)
-    ipam_config = []
-    subnet = net.subnet or net.driver_data.get("subnet")
-    gateway = net.gateway or net.driver_data.get("gateway")
-    if subnet:
-        ipam_config.append({k: v for k, v in (("Subnet", subnet), ("IPRange", net.ip_range), ("Gateway", gateway),
-                                              ("AuxiliaryAddresses", net.aux_addresses)) if v})
     return {
         "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.docker_driver,
-        "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": ipam_config},
+        "EnableIPv6": net.enable_ipv6, "IPAM": {"Driver": "default", "Options": None, "Config": _ipam_view(net)},
         "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
         "ConfigOnly": False, "Containers": containers, "Options": net.options, "Labels": net.labels,
     }
+
+
+def _ipam_view(net) -> list[dict[str, Any]]:
+    """IPAM ``Config`` as dockerd shows it: each pool as it was asked (IPv4, then IPv6), with its own
+    auxiliary addresses; an IPv4 pool the driver chose is shown with the gateway it chose."""
+    aux: dict[int, dict[str, str]] = {4: {}, 6: {}}
+    for name, address in (net.aux_addresses or {}).items():
+        aux[6 if ":" in address else 4][name] = address
+    chosen = (net.driver_data.get("subnet"), None, net.driver_data.get("gateway"))
+    pools = [((net.subnet, net.ip_range, net.gateway) if net.subnet else chosen) + (aux[4],),
+             (net.subnet6, net.ip_range6, net.gateway6, aux[6])]
+    return [{k: v for k, v in (("Subnet", subnet), ("IPRange", ip_range), ("Gateway", gateway),
+                               ("AuxiliaryAddresses", extra)) if v}
+            for subnet, ip_range, gateway, extra in pools if subnet]
 
 
 def _matches(net, filters: dict, shown: dict) -> bool:
@@ -98,7 +107,7 @@ async def create_network(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
     engine = engine_of(request)
     check_fields("network config", body, {"Name": "str", "Driver": "str", "Internal": "bool", "IPAM": "dict",
-                                          "Labels": "str_dict", "Options": "str_dict"})
+                                          "Labels": "str_dict", "Options": "str_dict", "EnableIPv6": "bool"})
     check_fields("network config", body.get("IPAM") or {}, {"Config": "dict_list"})
     name = body.get("Name")
     if not name:
@@ -108,32 +117,40 @@ async def create_network(request: web.Request) -> web.StreamResponse:
         return json_response({"Id": record["ID"], "Warning": ""}, 201)
     if engine.networks.find(name, missing_ok=True):
         raise Conflict(f"network with name {name} already exists")
-    first = _ipam_config(body)
+    first, second = _ipam_config(body)
     net = await asyncio.to_thread(
         engine.networks.create, name=name, driver=body.get("Driver") or engine.default_network_driver(),
         subnet=first.get("Subnet"), gateway=first.get("Gateway"), ip_range=first.get("IPRange"),
-        aux_addresses=first.get("AuxiliaryAddresses"),
+        aux_addresses={**(first.get("AuxiliaryAddresses") or {}), **(second.get("AuxiliaryAddresses") or {})},
+        ipv6={"enable_ipv6": bool(body.get("EnableIPv6")), "subnet6": second.get("Subnet"),
+              "gateway6": second.get("Gateway"), "ip_range6": second.get("IPRange")},
         internal=bool(body.get("Internal")), labels=body.get("Labels") or {}, options=body.get("Options") or {})
     engine.events.publish("network", "create", net.id, {"name": net.name, "type": net.docker_driver})
     return json_response({"Id": net.id, "Warning": ""}, 201)
 
 
-def _ipam_config(body: dict[str, Any]) -> dict[str, Any]:
-    """The one IPAM pool a local network takes; what berth's networks cannot do is refused, not dropped."""
+def _ipam_config(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The IPv4 and the IPv6 IPAM pool a local network takes (one per family, either may be empty);
+    what berth's networks cannot do is refused, not dropped."""
     ipam = body.get("IPAM") or {}
     if (ipam.get("Driver") or "default") != "default":
         raise NotFound(f'plugin "{ipam["Driver"]}" not found')  # dockerd's: only the default IPAM exists here
     if ipam.get("Options"):
         raise InvalidArgument("IPAM options are not supported: the default IPAM driver takes none")
-    if body.get("EnableIPv6"):
-        raise InvalidArgument("IPv6 is not supported: berth's networks are IPv4 only (EnableIPv6)")
-    configs = ipam.get("Config") or [{}]
-    if len(configs) > 1:
-        raise InvalidArgument(f"{body.get('Driver') or 'bridge'} driver doesn't support multiple subnets")
-    check_fields("IPAM config", configs[0], {"AuxiliaryAddresses": "str_dict"})
-    if configs[0].get("AuxiliaryAddresses") and not configs[0].get("Subnet"):
-        raise InvalidArgument("auxiliary addresses need the subnet they belong to (IPAM Config Subnet)")
-    return configs[0]
+    pools: dict[int, dict[str, Any]] = {}
+    for config in ipam.get("Config") or []:
+        check_fields("IPAM config", config, {"Subnet": "str", "AuxiliaryAddresses": "str_dict"})
+        if config.get("AuxiliaryAddresses") and not config.get("Subnet"):
+            raise InvalidArgument("auxiliary addresses need the subnet they belong to (IPAM Config Subnet)")
+        family = 6 if ":" in (config.get("Subnet") or "") else 4
+        if family in pools:
+            raise InvalidArgument(f"{body.get('Driver') or 'bridge'} driver doesn't support multiple subnets")
+        pools[family] = config
+    if body.get("EnableIPv6") and not pools.get(6, {}).get("Subnet"):
+        # dockerd has no default IPv6 pools: the pool must be given
+        raise NotFound("could not find an available, non-overlapping IPv6 address pool among the defaults "
+                       "to assign to the network")
+    return pools.get(4, {}), pools.get(6, {})
 
 
 @routes.add("DELETE", "/networks/{id}")

@@ -43,14 +43,15 @@ def network_entry(c: Container, record: dict[str, Any]) -> dict[str, Any]:
     """One of ``NetworkSettings.Networks``: the settings asked for, and the driver's report while joined."""
     joined = bool(record.get("endpoint_id"))
     address, _, prefix = (record.get("ipv4_address") or "").partition("/") if joined else ("", "", "")
+    address6, _, prefix6 = (record.get("ipv6_address") or "").partition("/") if joined else ("", "", "")
     aliases = record.get("aliases") or None
     return {
         "IPAMConfig": _ipam_config(record), "Links": record.get("links") or None,
         "Aliases": aliases, "MacAddress": record.get("mac_address", "") if joined else record.get("mac", ""),
         "NetworkID": record.get("network_id", ""), "EndpointID": record.get("endpoint_id", ""),
         "Gateway": record.get("gateway", "") if joined else "", "IPAddress": address,
-        "IPPrefixLen": int(prefix) if prefix else 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "DriverOpts": record.get("driver_opts") or None,
+        "IPPrefixLen": int(prefix) if prefix else 0, "IPv6Gateway": record.get("ipv6_gateway", "") if joined else "",
+        "GlobalIPv6Address": address6, "GlobalIPv6PrefixLen": int(prefix6) if prefix6 else 0, "DriverOpts": record.get("driver_opts") or None,
         "DNSNames": list(dict.fromkeys([c.name, *(aliases or []), c.short_id, c.hostname]))
         if joined and record.get("dns") else None,
     }
@@ -58,7 +59,8 @@ def network_entry(c: Container, record: dict[str, Any]) -> dict[str, Any]:
 
 def _ipam_config(record: dict[str, Any]) -> dict[str, Any] | None:
     """The endpoint's ``IPAMConfig`` as asked (Go leaves its empty fields out; none at all is null)."""
-    config = {key: record[field] for key, field in (("IPv4Address", "ip"), ("LinkLocalIPs", "link_local_ips"))
+    config = {key: record[field] for key, field in (("IPv4Address", "ip"), ("IPv6Address", "ip6"),
+                                                     ("LinkLocalIPs", "link_local_ips"))
               if record.get(field)}
     return config or None
 
@@ -90,8 +92,9 @@ def _network_settings(c: Container) -> dict[str, Any]:
         "Bridge": "", "SandboxID": c.id if netns else "", "SandboxKey": netns, "Ports": ports,
         "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": bridge["EndpointID"],
-        "Gateway": bridge["Gateway"], "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": bridge["IPAddress"], "IPPrefixLen": bridge["IPPrefixLen"], "IPv6Gateway": "",
+        "Gateway": bridge["Gateway"], "GlobalIPv6Address": bridge["GlobalIPv6Address"],
+        "GlobalIPv6PrefixLen": bridge["GlobalIPv6PrefixLen"], "IPAddress": bridge["IPAddress"],
+        "IPPrefixLen": bridge["IPPrefixLen"], "IPv6Gateway": bridge["IPv6Gateway"],
         "MacAddress": bridge["MacAddress"], "Networks": nets,
     }
 

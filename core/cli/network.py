@@ -22,7 +22,7 @@ def setup_network_create(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", action="append", default=[], help="set metadata on a network")
     p.add_argument("-o", "--opt", action="append", default=[], help="set driver specific options")
     p.add_argument("--attachable", action="store_true", help="enable manual container attachment")
-    p.add_argument("--ipv6", action="store_true", help="enable IPv6 networking (not supported)")
+    p.add_argument("--ipv6", action="store_true", help="enable IPv6 networking (needs an IPv6 --subnet)")
     p.add_argument("name", metavar="NETWORK")
 
 

@@ -2,10 +2,10 @@
 
 As Docker's ``NetworkSettings.Networks``: a container may have any number of endpoints,
 none included (a container started without one gets a namespace with only ``lo``). Each
-record keeps what the client asked for (``aliases``, ``ip``, ``links``, ``mac``,
+record keeps what the client asked for (``aliases``, ``ip``, ``ip6``, ``links``, ``mac``,
 ``driver_opts``) and ``network_id`` once the endpoint was first joined; while the container
 runs it also holds what the driver reported (``endpoint_id``, ``interface``,
-``ipv4_address``, ``gateway``, ``mac_address``, ``dns`` (the driver's resolver, if any),
+``ipv4_address``, ``gateway``, ``ipv6_address``, ``ipv6_gateway``, ``mac_address``, ``dns`` (the driver's resolver, if any),
 ``external_dns`` (False: no server outside the container is reachable), ``netns``).
 
 The rules are dockerd 20.10's (``updateNetworkConfig`` and ``updateNetworkSettings``), with
@@ -21,7 +21,8 @@ from berth.containers import netmode
 from berth.errors import InvalidArgument
 
 #: what only a joined endpoint has; cleared when the container stops
-RUNTIME_KEYS = ("endpoint_id", "interface", "ipv4_address", "gateway", "mac_address", "dns", "external_dns", "netns")
+RUNTIME_KEYS = ("endpoint_id", "interface", "ipv4_address", "gateway", "ipv6_address", "ipv6_gateway", "mac_address",
+                "dns", "external_dns", "netns")
 
 ERR_ALIAS = "network-scoped alias is supported only for containers in user defined networks"
 ERR_IP = "user specified IP address is supported on user defined networks only"
@@ -40,16 +41,12 @@ def new_record(endpoint_cfg: dict[str, Any] | None) -> dict[str, Any]:
     ipam = {} if ipam is None else ipam
     if not isinstance(ipam, dict):
         raise InvalidArgument("invalid endpoint settings: IPAMConfig must be a JSON object")
-    if ipam.get("IPv6Address"):
-        raise InvalidArgument("IPv6 is not supported: berth's networks are IPv4 only (IPv6Address)")
-    ip = ipam.get("IPv4Address") or ""
-    if ip:
-        try:
-            ipaddress.IPv4Address(ip)
-        except ValueError:
-            raise InvalidArgument(f"invalid IPv4 address: {ip}") from None
+    ip = _requested_address(ipam, "IPv4Address", ipaddress.IPv4Address)
     record: dict[str, Any] = {"network_id": "", "aliases": _strings(cfg, "Aliases"), "ip": ip,
                               "links": _strings(cfg, "Links")}
+    ip6 = _requested_address(ipam, "IPv6Address", ipaddress.IPv6Address)
+    if ip6:
+        record["ip6"] = ip6
     link_local = _link_local_ips(ipam)
     if link_local:
         record["link_local_ips"] = link_local
@@ -60,8 +57,20 @@ def new_record(endpoint_cfg: dict[str, Any] | None) -> dict[str, Any]:
     return record
 
 
+def _requested_address(ipam: dict[str, Any], key: str, kind) -> str:
+    """``IPAMConfig``'s IPv4Address or IPv6Address as given ("" when absent), refused with dockerd's
+    message when it is not an address of that family."""
+    text = ipam.get(key) or ""
+    if text:
+        try:
+            kind(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid IPv{6 if kind is ipaddress.IPv6Address else 4} address: {text}") from None
+    return text
+
+
 def _link_local_ips(ipam: dict[str, Any]) -> list[str]:
-    """``--link-local-ip`` addresses: IPv4 ones only (berth's networks have no IPv6)."""
+    """``--link-local-ip`` addresses: IPv4 ones only (IPv6 link-local addresses are not added)."""
     out = _strings(ipam, "LinkLocalIPs")
     for text in out:
         try:
@@ -69,7 +78,8 @@ def _link_local_ips(ipam: dict[str, Any]) -> list[str]:
         except ValueError:
             raise InvalidArgument(f"invalid link-local IP address: {text}") from None
         if address.version == 6:
-            raise InvalidArgument(f"IPv6 is not supported: berth's networks are IPv4 only (link-local IP {text})")
+            raise InvalidArgument(f"IPv6 link-local addresses are not supported: berth adds IPv4 ones only "
+                                  f"(link-local IP {text})")
     return out
 
 
@@ -83,11 +93,11 @@ def _strings(cfg: dict[str, Any], key: str) -> list[str]:
 def check_settings(network, record: dict[str, Any]) -> None:
     """Aliases and addresses are for user-defined networks; an address needs the network's own subnet."""
     if not netmode.is_user_defined(network.name):
-        if record.get("ip"):
+        if record.get("ip") or record.get("ip6"):
             raise InvalidArgument(ERR_IP)
         if record.get("aliases"):
             raise InvalidArgument(ERR_ALIAS)
-    if record.get("ip") and not network.subnet:
+    if (record.get("ip") and not network.subnet) or (record.get("ip6") and not network.subnet6):
         raise InvalidArgument(ERR_IP_SUBNET)
 
 

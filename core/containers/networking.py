@@ -91,6 +91,7 @@ class NetworkingMixin:
         info = self.networks.join(network, c.id, netns, self._join_options(c, record))
         record.update(network_id=network.id, endpoint_id=secrets.token_hex(32), interface=info.interface,
                       ipv4_address=info.ipv4_address, gateway=info.gateway, mac_address=info.mac_address,
+                      ipv6_address=info.ipv6_address, ipv6_gateway=info.ipv6_gateway,
                       dns=info.resolver, external_dns=info.external_dns, netns=netns or "")
 
     def _rename_endpoints(self, c: Container) -> None:
@@ -106,6 +107,8 @@ class NetworkingMixin:
                    "dns": c.host_config.get("Dns") or []}
         if record.get("ip"):
             options["ip"] = record["ip"]
+        if record.get("ip6"):
+            options["ip6"] = record["ip6"]
         if record.get("mac"):
             options["mac_address"] = record["mac"]
         if record.get("links"):

@@ -24,7 +24,8 @@ class ResolutionMixin:
         """
         hc = c.host_config
         joined = [r for r in c.endpoints.values() if endpoints.is_joined(r)]
-        addresses = [r["ipv4_address"].split("/")[0] for r in joined if r.get("ipv4_address")]
+        # dockerd's lines: each endpoint's IPv4 address, then its IPv6 address
+        addresses = [r[key].split("/")[0] for r in joined for key in ("ipv4_address", "ipv6_address") if r.get(key)]
         embedded = any(r.get("dns") for r in joined) or (in_place and self._resolves_embedded(c))
         search = hc.get("DnsSearch") or self.dns.get("dns_search", [])
         options = hc.get("DnsOptions") or self.dns.get("dns_opts", [])

@@ -288,6 +288,12 @@ class NetworkConfig:
     ``options``: ``-o key=value`` (refuse keys you do not know); ``labels``: ``--label``;
     ``aux_addresses``: ``--aux-address name=ip``, addresses of the subnet the driver must
     never hand out (a driver that cannot keep them free refuses them with ``InvalidArgument``).
+
+    IPv6 (contract 2.1): ``enable_ipv6`` is ``--ipv6``: the driver gives each endpoint an
+    IPv6 address too, from ``subnet6`` (always set when ``enable_ipv6`` is, the engine
+    refuses it otherwise) with ``gateway6``/``ip_range6`` as ``gateway``/``ip_range``; a
+    driver without IPv6 refuses ``enable_ipv6`` with ``InvalidArgument``. ``subnet6`` given
+    with ``enable_ipv6`` False is only recorded (as dockerd: no endpoint gets an IPv6 address).
     """
 
     id: str
@@ -299,6 +305,10 @@ class NetworkConfig:
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     aux_addresses: dict[str, str] = field(default_factory=dict)
+    enable_ipv6: bool = False
+    subnet6: str | None = None
+    gateway6: str | None = None
+    ip_range6: str | None = None
 
 
 @dataclass
@@ -321,7 +331,9 @@ class EndpointInfo:
     ``interface``: the device's name inside the container ("" when the driver made
     none); ``ipv4_address``: its address in CIDR form ("172.17.0.2/16"), shown by
     ``inspect`` and written to the container's /etc/hosts; ``gateway``: the default
-    route's next hop ("" when the endpoint gives none); ``mac_address``.
+    route's next hop ("" when the endpoint gives none); ``mac_address``;
+    ``ipv6_address`` and ``ipv6_gateway``: the same for IPv6 ("2001:db8::2/64"; "" on a
+    network without IPv6), shown by ``inspect`` and written to /etc/hosts (contract 2.1).
 
     DNS, which the engine turns into the container's /etc/resolv.conf:
 
@@ -345,6 +357,8 @@ class EndpointInfo:
     resolver: str = ""
     external_dns: bool = True
     extra: dict[str, str] = field(default_factory=dict)
+    ipv6_address: str = ""
+    ipv6_gateway: str = ""
 
 
 class JoinOptions(TypedDict, total=False):
@@ -359,10 +373,12 @@ class JoinOptions(TypedDict, total=False):
     container name}``, names that only this endpoint's container resolves (Docker's
     ``--link`` on user-defined networks); ``link_local_ips``: more addresses for the
     container's interface (``--link-local-ip``, IPv4 169.254.0.0/16; a driver that cannot add
-    them raises ``InvalidArgument``). A driver ignores the other keys it has no use for.
+    them raises ``InvalidArgument``); ``ip6``: the IPv6 address asked for (``--ip6``), for a
+    network with IPv6 enabled (contract 2.1). A driver ignores the other keys it has no use for.
     """
 
     ip: str
+    ip6: str
     mac_address: str
     aliases: list[str]
     container_name: str

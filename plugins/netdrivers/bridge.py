@@ -3,8 +3,9 @@
 State on disk (``root`` = <data-root>/network/bridge)::
 
     networks/<network-id>.json   the network (bridge name, MTU, internal), its IPAM pool
-                                 (subnet, gateway, ip-range, address -> endpoint) and its
-                                 endpoints (address, MAC, host-side veth, published ports)
+                                 (subnet, gateway, ip-range, address -> endpoint), its IPv6
+                                 pool (``pool6``, on a network with IPv6) and its endpoints
+                                 (address, IPv6 address, MAC, host-side veth, published ports)
 
 Each file is replaced atomically on every change, so a crash leaves the old or new
 state and a restarted daemon keeps every address and never hands one out twice.
@@ -13,7 +14,7 @@ re-creates a missing bridge and address, reloads the rules, and re-opens the
 published ports' proxy listeners.
 
 Kernel objects live in the namespace of the calling (daemon) thread: the bridge
-``<name>`` with the gateway address, host-side veths ``veth<hash>`` enslaved to it,
+``<name>`` with the gateway address (and the IPv6 gateway), host-side veths ``veth<hash>`` enslaved to it,
 and the ``ip berth`` nftables table (see :mod:`.nat`). Published ports are relayed
 by one userland proxy for the whole daemon (see :mod:`.portproxy`).
 
@@ -53,6 +54,11 @@ MAX_IFNAME = 15
 
 def _bool_opt(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _aux_of_family(aux_addresses: dict[str, str], version: int) -> dict[str, str]:
+    """The ``--aux-address`` entries of one IP version (each pool keeps its own free)."""
+    return {name: text for name, text in aux_addresses.items() if (":" in text) == (version == 6)}
 
 
 def _host_veth_name(network_id: str, endpoint_id: str) -> str:
@@ -118,6 +124,11 @@ class BridgeDriver:
     def _pool(net: dict) -> ipam.Pool:
         return ipam.Pool.from_dict(net["pool"])
 
+    @staticmethod
+    def _pool6(net: dict) -> ipam.Pool | None:
+        """The IPv6 pool of a network with IPv6, else None (and for state written before IPv6)."""
+        return ipam.Pool.from_dict(net["pool6"]) if net.get("pool6") else None
+
     def _apply_rules(self) -> None:
         rules = []
         for net in self._networks.values():
@@ -143,13 +154,15 @@ class BridgeDriver:
         self._names.set_network(net["id"], net["name"], net["internal"])
         for eid, ep in net["endpoints"].items():
             if "dns" in ep:
-                self._names.set_endpoint(net["id"], eid, ep["ip"], ep["dns"]["names"], ep["dns"].get("links"))
+                self._names.set_endpoint(net["id"], eid, ep["ip"], ep["dns"]["names"], ep["dns"].get("links"),
+                                         ep.get("ip6", ""))
 
     def _start_dns(self, net: dict, endpoint_id: str, ep: dict) -> None:
         """Make the endpoint's names resolvable and serve its container. Raises DriverError."""
         if "dns" not in ep:
             return
-        self._names.set_endpoint(net["id"], endpoint_id, ep["ip"], ep["dns"]["names"], ep["dns"].get("links"))
+        self._names.set_endpoint(net["id"], endpoint_id, ep["ip"], ep["dns"]["names"], ep["dns"].get("links"),
+                                 ep.get("ip6", ""))
         self._dns.attach(net["id"], endpoint_id, ep["netns"], ep["dns"]["upstreams"] or None)
 
     def _stop_dns(self, network_id: str, endpoint_id: str) -> None:
@@ -207,8 +220,39 @@ class BridgeDriver:
             pools = self.options.get("default_address_pools") or ipam.DEFAULT_ADDRESS_POOLS
             subnet = ipam.choose_subnet(pools, others + routes_in_use(ipr))
         pool = ipam.Pool.create(subnet, gateway, ip_range)
-        pool.reserve(network.aux_addresses)
+        pool.reserve(_aux_of_family(network.aux_addresses, 4))
         return pool
+
+    def _plan_pool6(self, network: NetworkConfig) -> ipam.Pool | None:
+        """The IPv6 pool asked for (``subnet6``), checked even when IPv6 stays off (dockerd's IPAM
+        takes it then too); None without one. There are no default IPv6 pools to choose from."""
+        if network.enable_ipv6 and not network.subnet6:
+            raise InvalidArgument(f"network {network.name}: IPv6 needs an IPv6 subnet; the bridge driver has no default IPv6 pool")
+        if not network.subnet6:
+            return None
+        subnet = ipam.parse_network(network.subnet6, "IPv6 subnet", 6)
+        gateway = ipam.parse_address(network.gateway6, "IPv6 gateway", 6) if network.gateway6 else None
+        ip_range = ipam.parse_network(network.ip_range6, "IPv6 ip-range", 6) if network.ip_range6 else None
+        others = [ipam.Pool.from_dict(n["pool6"]).subnet for n in self._networks.values() if n.get("pool6")]
+        clash = next((o for o in others if o.overlaps(subnet)), None)
+        if clash is not None:
+            raise Conflict(f"subnet {subnet} of network {network.name} overlaps {clash} of another bridge network")
+        pool = ipam.Pool.create(subnet, gateway, ip_range)
+        pool.reserve(_aux_of_family(network.aux_addresses, 6))
+        return pool
+
+    def _ensure_bridge(self, ipr, net: dict) -> bool:
+        """The network's bridge, up, with its gateway addresses (IPv6 turned on for it first, as the
+        namespace may have it off by default). True when this call created it."""
+        from berth.plugins.netdrivers import links
+        from berth.plugins.netdrivers.netns import enable_ipv6
+
+        pool, pool6 = self._pool(net), self._pool6(net)
+        created = links.ensure_bridge(ipr, net["bridge"], pool.gateway, pool.subnet, net["mtu"])
+        if pool6 is not None:
+            enable_ipv6(net["bridge"])
+            links.ensure_address6(ipr, net["bridge"], pool6.gateway, pool6.subnet.prefixlen)
+        return created
 
     def _mtu(self, network: NetworkConfig) -> int:
         raw = network.options.get(OPT_MTU) or self.options.get("mtu") or 1500
@@ -234,14 +278,16 @@ class BridgeDriver:
             if any(n["bridge"] == bridge for n in self._networks.values()):
                 raise Conflict(f"bridge {bridge} is already used by another network; choose another bridge name")
             pool = self._plan_pool(network, ipr)
+            pool6 = self._plan_pool6(network)
             net = {
                 "id": network.id, "name": network.name, "bridge": bridge, "mtu": self._mtu(network),
                 "internal": bool(network.internal or _bool_opt(network.options.get(OPT_INTERNAL, ""))),
                 "pool": pool.to_dict(), "endpoints": {},
+                "pool6": pool6.to_dict() if pool6 is not None and network.enable_ipv6 else None,
             }
             created = False
             try:
-                created = links.ensure_bridge(ipr, bridge, pool.gateway, pool.subnet, net["mtu"])
+                created = self._ensure_bridge(ipr, net)
                 self._networks[network.id] = net
                 self._apply_rules()
                 if not net["internal"]:
@@ -273,10 +319,7 @@ class BridgeDriver:
 
     def _reconcile(self, net: dict, ipr) -> None:
         """Bring the kernel back to the persisted state of ``net`` (bridge, address, rules, proxies)."""
-        from berth.plugins.netdrivers import links
-
-        pool = self._pool(net)
-        links.ensure_bridge(ipr, net["bridge"], pool.gateway, pool.subnet, net["mtu"])
+        self._ensure_bridge(ipr, net)
         self._apply_rules()
         if not net["internal"]:
             nat.enable_ip_forwarding()
@@ -349,12 +392,17 @@ class BridgeDriver:
                 return self._endpoint_info(net, endpoint_id, old)
             if old is not None:  # stale record: its veth is gone with an old namespace
                 links.delete_link(ipr, host_veth)
-            pool = self._pool(net)
+            pool, pool6 = self._pool(net), self._pool6(net)
             address = pool.allocate(endpoint_id, options.get("ip") or None)
             net["pool"] = pool.to_dict()
             mac = options.get("mac_address") or links.mac_for(address)
             try:
-                ifname = self._plumb(ipr, net, host_veth, netns_path, mac, address, pool,
+                # an --ip6 on a network without IPv6 is only recorded by the engine, as dockerd does
+                address6 = None
+                if pool6 is not None:
+                    address6 = pool6.allocate(endpoint_id, options.get("ip6") or None)
+                    net["pool6"] = pool6.to_dict()
+                ifname = self._plumb(ipr, net, host_veth, netns_path, mac, (address, pool), (address6, pool6),
                                      options.get("link_local_ips") or [])
                 netns_key = list(dns.namespace_key(netns_path))
                 ep = {"ip": str(address), "mac": mac, "ifname": ifname, "host_veth": host_veth,
@@ -362,6 +410,8 @@ class BridgeDriver:
                       "aliases": list(options.get("aliases") or []),
                       "container_name": options.get("container_name", ""),
                       "hostname": options.get("hostname", ""), "ports": []}
+                if address6 is not None:
+                    ep["ip6"] = str(address6)
                 if self._has_dns(net):
                     ep["dns"] = {"names": dns_names(endpoint_id, options), "upstreams": upstreams,
                                  "netns_key": netns_key, "links": dict(options.get("links") or {})}
@@ -371,8 +421,7 @@ class BridgeDriver:
             except BaseException as exc:
                 self._stop_dns(network_id, endpoint_id)
                 links.delete_link(ipr, host_veth)
-                pool.release(endpoint_id)
-                net["pool"] = pool.to_dict()
+                self._release(net, endpoint_id)
                 net["endpoints"].pop(endpoint_id, None)
                 self._save(net)
                 if isinstance(exc, (BerthError, KeyboardInterrupt)):
@@ -383,18 +432,34 @@ class BridgeDriver:
                 ) from exc
             return self._endpoint_info(net, endpoint_id, ep)
 
+    def _release(self, net: dict, endpoint_id: str) -> None:
+        """Give ``endpoint_id``'s addresses back to the network's pools (the caller saves)."""
+        pool, pool6 = self._pool(net), self._pool6(net)
+        pool.release(endpoint_id)
+        net["pool"] = pool.to_dict()
+        if pool6 is not None:
+            pool6.release(endpoint_id)
+            net["pool6"] = pool6.to_dict()
+
     @staticmethod
-    def _plumb(ipr, net: dict, host_veth: str, netns_path: str, mac: str, address, pool: ipam.Pool,
+    def _plumb(ipr, net: dict, host_veth: str, netns_path: str, mac: str, v4: tuple, v6: tuple,
                link_local: list[str]) -> str:
         """The veth pair from the bridge into the namespace, addressed and routed; the container-side name.
+        ``v4``, ``v6``: (address, its pool), the IPv6 address None on a network without IPv6;
         ``link_local``: more addresses for it (``--link-local-ip``), each in 169.254.0.0/16.
 
         Nine netlink requests in all: the bridge's index, one dump of the namespace's interfaces
         (free name, ``lo``'s state), the pair made on the bridge and up with its MAC, hairpin, and
-        in the namespace: ``lo`` up if it is down, the address, up, the default route.
+        in the namespace: ``lo`` up if it is down, the address, up, the default route (and the
+        IPv6 address and default route, after IPv6 is turned on for the interface).
         """
         from berth.plugins.netdrivers import links
-        from berth.plugins.netdrivers.netns import iproute, open_fd
+        from berth.plugins.netdrivers.netns import enable_ipv6, iproute, open_fd
+
+        (address, pool), (address6, pool6) = v4, v6
+        ipv6 = None
+        if address6 is not None:
+            ipv6 = (address6, pool6.subnet.prefixlen, None if net["internal"] else pool6.gateway)
 
         bridge = links.index_of(ipr, net["bridge"])
         if bridge is None:
@@ -405,8 +470,10 @@ class BridgeDriver:
                 present = links.names_and_flags(cipr)
                 ifname = links.free_ifname(present)
                 links.create_veth(ipr, host_veth, ifname, fd, bridge, net["mtu"], mac)
+                if ipv6 is not None:
+                    enable_ipv6(ifname, netns_path)
                 links.configure_container_side(cipr, ifname, address, pool.subnet.prefixlen,
-                                               None if net["internal"] else pool.gateway, present.get("lo"))
+                                               None if net["internal"] else pool.gateway, present.get("lo"), ipv6)
                 links.add_addresses(cipr, ifname, [(ipam.parse_address(ip, "link-local IP"), 16) for ip in link_local])
         finally:
             os.close(fd)
@@ -427,11 +494,16 @@ class BridgeDriver:
         pool = net["pool"]
         prefix = pool["subnet"].split("/")[1]
         extra = {"bridge": net["bridge"], "host_interface": ep["host_veth"]}
-        return EndpointInfo(
+        info = EndpointInfo(
             endpoint_id=endpoint_id, interface=ep["ifname"], ipv4_address=f"{ep['ip']}/{prefix}",
             gateway="" if net["internal"] else pool["gateway"], mac_address=ep["mac"], extra=extra,
             resolver=dns.ADDRESS if "dns" in ep else "",  # the engine points the container's resolv.conf here
         )
+        pool6 = net.get("pool6")
+        if pool6 and ep.get("ip6"):
+            info.ipv6_address = f"{ep['ip6']}/{pool6['subnet'].split('/')[1]}"
+            info.ipv6_gateway = "" if net["internal"] else pool6["gateway"]
+        return info
 
     def _drop_endpoint(self, net: dict, endpoint_id: str, ipr) -> None:
         """Remove an endpoint's forwards, veth and address from ``net`` (caller saves and reloads rules)."""
@@ -443,9 +515,7 @@ class BridgeDriver:
         for key in [k for k in self._forwards if k[0] == net["id"] and k[1] == endpoint_id]:
             self._proxy.remove(self._forwards.pop(key))
         links.delete_link(ipr, _host_veth_name(net["id"], endpoint_id) if ep is None else ep["host_veth"])
-        pool = self._pool(net)
-        pool.release(endpoint_id)
-        net["pool"] = pool.to_dict()
+        self._release(net, endpoint_id)
 
     @hookimpl
     def net_leave(self, network_id: str, endpoint_id: str) -> bool:
@@ -454,9 +524,9 @@ class BridgeDriver:
             if net is None:
                 return True
             ep = net["endpoints"].get(endpoint_id, {})
-            pool_before = net["pool"]
+            pools_before = (net["pool"], net.get("pool6"))
             self._drop_endpoint(net, endpoint_id, self._host_netlink())
-            if not ep and net["pool"] == pool_before:
+            if not ep and (net["pool"], net.get("pool6")) == pools_before:
                 # left before (the teardown at exit, then again at rm): a veth a crash left behind went
                 # above, and there is no state to write (each write is an fsync on the join's path)
                 return True
@@ -482,6 +552,8 @@ class BridgeDriver:
                     return
                 with iproute(other["netns"]) as cipr:
                     links.ensure_default_route(cipr, other["ifname"], net["pool"]["gateway"])
+                    if net.get("pool6") and other.get("ip6"):
+                        links.ensure_default_route(cipr, other["ifname"], net["pool6"]["gateway"])
             except (BerthError, OSError) as exc:
                 log.info("network %s: no default route moved to endpoint %s: %s", net["name"], other["ifname"], exc)
             return

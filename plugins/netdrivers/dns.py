@@ -11,8 +11,8 @@ own serves all listeners, as the port proxy does, so there is no process per
 container. Each listener knows the networks its container is attached to, so a
 container resolves only the names of its own networks (see :mod:`.dnsnames`).
 
-Queries for the networks' names (A; AAAA answered with an empty NOERROR, since
-the networks are IPv4-only; PTR for their addresses) are answered here. Every
+Queries for the networks' names (A; AAAA with the IPv6 addresses of a network with
+IPv6, else an empty NOERROR; PTR for their addresses) are answered here. Every
 other query is relayed unchanged to upstream servers - the container's own
 ``--dns`` servers, else the daemon's ``dns`` setting, else the host's
 ``/etc/resolv.conf`` nameservers without loopback ones - from the daemon's own
@@ -174,17 +174,15 @@ def local_answer(table: NameTable, networks: frozenset[str], query: dnswire.Quer
     """
     if query.qclass != dnswire.CLASS_IN:
         return None
-    if query.qtype == dnswire.TYPE_A:
-        found = table.lookup(networks, query.name, asking)
-        if found:
+    if query.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA):
+        family = 4 if query.qtype == dnswire.TYPE_A else 6
+        found = table.lookup(networks, query.name, asking, family)
+        if found is not None:
+            # A name of ours without an address of that family is "no data", so the client does not ask elsewhere.
             random.shuffle(found)
-            return dnswire.build_reply(query, answers=[dnswire.a_record(a) for a in found], max_size=max_size)
-    elif query.qtype == dnswire.TYPE_AAAA:
-        if table.lookup(networks, query.name, asking):
-            # The name is ours but has no IPv6 address: "no data", so the client does not go on asking elsewhere.
-            return dnswire.build_reply(query)
+            return dnswire.build_reply(query, answers=[dnswire.address_record(a) for a in found], max_size=max_size)
     elif query.qtype == dnswire.TYPE_PTR:
-        address = dnswire.reverse_ipv4(query.name)
+        address = dnswire.reverse_ipv4(query.name) or dnswire.reverse_ipv6(query.name)
         target = table.reverse(networks, address) if address else None
         if target:
             return dnswire.build_reply(query, answers=[dnswire.ptr_record(target)], max_size=max_size)

@@ -3,7 +3,7 @@
 After libnetwork's service records. Each endpoint on a user-defined network is
 known by its *DNS names* (Docker's ``DNSNames``: the container name, its network
 aliases, the short container id and the hostname) and by one IPv4 address on that
-network. A container asks through the listener in its own namespace, which serves
+network, plus one IPv6 address on a network with IPv6. A container asks through the listener in its own namespace, which serves
 the networks that container is attached to; only those networks' names resolve.
 
 Thread-safe: the driver's worker threads write, the resolver's loop thread reads.
@@ -48,6 +48,10 @@ class _Endpoint:
     names: list[str]  # normalised
     ptr: str  # what a reverse lookup of ``address`` answers
     links: dict[str, str] = field(default_factory=dict)  # legacy links: alias -> name, for this endpoint's queries
+    address6: str = ""  # its IPv6 address, "" on a network without IPv6
+
+    def address_of(self, family: int) -> str:
+        return self.address6 if family == 6 else self.address
 
 
 @dataclass
@@ -81,8 +85,9 @@ class NameTable:
             self._networks.pop(network_id, None)
 
     def set_endpoint(self, network_id: str, endpoint_id: str, address: str, names: list[str],
-                     links: dict[str, str] | None = None) -> None:
-        """Register (or replace) an endpoint's address and names on a network added with :meth:`set_network`.
+                     links: dict[str, str] | None = None, address6: str = "") -> None:
+        """Register (or replace) an endpoint's addresses (IPv4, and IPv6 or "") and names on a network
+        added with :meth:`set_network`.
 
         ``links`` ({alias: container name}) are legacy links on a user-defined network: only
         queries from this endpoint's own container resolve those aliases, as in Docker.
@@ -92,7 +97,8 @@ class NameTable:
             primary = normalise(names[0]) if names else endpoint_id[:12]
             # Docker answers a reverse lookup with "<container name>.<network name>".
             net.endpoints[endpoint_id] = _Endpoint(address, [normalise(n) for n in names], f"{primary}.{net.name}",
-                                                   {normalise(a): normalise(n) for a, n in (links or {}).items()})
+                                                   {normalise(a): normalise(n) for a, n in (links or {}).items()},
+                                                   address6)
 
     def remove_endpoint(self, network_id: str, endpoint_id: str) -> None:
         """Forget an endpoint. Idempotent."""
@@ -104,8 +110,9 @@ class NameTable:
     # -- readers (resolver thread) -------------------------------------------
 
     def lookup(self, network_ids: frozenset[str] | set[str], qname: str,
-               asking: frozenset[tuple[str, str]] = frozenset()) -> list[str] | None:
-        """The addresses ``qname`` resolves to on ``network_ids``, or None when the name is not ours.
+               asking: frozenset[tuple[str, str]] = frozenset(), family: int = 4) -> list[str] | None:
+        """The addresses of IP ``family`` ``qname`` resolves to on ``network_ids``, or None when the name
+        is not ours (an empty list: ours, without an address of that family).
 
         As libnetwork, both ``name`` and ``name.<network name>`` resolve: for
         ``a.b.c`` the tries are ``a.b.c`` on every network, then ``a.b`` on the
@@ -117,37 +124,44 @@ class NameTable:
         if not name:
             return None
         with self._lock:
-            linked = self._linked(asking, name)
-            if linked:
-                return linked
-            nets = [self._networks[n] for n in sorted(network_ids) if n in self._networks]
-            found = self._addresses(nets, name)
+            found = self._endpoints(network_ids, name, asking)
+        if not found:
+            return None
+        out: list[str] = []
+        for ep in found:
+            address = ep.address_of(family)
+            if address and address not in out:
+                out.append(address)
+        return out
+
+    def _endpoints(self, network_ids, name: str, asking: frozenset[tuple[str, str]]) -> list[_Endpoint]:
+        """The endpoints ``name`` stands for, in libnetwork's order of tries (the caller holds the lock)."""
+        linked = self._linked(asking, name)
+        if linked:
+            return linked
+        nets = [self._networks[n] for n in sorted(network_ids) if n in self._networks]
+        found = self._named(nets, name)
+        if found:
+            return found
+        labels = name.split(".")
+        for cut in range(len(labels) - 1, 0, -1):
+            short, suffix = ".".join(labels[:cut]), ".".join(labels[cut:])
+            found = self._named([n for n in nets if n.name.lower() == suffix], short)
             if found:
                 return found
-            labels = name.split(".")
-            for cut in range(len(labels) - 1, 0, -1):
-                short, suffix = ".".join(labels[:cut]), ".".join(labels[cut:])
-                found = self._addresses([n for n in nets if n.name.lower() == suffix], short)
-                if found:
-                    return found
-        return None
+        return []
 
-    def _linked(self, asking: frozenset[tuple[str, str]], name: str) -> list[str]:
+    def _linked(self, asking: frozenset[tuple[str, str]], name: str) -> list[_Endpoint]:
         for network_id, endpoint_id in sorted(asking):
             net = self._networks.get(network_id)
             ep = net.endpoints.get(endpoint_id) if net else None
             if ep is not None and name in ep.links:
-                return self._addresses([net], ep.links[name])
+                return self._named([net], ep.links[name])
         return []
 
     @staticmethod
-    def _addresses(nets: list[_Network], name: str) -> list[str]:
-        out: list[str] = []
-        for net in nets:
-            for ep in net.endpoints.values():
-                if name in ep.names and ep.address not in out:
-                    out.append(ep.address)
-        return out
+    def _named(nets: list[_Network], name: str) -> list[_Endpoint]:
+        return [ep for net in nets for ep in net.endpoints.values() if name in ep.names]
 
     def reverse(self, network_ids: frozenset[str] | set[str], address: str) -> str | None:
         """The PTR target for ``address`` on ``network_ids``, or None when no endpoint has it."""
@@ -155,7 +169,7 @@ class NameTable:
             for nid in sorted(network_ids):
                 net = self._networks.get(nid)
                 for ep in net.endpoints.values() if net else ():
-                    if ep.address == address:
+                    if address in (ep.address, ep.address6):
                         return ep.ptr
         return None
 

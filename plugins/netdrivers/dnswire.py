@@ -196,6 +196,12 @@ def a_record(address: str) -> Answer:
     return Answer(TYPE_A, ipaddress.IPv4Address(address).packed)
 
 
+def address_record(address: str) -> Answer:
+    """An A record for an IPv4 ``address``, an AAAA record for an IPv6 one."""
+    parsed = ipaddress.ip_address(address)
+    return Answer(TYPE_A if parsed.version == 4 else TYPE_AAAA, parsed.packed)
+
+
 def ptr_record(target: str) -> Answer:
     """A PTR record pointing at ``target`` (a dotted name)."""
     return Answer(TYPE_PTR, encode_name(target))
@@ -208,6 +214,17 @@ def reverse_ipv4(name: str) -> str | None:
         return None
     try:
         return str(ipaddress.IPv4Address(".".join(reversed(parts[:4]))))
+    except ValueError:
+        return None
+
+
+def reverse_ipv6(name: str) -> str | None:
+    """The IPv6 address a nibble-reversed ``...ip6.arpa`` name stands for, or None for any other name."""
+    parts = normalise(name).split(".")
+    if len(parts) != 34 or parts[32:] != ["ip6", "arpa"] or not all(len(p) == 1 for p in parts[:32]):
+        return None
+    try:
+        return str(ipaddress.IPv6Address(int("".join(reversed(parts[:32])), 16)))
     except ValueError:
         return None
 

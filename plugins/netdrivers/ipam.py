@@ -1,21 +1,29 @@
-"""IPv4 address management for bridge networks: choosing subnets and handing out addresses.
+"""Address management for bridge networks: choosing subnets and handing out addresses (IPv4 and IPv6).
 
 Pure logic, no I/O: a :class:`Pool` is one network's subnet with its allocations and
 serialises to a dict that the driver persists atomically with the network's state.
 After libnetwork's default IPAM: the gateway is the first usable address of the
 dynamic range, addresses are handed out sequentially *after* the last one given
 (so a just-released address is not reused at once while peers may still cache its
-MAC), and a requested address may lie anywhere in the subnet.
+MAC), and a requested address may lie anywhere in the subnet. A network has one IPv4
+pool and, with IPv6 enabled, one IPv6 pool; the same :class:`Pool` serves both families
+(an IPv6 subnet has no broadcast address to keep free).
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
-from typing import Iterable
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import ip_address, ip_network
+from typing import Iterable, Union
 
 from berth.driverkit import Conflict, InvalidArgument
+
+Address = Union[IPv4Address, IPv6Address]
+Network = Union[IPv4Network, IPv6Network]
+#: the smallest subnet (longest prefix) a bridge network takes, per IP version
+MAX_PREFIX = {4: 30, 6: 126}
 
 #: Docker's default pools for networks created without ``--subnet``: 172.17-31.0.0/16, then /20s of 192.168/16.
 DEFAULT_ADDRESS_POOLS: list[dict] = [
@@ -26,25 +34,25 @@ DEFAULT_ADDRESS_POOLS: list[dict] = [
 ]
 
 
-def parse_network(text: str, what: str) -> IPv4Network:
-    """Parse an IPv4 CIDR, strictly: host bits must be zero (as ``docker network create --subnet``)."""
+def parse_network(text: str, what: str, version: int = 4) -> Network:
+    """Parse a CIDR of IP ``version``, strictly: host bits must be zero (as ``docker network create --subnet``)."""
     try:
         net = ipaddress.ip_network(text, strict=True)
     except ValueError as exc:
         raise InvalidArgument(f"invalid {what} {text!r}: {exc}") from exc
-    if not isinstance(net, IPv4Network):
-        raise InvalidArgument(f"invalid {what} {text!r}: only IPv4 is supported by the bridge driver")
+    if net.version != version:
+        raise InvalidArgument(f"invalid {what} {text!r}: expected an IPv{version} network here")
     return net
 
 
-def parse_address(text: str, what: str) -> IPv4Address:
-    """Parse an IPv4 address (a ``/len`` suffix is tolerated and ignored)."""
+def parse_address(text: str, what: str, version: int = 4) -> Address:
+    """Parse an address of IP ``version`` (a ``/len`` suffix is tolerated and ignored)."""
     try:
         addr = ipaddress.ip_address(text.split("/", 1)[0])
     except ValueError as exc:
         raise InvalidArgument(f"invalid {what} {text!r}: {exc}") from exc
-    if not isinstance(addr, IPv4Address):
-        raise InvalidArgument(f"invalid {what} {text!r}: only IPv4 is supported by the bridge driver")
+    if addr.version != version:
+        raise InvalidArgument(f"invalid {what} {text!r}: expected an IPv{version} address here")
     return addr
 
 
@@ -85,54 +93,72 @@ def choose_subnet(pools: Iterable[dict], in_use: Iterable[IPv4Network]) -> IPv4N
 
 @dataclass
 class Pool:
-    """One network's addresses: subnet, gateway, optional dynamic range, and who holds what."""
+    """One network's addresses of one IP version: subnet, gateway, optional dynamic range, and who holds what."""
 
-    subnet: IPv4Network
-    gateway: IPv4Address
-    ip_range: IPv4Network | None = None
+    subnet: Network
+    gateway: Address
+    ip_range: Network | None = None
     allocated: dict[str, str] = field(default_factory=dict)  # address -> endpoint id
     last: str = ""  # the last address handed out dynamically
 
     @classmethod
-    def create(cls, subnet: IPv4Network, gateway: IPv4Address | None = None,
-               ip_range: IPv4Network | None = None) -> "Pool":
+    def create(cls, subnet: Network, gateway: Address | None = None, ip_range: Network | None = None) -> "Pool":
         """Validate the layout and pick the gateway when none is given."""
-        if subnet.prefixlen > 30:
-            raise InvalidArgument(f"subnet {subnet} is too small: a bridge network needs at least a /30")
+        smallest = MAX_PREFIX[subnet.version]
+        if subnet.prefixlen > smallest:
+            raise InvalidArgument(f"subnet {subnet} is too small: a bridge network needs at least a /{smallest}")
+        for what, value in (("ip-range", ip_range), ("gateway", gateway)):
+            if value is not None and value.version != subnet.version:
+                raise InvalidArgument(f"{what} {value} is not of the IP version of subnet {subnet}")
         if ip_range is not None and not ip_range.subnet_of(subnet):
             raise InvalidArgument(f"ip-range {ip_range} is not inside subnet {subnet}")
-        pool = cls(subnet=subnet, gateway=IPv4Address(0), ip_range=ip_range)
+        pool = cls(subnet=subnet, gateway=subnet.network_address, ip_range=ip_range)
         if gateway is None:
             gateway = next(pool._dynamic_candidates(), None)
             if gateway is None:
                 raise InvalidArgument(f"ip-range {ip_range} of subnet {subnet} has no usable address for a gateway")
-        elif gateway not in subnet or gateway in (subnet.network_address, subnet.broadcast_address):
+        elif gateway not in subnet or gateway in pool._edges():
             raise InvalidArgument(f"gateway {gateway} is not a usable address of subnet {subnet}")
         pool.gateway = gateway
         return pool
 
     # -- allocation ---------------------------------------------------------
 
-    def _usable(self, addr: IPv4Address) -> bool:
-        return addr not in (self.subnet.network_address, self.subnet.broadcast_address, self.gateway)
+    @property
+    def version(self) -> int:
+        return self.subnet.version
 
-    def _dynamic_candidates(self) -> Iterable[IPv4Address]:
+    def _edges(self) -> tuple:
+        """The addresses never handed out: the network address, and IPv4's broadcast address."""
+        if self.version == 6:
+            return (self.subnet.network_address,)
+        return (self.subnet.network_address, self.subnet.broadcast_address)
+
+    def _usable(self, addr: Address) -> bool:
+        return addr not in (*self._edges(), self.gateway)
+
+    def _dynamic_candidates(self) -> Iterable[Address]:
         span = self.ip_range or self.subnet
+        edges = self._edges()
         for addr in span:
-            if addr not in (self.subnet.network_address, self.subnet.broadcast_address):
+            if addr not in edges:
                 yield addr
 
-    def allocate(self, endpoint_id: str, requested: str | None = None) -> IPv4Address:
+    def _address(self, number: int) -> Address:
+        return type(self.subnet.network_address)(number)
+
+    def allocate(self, endpoint_id: str, requested: str | None = None) -> Address:
         """Give ``endpoint_id`` an address: ``requested`` if free, else the next free one.
 
         An endpoint that already holds an address gets the same one back (idempotent
         join after a daemon restart).
         """
         for addr, holder in self.allocated.items():
-            if holder == endpoint_id and (requested is None or parse_address(requested, "IP address") == IPv4Address(addr)):
-                return IPv4Address(addr)
+            if holder == endpoint_id and (requested is None
+                                          or parse_address(requested, "IP address", self.version) == ip_address(addr)):
+                return ip_address(addr)
         if requested:
-            addr = parse_address(requested, "IP address")
+            addr = parse_address(requested, "IP address", self.version)
             if addr not in self.subnet:
                 raise InvalidArgument(f"requested address {addr} is not in the network's subnet {self.subnet}")
             if not self._usable(addr):
@@ -153,7 +179,7 @@ class Pool:
     def reserve(self, aux_addresses: dict[str, str]) -> None:
         """Keep ``--aux-address`` names' addresses from endpoints: held by ``aux:NAME``, never released."""
         for name, text in aux_addresses.items():
-            addr = parse_address(text, f"auxiliary address {name}")
+            addr = parse_address(text, f"auxiliary address {name}", self.version)
             if addr not in self.subnet:
                 raise InvalidArgument(f"auxiliary address {name}={addr} is not in subnet {self.subnet}")
             if not self._usable(addr) or str(addr) in self.allocated:
@@ -161,7 +187,7 @@ class Pool:
                                       "the broadcast address or another auxiliary address")
             self.allocated[str(addr)] = f"aux:{name}"
 
-    def _next_free(self) -> IPv4Address | None:
+    def _next_free(self) -> Address | None:
         """The first free dynamic address after the last one handed out, wrapping around.
 
         Walks integers from there and stops at the first free one: a /16 holds 65534
@@ -169,14 +195,15 @@ class Pool:
         """
         span = self.ip_range or self.subnet
         first, size = int(span.network_address), span.num_addresses
-        reserved = {int(self.subnet.network_address), int(self.subnet.broadcast_address), int(self.gateway)}
-        start = int(IPv4Address(self.last)) + 1 - first if self.last else 0
+        reserved = {int(a) for a in (*self._edges(), self.gateway)}
+        start = int(ip_address(self.last)) + 1 - first if self.last else 0
         if not 0 <= start < size:
             start = 0
-        for step in range(size):
+        for step in range(min(size, len(self.allocated) + len(reserved) + 1)):
+            # at most that many tries: every taken address is skipped once, then one is free
             number = first + (start + step) % size
-            if number not in reserved and str(IPv4Address(number)) not in self.allocated:
-                return IPv4Address(number)
+            if number not in reserved and str(self._address(number)) not in self.allocated:
+                return self._address(number)
         return None
 
     def release(self, endpoint_id: str) -> None:
@@ -184,11 +211,11 @@ class Pool:
         for addr in [a for a, holder in self.allocated.items() if holder == endpoint_id]:
             del self.allocated[addr]
 
-    def address_of(self, endpoint_id: str) -> IPv4Address | None:
+    def address_of(self, endpoint_id: str) -> Address | None:
         """The address held by ``endpoint_id``, if any."""
         for addr, holder in self.allocated.items():
             if holder == endpoint_id:
-                return IPv4Address(addr)
+                return ip_address(addr)
         return None
 
     # -- persistence --------------------------------------------------------
@@ -203,7 +230,7 @@ class Pool:
     @classmethod
     def from_dict(cls, data: dict) -> "Pool":
         return cls(
-            subnet=IPv4Network(data["subnet"]), gateway=IPv4Address(data["gateway"]),
-            ip_range=IPv4Network(data["ip_range"]) if data.get("ip_range") else None,
+            subnet=ip_network(data["subnet"]), gateway=ip_address(data["gateway"]),
+            ip_range=ip_network(data["ip_range"]) if data.get("ip_range") else None,
             allocated=dict(data.get("allocated", {})), last=data.get("last", ""),
         )

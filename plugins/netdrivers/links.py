@@ -7,10 +7,12 @@ things happen and no function here changes namespace itself.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 
 IFF_UP = 0x1
 EEXIST = 17
+IFA_F_NODAD = 0x02  # an IPv6 address usable at once: no duplicate address detection (dockerd's flag too)
+AF_INET6 = 10
 
 
 def index_of(ipr, ifname: str) -> int | None:
@@ -43,6 +45,23 @@ def ensure_bridge(ipr, name: str, gateway: IPv4Address, subnet: IPv4Network, mtu
         ipr.addr("add", index=idx, address=str(gateway), prefixlen=subnet.prefixlen)
     ipr.link("set", index=idx, state="up")
     return created
+
+
+def ensure_address6(ipr, ifname: str, address: IPv6Address, prefixlen: int) -> None:
+    """``address``/``prefixlen`` on ``ifname`` unless it is there (a bridge's IPv6 gateway)."""
+    idx = index_of(ipr, ifname)
+    have = {(a.get("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=AF_INET6)}
+    if (str(address), prefixlen) not in have:
+        add_address(ipr, idx, address, prefixlen)
+
+
+def add_address(ipr, idx: int, address: IPv4Address | IPv6Address, prefixlen: int) -> None:
+    """``address``/``prefixlen`` on interface ``idx``; an IPv6 one without duplicate address detection,
+    so that it is usable at once rather than "tentative" for a second or two."""
+    if address.version == 6:
+        ipr.addr("add", index=idx, address=str(address), prefixlen=prefixlen, family=AF_INET6, flags=IFA_F_NODAD)
+    else:
+        ipr.addr("add", index=idx, address=str(address), prefixlen=prefixlen)
 
 
 def delete_link(ipr, ifname: str) -> bool:
@@ -89,9 +108,11 @@ def create_veth(ipr, host_name: str, peer_name: str, peer_netns_fd: int, bridge_
 
 
 def configure_container_side(ipr, ifname: str, address: IPv4Address, prefixlen: int,
-                             gateway: IPv4Address | None, lo: tuple[int, int] | None) -> None:
+                             gateway: IPv4Address | None, lo: tuple[int, int] | None,
+                             ipv6: tuple[IPv6Address, int, IPv6Address | None] | None = None) -> None:
     """In the container's namespace: ``lo`` up (``lo``: its index and flags, None if absent);
-    ``ifname`` with its address, up; a default route via ``gateway``.
+    ``ifname`` with its address, up; a default route via ``gateway``. ``ipv6``: (address, prefix
+    length, gateway or None) on a network with IPv6, added and routed the same way.
 
     The default route is added only when the namespace has none yet (the first network a
     container joins provides it, as in Docker): the kernel refuses a second default route
@@ -103,28 +124,39 @@ def configure_container_side(ipr, ifname: str, address: IPv4Address, prefixlen: 
     if idx is None:
         raise ValueError(f"interface {ifname} did not appear in the container's namespace")
     ipr.addr("add", index=idx, address=str(address), prefixlen=prefixlen)
+    if ipv6 is not None:
+        add_address(ipr, idx, ipv6[0], ipv6[1])
     ipr.link("set", index=idx, state="up")
-    if gateway is not None:
-        try:
-            ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
-        except Exception as exc:
-            if getattr(exc, "code", None) != EEXIST:
-                raise
+    for via in (gateway, ipv6[2] if ipv6 else None):
+        if via is not None:
+            _add_default_route(ipr, idx, via)
+
+
+def _add_default_route(ipr, idx: int, gateway: IPv4Address | IPv6Address) -> None:
+    """A default route via ``gateway``, unless the namespace has one of that family (EEXIST)."""
+    dst, family = ("::/0", AF_INET6) if gateway.version == 6 else ("0.0.0.0/0", 2)
+    try:
+        ipr.route("add", dst=dst, gateway=str(gateway), oif=idx, family=family)
+    except Exception as exc:
+        if getattr(exc, "code", None) != EEXIST:
+            raise
 
 
 def add_addresses(ipr, ifname: str, addresses: list[tuple[IPv4Address, int]]) -> None:
     """More (address, prefix length) pairs on ``ifname`` (``--link-local-ip``)."""
     idx = index_of(ipr, ifname) if addresses else None
     for address, prefixlen in addresses:
-        ipr.addr("add", index=idx, address=str(address), prefixlen=prefixlen)
+        add_address(ipr, idx, address, prefixlen)
 
 
-def ensure_default_route(ipr, ifname: str, gateway: IPv4Address | str) -> None:
-    """A default route via ``gateway`` on ``ifname``, unless the namespace already has one."""
-    defaults = [r for r in ipr.get_routes(family=2) if r["dst_len"] == 0 and r.get("RTA_GATEWAY")]
+def ensure_default_route(ipr, ifname: str, gateway: IPv4Address | IPv6Address | str) -> None:
+    """A default route via ``gateway`` on ``ifname``, unless the namespace already has one of its family."""
+    gateway = ip_address(str(gateway))
+    family = AF_INET6 if gateway.version == 6 else 2
+    defaults = [r for r in ipr.get_routes(family=family) if r["dst_len"] == 0 and r.get("RTA_GATEWAY")]
     idx = index_of(ipr, ifname)
     if not defaults and idx is not None:
-        ipr.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
+        _add_default_route(ipr, idx, gateway)
 
 
 def routes_in_use(ipr) -> list[IPv4Network]:

@@ -1,6 +1,6 @@
 """IPAM as dockerd's default driver does it (auxiliary addresses kept free, link-local addresses added),
-and what berth's networks cannot do refused with a clear error at create, never dropped: IPv6, other
-IPAM drivers and options, several pools."""
+and what berth's networks cannot do refused with a clear error at create, never dropped: other IPAM
+drivers and options, several pools of one family, IPv6 link-local addresses (IPv6: test_network_ipv6)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from tests.e2e.netapi import api, create, inspect, sh, start
 
 
 @pytest.mark.parametrize("extra, status, message", [
-    ({"EnableIPv6": True}, 400, "IPv6 is not supported: berth's networks are IPv4 only (EnableIPv6)"),
     ({"IPAM": {"Driver": "foo"}}, 404, 'plugin "foo" not found'),
     ({"IPAM": {"Options": {"x": "y"}}}, 400, "IPAM options are not supported"),
     ({"IPAM": {"Config": [{"Subnet": "172.29.0.0/16"}, {"Subnet": "172.30.0.0/16"}]}}, 400,
@@ -34,8 +33,9 @@ def test_default_ipam_and_one_pool_are_accepted(netd):
 
 
 @pytest.mark.parametrize("ipam, message", [
-    ({"IPv6Address": "2001:db8::5"}, "IPv6 is not supported"),
-    ({"LinkLocalIPs": ["fe80::8"]}, "IPv6 is not supported"),
+    ({"IPv6Address": "2001:db8::5"}, "user specified IP address is supported on user defined networks only"),
+    ({"IPv6Address": "zz"}, "invalid IPv6 address: zz"),
+    ({"LinkLocalIPs": ["fe80::8"]}, "IPv6 link-local addresses are not supported"),
     ({"LinkLocalIPs": ["bogus"]}, "invalid link-local IP address: bogus"),
 ])
 def test_endpoint_addresses_berth_cannot_give_are_refused_at_create(netd, ipam, message):

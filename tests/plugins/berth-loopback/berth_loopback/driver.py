@@ -51,9 +51,9 @@ class LoopbackDriver:
 
     @hookimpl
     def net_create_network(self, network: NetworkConfig) -> dict:
-        if network.subnet or network.gateway or network.ip_range:
+        if network.subnet or network.gateway or network.ip_range or network.subnet6 or network.enable_ipv6:
             raise InvalidArgument(f"{self.name} network {network.name}: it has no addresses; leave out --subnet, "
-                                  "--gateway and --ip-range")
+                                  "--gateway, --ip-range and --ipv6")
         if network.options:
             raise InvalidArgument(f"{self.name} network {network.name}: unknown option(s) "
                                   f"{', '.join(sorted(network.options))}; the {self.name} driver takes none")
