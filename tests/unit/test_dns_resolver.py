@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import struct
 import threading
@@ -44,8 +45,17 @@ def test_known_name_gets_a_records(table):
     assert header(reply) == (0x4242, 0, 1) and reply.endswith(bytes([10, 1, 0, 2]))
 
 
-def test_known_name_aaaa_is_empty_noerror(table):
+def test_known_name_without_ipv6_gets_an_empty_noerror_for_aaaa(table):
     assert header(answer(table, {"n"}, query("web", qtype=28))) == (0x4242, 0, 0)
+
+
+def test_known_name_with_ipv6_gets_aaaa_records_and_its_reverse_name(table):
+    table.set_endpoint("n", "e6", "10.1.0.3", ["six"], address6="fd00::3")
+    reply = answer(table, {"n"}, query("six", qtype=28))
+    assert header(reply) == (0x4242, 0, 1) and reply.endswith(ipaddress.IPv6Address("fd00::3").packed)
+    reverse = ".".join(reversed(ipaddress.IPv6Address("fd00::3").exploded.replace(":", ""))) + ".ip6.arpa"
+    reply = answer(table, {"n"}, query(reverse, qtype=12))
+    assert header(reply)[2] == 1 and reply.endswith(b"\x03six\x03net\x00")
 
 
 def test_ptr_of_a_network_address_is_answered(table):

@@ -172,3 +172,43 @@ def test_reserved_auxiliary_addresses_are_never_handed_out():
     assert str(restored.allocate("e9")) == "10.9.0.3"  # the reservation outlives a restart and releases
     with pytest.raises(InvalidArgument, match="is the gateway"):
         pool("10.9.0.0/29", "10.9.0.1").reserve({"gw": "10.9.0.1"})
+
+
+def pool6(subnet="fd00:1::/64", gateway=None, ip_range=None):
+    return ipam.Pool.create(ipam.parse_network(subnet, "subnet", 6),
+                            ipam.parse_address(gateway, "gateway", 6) if gateway else None,
+                            ipam.parse_network(ip_range, "ip-range", 6) if ip_range else None)
+
+
+def test_an_ipv6_pool_gives_the_gateway_then_addresses_in_order():
+    p = pool6()
+    assert str(p.gateway) == "fd00:1::1"
+    assert [str(p.allocate(f"e{i}")) for i in range(2)] == ["fd00:1::2", "fd00:1::3"]
+
+
+def test_an_ipv6_pool_honours_its_range_and_a_requested_address():
+    p = pool6(gateway="fd00:1::fe", ip_range="fd00:1::100/120")
+    assert str(p.allocate("e1")) == "fd00:1::100"
+    assert str(p.allocate("e2", "fd00:1::9")) == "fd00:1::9"
+    with pytest.raises(InvalidArgument, match="not in the network's subnet"):
+        p.allocate("e3", "fd00:2::9")
+    with pytest.raises(InvalidArgument, match="expected an IPv6 address"):
+        p.allocate("e3", "10.0.0.9")
+
+
+def test_an_ipv6_pool_round_trips_through_its_dict():
+    p = pool6()
+    p.allocate("e1")
+    again = ipam.Pool.from_dict(p.to_dict())
+    assert again == p and str(again.allocate("e2")) == "fd00:1::3"
+
+
+def test_the_last_address_of_an_ipv6_subnet_is_usable():
+    p = pool6("fd00:1::/126")
+    assert [str(p.allocate(f"e{i}")) for i in range(2)] == ["fd00:1::2", "fd00:1::3"]
+
+
+@pytest.mark.parametrize("text, version", [("fd00::/64", 4), ("10.0.0.0/24", 6)])
+def test_a_network_of_the_other_ip_version_is_invalid(text, version):
+    with pytest.raises(InvalidArgument, match=f"expected an IPv{version} network"):
+        ipam.parse_network(text, "subnet", version)
