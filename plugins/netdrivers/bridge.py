@@ -245,12 +245,12 @@ class BridgeDriver:
         """The network's bridge, up, with its gateway addresses (IPv6 turned on for it first, as the
         namespace may have it off by default). True when this call created it."""
         from berth.plugins.netdrivers import links
-        from berth.plugins.netdrivers.netns import enable_ipv6
+        from berth.plugins.netdrivers.netns import set_ipv6
 
         pool, pool6 = self._pool(net), self._pool6(net)
         created = links.ensure_bridge(ipr, net["bridge"], pool.gateway, pool.subnet, net["mtu"])
         if pool6 is not None:
-            enable_ipv6(net["bridge"])
+            set_ipv6(net["bridge"], True)
             links.ensure_address6(ipr, net["bridge"], pool6.gateway, pool6.subnet.prefixlen)
         return created
 
@@ -451,10 +451,10 @@ class BridgeDriver:
         Nine netlink requests in all: the bridge's index, one dump of the namespace's interfaces
         (free name, ``lo``'s state), the pair made on the bridge and up with its MAC, hairpin, and
         in the namespace: ``lo`` up if it is down, the address, up, the default route (and the
-        IPv6 address and default route, after IPv6 is turned on for the interface).
+        IPv6 address and default route); and the interface's ``disable_ipv6`` sysctl.
         """
         from berth.plugins.netdrivers import links
-        from berth.plugins.netdrivers.netns import enable_ipv6, iproute, open_fd
+        from berth.plugins.netdrivers.netns import iproute, open_fd, set_ipv6
 
         (address, pool), (address6, pool6) = v4, v6
         ipv6 = None
@@ -470,8 +470,8 @@ class BridgeDriver:
                 present = links.names_and_flags(cipr)
                 ifname = links.free_ifname(present)
                 links.create_veth(ipr, host_veth, ifname, fd, bridge, net["mtu"], mac)
-                if ipv6 is not None:
-                    enable_ipv6(ifname, netns_path)
+                # before it is up, as dockerd: without IPv6 on the network, not even a link-local address
+                set_ipv6(ifname, ipv6 is not None, netns_path)
                 links.configure_container_side(cipr, ifname, address, pool.subnet.prefixlen,
                                                None if net["internal"] else pool.gateway, present.get("lo"), ipv6)
                 links.add_addresses(cipr, ifname, [(ipam.parse_address(ip, "link-local IP"), 16) for ip in link_local])

@@ -77,18 +77,21 @@ def open_fd(netns_path: str) -> int:
     return os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
 
 
-def enable_ipv6(ifname: str, netns_path: str | None = None) -> None:
-    """Turn IPv6 on for ``ifname`` (``disable_ipv6`` = 0) in ``netns_path`` (None: the caller's namespace).
 
-    A namespace may be made with IPv6 off by default (dockerd turns it off where a network
-    has no IPv6), and an interface there takes no IPv6 address until this is done. The
-    sysctl files under /proc/sys/net belong to the namespace of the thread that opens them.
+def set_ipv6(ifname: str, enabled: bool, netns_path: str | None = None) -> None:
+    """Turn IPv6 on or off for ``ifname`` (its ``disable_ipv6``) in ``netns_path`` (None: the caller's namespace).
+
+    As dockerd: an interface of a network with IPv6 takes IPv6 addresses (a namespace may have
+    it off by default), one of a network without IPv6 has none, not even a link-local one.
+    The sysctl files under /proc/sys/net belong to the namespace of the thread that opens them.
+    A kernel without IPv6 has nothing to turn off, and turning it on there is an error.
     """
     path = f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
     with entered(netns_path) if netns_path else contextlib.nullcontext():
         try:
             with open(path, "w") as f:
-                f.write("0")
+                f.write("0" if enabled else "1")
         except FileNotFoundError:
-            raise OSError(f"IPv6 is not available for {ifname}: {path} is missing (is the ipv6 module loaded "
-                          "or ipv6.disable=1 on the kernel command line?)") from None
+            if enabled:
+                raise OSError(f"IPv6 is not available for {ifname}: {path} is missing (is the ipv6 module "
+                              "loaded, or ipv6.disable=1 on the kernel command line?)") from None

@@ -41,6 +41,13 @@ def test_each_container_gets_an_ipv6_address_and_default_route(netd):
     assert sh(netd, "v6-a", "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6").strip() == "0"
 
 
+def test_an_interface_of_a_network_without_ipv6_has_ipv6_off_as_in_dockerd(netd):
+    new_network(netd, "v4-only")
+    run_on(netd, "v4-c", "v4-only")
+    assert sh(netd, "v4-c", "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6").strip() == "1"
+    assert "inet6" not in sh(netd, "v4-c", "ip addr show eth0")  # not even a link-local address
+
+
 def test_containers_on_an_ipv6_network_reach_each_other_by_name(netd):
     v6_network(netd)
     run_on(netd, "v6-ping-a", "v6-net")
