@@ -311,6 +311,20 @@ def test_storage_options_reach_the_serving_process(tmp_path):
         g.cleanup()
 
 
+def _mount_device(path: str) -> str:
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return [line.split(" ")[2] for line in f if line.split(" ")[4] == path][-1]
+
+
+def test_the_default_levers_take_effect_on_a_mount(mounted):
+    graph, path, _ = mounted
+    os.listdir(path)  # a request answered: the session's INIT is done, and what follows it
+    with open(f"/sys/class/bdi/{_mount_device(path)}/read_ahead_kb", encoding="ascii") as f:
+        assert f.read().strip() == "1024"  # reads of up to 1 MiB, not the kernel's 128 KiB
+    with open(os.path.join(graph.driver.root, "c", "serve.log"), encoding="utf-8") as f:
+        assert "fuse-overlay:" not in f.read()  # no lever fell back (fast loop, readahead)
+
+
 def test_unknown_storage_option_is_refused(tmp_path):
     with pytest.raises(Exception, match="unknown storage option fuse-overlay.bogus"):
         open_graph("fuse-overlay", str(tmp_path / "root"), {"fuse-overlay.bogus": "1"})

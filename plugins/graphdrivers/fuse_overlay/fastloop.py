@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import select
+from typing import Callable
 
 CHECKED_VERSIONS = ("3.3", "3.4", "3.5")
 BUSY_WAIT_MS = 20
@@ -43,14 +44,48 @@ def fuse_fd() -> int | None:
     return found[0] if len(found) == 1 else None
 
 
-def install(pyfuse3) -> str:
-    """Put the fast wait in place after ``pyfuse3.init``; "" when done, else why not (then nothing changed)."""
+def _unchecked(pyfuse3) -> str:
+    """Why pyfuse3's request loop may not be hooked here ("" when it may)."""
     version = getattr(pyfuse3, "__version__", "")
     if not version.startswith(CHECKED_VERSIONS):
         return f"pyfuse3 {version or '(unknown version)'} is not one the fast loop was checked against"
-    stock = getattr(pyfuse3, "_wait_fuse_readable", None)
-    if stock is None:
+    if getattr(pyfuse3, "_wait_fuse_readable", None) is None:
         return "pyfuse3 has no _wait_fuse_readable"
+    return ""
+
+
+def after_init(pyfuse3, action: Callable[[], None]) -> str:
+    """Run ``action`` once, as soon as the kernel has taken the session's INIT reply; "" when
+    arranged, else why not.
+
+    The first request of a session is INIT, answered before its worker waits again, and the
+    kernel applies the reply (clamping, among others, the mount's readahead to what INIT
+    negotiated) while that answer is written. So the second wait for a request comes after it.
+    Install this after :func:`install`: it wraps whichever wait is in place.
+    """
+    why_not = _unchecked(pyfuse3)
+    if why_not:
+        return why_not
+    inner = pyfuse3._wait_fuse_readable
+    waits = 0
+
+    async def wait_fuse_readable() -> bool:
+        nonlocal waits
+        waits += 1
+        if waits == 2:
+            action()
+        return await inner()
+
+    pyfuse3._wait_fuse_readable = wait_fuse_readable
+    return ""
+
+
+def install(pyfuse3) -> str:
+    """Put the fast wait in place after ``pyfuse3.init``; "" when done, else why not (then nothing changed)."""
+    why_not = _unchecked(pyfuse3)
+    if why_not:
+        return why_not
+    stock = pyfuse3._wait_fuse_readable
     fd = fuse_fd()
     if fd is None:
         return "cannot tell which descriptor is the FUSE session's"

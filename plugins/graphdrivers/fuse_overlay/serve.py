@@ -20,6 +20,7 @@ trio are imported: this must start in a fraction of a second.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
@@ -89,18 +90,23 @@ def _set_read_ahead(mountpoint: str, kib: int) -> None:
 
 
 def _tune(args: argparse.Namespace, pyfuse3) -> int:
-    """Apply the mounted session's levers (readahead, fast loop); how many pyfuse3 worker tasks to run."""
-    if args.read_ahead_kb:
-        _set_read_ahead(args.mountpoint, args.read_ahead_kb)
-    if not args.fast_loop:
-        return 8  # handlers never suspend, so more tasks only queue in trio
+    """Apply the mounted session's levers (fast loop, readahead); how many pyfuse3 worker tasks to run."""
     from berth.plugins.graphdrivers.fuse_overlay import fastloop
 
-    why_not = fastloop.install(pyfuse3)
-    if why_not:
-        print(f"fuse-overlay: no fast loop: {why_not}", file=sys.stderr)
-        return 8
-    return 1
+    tasks = 8  # handlers never suspend, so more tasks only queue in trio
+    if args.fast_loop:
+        why_not = fastloop.install(pyfuse3)
+        if why_not:
+            print(f"fuse-overlay: no fast loop: {why_not}", file=sys.stderr)
+        else:
+            tasks = 1
+    if args.read_ahead_kb:
+        # Set once INIT is done: the kernel clamps the readahead to INIT's (128 KiB) when it takes the reply
+        raise_read_ahead = functools.partial(_set_read_ahead, args.mountpoint, args.read_ahead_kb)
+        why_not = fastloop.after_init(pyfuse3, raise_read_ahead)
+        if why_not:
+            print(f"fuse-overlay: the readahead stays the kernel's: {why_not}", file=sys.stderr)
+    return tasks
 
 
 def serve(args: argparse.Namespace) -> int:
