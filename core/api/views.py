@@ -51,7 +51,8 @@ def network_entry(c: Container, record: dict[str, Any]) -> dict[str, Any]:
         "NetworkID": record.get("network_id", ""), "EndpointID": record.get("endpoint_id", ""),
         "Gateway": record.get("gateway", "") if joined else "", "IPAddress": address,
         "IPPrefixLen": int(prefix) if prefix else 0, "IPv6Gateway": record.get("ipv6_gateway", "") if joined else "",
-        "GlobalIPv6Address": address6, "GlobalIPv6PrefixLen": int(prefix6) if prefix6 else 0, "DriverOpts": record.get("driver_opts") or None,
+        "GlobalIPv6Address": address6, "GlobalIPv6PrefixLen": int(prefix6) if prefix6 else 0,
+        "DriverOpts": record.get("driver_opts") or None,
         "DNSNames": list(dict.fromkeys([c.name, *(aliases or []), c.short_id, c.hostname]))
         if joined and record.get("dns") else None,
     }

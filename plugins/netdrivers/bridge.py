@@ -227,7 +227,8 @@ class BridgeDriver:
         """The IPv6 pool asked for (``subnet6``), checked even when IPv6 stays off (dockerd's IPAM
         takes it then too); None without one. There are no default IPv6 pools to choose from."""
         if network.enable_ipv6 and not network.subnet6:
-            raise InvalidArgument(f"network {network.name}: IPv6 needs an IPv6 subnet; the bridge driver has no default IPv6 pool")
+            raise InvalidArgument(f"network {network.name}: IPv6 needs an IPv6 subnet; "
+                                  "the bridge driver has no default IPv6 pool")
         if not network.subnet6:
             return None
         subnet = ipam.parse_network(network.subnet6, "IPv6 subnet", 6)

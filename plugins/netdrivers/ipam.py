@@ -160,7 +160,9 @@ class Pool:
         if requested:
             addr = parse_address(requested, "IP address", self.version)
             if addr not in self.subnet:
-                raise InvalidArgument(f"requested address {addr} is not in the network's subnet {self.subnet}")
+                # dockerd's words (its status is a 500; bad input is a 400 here), then which subnet it is
+                raise InvalidArgument(f"Invalid address {addr}: It does not belong to any of this network's "
+                                      f"subnets (the {self.subnet} pool)")
             if not self._usable(addr):
                 raise Conflict(f"requested address {addr} is reserved in subnet {self.subnet} (network, broadcast or gateway)")
             if str(addr) in self.allocated:

@@ -75,7 +75,8 @@ def test_an_ipv6_address_outside_the_subnet_is_refused_at_start(netd):
             "NetworkingConfig": {"EndpointsConfig": {"v6-net": {"IPAMConfig": {"IPv6Address": "fd42:be27:7::5"}}}}}
     assert api(netd, "POST", "/containers/create?name=v6-outside", body)[0] == 201
     status, reply = start(netd, "v6-outside")
-    assert status == 400 and "fd42:be27:7::5 is not in the network's subnet fd42:be27:6::/64" in reply["message"]
+    assert status == 400  # dockerd: a 500 with these words
+    assert "Invalid address fd42:be27:7::5: It does not belong to any of this network's subnets" in reply["message"]
     assert api(netd, "GET", "/networks/v6-net")[1]["Containers"] == {}
 
 

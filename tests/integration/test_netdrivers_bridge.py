@@ -206,7 +206,7 @@ def test_requested_ip_is_honoured_and_checked(driver, containers):
     assert driver.net_join(net.id, "dyn", c.netns_path, {}).ipv4_address == "10.70.0.129/24"
     with pytest.raises(Conflict, match="already in use"):
         driver.net_join(net.id, "b", b.netns_path, {"ip": "10.70.0.10"})
-    with pytest.raises(InvalidArgument, match="not in the network's subnet"):
+    with pytest.raises(InvalidArgument, match="It does not belong to any of this network's subnets"):
         driver.net_join(net.id, "b", b.netns_path, {"ip": "10.71.0.10"})
     assert b.links() == ["lo"]  # the refused joins left nothing behind
 
