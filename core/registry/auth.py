@@ -79,8 +79,20 @@ def decode_header(value: str | None) -> Credentials:
     return from_json(data)
 
 
+#: AuthConfig's fields: every one is a string (null is an absent one)
+AUTH_CONFIG_FIELDS = ("username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken")
+_JSON_KINDS = ((bool, "bool"), (int, "number"), (float, "number"), (list, "array"), (dict, "object"))
+
+
 def from_json(data: dict) -> Credentials:
-    """Credentials from the API's AuthConfig object (``/auth`` body, X-Registry-Auth)."""
+    """Credentials from the API's AuthConfig object (``/auth`` body, X-Registry-Auth); a field that is not a
+    string is refused in the words of dockerd's JSON decoder."""
+    for name in AUTH_CONFIG_FIELDS:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            kind = next(k for t, k in _JSON_KINDS if isinstance(value, t))
+            raise InvalidArgument(f"invalid JSON: json: cannot unmarshal {kind} into Go struct field "
+                                  f"AuthConfig.{name} of type string")
     username, password = data.get("username") or "", data.get("password") or ""
     if not username and data.get("auth"):
         username, password = decode_basic(data["auth"])

@@ -87,6 +87,18 @@ def test_x_registry_auth_round_trips():
         auth.decode_header("!!!")
 
 
+@pytest.mark.parametrize("field, value, kind", [("username", {"a": 1}, "object"), ("serveraddress", ["a"], "array"),
+                                                ("password", 5, "number"), ("auth", True, "bool")])
+def test_an_auth_config_field_that_is_not_a_string_is_refused_as_dockerd_decodes_it(field, value, kind):
+    with pytest.raises(InvalidArgument, match=f"cannot unmarshal {kind} into Go struct field AuthConfig.{field} "
+                                              "of type string"):
+        auth.from_json({"username": "u", "password": "p", field: value})
+
+
+def test_null_auth_config_fields_are_absent_ones():
+    assert auth.from_json({"username": "u", "password": "p", "email": None, "auth": None}) == auth.Credentials("u", "p")
+
+
 def test_progress_line_matches_docker():
     msg = progress.message("Downloading", "abc", 1_500_000, 3_000_000)
     assert msg["progressDetail"] == {"current": 1_500_000, "total": 3_000_000}
