@@ -219,7 +219,10 @@ class NativeDriver(MonitoredDriver):
                     pass
         finally:
             if frozen:
-                cgroups.thaw()
+                try:
+                    cgroups.thaw()
+                except FileNotFoundError:
+                    pass  # the last process died and its monitor removed the cgroup: nothing left to thaw
 
     @hookimpl
     def exec_delete(self, container_id: str, force: bool) -> bool:
