@@ -42,13 +42,13 @@ def _db_rows(data_root: str, sql: str) -> list[tuple]:
 
 
 def graph_dirs(data_root: str, driver: str) -> set[str]:
-    """The layer ids the graph driver has directories for (vfs: ``vfs/dir``; overlay: ``overlay`` but ``l``)."""
+    """The layer ids the graph driver has directories for (vfs: ``vfs/dir``; overlay: ``overlay`` but ``l`` and ``.trash``)."""
     root = os.path.join(data_root, "vfs", "dir") if driver == "vfs" else os.path.join(data_root, driver)
     try:
         entries = set(os.listdir(root))
     except FileNotFoundError:
         return set()
-    return entries - {"l"}
+    return entries - {"l", ".trash"}  # overlay's own: links, removed layers being deleted
 
 
 def store_problems(data_root: str, driver: str) -> list[str]:

@@ -19,7 +19,9 @@ FUSE server. Under the driver root::
     <layer-id>/mapped/   the mount point of the id-mapped view (``graph_mount_idmapped``,
                          the overlay driver only), likewise
     .tmp-<layer-id>-*    a layer being created; renamed into place when complete
-    .rm-<layer-id>-*     a layer being removed
+    .rm-<layer-id>-*     a layer being removed (by an earlier berth: now removed through the trash)
+    .trash/              removed layers, renamed here at once and deleted in the background
+                         (:mod:`berth.trash`)
 
 A base layer (no lower) is "mounted" by handing out its ``diff`` directory.
 Mounts are reference-counted in memory only (a count persisted on disk would be
@@ -47,6 +49,7 @@ from berth.driverkit import (
     hookimpl, is_mountpoint, producer_stream, read_text, refuse_storage_options, remove_at, remove_path, walk,
 )
 from berth.hookspecs import CONTRACT
+from berth.trash import TRASH_DRAIN_TIMEOUT, Trash
 from berth.plugins.graphdrivers.whiteout import is_opaque, is_whiteout, make_whiteout, set_opaque
 
 _SHORT_LEN = 26  # as overlay2: 128 "l/<26>:" entries fit in a page
@@ -128,6 +131,7 @@ class OverlayLayerStore:
         self.root = root
         self.links = os.path.join(root, "l")
         os.makedirs(self.links, mode=0o700, exist_ok=True)
+        self.trash = Trash(os.path.join(root, ".trash"))
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._refs: dict[str, int] = {}
@@ -262,9 +266,7 @@ class OverlayLayerStore:
                     os.unlink(os.path.join(self.links, link))
                 except FileNotFoundError:
                     pass
-            doomed = os.path.join(self.root, f".rm-{layer_id}-{uuid.uuid4().hex[:8]}")
-            os.rename(path, doomed)
-            remove_path(doomed)
+            self.trash.discard(path)  # gone at once; its files are deleted after rm answers
         with self._guard:
             self._locks.pop(layer_id, None)
         return True
@@ -330,6 +332,7 @@ class OverlayLayerStore:
     @hookimpl
     def graph_cleanup(self) -> bool:
         self._release_every_mount(self._refs, "merged", self._detach)
+        self.trash.drain(TRASH_DRAIN_TIMEOUT)
         return True
 
     # -- native diffs ----------------------------------------------------------------------

@@ -4,7 +4,9 @@ On disk, under the driver root (``<data-root>/vfs``)::
 
     dir/<layer-id>/          the layer's complete filesystem
     dir/.tmp-<layer-id>-*    a layer being created (renamed into place when complete)
-    dir/.rm-<layer-id>-*     a layer being removed (renamed away first, then deleted)
+    dir/.rm-<layer-id>-*     a layer being removed (by an earlier berth: now removed through the trash)
+    trash/                   removed layers, renamed here at once and deleted in the background
+                             (:mod:`berth.trash`), so ``dir`` never shows half a layer
     mapped/<layer-id>/       while mounted through an id map (``--userns-remap``): an
                              id-mapped bind mount of ``dir/<layer-id>``
 
@@ -31,6 +33,7 @@ from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.copytree import TreeCopier
 from berth.plugins.graphdrivers.fsinfo import backing_fs_name
 from berth.plugins.graphdrivers.mounts import sys_umount
+from berth.trash import TRASH_DRAIN_TIMEOUT, Trash
 
 
 class VfsDriver:
@@ -57,6 +60,7 @@ class VfsDriver:
         self.root = root
         self.dir = os.path.join(root, "dir")
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self.trash = Trash(os.path.join(root, "trash"))
         self._copier = TreeCopier()
         self.mapped = os.path.join(root, "mapped")
         self._lock = threading.Lock()
@@ -120,10 +124,8 @@ class VfsDriver:
             held = self._refs.get(layer_id, 0) + self._idrefs.get(layer_id, 0)
             if held or is_mountpoint(os.path.join(self.mapped, layer_id)):
                 raise Conflict(f"vfs: layer {layer_id} is still in use ({held} mount reference(s))")
-        # Renamed first, so a crash mid-delete never leaves a half-deleted "layer"
-        doomed = os.path.join(self.dir, f".rm-{layer_id}-{uuid.uuid4().hex[:8]}")
-        os.rename(path, doomed)
-        remove_path(doomed)
+        # Renamed away at once, so a crash mid-delete never leaves a half-deleted "layer"
+        self.trash.discard(path)
         return True
 
     @hookimpl
@@ -215,4 +217,5 @@ class VfsDriver:
             for layer_id in list(self._idrefs):
                 self._detach_view(os.path.join(self.mapped, layer_id))
             self._idrefs.clear()
+        self.trash.drain(TRASH_DRAIN_TIMEOUT)
         return True
