@@ -17,6 +17,7 @@ from berth.errors import BerthError, ConfigError
 from berth.events import EventBus
 from berth.fsutil import atomic_write, remove_path
 from berth.tracing import DriverCallStats
+from berth.trash import TRASH_DRAIN_TIMEOUT, Trash
 
 GRAPH_MARKER = "graph-driver"  # <data-root>/graph-driver: the name of the driver that wrote the data-root
 
@@ -60,7 +61,9 @@ class Engine:
         from berth.containers.execs import ExecManager
         from berth.volumes import VolumeStore
 
-        store = ContainerStore(os.path.join(self.data_root, "containers"))
+        #: removed containers' directories, deleted in the background (what a crash left: at this start)
+        self.trash = Trash(os.path.join(self.data_root, "trash"))
+        store = ContainerStore(os.path.join(self.data_root, "containers"), self.trash)
         self.volumes = VolumeStore(
             os.path.join(self.data_root, "volumes"), now_rfc3339,
             lambda name: [c.id for c in store.containers.values() if any(m.get("Name") == name for m in c.mounts)],
@@ -206,6 +209,7 @@ class Engine:
         """Release drivers at shutdown; with containers still running their mounts stay (live restore)."""
         closers = [self.images.close] if containers_running else [self.graph.cleanup, self.images.close]
         closers += [d.cleanup for d in self.networks.loaded_drivers.values()] + [self.exec.cleanup]
+        closers.append(lambda: self.trash.drain(TRASH_DRAIN_TIMEOUT))
         for closer in closers:
             try:
                 closer()

@@ -75,6 +75,8 @@ class ContainerManager(CreateMixin, StartMixin, NetworkingMixin, ResolutionMixin
         self._removed_waiters: dict[str, list[asyncio.Future]] = {}
         self._attachers: dict[str, list[asyncio.Future]] = {}
         self._restart_delay: dict[str, float] = {}
+        #: containers an ``rm -f`` killed: their exit record is not fsynced, the removal's record follows at once
+        self._removal_follows: set[str] = set()
         self._restart_tasks: dict[str, asyncio.Task] = {}
         # probes are execs: the engine gives the monitor its runner once the exec manager exists
         self.health = HealthMonitor(run_probe=None, on_change=self._health_changed)

@@ -20,17 +20,20 @@ class RemovalMixin:
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         laps = log.Laps()
-        while True:
-            await self._stop_for_remove(c, force)
-            laps.mark("kill")
-            async with self.lock(c.id):
-                if c.id not in self.store.containers:
-                    return
-                if c.state.running or c.state.status == State.RESTARTING:
-                    # a start that held the lock finished first (rm -f racing start): kill it too
-                    continue
-                await self._remove_locked(c, volumes, laps)
-                break
+        try:
+            while True:
+                await self._stop_for_remove(c, force)
+                laps.mark("kill")
+                async with self.lock(c.id):
+                    if c.id not in self.store.containers:
+                        return
+                    if c.state.running or c.state.status == State.RESTARTING:
+                        # a start that held the lock finished first (rm -f racing start): kill it too
+                        continue
+                    await self._remove_locked(c, volumes, laps)
+                    break
+        finally:
+            self._removal_follows.discard(c.id)
         self._locks.pop(c.id, None)
         self._restart_delay.pop(c.id, None)
         self.event(c, "destroy")
@@ -51,6 +54,7 @@ class RemovalMixin:
             await self._stop_restarting(c)
         if c.state.running:
             c.manually_stopped = True
+            self._removal_follows.add(c.id)  # its exit record is replaced by the removal's durable one
             waiter = asyncio.ensure_future(self.wait(c.id, "next-exit"))
             try:
                 await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)

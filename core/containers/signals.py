@@ -105,7 +105,8 @@ class SignalMixin:
         if not c.state.running:
             raise NotModified("container already stopped")
         c.manually_stopped = True
-        self.store.save(c)
+        # not fsynced: the exit's record, written durably moments later, carries the flag too
+        self.store.save(c, durable=False)
         stop_signal = parse_signal(signal or c.config.get("StopSignal") or "SIGTERM")
         if timeout is None:
             timeout = c.config.get("StopTimeout") if c.config.get("StopTimeout") is not None else 10

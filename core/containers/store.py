@@ -1,4 +1,9 @@
-"""Container records on disk: ``<data-root>/containers/<id>/config.json``, written atomically."""
+"""Container records on disk: ``<data-root>/containers/<id>/config.json``, written atomically.
+
+A removed container's directory (record, logs, its /etc files) is renamed into the
+daemon's trash (``<data-root>/trash``, :mod:`berth.trash`) and deleted after ``rm``
+answers: it is gone from ``containers/`` at once, never half there.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,15 @@ from berth import log
 from berth.containers.model import Container
 from berth.errors import InvalidArgument, NotFound
 from berth.fsutil import atomic_write
+from berth.trash import Trash
 
 RECORD = "config.json"
 
 
 class ContainerStore:
-    def __init__(self, root: str):
+    def __init__(self, root: str, trash: Trash | None = None):
         self.root = root
+        self.trash = trash
         os.makedirs(root, mode=0o700, exist_ok=True)
         self.containers: dict[str, Container] = {}
         self.corrupt: dict[str, str] = {}  # id -> why its record could not be loaded (see load)
@@ -60,15 +67,21 @@ class ContainerStore:
             self.containers[cid] = container
         return dropped
 
-    def save(self, container: Container) -> None:
+    def save(self, container: Container, durable: bool = True) -> None:
+        """Write the record atomically; ``durable`` False skips the fsyncs, for a record that a durable
+        save replaces moments later (a process crash loses nothing either way, only a machine crash can)."""
         directory = self.directory(container.id)
         os.makedirs(directory, mode=0o710, exist_ok=True)
-        atomic_write(os.path.join(directory, RECORD), json.dumps(container.to_record(), indent=1).encode(), 0o600)
+        atomic_write(os.path.join(directory, RECORD), json.dumps(container.to_record(), indent=1).encode(), 0o600,
+                     sync=durable)
         self.containers[container.id] = container
 
     def delete(self, container_id: str) -> None:
         self.containers.pop(container_id, None)
-        shutil.rmtree(self.directory(container_id), ignore_errors=True)
+        if self.trash is not None:
+            self.trash.discard(self.directory(container_id))
+        else:
+            shutil.rmtree(self.directory(container_id), ignore_errors=True)
 
     def names(self) -> set[str]:
         return {c.name for c in self.containers.values()}
