@@ -22,7 +22,9 @@ Files
     (recursive, idempotent, crosses no mount), ``is_mountpoint(path)``,
     ``mount_of(path)`` (the mount a path lies on, with its propagation fields),
     ``resolve_in_root(root, path)`` (a path inside a tree, symlinks resolved
-    without leaving it).
+    without leaving it), ``Trash(path)`` (``.discard(path)``: a tree renamed away at
+    once and deleted in the background; ``.drain(timeout)`` waits for the deletions)
+    and ``TRASH_DRAIN_TIMEOUT``.
 
 Graph drivers
     ``extract_layer(stream, root, whiteouts=None, below=None)`` (a layer tar applied
@@ -79,6 +81,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {  # name -> (module, attribute; N
     "is_mountpoint": ("berth.fsutil", "is_mountpoint"),
     "mount_of": ("berth.fsutil", "mount_of"),
     "resolve_in_root": ("berth.images.scope", "resolve_in_root"),
+    "Trash": ("berth.trash", "Trash"),
+    "TRASH_DRAIN_TIMEOUT": ("berth.trash", "TRASH_DRAIN_TIMEOUT"),
     # graph drivers
     "extract_layer": ("berth.images.tarsafe", "extract_layer"),
     "DeleteWhiteouts": ("berth.images.tarsafe", "DeleteWhiteouts"),

@@ -45,11 +45,11 @@ import uuid
 from typing import BinaryIO
 
 from berth.driverkit import (
-    Conflict, InvalidArgument, LayerTarWriter, NaiveDiff, NotFound, atomic_write, extract_layer, fsync_dir,
-    hookimpl, is_mountpoint, producer_stream, read_text, refuse_storage_options, remove_at, remove_path, walk,
+    TRASH_DRAIN_TIMEOUT, Conflict, InvalidArgument, LayerTarWriter, NaiveDiff, NotFound, Trash, atomic_write,
+    extract_layer, fsync_dir, hookimpl, is_mountpoint, producer_stream, read_text, refuse_storage_options, remove_at,
+    remove_path, walk,
 )
 from berth.hookspecs import CONTRACT
-from berth.trash import TRASH_DRAIN_TIMEOUT, Trash
 from berth.plugins.graphdrivers.whiteout import is_opaque, is_whiteout, make_whiteout, set_opaque
 
 _SHORT_LEN = 26  # as overlay2: 128 "l/<26>:" entries fit in a page

@@ -24,8 +24,8 @@ import threading
 import uuid
 
 from berth.driverkit import (
-    Conflict, DriverError, InvalidArgument, NotFound, fsync_dir, hookimpl, is_mountpoint, refuse_storage_options,
-    remove_path,
+    TRASH_DRAIN_TIMEOUT, Conflict, DriverError, InvalidArgument, NotFound, Trash, fsync_dir, hookimpl, is_mountpoint,
+    refuse_storage_options, remove_path,
 )
 from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import IdMap
@@ -33,7 +33,6 @@ from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.copytree import TreeCopier
 from berth.plugins.graphdrivers.fsinfo import backing_fs_name
 from berth.plugins.graphdrivers.mounts import sys_umount
-from berth.trash import TRASH_DRAIN_TIMEOUT, Trash
 
 
 class VfsDriver:
