@@ -16,12 +16,12 @@ the engine takes the tar path, which refuses or drops it as always.
 
 from __future__ import annotations
 
-import errno
 import os
 import posixpath
 import stat
 
 from berth.driverkit import SKIP_XATTR_PREFIXES, NotSupported, walk
+from berth.plugins.graphdrivers.copytree import xattr_names
 from berth.plugins.graphdrivers.whiteout import OPAQUE_VALUE, OPAQUE_XATTR, is_whiteout
 
 _SECOND = 1_000_000_000
@@ -59,13 +59,7 @@ def adoptable(upper: str) -> list[tuple[str, os.stat_result]]:
 
 def _strip_xattrs(path: str, is_dir: bool) -> None:
     """Drop the xattrs a layer tar does not carry (keeping a directory's opaque mark)."""
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
-            return
-        raise
-    for name in names:
+    for name in xattr_names(path, follow_symlinks=False):
         if not name.startswith(SKIP_XATTR_PREFIXES):
             continue
         if is_dir and name == OPAQUE_XATTR and os.getxattr(path, name, follow_symlinks=False) == OPAQUE_VALUE:

@@ -142,16 +142,20 @@ def _copy_meta(st: os.stat_result, src_path: int | str, fd_or_dir: int, name: st
         os.utime(name, ns=times, dir_fd=fd_or_dir, follow_symlinks=False)
 
 
+def xattr_names(target: int | str, follow_symlinks: bool) -> list[str]:
+    """The extended attributes of a file (an fd or a path); none where the filesystem has none."""
+    try:
+        return os.listxattr(target, follow_symlinks=follow_symlinks)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            return []
+        raise
+
+
 def _copy_xattrs(src: int | str, dst: int | str) -> None:
     # fds are used as they are (follow=True is required for an fd); paths never follow
     src_follow, dst_follow = isinstance(src, int), isinstance(dst, int)
-    try:
-        names = os.listxattr(src, follow_symlinks=src_follow)
-    except OSError as exc:
-        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
-            return
-        raise
-    for key in names:
+    for key in xattr_names(src, src_follow):
         try:
             os.setxattr(dst, key, os.getxattr(src, key, follow_symlinks=src_follow), follow_symlinks=dst_follow)
         except OSError as exc:
