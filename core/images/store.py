@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -258,9 +259,24 @@ class ImageStore:
         except BaseException:
             if created:
                 self._remove_graph_layer(cache_id)
-            with self.db.tx() as db:
-                db.execute("DELETE FROM pending WHERE cache_id = ?", (cache_id,))
+            self._forget_pending(cache_id)
             raise
+
+    def _forget_pending(self, cache_id: str, patience: float = 5.0) -> None:
+        """Drop a failed layer's pending record. On a full disk even that write may not fit until the
+        driver's trash has given the layer's blocks back (it deletes in the background): try again for
+        a while; if it still cannot, the record stays and the next start removes what it names."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                with self.db.tx() as db:
+                    db.execute("DELETE FROM pending WHERE cache_id = ?", (cache_id,))
+                return
+            except sqlite3.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    log.warning("half-created layer %s stays listed until the next start: %s", cache_id, exc)
+                    return
+                time.sleep(0.05)
 
     def image_layers(self, image: Image) -> list[Layer]:
         """The image's layers, base first."""
