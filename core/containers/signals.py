@@ -125,8 +125,10 @@ class SignalMixin:
                 await asyncio.to_thread(self.exec.kill, c.id, signals.SIGKILL, True)
                 self.event(c, "kill", signal=str(int(signals.SIGKILL)))
                 await asyncio.wait_for(waiter, 30)
-        except Conflict:
-            pass  # it exited between our check and the signal
+        except (Conflict, NotFound):
+            # it exited between our check and the signal: the driver says it is not running, or already
+            # forgot it (its exit is being recorded, under the container's lock, which start waits for)
+            pass
         finally:
             if not waiter.done():
                 waiter.cancel()
