@@ -34,8 +34,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
     tty = bool(c.config.get("Tty"))
     keys = parse_detach_keys(request.query.get("detachKeys"))  # a bad sequence is a 400 even when unused
     detach_keys = keys if want_stdin and tty else b""  # as dockerd: only a terminal's input is scanned
+    waiter = _early_waiter(request, manager, c.id)
     response, client = await hijack(request, stream_type(request, tty))
-    await _serve(request, manager, c, client, Session(want_stdin, wanted, tty, detach_keys, framed=not tty))
+    await _serve(request, manager, c, client, Session(want_stdin, wanted, tty, detach_keys, framed=not tty), waiter)
     return response
 
 
@@ -53,10 +54,16 @@ async def attach_websocket(request: web.Request) -> web.StreamResponse:
     tty = bool(c.config.get("Tty"))
     keys = parse_detach_keys(request.query.get("detachKeys"))
     ws = web.WebSocketResponse()
-    await ws.prepare(request)
+    waiter = _early_waiter(request, manager, c.id)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        if waiter is not None:
+            waiter.cancel()
+        raise
     client = WebSocketClient(ws, binary=api_version(request) >= (1, 28))
     detach_keys = keys if want_stdin and tty else b""
-    await _serve(request, manager, c, client, Session(want_stdin, wanted, tty, detach_keys, framed=False))
+    await _serve(request, manager, c, client, Session(want_stdin, wanted, tty, detach_keys, framed=False), waiter)
     await client.finished()
     return ws
 
@@ -73,21 +80,37 @@ class Session:
     framed: bool
 
 
-async def _serve(request: web.Request, manager, c, client, session: Session) -> None:
+def _early_waiter(request: web.Request, manager, container_id: str) -> asyncio.Future | None:
+    """For ``stream=1``: the attach registered before the client hears the upgrade (it may send the
+    start at once)."""
+    return manager.attach_waiter(container_id) if query_bool(request, "stream") else None
+
+
+async def _serve(request: web.Request, manager, c, client, session: Session,
+                 waiter: asyncio.Future | None = None) -> None:
     """Replay the log (``logs=1``), then follow the live output (``stream=1``) until either side ends."""
-    if query_bool(request, "logs"):
-        try:
-            source = logdrivers.source(c.host_config, manager.store.directory(c.id), c.id)
-        except logdrivers.ReadLogsNotSupported as exc:
-            _attach_error(client, _unreadable_log_error(c, exc), session.framed)
-            return
-        await _replay_log(client, source, session.wanted, session.framed)
-    manager.event(c, "attach")
-    if not query_bool(request, "stream"):
-        client.close()
-        return
     try:
-        reader, writer = await _connect_live(manager, c.id, client)
+        if query_bool(request, "logs"):
+            try:
+                source = logdrivers.source(c.host_config, manager.store.directory(c.id), c.id)
+            except logdrivers.ReadLogsNotSupported as exc:
+                _attach_error(client, _unreadable_log_error(c, exc), session.framed)
+                return
+            await _replay_log(client, source, session.wanted, session.framed)
+        manager.event(c, "attach")
+        if not query_bool(request, "stream"):
+            client.close()
+            return
+        await _follow(manager, c, client, session, waiter)
+    finally:
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+
+
+async def _follow(manager, c, client, session: Session, waiter: asyncio.Future | None) -> None:
+    """The live output until the container exits or the client leaves or detaches."""
+    try:
+        reader, writer = await _connect_live(manager, c.id, client, waiter)
     except Exception as exc:
         _attach_error(client, getattr(exc, "message", str(exc)), session.framed)
         return
@@ -120,11 +143,11 @@ async def _replay_log(client, source, wanted: set[str], framed: bool) -> None:
         client.write(b"".join(frame(STREAM_IDS[e.stream], e.data) if framed else e.data for e in batch))
 
 
-async def _connect_live(manager, container_id: str, client):
+async def _connect_live(manager, container_id: str, client, waiter: asyncio.Future | None = None):
     """(reader, writer) of the monitor's attach socket, waiting for a start when the container is not running;
-    (None, None) when the client goes away first."""
+    (None, None) when the client goes away first. ``waiter``: the first wait, registered earlier."""
     while True:
-        target = asyncio.ensure_future(manager.attach_target(container_id))
+        target, waiter = waiter or asyncio.ensure_future(manager.attach_target(container_id)), None
         gone = asyncio.ensure_future(client.closed.wait())
         await asyncio.wait({target, gone}, return_when=asyncio.FIRST_COMPLETED)
         gone.cancel()

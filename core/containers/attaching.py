@@ -24,14 +24,21 @@ class AttachMixin:
         For a container that is not running yet this waits for its start, which in
         turn waits (briefly) for attachers to connect so no early output is missed.
         """
+        return await self.attach_waiter(ref)
+
+    def attach_waiter(self, ref: str) -> asyncio.Future:
+        """:meth:`attach_target`'s answer as a future, registered at once: an attach registers itself
+        before it answers its client, so a start the client sends right after cannot miss it.
+        Cancel it to withdraw."""
         c = self.get(ref)
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
         if c.state.status in (State.RUNNING, State.PAUSED):
-            return self.attach_socket(c.id), None
+            fut.set_result((self.attach_socket(c.id), None))
+            return fut
         if c.state.status not in (State.CREATED, State.EXITED, State.RESTARTING):
             raise Conflict(f"cannot attach to container {c.short_id}: it is {c.state.status.value}")
-        fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._attachers.setdefault(c.id, []).append(fut)
-        return await fut
+        return fut
 
     async def _release_attachers(self, container_id: str) -> None:
         """Hand waiting attachers the socket and give them a moment to connect before the process runs."""
