@@ -35,7 +35,11 @@ async def attach(request: web.Request) -> web.StreamResponse:
     keys = parse_detach_keys(request.query.get("detachKeys"))  # a bad sequence is a 400 even when unused
     detach_keys = keys if want_stdin and tty else b""  # as dockerd: only a terminal's input is scanned
     waiter = _early_waiter(request, manager, c.id)
-    response, client = await hijack(request, stream_type(request, tty))
+    try:
+        response, client = await hijack(request, stream_type(request, tty))
+    except BaseException:
+        _withdraw(waiter)
+        raise
     await _serve(request, manager, c, client, Session(want_stdin, wanted, tty, detach_keys, framed=not tty), waiter)
     return response
 
@@ -58,8 +62,7 @@ async def attach_websocket(request: web.Request) -> web.StreamResponse:
     try:
         await ws.prepare(request)
     except BaseException:
-        if waiter is not None:
-            waiter.cancel()
+        _withdraw(waiter)
         raise
     client = WebSocketClient(ws, binary=api_version(request) >= (1, 28))
     detach_keys = keys if want_stdin and tty else b""
@@ -103,8 +106,13 @@ async def _serve(request: web.Request, manager, c, client, session: Session,
             return
         await _follow(manager, c, client, session, waiter)
     finally:
-        if waiter is not None and not waiter.done():
-            waiter.cancel()
+        _withdraw(waiter)
+
+
+def _withdraw(waiter: asyncio.Future | None) -> None:
+    """An attach that will not follow the output any more: a start must not wait for it to connect."""
+    if waiter is not None and not waiter.done():
+        waiter.cancel()
 
 
 async def _follow(manager, c, client, session: Session, waiter: asyncio.Future | None) -> None:

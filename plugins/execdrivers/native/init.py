@@ -175,7 +175,7 @@ def prepare_rootfs(ctx: InitContext, cgroup_wait: tuple[str, Callable[[], None]]
     new_cgroupns = _new_namespace(ctx.spec, "cgroup")
     steps: list[tuple[str, Callable[[], None]]] = [
         ("make mounts private", lambda: rootfs.make_host_mounts_private(linux.get("rootfsPropagation"))),
-        ("bind rootfs", lambda: rootfs.bind_rootfs_on_itself(root)),
+        ("bind rootfs", lambda: rootfs.bind_rootfs_on_itself(root, linux.get("rootfsPropagation"))),
     ]
     for n, entry in enumerate(ctx.spec.get("mounts") or []):
         if cgroup_wait is not None and entry.get("type") == "cgroup":

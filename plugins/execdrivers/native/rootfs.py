@@ -89,13 +89,15 @@ def make_host_mounts_private(propagation: str | None) -> None:
     sc.mount(None, "/", None, flags | sc.MS_REC)
 
 
-def bind_rootfs_on_itself(rootfs: str) -> None:
-    """pivot_root needs the new root to be a mount point; a recursive self-bind makes it one. The mount
-    the rootfs lies on is made private first (as runc does): under a shared root propagation the
-    self-bind would otherwise be shared too, which pivot_root refuses."""
-    point, optional = mount_of(rootfs)
-    if any(field.startswith("shared:") for field in optional):
-        sc.mount(None, point, None, sc.MS_PRIVATE)
+def bind_rootfs_on_itself(rootfs: str, propagation: str | None = None) -> None:
+    """pivot_root needs the new root to be a mount point; a recursive self-bind makes it one. Under a
+    shared root ``propagation`` the mount the rootfs lies on is made private first (as runc does): the
+    self-bind would otherwise be shared too, which pivot_root refuses. Any other propagation left every
+    mount a slave or private, so the usual start reads no mountinfo."""
+    if propagation in ("shared", "rshared"):
+        point, optional = mount_of(rootfs)
+        if any(field.startswith("shared:") for field in optional):
+            sc.mount(None, point, None, sc.MS_PRIVATE)
     sc.mount(rootfs, rootfs, None, sc.MS_BIND | sc.MS_REC)
 
 
