@@ -43,9 +43,10 @@ def _mounts_under(prefix: str) -> list[str]:
 
 
 def _berth_cgroups() -> set[str]:
-    """berth's parent cgroups (``/berth``, the kits' ``/berth-kit``...) and every container cgroup in them."""
-    return {p for pattern in ("/sys/fs/cgroup/*/berth*", "/sys/fs/cgroup/*/berth*/*") for p in glob.glob(pattern)
-            if os.path.isdir(p)}
+    """Every container cgroup in berth's parent cgroups (``/berth``, the kits' ``/berth-kit``...), and the
+    parents that still hold one. An empty parent is not a leak: like dockerd's ``/docker`` it may stay."""
+    children = {p for p in glob.glob("/sys/fs/cgroup/*/berth*/*") if os.path.isdir(p)}
+    return children | {os.path.dirname(p) for p in children}
 
 
 def _processes_mentioning(text: str) -> list[int]:
