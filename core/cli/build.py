@@ -7,16 +7,15 @@ tar (plain or gzip) or a Dockerfile with an empty context.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from urllib.parse import urlencode
 
-from berth.cli.client import Client
+from berth.cli import fastjson
+from berth.cli.client import Client, urlencode
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing (nor a build for argparse)
+    import argparse
     from typing import Any
 
 
@@ -31,22 +30,35 @@ def _key_values(items: list[str], what: str, from_env: bool) -> dict[str, str | 
     return {k: v for k, v in out.items() if v is not None or not from_env}
 
 
+USAGE = "[OPTIONS] PATH | -"
+BUILD_OPTIONS = (
+    ((), "arg", "path", None, "the build context directory, or - for standard input", {"metavar": "PATH|-"}),
+    (("-t", "--tag"), "list", "tag", [], "name and optionally a tag (name:tag); repeatable"),
+    (("-f", "--file"), "string", "file", None, "name of the Dockerfile (default: PATH/Dockerfile)"),
+    (("--build-arg",), "list", "build_arg", [], "set a build-time variable (NAME=VALUE)"),
+    (("--target",), "string", "target", None, "build the stage with this name and stop"),
+    (("--label",), "list", "label", [], "set metadata on the image (KEY=VALUE)"),
+    (("--no-cache",), "bool", "no_cache", False, "do not use the cache"),
+    (("--pull",), "bool", "pull", False, "always try to pull newer versions of the base images"),
+    (("--rm",), "bool", "rm", True, "remove intermediate containers after a build (default true; --rm=false keeps them)"),
+    (("--force-rm",), "bool", "force_rm", False, "always remove intermediate containers"),
+    (("-q", "--quiet"), "bool", "quiet", False, "suppress the build output and print the image ID"),
+    (("--iidfile",), "string", "iidfile", None, "write the image ID to this file"),
+    (("--network",), "string", "network", "default", "network mode of the RUN containers (default: default)"),
+    (("--platform",), "string", "platform", None, "platform of the image (only the host's is supported)"),
+    (("-h", "--help"), "help", "help", None, "Print usage"),
+)
+#: read by berth.cli.flags as the docker CLI reads it (``--rm=false``; flags after PATH too)
+FLAG_TABLES = {"build": BUILD_OPTIONS}
+INTERSPERSED = ("build",)
+ALIASES = {"build": "berth build, berth image build"}
+OWN_HELP = ("build",)
+
+
 def setup_build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="PATH|-", help="the build context directory, or - for standard input")
-    p.add_argument("-t", "--tag", action="append", default=[], help="name and optionally a tag (name:tag); repeatable")
-    p.add_argument("-f", "--file", help="name of the Dockerfile (default: PATH/Dockerfile)")
-    p.add_argument("--build-arg", action="append", default=[], help="set a build-time variable (NAME=VALUE)")
-    p.add_argument("--target", help="build the stage with this name and stop")
-    p.add_argument("--label", action="append", default=[], help="set metadata on the image (KEY=VALUE)")
-    p.add_argument("--no-cache", action="store_true", help="do not use the cache")
-    p.add_argument("--pull", action="store_true", help="always try to pull newer versions of the base images")
-    p.add_argument("--rm", default="true", nargs="?", const="true",
-                   help="remove intermediate containers after a build (default true; --rm=false keeps them)")
-    p.add_argument("--force-rm", action="store_true", help="always remove intermediate containers")
-    p.add_argument("-q", "--quiet", action="store_true", help="suppress the build output and print the image ID")
-    p.add_argument("--iidfile", help="write the image ID to this file")
-    p.add_argument("--network", default="default", help="network mode of the RUN containers (default: default)")
-    p.add_argument("--platform", help="platform of the image (only the host's is supported)")
+    from berth.cli.argparsing import add_options
+
+    add_options(p, BUILD_OPTIONS)
 
 
 def _stdin_dockerfile_name() -> str:
@@ -101,11 +113,11 @@ def run_build(client: Client, opts: argparse.Namespace) -> int:
         "dockerfile": dockerfile, "buildargs": _key_values(opts.build_arg, "--build-arg", True) or None,
         "labels": _key_values(opts.label, "--label", False) or None, "target": opts.target,
         "nocache": opts.no_cache or None, "pull": opts.pull or None,
-        "rm": str(opts.rm).lower() not in ("false", "0"), "forcerm": opts.force_rm or None,
+        "rm": opts.rm, "forcerm": opts.force_rm or None,
         "q": opts.quiet or None, "networkmode": opts.network, "platform": opts.platform,
     }
     # "t" repeats, so the query is encoded here (Client.path takes one value per parameter)
-    query = [(k, json.dumps(v) if isinstance(v, dict) else ("1" if v is True else "0" if v is False else v))
+    query = [(k, fastjson.dumps(v) if isinstance(v, dict) else ("1" if v is True else "0" if v is False else v))
              for k, v in params.items() if v is not None]
     query += [("t", tag) for tag in opts.tag]
     resp = client.open("POST", "/build?" + urlencode(query), None, body, headers={"Content-Type": "application/x-tar"})
@@ -127,7 +139,7 @@ def render(resp, quiet: bool, iidfile: str | None) -> int:
             line = line.strip()
             if not line:
                 continue
-            msg = json.loads(line)
+            msg = fastjson.loads(line)
             if "error" in msg or "errorDetail" in msg:
                 detail = msg.get("errorDetail") or {}
                 print(detail.get("message") or msg.get("error"), file=sys.stderr)

@@ -34,12 +34,14 @@ def quote(text: str, safe: str = "/") -> str:
     return "".join(chr(b) if b in keep else f"%{b:02X}" for b in text.encode())
 
 
-def urlencode(query: dict[str, Any]) -> str:
-    """``urllib.parse.urlencode(query)``: ``k=v&...``, quote_plus of ``str()`` of each key and value."""
+def urlencode(query: dict[str, Any] | list[tuple[str, Any]]) -> str:
+    """``urllib.parse.urlencode(query)``: ``k=v&...``, quote_plus of ``str()`` of each key and value
+    (``query`` a dict, or (key, value) pairs where a key repeats)."""
     def plus(value: Any) -> str:
         return quote(value if isinstance(value, str) else str(value), safe=" ").replace(" ", "+")
 
-    return "&".join(f"{plus(k)}={plus(v)}" for k, v in query.items())
+    pairs = query.items() if isinstance(query, dict) else query
+    return "&".join(f"{plus(k)}={plus(v)}" for k, v in pairs)
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
 API_VERSION = "1.45"

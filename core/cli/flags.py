@@ -48,6 +48,10 @@ class UnsupportedFlags(FlagError):
     """Flags for another daemon OS (``--cpu-count``...): the docker CLI refuses them after parsing (exit 1)."""
 
 
+class SurplusArguments(FlagError):
+    """More positional words than the command takes."""
+
+
 class HelpRequested(Exception):
     """``--help`` was given: print the verb's help and exit 0."""
 
@@ -177,9 +181,14 @@ def _shorthands(word: str, argv: list[str], i: int, by_flag: dict, values: dict)
     return i
 
 
-def parse(table: tuple[options.Option, ...], argv: list[str]) -> options.Namespace:
-    """``argv`` read against ``table``; raises FlagError (docker's message) or HelpRequested."""
+def parse(table: tuple[options.Option, ...], argv: list[str], interspersed: bool = False) -> options.Namespace:
+    """``argv`` read against ``table``; raises FlagError (docker's message) or HelpRequested.
+
+    ``interspersed``: flags may follow the positionals (``build . -t app``), as for the docker
+    CLI's verbs other than run, create and exec.
+    """
     values, by_flag = initial_values(table)
+    words: list[str] = []
     i = 0
     while i < len(argv):
         word = argv[i]
@@ -187,6 +196,9 @@ def parse(table: tuple[options.Option, ...], argv: list[str]) -> options.Namespa
         if word == "--":
             break
         if not word.startswith("-") or word == "-":
+            if interspersed:
+                words.append(word)
+                continue
             i -= 1
             break
         if word.startswith("--"):
@@ -197,7 +209,7 @@ def parse(table: tuple[options.Option, ...], argv: list[str]) -> options.Namespa
     if any(opt[1] == "help" and values[opt[2]] for opt in given):
         raise HelpRequested()
     _check_daemon_os(given)
-    rest = argv[i:]
+    rest = words + argv[i:]
     for opt in table:
         if opt[0]:
             continue  # a flag, not a positional
@@ -209,8 +221,20 @@ def parse(table: tuple[options.Option, ...], argv: list[str]) -> options.Namespa
         else:
             values[opt[2]] = None
     if rest:
-        raise FlagError(f"unexpected arguments: {' '.join(rest)}")
+        raise SurplusArguments(f"unexpected arguments: {' '.join(rest)}")
     return options.Namespace(**values)
+
+
+def _arguments(count: int) -> str:
+    return f"{count} argument{'s' if count > 1 else ''}"
+
+
+def _wrong_count(prog: str, usage_line: str, requirement: str) -> None:
+    """Exit 1 with the docker CLI's message for a verb given the wrong number of arguments."""
+    import sys
+
+    print(f"berth: '{prog}' {requirement}\n\n{usage_line}\n\nRun '{prog} --help' for more information", file=sys.stderr)
+    raise SystemExit(1)
 
 
 #: the OS of every berth daemon (the docker CLI learns it from /_ping's ``OSType``)
@@ -233,13 +257,13 @@ def required_positionals(table: tuple[options.Option, ...]) -> int:
 
 
 def read_or_exit(table: tuple[options.Option, ...], argv: list[str], prog: str, usage: str, description: str,
-                 aliases: str = "") -> options.Namespace:
+                 aliases: str = "", interspersed: bool = False) -> options.Namespace:
     """``argv`` parsed, or the docker CLI's way out: help (exit 0), a flag error (125), too few arguments (1)."""
     import sys
 
     usage_line = f"Usage:  {prog} {usage}"
     try:
-        opts = parse(table, argv)
+        opts = parse(table, argv, interspersed)
     except HelpRequested:
         from berth.cli.flaghelp import help_text
 
@@ -248,10 +272,17 @@ def read_or_exit(table: tuple[options.Option, ...], argv: list[str], prog: str, 
     except UnsupportedFlags as exc:
         print(exc, file=sys.stderr)
         raise SystemExit(1) from None
+    except SurplusArguments as exc:
+        if interspersed:  # cobra's ExactArgs: one message for too few and too many
+            _wrong_count(prog, usage_line, f"requires {_arguments(required_positionals(table))}")
+        print(f"{exc}\n\n{usage_line}\n\nRun '{prog} --help' for more information", file=sys.stderr)
+        raise SystemExit(125) from None
     except FlagError as exc:
         print(f"{exc}\n\n{usage_line}\n\nRun '{prog} --help' for more information", file=sys.stderr)
         raise SystemExit(125) from None
     missing = [opt for opt in table if opt[1] == "arg" and getattr(opts, opt[2]) is None]
+    if missing and interspersed:
+        _wrong_count(prog, usage_line, f"requires {_arguments(required_positionals(table))}")
     if missing:
         count = required_positionals(table)
         print(f"berth: '{prog}' requires at least {count} argument{'s' if count > 1 else ''}\n\n{usage_line}\n\n"

@@ -180,9 +180,10 @@ class _Globals:
 
 
 def _alias(verb: str, rest: list[str]) -> tuple[str, list[str], str]:
-    """(verb, its words, its name in messages): ``container run|create`` is the top-level verb, as in docker."""
-    if verb == "container" and rest and rest[0] in ("run", "create"):
-        return rest[0], rest[1:], f"berth container {rest[0]}"
+    """(verb, its words, its name in messages): ``container run|create`` and ``image build`` are the top-level
+    verbs, as in docker."""
+    if rest and (verb, rest[0]) in (("container", "run"), ("container", "create"), ("image", "build")):
+        return rest[0], rest[1:], f"berth {verb} {rest[0]}"
     return verb, rest, f"berth {verb}"
 
 
@@ -193,7 +194,9 @@ def _read_flags(module: Any, verb: str, rest: list[str], prog: str) -> Any:
         return None
     from berth.cli.flags import read_or_exit
 
-    return read_or_exit(table, rest, prog, module.USAGE, VERBS[verb][1], f"berth container {verb}, berth {verb}")
+    aliases = getattr(module, "ALIASES", {}).get(verb, f"berth container {verb}, berth {verb}")
+    return read_or_exit(table, rest, prog, module.USAGE, VERBS[verb][1], aliases,
+                        interspersed=verb in getattr(module, "INTERSPERSED", ()))
 
 
 def _fast_words(argv: list[str]) -> tuple[Any, Any, Any] | None:

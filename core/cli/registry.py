@@ -8,16 +8,15 @@ image's registry in ``X-Registry-Auth``.
 
 from __future__ import annotations
 
-import argparse
-import getpass
-import json
 import sys
 
+from berth.cli import fastjson
 from berth.cli import format as fmt
 from berth.cli.client import Client, quote_ref
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
+if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing (nor a pull for argparse)
+    import argparse
     from typing import IO, Any
 
 
@@ -85,14 +84,14 @@ def display_stream(resp, out: IO[str] | None = None, tty: bool | None = None, qu
         for line in lines:
             if not line.strip():
                 continue
-            msg = json.loads(line)
+            msg = fastjson.loads(line)
             if "aux" in msg:
                 aux = msg["aux"]
             if quiet and "errorDetail" not in msg and "error" not in msg:
                 continue
             display.show(msg)
     if buf.strip():
-        msg = json.loads(buf)
+        msg = fastjson.loads(buf)
         if not quiet or "error" in msg:
             display.show(msg)
     return aux
@@ -100,6 +99,10 @@ def display_stream(resp, out: IO[str] | None = None, tty: bool | None = None, qu
 
 def _auth_header(image: str | None = None, domain: str | None = None) -> dict[str, str]:
     """``X-Registry-Auth`` with the saved credentials for the registry of ``image`` (or ``domain``)."""
+    from berth.cli import clientconfig
+
+    if not clientconfig.load().get("auths"):
+        return {}  # nobody logged in: no need for the credential store's code
     from berth.registry import auth, credstore
     from berth.registry.reference import parse
 
@@ -116,11 +119,25 @@ def _auth_header(image: str | None = None, domain: str | None = None) -> dict[st
 # ---------------------------------------------------------------------------
 
 
+PULL_OPTIONS = (
+    ((), "arg", "name", None, "image to pull", {"metavar": "NAME[:TAG|@DIGEST]"}),
+    (("-a", "--all-tags"), "bool", "all_tags", False, "download all tagged images in the repository"),
+    (("--platform",), "string", "platform", None, "set platform if server is multi-platform capable (e.g. linux/arm64)"),
+    (("-q", "--quiet"), "bool", "quiet", False, "suppress verbose output"),
+)
+PUSH_OPTIONS = (
+    ((), "arg", "name", None, "image to push", {"metavar": "NAME[:TAG]"}),
+    (("-a", "--all-tags"), "bool", "all_tags", False, "push all tags of the repository"),
+    (("-q", "--quiet"), "bool", "quiet", False, "suppress verbose output"),
+)
+#: verbs the fast path may parse without argparse (see berth.cli.options)
+FAST_OPTIONS = {"pull": PULL_OPTIONS, "push": PUSH_OPTIONS}
+
+
 def setup_pull(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME[:TAG|@DIGEST]", help="image to pull")
-    p.add_argument("-a", "--all-tags", action="store_true", help="download all tagged images in the repository")
-    p.add_argument("--platform", help="set platform if server is multi-platform capable (e.g. linux/arm64)")
-    p.add_argument("-q", "--quiet", action="store_true", help="suppress verbose output")
+    from berth.cli.argparsing import add_options
+
+    add_options(p, PULL_OPTIONS)
 
 
 def pull_image(client: Client, name: str, platform: str | None = None, quiet: bool = False,
@@ -160,9 +177,9 @@ def run_pull(client: Client, opts: argparse.Namespace) -> int:
 
 
 def setup_push(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME[:TAG]", help="image to push")
-    p.add_argument("-a", "--all-tags", action="store_true", help="push all tags of the repository")
-    p.add_argument("-q", "--quiet", action="store_true", help="suppress verbose output")
+    from berth.cli.argparsing import add_options
+
+    add_options(p, PUSH_OPTIONS)
 
 
 def run_push(client: Client, opts: argparse.Namespace) -> int:
@@ -214,6 +231,8 @@ def run_login(client: Client, opts: argparse.Namespace) -> int:
     if not username:
         username = input("Username: ").strip()
     if not password:
+        import getpass
+
         password = getpass.getpass("Password: ")
     if not username or not password:
         print("berth login: username and password are required", file=sys.stderr)
@@ -274,7 +293,7 @@ def run_search(client: Client, opts: argparse.Namespace) -> int:
     index = split_term(opts.term)[0]
     resp = client.open("GET", "/images/search", params,
                        headers=_auth_header(domain="docker.io" if index == DOCKER_HUB_INDEX else index))
-    results = json.loads(resp.read() or b"[]")
+    results = fastjson.loads(resp.read() or b"[]")
     if opts.format:
         fields = {"Name": "name", "Description": "description", "StarCount": "star_count",
                   "IsOfficial": "is_official", "IsAutomated": "is_automated"}

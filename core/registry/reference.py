@@ -8,19 +8,14 @@ lines and RepoDigests use.
 
 from __future__ import annotations
 
-import dataclasses
-import re
-
 from berth.errors import InvalidArgument
-from berth.images.reference import DEFAULT_DOMAIN, DEFAULT_TAG, LEGACY_DOMAIN, Reference, parse
+from berth.images.reference import DEFAULT_DOMAIN, DEFAULT_TAG, LEGACY_DOMAIN, Reference, is_digest, is_tag, parse
 
 __all__ = ["Reference", "parse", "api_host", "server_host", "from_query", "with_tag", "with_digest",
            "repo_digest", "DOCKER_HUB_API_HOST", "DEFAULT_DOMAIN"]
 
 #: the host that serves Docker Hub's v2 API (docker.io itself does not)
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
-_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
 
 def api_host(ref: Reference) -> str:
@@ -44,11 +39,11 @@ def server_host(server: str | None) -> str | None:
 
 
 def with_tag(ref: Reference, tag: str | None) -> Reference:
-    return dataclasses.replace(ref, tag=tag, digest=None)
+    return ref.replace(tag=tag, digest=None)
 
 
 def with_digest(ref: Reference, digest: str) -> Reference:
-    return dataclasses.replace(ref, tag=None, digest=digest)
+    return ref.replace(tag=None, digest=digest)
 
 
 def manifest_reference(ref: Reference) -> str:
@@ -69,8 +64,8 @@ def from_query(image: str, tag: str | None) -> Reference:
     ref = parse(image, default_tag=not tag)
     if not tag:
         return ref
-    if _SHA256.match(tag):
+    if is_digest(tag):
         return with_digest(ref, tag)
-    if not _TAG.match(tag):
+    if not is_tag(tag):
         raise InvalidArgument(f"invalid reference format: tag {tag!r}")
     return with_tag(ref, tag)

@@ -190,3 +190,35 @@ def test_help_shows_dockers_defaults():
     assert lines["--pull"].endswith('(default "missing")') and lines["--restart"].endswith('(default "no")')
     assert lines["--sysctl"].endswith("(default map[])") and lines["--ulimit"].endswith("(default [])")
     assert lines["--memory-swappiness"].endswith("(default -1)") and "default" not in lines["--cpu-shares"]
+
+
+# -- build: flags anywhere on the line (pflag's interspersed mode) ---------------------------------------
+
+def test_build_reads_flags_before_and_after_the_context_path():
+    from berth.cli.build import BUILD_OPTIONS
+
+    opts = flags.parse(BUILD_OPTIONS, ["-t", "a", ".", "--rm=false", "-t", "b", "--build-arg", "X=1"], interspersed=True)
+    assert (opts.path, opts.tag, opts.rm, opts.build_arg) == (".", ["a", "b"], False, ["X=1"])
+    assert flags.parse(BUILD_OPTIONS, ["ctx"], interspersed=True).rm is True  # docker's default
+
+
+def test_build_refuses_a_second_context_path_as_docker_does():
+    from berth.cli.build import BUILD_OPTIONS
+
+    with pytest.raises(flags.FlagError, match="unexpected arguments: two"):
+        flags.parse(BUILD_OPTIONS, ["one", "-q", "two"], interspersed=True)
+
+
+def test_run_stops_reading_flags_at_the_image():
+    opts = parse("busybox", "ls", "-l")
+    assert (opts.image, opts.command) == ("busybox", ["ls", "-l"])
+
+
+@pytest.mark.parametrize("words", [[], ["one", "two"]])
+def test_build_wants_exactly_one_context_as_docker_says(words, capsys):
+    from berth.cli.build import BUILD_OPTIONS, USAGE
+
+    with pytest.raises(SystemExit) as exc:
+        flags.read_or_exit(BUILD_OPTIONS, words, "berth build", USAGE, "Build", interspersed=True)
+    assert exc.value.code == 1
+    assert "'berth build' requires 1 argument" in capsys.readouterr().err
