@@ -2,7 +2,8 @@
 
 Modules, in the order a build uses them:
 
-* :mod:`~berth.build.context`      the build context: safe extraction, ``.dockerignore``, client-side tar
+* :mod:`~berth.build.packer`       client side: the context directory packed and streamed as the docker CLI sends it
+* :mod:`~berth.build.context`      the build context: safe extraction, ``.dockerignore``
 * :mod:`~berth.build.dockerignore` Docker's ignore-pattern rules
 * :mod:`~berth.build.parser`       Dockerfile text -> stages of instructions (directives, continuations)
 * :mod:`~berth.build.lexer`        variable substitution and word splitting (Docker's shell lexer)

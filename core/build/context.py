@@ -4,17 +4,14 @@ Daemon side: :func:`extract_context` unpacks the (plain or gzip) tar into a
 private directory with the engine's safe extractor, reads the Dockerfile, then
 removes what ``.dockerignore`` excludes (the Dockerfile and .dockerignore too
 when they are excluded, after reading them, as Moby does).
-Client side: :func:`context_tar` packs a directory the way the docker CLI does:
-excluded paths are left out, but the Dockerfile and .dockerignore are always sent.
+The client side (packing a directory as the docker CLI does) is :mod:`berth.build.packer`.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import shutil
-import tarfile
 
 from berth.build import dockerignore
 from berth.errors import InvalidArgument
@@ -109,76 +106,3 @@ def extract_context(stream: BinaryIO, tmp_dir: str, dockerfile: str | None) -> B
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
-
-
-# -- client side -------------------------------------------------------------------
-
-
-def _walk(root: str, patterns: list[dockerignore.Pattern], always: set[str]) -> Iterator[str]:
-    """Relative paths to send, parents before children; excluded directories are skipped whole
-    unless an exception pattern might re-include something inside them."""
-    exceptions = dockerignore.has_exceptions(patterns)
-    for current, dirs, files in os.walk(root):
-        rel_dir = os.path.relpath(current, root)
-        keep_dirs = []
-        for name in sorted(dirs):
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            excluded = dockerignore.excluded(rel, patterns)
-            if not excluded:
-                yield rel
-            if os.path.islink(os.path.join(current, name)):
-                continue
-            if not excluded or exceptions:
-                keep_dirs.append(name)
-        dirs[:] = keep_dirs
-        for name in sorted(files):
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if rel in always or not dockerignore.excluded(rel, patterns):
-                yield rel
-
-
-def context_tar(root: str, dockerfile: str | None = None, extra: dict[str, bytes] | None = None) -> bytes:
-    """The context directory ``root`` as a tar, honouring its .dockerignore (as the docker CLI sends it).
-
-    ``dockerfile`` (relative to ``root``) is always included; ``extra`` adds files by name
-    (a Dockerfile read from stdin or from outside the context).
-    """
-    if not os.path.isdir(root):
-        raise InvalidArgument(f"unable to prepare context: path {root!r} not found or not a directory")
-    patterns = _read_ignore(root)
-    always = {".dockerignore", _clean_rel(dockerfile or DEFAULT_DOCKERFILE, "Dockerfile")}
-    buf = io.BytesIO()
-    added: set[str] = set()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel in _walk(root, patterns, always):
-            path = os.path.join(root, rel)
-            parent = posixpath.dirname(rel)
-            chain = []
-            while parent and parent not in added:  # directories of re-included files
-                chain.append(parent)
-                parent = posixpath.dirname(parent)
-            for directory in reversed(chain):
-                _add(tar, os.path.join(root, directory), directory)
-                added.add(directory)
-            if rel in added:
-                continue
-            _add(tar, path, rel)
-            added.add(rel)
-        for name, data in (extra or {}).items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _add(tar: tarfile.TarFile, path: str, rel: str) -> None:
-    info = tar.gettarinfo(path, rel)
-    # Docker's client sends ownership as 0:0 and no user names: the daemon decides owners
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    if info.isreg():
-        with open(path, "rb") as f:
-            tar.addfile(info, f)
-    elif info.isdir() or info.issym() or info.islnk():
-        tar.addfile(info)
-    # sockets, devices and fifos are not sent (tarfile cannot represent sockets)

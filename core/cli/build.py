@@ -67,24 +67,17 @@ def _stdin_dockerfile_name() -> str:
     return f".berth-dockerfile-{secrets.token_hex(6)}"
 
 
-def _context(opts: argparse.Namespace) -> tuple[bytes, str | None]:
-    """The context tar to send and the dockerfile name inside it."""
-    from berth.build.context import context_tar
+def _context(opts: argparse.Namespace) -> tuple[Any, str | None]:
+    """The context tar to send (bytes, or a :class:`~berth.build.packer.Packed` streamed as it is sent) and
+    the dockerfile name inside it."""
+    from berth.build.packer import pack, single_file_tar
 
     dockerfile = opts.file
     if opts.path == "-":
         data = sys.stdin.buffer.read()
         if data[:2] == b"\x1f\x8b" or (len(data) >= 262 and data[257:262] == b"ustar"):
             return data, dockerfile
-        import io
-        import tarfile
-
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            info = tarfile.TarInfo("Dockerfile")
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-        return buf.getvalue(), "Dockerfile"
+        return single_file_tar("Dockerfile", data), "Dockerfile"
     root = os.path.abspath(opts.path)
     extra: dict[str, bytes] = {}
     name = None
@@ -100,7 +93,7 @@ def _context(opts: argparse.Namespace) -> tuple[bytes, str | None]:
                 extra[name] = f.read()
         else:
             name = rel.replace(os.sep, "/")
-    return context_tar(root, name, extra), name
+    return pack(root, name, extra), name
 
 
 def run_build(client: Client, opts: argparse.Namespace) -> int:
@@ -120,7 +113,12 @@ def run_build(client: Client, opts: argparse.Namespace) -> int:
     query = [(k, fastjson.dumps(v) if isinstance(v, dict) else ("1" if v is True else "0" if v is False else v))
              for k, v in params.items() if v is not None]
     query += [("t", tag) for tag in opts.tag]
-    resp = client.open("POST", "/build?" + urlencode(query), None, body, headers={"Content-Type": "application/x-tar"})
+    try:
+        resp = client.open("POST", "/build?" + urlencode(query), None, body,
+                           headers={"Content-Type": "application/x-tar"})
+    except OSError as exc:  # a file of the context became unreadable or changed while it was sent
+        print(f"error sending the build context: {exc}", file=sys.stderr)
+        return 1
     return render(resp, opts.quiet, opts.iidfile)
 
 

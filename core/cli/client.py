@@ -253,7 +253,8 @@ class Client:
               timeout: float | None, upgrade: bool = False) -> Response:
         sock = self.connect(timeout)
         hdrs = {"Host": "docker", "User-Agent": "berth-cli", **(headers or {})}
-        if body is not None and not isinstance(body, (bytes, bytearray)) and not hasattr(body, "read"):
+        if (body is not None and not isinstance(body, (bytes, bytearray)) and not hasattr(body, "read")
+                and not hasattr(body, "send_to")):
             body = _dumps(body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         if upgrade:
@@ -263,6 +264,8 @@ class Client:
         streaming = hasattr(body, "read")
         if streaming:
             hdrs["Transfer-Encoding"] = "chunked"
+        elif hasattr(body, "send_to"):  # a body that writes itself (a build context), its length known
+            hdrs["Content-Length"] = str(body.length)
         elif body is not None or method in ("POST", "PUT"):
             hdrs["Content-Length"] = str(len(body or b""))
         head = f"{method} {self.path(path, params)} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
@@ -272,6 +275,8 @@ class Client:
                 while chunk := body.read(1 << 20):
                     sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 sock.sendall(b"0\r\n\r\n")
+            elif hasattr(body, "send_to"):
+                body.send_to(sock)
             elif body:
                 sock.sendall(body)
             return self._read_head(sock, method)
