@@ -41,6 +41,11 @@ class GraphDefaults:
                            "its changes are diffed and applied instead")
 
     @hookimpl(trylast=True)
+    def graph_apply_diff_early(self, layer_id, parent, diff, below_applied):
+        raise NotSupported(f"graph driver {self.driver_name!r} applies a layer only once the layers below are "
+                           "complete (it does not implement graph_apply_diff_early)")
+
+    @hookimpl(trylast=True)
     def graph_status(self):
         return []
 

@@ -27,8 +27,9 @@ Files
     and ``TRASH_DRAIN_TIMEOUT``.
 
 Graph drivers
-    ``extract_layer(stream, root, whiteouts=None, below=None)`` (a layer tar applied
-    with every check of berth's archive policy; returns a result with ``.size``),
+    ``extract_layer(stream, root, whiteouts=None, below=None, below_applied=None)`` (a
+    layer tar applied with every check of berth's archive policy; returns a result with
+    ``.size``; ``below_applied`` for ``graph_apply_diff_early``),
     ``LayersBelow`` (what ``below`` provides: the lower layers' directories, for a
     driver that extracts into the layer's own diff), ``DeleteWhiteouts`` (whiteouts
     delete in a full tree), ``remove_at``,

@@ -10,7 +10,7 @@ the engine does (the kits use it too).
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Iterable
+from typing import Any, BinaryIO, Callable, Iterable
 
 import pluggy
 
@@ -86,14 +86,28 @@ class GraphDriver(_Facade):
     def apply_diff(self, layer_id: str, parent: str | None, diff: BinaryIO) -> int:
         return self._call("graph_apply_diff", layer_id, layer_id=layer_id, parent=parent, diff=diff)
 
+    def apply_diff_early(self, layer_id: str, parent: str | None, diff: BinaryIO,
+                         below_applied: Callable[[], None]) -> int:
+        return self._call("graph_apply_diff_early", layer_id, layer_id=layer_id, parent=parent, diff=diff,
+                          below_applied=below_applied)
+
+    def applies_early(self) -> bool:
+        """True when the driver implements ``graph_apply_diff_early``: a layer may be applied while the
+        layers below it are (a pull extracts its layers at once)."""
+        return self._implements("graph_apply_diff_early")
+
     def adopt_diff(self, layer_id: str, parent: str | None, source: str, source_parent: str | None) -> int:
         return self._call("graph_adopt_diff", layer_id, layer_id=layer_id, parent=parent, source=source,
                           source_parent=source_parent)
 
     def adopts_diffs(self) -> bool:
         """True when the driver implements ``graph_adopt_diff`` (not only the core's refusal answers it)."""
+        return self._implements("graph_adopt_diff")
+
+    def _implements(self, hook: str) -> bool:
+        """True when the driver itself answers ``hook`` (not only the core's default)."""
         return any(not impl.trylast and not impl.hookwrapper and not impl.wrapper
-                   for impl in self.pm.hook.graph_adopt_diff.get_hookimpls())
+                   for impl in getattr(self.pm.hook, hook).get_hookimpls())
 
     def diff_size(self, layer_id: str, parent: str | None) -> int:
         return self._call("graph_diff_size", layer_id, layer_id=layer_id, parent=parent)

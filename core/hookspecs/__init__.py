@@ -70,6 +70,6 @@ and its hook implementations, methods marked with :data:`berth.hookimpl`.
 from berth.errors import NotSupported
 
 #: The version of the driver contracts this berth speaks ("MAJOR.MINOR"); see above.
-CONTRACT = "2.2"
+CONTRACT = "2.3"
 
 __all__ = ["CONTRACT", "NotSupported"]

@@ -29,7 +29,9 @@ Hooks
     (``graph_idmap_check``, ``graph_mount_idmapped``, ``graph_unmount_idmapped``) are
     optional too: a driver that implements them claims support for ``berthd
     --userns-remap`` and the kit checks the claim; without them the daemon refuses
-    remapping with this driver.
+    remapping with this driver. So is ``graph_apply_diff_early``: a driver that implements it
+    says a layer may be applied while the layers below it are (a pull then extracts its
+    layers at once); without it a pull applies them one after the other.
 
 Layers are always stored with the ids their archives carry (container ids): a remapped
 daemon stores the same bytes and owners as any other, and diffs, commits and pushes need
@@ -62,7 +64,7 @@ for what the driver cannot do, :mod:`berth.errors` types for the user's mistakes
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from berth import hookspec
 from berth.hookspecs.types import Change, IdMap
@@ -252,6 +254,33 @@ def graph_apply_diff(layer_id: str, parent: str | None, diff: BinaryIO) -> int:
     :func:`graph_diff_size` of the layer afterwards.
 
     Optional (core default: the naive diff); stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def graph_apply_diff_early(layer_id: str, parent: str | None, diff: BinaryIO, below_applied: Callable[[], None]) -> int:
+    """:func:`graph_apply_diff`, called while the diffs of ``parent`` and its ancestors may still be being applied.
+
+    A driver implementing this hook says: a layer's diff can be applied into it as soon as it is
+    created on its parent, before the layers below are complete -- true of union drivers, whose
+    layers each keep their own diff directory (overlay, fuse-overlay); never of drivers whose
+    :func:`graph_create` copies the parent's tree (vfs, snapshots). A pull then creates its new
+    layers in chain order (each with :func:`graph_create` on the one below, right after it) and
+    applies all of them at once, each from its own thread; it records them in chain order
+    afterwards, and removes them all if any fails.
+
+    ``below_applied()`` blocks until every ancestor's diff is applied and raises (a
+    :class:`berth.errors.BerthError`) if one failed. The driver must call it before its answer
+    depends on the layers below, and must not return before it has: whatever the layers below
+    decide about this diff -- above all the refusal of a path through one of their symlinks --
+    is decided as if they had been complete from the start, with the same error
+    (:class:`berth.errors.UnsafeArchive`). ``extract_layer(..., below=..., below_applied=...)`` of
+    :mod:`berth.driverkit` does that: it keeps the questions for the layers below and asks them
+    once the archive is read and ``below_applied()`` returned. Everything else is as
+    :func:`graph_apply_diff`, including the returned size.
+
+    Optional (core default: NotSupported, and the engine applies layers one after the other,
+    each once its parent is complete); stops at the first non-None result. Added in contract 2.3.
     """
 
 

@@ -32,6 +32,7 @@ from berth.images.blobs import BlobStore
 from berth.images.compression import decompressed
 from berth.images.digest import DigestReader, chain_id as make_chain_id
 from berth.images.initlayer import init_layer_id, write_placeholders
+from berth.images.layerdraft import LayerDraft, StaleDraft
 from berth.images.metadata import MetadataDB
 from berth.images.pipestream import producer_stream, read_exactly
 from berth.images.tarsplit import Recorder, TarSplit
@@ -223,44 +224,110 @@ class ImageStore:
     def _new_layer(self, parent_chain: str | None, fill, ev: dict) -> Layer:
         """Create a graph layer on ``parent_chain``, ``fill(cache_id, parent_cache_id)`` it (-> size, diff ID,
         tar-split recorder), and record it; a layer with that chain ID already stored is used instead."""
-        started = time.monotonic()
+        draft = self.draft_layers(parent_chain, 1)[0]
+        try:
+            draft.size, draft.diff_id, draft.recorder = fill(draft.cache_id, draft.parent_cache)
+            draft.recorder.save(self._tarsplit_path(draft.cache_id), draft.diff_id)
+            layer = self.commit_layer(draft, parent_chain, ev)
+        except BaseException:
+            self.abandon_layer(draft)
+            raise
+        if draft.superseded:
+            self.abandon_layer(draft)  # same content already stored
+        return layer
+
+    # -- drafts: layers made in steps (a pull applies a chain of them at once) -------------------
+
+    def draft_layers(self, parent_chain: str | None, count: int) -> list[LayerDraft]:
+        """Create ``count`` empty graph layers stacked on ``parent_chain`` (each on the one before), listed
+        as pending in one durable write; fill them with :meth:`fill_draft`, then :meth:`commit_layer` or
+        :meth:`abandon_layer` each. On an error none is left."""
         parent = self.get_layer(parent_chain) if parent_chain else None
-        cache_id = secrets.token_hex(32)
+        drafts: list[LayerDraft] = []
+        below_cache = parent.cache_id if parent else None
+        for _ in range(count):
+            drafts.append(LayerDraft(secrets.token_hex(32), below_cache, drafts[-1] if drafts else None))
+            below_cache = drafts[-1].cache_id
         # durable even when the rest is deferred: a graph layer must never reach the disk unlisted
         with self.db.tx(durable=True) as db:
-            db.execute("INSERT INTO pending (cache_id, started) VALUES (?, ?)", (cache_id, _now()))
-        created = False
+            db.executemany("INSERT INTO pending (cache_id, started) VALUES (?, ?)",
+                           [(draft.cache_id, _now()) for draft in drafts])
         try:
-            self.graph.create(cache_id, parent.cache_id if parent else None)
-            created = True
-            size, diff_id, recorder = fill(cache_id, parent.cache_id if parent else None)
-            recorder.save(self._tarsplit_path(cache_id), diff_id)
-            chain = make_chain_id(parent_chain, diff_id)
-            layer = Layer(chain, diff_id, parent_chain, cache_id, int(size or 0), _now())
-            with self.db.tx() as db:
-                existing = db.execute("SELECT * FROM layers WHERE chain_id = ?", (chain,)).fetchone()
-                db.execute("DELETE FROM pending WHERE cache_id = ?", (cache_id,))
-                if existing is None:
-                    db.execute(
-                        "INSERT INTO layers (chain_id, diff_id, parent, cache_id, size, created, refs) "
-                        "VALUES (?, ?, ?, ?, ?, ?, 0)",
-                        (chain, diff_id, parent_chain, cache_id, layer.size, layer.created),
-                    )
-                    if parent_chain:
-                        db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (parent_chain,))
-            ev.update(chain_id=chain[7:19], diff_id=diff_id[7:19], size=layer.size)
-            if existing is not None:
-                self._remove_graph_layer(cache_id)  # same content already stored
-                ev["existing"] = True
-                return _layer(existing)
-            for listener in self.layer_listeners:
-                listener(cache_id, diff_id, layer.size, self.graph.name, time.monotonic() - started)
-            return layer
+            for draft in drafts:
+                self.graph.create(draft.cache_id, draft.parent_cache)
+                draft.created = True
         except BaseException:
-            if created:
-                self._remove_graph_layer(cache_id)
-            self._forget_pending(cache_id)
+            for draft in reversed(drafts):
+                self.abandon_layer(draft)
             raise
+        return drafts
+
+    def fill_draft(self, draft: LayerDraft, tar_stream: BinaryIO) -> None:
+        """Apply a layer tar (plain, gzip or zstd) into ``draft``, computing its diff ID and tar-split.
+
+        A draft standing on another draft is applied while that one is (``graph_apply_diff_early``):
+        its checks against the layers below wait for them. Whatever happens, drafts above it stop
+        waiting when this returns; on an error the caller abandons the draft.
+        """
+        ok = False
+        try:
+            with job("layer.apply", cache_id=draft.cache_id[:12], driver=self.graph.name, early=draft.below is not None) as ev:
+                recorder = Recorder()
+                reader = DigestReader(decompressed(tar_stream), on_data=recorder.feed)
+                if draft.below is None:
+                    size = self.graph.apply_diff(draft.cache_id, draft.parent_cache, reader)
+                else:
+                    size = self.graph.apply_diff_early(draft.cache_id, draft.parent_cache, reader,
+                                                       draft.below.wait_applied)
+                reader.drain()
+                draft.size, draft.diff_id, draft.recorder = int(size or 0), reader.digest, recorder
+                recorder.save(self._tarsplit_path(draft.cache_id), draft.diff_id)
+                ev.update(diff_id=draft.diff_id[7:19], size=draft.size)
+            ok = True
+        finally:
+            draft.settle(ok)
+
+    def commit_layer(self, draft: LayerDraft, parent_chain: str | None, ev: dict | None = None) -> Layer:
+        """Record filled ``draft`` as the layer on ``parent_chain`` (which must be recorded, and be the layer the
+        draft was created on). A layer with the same chain ID already stored is returned instead and the
+        draft marked ``superseded``: its graph layer stays (listed as pending) until :meth:`abandon_layer`."""
+        chain = make_chain_id(parent_chain, draft.diff_id)
+        layer = Layer(chain, draft.diff_id, parent_chain, draft.cache_id, draft.size, _now())
+        with self.db.tx() as db:
+            if parent_chain:
+                row = db.execute("SELECT cache_id FROM layers WHERE chain_id = ?", (parent_chain,)).fetchone()
+                if row is None or row["cache_id"] != draft.parent_cache:
+                    raise StaleDraft(f"layer {chain} was made on a copy of layer {parent_chain} that another "
+                                     "writer stored first; pull again")
+            existing = db.execute("SELECT * FROM layers WHERE chain_id = ?", (chain,)).fetchone()
+            if existing is None:
+                db.execute("DELETE FROM pending WHERE cache_id = ?", (draft.cache_id,))
+                db.execute(
+                    "INSERT INTO layers (chain_id, diff_id, parent, cache_id, size, created, refs) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    (chain, draft.diff_id, parent_chain, draft.cache_id, layer.size, layer.created),
+                )
+                if parent_chain:
+                    db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (parent_chain,))
+        if ev is not None:
+            ev.update(chain_id=chain[7:19], diff_id=draft.diff_id[7:19], size=layer.size)
+        if existing is not None:
+            draft.superseded = True
+            if ev is not None:
+                ev["existing"] = True
+            return _layer(existing)
+        for listener in self.layer_listeners:
+            listener(draft.cache_id, draft.diff_id, layer.size, self.graph.name, time.monotonic() - draft.started)
+        return layer
+
+    def abandon_layer(self, draft: LayerDraft) -> None:
+        """Remove a draft that was not recorded (failed, or superseded) and its pending record."""
+        if draft.created:
+            self._remove_graph_layer(draft.cache_id)
+            draft.created = False
+        else:
+            self._remove_tarsplit(draft.cache_id)
+        self._forget_pending(draft.cache_id)
 
     def _forget_pending(self, cache_id: str, patience: float = 5.0) -> None:
         """Drop a failed layer's pending record. On a full disk even that write may not fit until the

@@ -44,7 +44,7 @@ import shutil
 import stat
 import tarfile
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator, Protocol
+from typing import BinaryIO, Callable, Iterator, Protocol
 
 from berth.errors import DriverError, InvalidArgument, UnsafeArchive
 from berth.images.tarread import clean_name, entry_times, members, open_stream
@@ -155,18 +155,25 @@ class Extractor:
     context) symlinks already in the root are followed inside it and a later entry
     replaces an earlier one. ``below`` describes lower layers that are not in the root.
     ``data=False`` rehearses: every check and every entry as usual, but regular files are made empty
-    (their bytes are still read, so a truncated stream is refused).
+    (their bytes are still read, so a truncated stream is refused). ``below_applied``: the layers
+    ``below`` shows are still being applied (a union driver extracting a pull's layers at once); every
+    question for them is kept, and once the whole archive is read ``below_applied()`` is called (it
+    returns when they are complete) and each is asked then, refused exactly as if asked at once.
     """
 
     what = "layer archive"
 
     def __init__(self, root: str, whiteouts: WhiteoutHandler | None = None, *,
-                 layer: bool = True, below: LayersBelow | None = None, data: bool = True):
+                 layer: bool = True, below: LayersBelow | None = None, data: bool = True,
+                 below_applied: Callable[[], None] | None = None):
         self.root = root
         self._write_data = _copy_data if data else _skip_data  # data=False: files are made empty
         self.whiteouts = whiteouts or DeleteWhiteouts()
         self.layer = layer
         self.below = below
+        #: the layers ``below`` shows are still being applied: their answers are asked once this returns
+        self._below_applied = below_applied
+        self._asked_below: list[tuple[list[str], str]] = []  # (path, entry name) to ask them then
         self._seen: set[str] = set()  # entry names met so far (layers only)
         self.result = ExtractResult()
         self._dir_times: list[tuple[list[str], int, int]] = []
@@ -189,6 +196,7 @@ class Extractor:
             with tf:
                 for member in members(tf, self.what):
                     self._extract_checked(tf, member)
+            self._ask_below_once_applied()
             self._apply_dir_times()
             return self.result
         finally:
@@ -266,12 +274,27 @@ class Extractor:
     def _mkdir_missing(self, fd: int, real: list[str], comp: str, name: str) -> None:
         """Create a missing parent directory, unless the layers below show a symlink there."""
         path = real + [comp]
-        if self.below is not None and self.below.is_symlink(path):
-            raise UnsafeArchive(f"{self.what} entry {name!r} passes through {'/'.join(path)!r}, a symlink in the "
-                                f"layer below; refusing to extract")
+        if self.below is not None:
+            if self._below_applied is not None:
+                self._asked_below.append((path, name))  # they may not have it yet: ask once they are complete
+            else:
+                self._refuse_symlink_below(path, name)
         os.mkdir(comp, 0o755, dir_fd=fd)
         os.chown(comp, *self.host_owner(0, 0), dir_fd=fd, follow_symlinks=False)
         self.result.extracted.add("/".join(path))
+
+    def _refuse_symlink_below(self, path: list[str], name: str) -> None:
+        if self.below.is_symlink(path):  # type: ignore[union-attr]
+            raise UnsafeArchive(f"{self.what} entry {name!r} passes through {'/'.join(path)!r}, a symlink in the "
+                                f"layer below; refusing to extract")
+
+    def _ask_below_once_applied(self) -> None:
+        """The questions kept for layers below that were still being applied, asked now that they are not."""
+        if self._below_applied is None:
+            return
+        self._below_applied()
+        for path, name in self._asked_below:
+            self._refuse_symlink_below(path, name)
 
     def _through_symlink(self, fd: int, real: list[str], comp: str, name: str, hops: int) -> str:
         """The target of the symlink ``comp`` met on the way to ``name``, when it may be followed."""
@@ -531,15 +554,18 @@ def _lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
 
 
 def extract_layer(stream: BinaryIO, root: str, whiteouts: WhiteoutHandler | None = None,
-                  below: LayersBelow | None = None) -> ExtractResult:
+                  below: LayersBelow | None = None, below_applied: Callable[[], None] | None = None) -> ExtractResult:
     """Extract the uncompressed layer tar ``stream`` into the existing directory ``root``.
 
     ``whiteouts`` decides what OCI whiteouts do (default: delete, for full trees).
     Whatever ``root`` holds already is the layer below: a path through one of its
     symlinks is refused, as through those ``below`` shows (a union driver's lower
-    layers). Returns what was written; ``result.size`` is the applied size in bytes.
+    layers). ``below_applied``: those lower layers are still being applied
+    (``graph_apply_diff_early``); the questions for them are asked after the whole
+    archive is read and ``below_applied()`` has returned. Returns what was written;
+    ``result.size`` is the applied size in bytes.
     """
-    return Extractor(root, whiteouts, below=below).extract(stream)
+    return Extractor(root, whiteouts, below=below, below_applied=below_applied).extract(stream)
 
 
 def extract_tree(stream: BinaryIO, root: str, whiteouts: WhiteoutHandler | None = None) -> ExtractResult:

@@ -33,6 +33,7 @@ from berth import crashpoints, log
 from berth.errors import InvalidArgument, NotFound
 from berth.fsutil import deferred_sync, sync_filesystem
 from berth.images.digest import chain_id as make_chain_id
+from berth.images.layerdraft import LayerBelowFailed, StaleDraft
 from berth.registry import auth, blobs, manifest
 from berth.registry import reference as refs
 from berth.registry.distmeta import BlobRecord
@@ -191,6 +192,15 @@ class Puller(Transfer):
 
     async def _fetch_layers(self, registry: Registry, ref: refs.Reference, descs: list[manifest.Descriptor],
                             diff_ids: list[str], chains: list[str], scopes: tuple[str, ...]) -> list[Any]:
+        try:
+            return await self._fetch_missing(registry, ref, descs, diff_ids, chains, scopes, early=True)
+        except StaleDraft:
+            # another writer stored a layer of this chain while this pull made it too (on the layers it had
+            # just made): start again from what is stored now, one layer after the other
+            return await self._fetch_missing(registry, ref, descs, diff_ids, chains, scopes, early=False)
+
+    async def _fetch_missing(self, registry: Registry, ref: refs.Reference, descs: list[manifest.Descriptor],
+                             diff_ids: list[str], chains: list[str], scopes: tuple[str, ...], early: bool) -> list[Any]:
         present = [self._layer(c) for c in chains]
         # chain IDs cover everything below them: skip only a present prefix
         first_missing = next((i for i, layer in enumerate(present) if layer is None), len(chains))
@@ -204,7 +214,7 @@ class Puller(Transfer):
         for job in jobs:  # every layer in flight at once (up to the slots); applied base first below
             job.download = asyncio.create_task(self._download(registry, ref, job, semaphore, scopes))
         added: list[Any] = []
-        applying = asyncio.create_task(self._apply_in_order(registry, ref, jobs, added))
+        applying = asyncio.create_task(self._apply_in_order(registry, ref, jobs, added, early))
         try:
             await _first_failure(applying, [job.download for job in jobs])
             return present[:first_missing] + added
@@ -232,16 +242,72 @@ class Puller(Transfer):
         self.progress.status("Download complete", sid)
 
     async def _apply_in_order(self, registry: Registry, ref: refs.Reference, jobs: list[_LayerJob],
-                              added: list[Any]) -> None:
-        """Apply the layers base first, each reading its blob while it downloads; ``added`` grows as they land."""
-        for job in jobs:
-            added.append(await self._apply(ref, job))
-            crashpoints.reached("pull.between_blobs")
+                              added: list[Any], early: bool) -> None:
+        """Apply the layers, each reading its blob while it downloads, and record them base first; ``added``
+        grows as they are recorded. A driver that applies layers early (``graph_apply_diff_early``) gets
+        them all at once; any other one layer after the other, each once the one below is complete."""
+        if early and self.store.graph.applies_early():
+            await self._apply_at_once(ref, jobs, added)
+        else:
+            for job in jobs:
+                added.append(await self._apply(ref, job))
+                crashpoints.reached("pull.between_blobs")
         await asyncio.to_thread(self.meta.add, *(
             BlobRecord(layer.diff_id, job.desc.digest, job.desc.media_type, job.desc.size, registry.host, ref.path)
             for layer, job in zip(added, jobs)))
 
     async def _apply(self, ref: refs.Reference, job: _LayerJob) -> Any:
+        """Apply and record one layer on its (recorded) parent."""
+        started = time.monotonic()
+        layer = await self._extracting(job, lambda reader: self._add_layer(job.parent, reader))
+        self.phases.span("extract", started, waited=job.spool.waited)
+        if layer.diff_id != job.diff_id:
+            await asyncio.to_thread(self._discard, [layer.chain_id])
+            raise _config_mismatch(ref, job, layer.diff_id)
+        self.progress.status("Pull complete", short_id(job.desc.digest))
+        return layer
+
+    async def _apply_at_once(self, ref: refs.Reference, jobs: list[_LayerJob], added: list[Any]) -> None:
+        """Create every layer as a draft on the one below, fill all at once, record them base first.
+
+        The driver makes each extraction wait for the layers below before it checks a path against
+        them; a failure anywhere stops the others (their streams are aborted), and every draft not
+        recorded -- also one whose chain another writer stored meanwhile -- is removed.
+        """
+        drafts = await asyncio.to_thread(self._drafts, jobs[0].parent, len(jobs))
+        fills = [asyncio.create_task(self._fill(job, draft)) for job, draft in zip(jobs, drafts)]
+        recorded: set[str] = set()
+        try:
+            for job, draft, fill in zip(jobs, drafts, fills):
+                await _first_failure(fill, fills)
+                if draft.diff_id != job.diff_id:
+                    raise _config_mismatch(ref, job, draft.diff_id)
+                layer = await asyncio.to_thread(self.store.commit_layer, draft, job.parent)
+                if not draft.superseded:
+                    recorded.add(draft.cache_id)
+                added.append(layer)
+                self.progress.status("Pull complete", short_id(job.desc.digest))
+                crashpoints.reached("pull.between_blobs")
+        except BaseException as exc:
+            for job in jobs:
+                job.spool.abort(Transient("the pull stopped"))  # a waiting extraction wakes up and ends
+            outcomes = await asyncio.gather(*fills, return_exceptions=True)
+            if isinstance(exc, LayerBelowFailed):  # a layer above noticed first: report the layer's own error
+                raise next((o for o in outcomes if isinstance(o, BaseException)
+                            and not isinstance(o, LayerBelowFailed)), exc) from None
+            raise
+        finally:
+            # the extraction threads cannot be cancelled: their drafts go once every one has ended
+            await asyncio.gather(*fills, return_exceptions=True)
+            await asyncio.to_thread(self._abandon, [d for d in drafts if d.cache_id not in recorded])
+
+    async def _fill(self, job: _LayerJob, draft: Any) -> None:
+        started = time.monotonic()
+        await self._extracting(job, lambda reader: self._fill_draft(draft, reader))
+        self.phases.span("extract", started, waited=job.spool.waited)
+
+    async def _extracting(self, job: _LayerJob, extract) -> Any:
+        """``extract(reader)`` in a thread, reading the layer's blob as it downloads (with progress)."""
         sid = short_id(job.desc.digest)
         loop = asyncio.get_running_loop()
 
@@ -250,29 +316,36 @@ class Puller(Transfer):
             if n >= job.desc.size // 2:
                 crashpoints.reached("pull.mid_layer")
 
-        started = time.monotonic()
         try:
-            layer = await asyncio.to_thread(self._add_layer, job.parent, SpoolReader(job.spool, on_read))
+            return await asyncio.to_thread(extract, SpoolReader(job.spool, on_read))
         except InvalidArgument:
             # unreadable bytes may just be corrupted ones: the digest, once all are in, says which
             await asyncio.wait([job.download])
             if not job.download.cancelled() and isinstance(job.download.exception(), DigestMismatch):
                 raise job.download.exception() from None  # type: ignore[misc]
             raise
-        self.phases.span("extract", started, waited=job.spool.waited)
-        if layer.diff_id != job.diff_id:
-            await asyncio.to_thread(self._discard, [layer.chain_id])
-            raise DigestMismatch(f"layer {job.desc.digest} of {ref.repository} does not match the image config: "
-                                 f"its uncompressed content hashes to {layer.diff_id}, the config says "
-                                 f"{job.diff_id}; nothing was stored")
-        self.progress.status("Pull complete", sid)
-        return layer
 
     # -- store helpers ------------------------------------------------------
 
     def _add_layer(self, parent: str | None, stream: SpoolReader) -> Any:
         with deferred_sync():  # made durable by the pull's one syncfs, before the image is recorded
             return self.store.add_layer(parent, stream)
+
+    def _drafts(self, parent: str | None, count: int) -> list[Any]:
+        with deferred_sync():
+            return self.store.draft_layers(parent, count)
+
+    def _fill_draft(self, draft: Any, stream: SpoolReader) -> None:
+        with deferred_sync():
+            self.store.fill_draft(draft, stream)
+
+    def _abandon(self, drafts: list[Any]) -> None:
+        """Remove drafts that were not recorded, top first."""
+        for draft in reversed(drafts):
+            try:
+                self.store.abandon_layer(draft)
+            except Exception as exc:  # the pull's own error matters more; start-up retries this (pending)
+                log.get().warning("pull.abandon_layer", cache_id=draft.cache_id[:12], error=str(exc))
 
     def _layer(self, chain: str) -> Any:
         try:
@@ -319,6 +392,11 @@ async def _first_failure(main: asyncio.Task, others: Any) -> Any:
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     return main.result()
+
+
+def _config_mismatch(ref: refs.Reference, job: _LayerJob, diff_id: str) -> DigestMismatch:
+    return DigestMismatch(f"layer {job.desc.digest} of {ref.repository} does not match the image config: its "
+                          f"uncompressed content hashes to {diff_id}, the config says {job.diff_id}; nothing was stored")
 
 
 def _check_config(raw: bytes, parsed: manifest.ImageManifest, ref: refs.Reference,

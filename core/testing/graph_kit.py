@@ -36,7 +36,8 @@ __all__ = [
     "assert_same_tree",
     "test_create_empty_base", "test_base_layer_metadata_survives_remount", "test_child_reads_as_its_parent",
     "test_deep_chain_reads_from_the_top", "test_diff_apply_round_trip",
-    "test_apply_refuses_a_path_through_a_symlink_of_the_layer_below", "test_changes_are_sorted_and_exact",
+    "test_apply_refuses_a_path_through_a_symlink_of_the_layer_below",
+    "test_early_apply_refuses_a_path_through_a_symlink_the_layer_below_makes_meanwhile", "test_changes_are_sorted_and_exact",
     "test_full_diff_without_parent", "test_mount_is_reference_counted", "test_concurrent_mounts_balance",
     "test_cleanup_releases_every_mount", "test_remove_is_idempotent", "test_create_refuses_duplicates_and_orphans",
     "test_storage_options_are_refused_or_enforced_never_ignored", "test_reporting_hooks_return_plain_data",
@@ -389,6 +390,31 @@ def test_apply_refuses_a_path_through_a_symlink_of_the_layer_below(graph: GraphD
     finally:
         graph.remove("child")
     assert _mounted_snapshot(graph, "base") == before
+
+
+def test_early_apply_refuses_a_path_through_a_symlink_the_layer_below_makes_meanwhile(graph: GraphDriver) -> None:
+    """A driver that applies layers early (``graph_apply_diff_early``) asks about the layers below only once
+    ``below_applied()`` returned: here the base gets its ``bin/sh`` symlink during that call, and the child's
+    ``bin/sh/x`` is refused all the same; a benign child is applied and reads over the completed base. Any
+    other driver refuses the hook (NotSupported) and the engine applies its layers one after the other."""
+    graph.create("base", None)
+    graph.create("child", "base")
+    graph.create("benign", "base")
+    base_applied = lambda: graph.apply_diff("base", None, _tar(*BASE_ENTRIES))  # noqa: E731
+    try:
+        if not graph.applies_early():
+            with pytest.raises(NotImplementedYet):
+                graph.apply_diff_early("child", "base", _tar(("bin/sh/x", "file", b"x", 0o644, 0, 0)), base_applied)
+            return
+        with pytest.raises(InvalidArgument, match="symlink in the layer below"):
+            graph.apply_diff_early("child", "base", _tar(("bin/sh/x", "file", b"x", 0o644, 0, 0)), base_applied)
+        assert graph.apply_diff_early("benign", "base", _tar(("etc/motd", "file", b"hi", 0o644, 0, 0)),
+                                      lambda: None) == 2
+        snapshot = _mounted_snapshot(graph, "benign")
+        assert "etc/motd" in snapshot and "bin/sh" in snapshot
+    finally:
+        for layer_id in ("benign", "child", "base"):
+            graph.remove(layer_id)
 
 
 def test_changes_are_sorted_and_exact(graph: GraphDriver) -> None:

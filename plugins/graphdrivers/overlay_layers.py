@@ -364,6 +364,17 @@ class OverlayLayerStore:
         return extract_layer(diff, upper, OverlayWhiteouts(), OverlayLowers(self.lower_dirs(layer_id))).size
 
     @hookimpl
+    def graph_apply_diff_early(self, layer_id: str, parent: str | None, diff: BinaryIO, below_applied) -> int:
+        """Each layer's diff is its own directory: it fills while the lowers fill theirs; what they
+        show (a symlink a path may not pass through) is asked once they are complete."""
+        if not self._is_parent(layer_id, parent):
+            below_applied()
+            return self._naive.graph_apply_diff(layer_id, parent, diff)
+        upper = os.path.join(self._dir(layer_id), "diff")
+        return extract_layer(diff, upper, OverlayWhiteouts(), OverlayLowers(self.lower_dirs(layer_id)),
+                             below_applied=below_applied).size
+
+    @hookimpl
     def graph_diff_size(self, layer_id: str, parent: str | None) -> int:
         if not self._is_parent(layer_id, parent):
             return self._naive.graph_diff_size(layer_id, parent)

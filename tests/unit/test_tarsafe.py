@@ -379,3 +379,50 @@ def test_default_handler_is_delete(dirs):
     (root / "f").write_text("x")
     extract_layer(io.BytesIO(make_tar(entry(".wh.f"))), str(root), DeleteWhiteouts())
     assert not (root / "f").exists()
+
+
+# ---------------------------------------------------------------------------
+# layers below still being applied (a pull extracting its layers at once)
+# ---------------------------------------------------------------------------
+
+
+def _apply_while_below_fills(tmp_path, upper_tar: bytes, below_completes: bytes):
+    """Extract ``upper_tar`` over an empty lower that gets ``below_completes`` only inside ``below_applied``."""
+    below, upper = tmp_path / "lower", tmp_path / "upper"
+    below.mkdir()
+    upper.mkdir()
+    calls = []
+
+    def below_applied():
+        calls.append(sorted(os.listdir(upper)))  # the whole archive is in when the layers below are awaited
+        extract_layer(io.BytesIO(below_completes), str(below), OverlayWhiteouts())
+
+    result = extract_layer(io.BytesIO(upper_tar), str(upper), OverlayWhiteouts(), OverlayLowers([str(below)]),
+                           below_applied=below_applied)
+    return result, calls
+
+
+def test_a_path_through_a_symlink_the_layer_below_makes_after_it_was_asked_is_refused(tmp_path):
+    """The lower is still empty while the entry is extracted; its symlink, made before it completes, still refuses it."""
+    with pytest.raises(UnsafeArchive, match="'bin/x' passes through 'bin', a symlink in the layer below"):
+        _apply_while_below_fills(tmp_path, make_tar(entry("bin/x", data=b"x"), entry("z", data=b"z")),
+                                 make_tar(entry("bin", "symlink", linkname="/etc")))
+
+
+def test_questions_for_the_layers_below_wait_until_the_whole_archive_is_read(tmp_path):
+    result, calls = _apply_while_below_fills(tmp_path, make_tar(entry("bin/x", data=b"x"), entry("z", data=b"z")),
+                                             make_tar(entry("bin", "dir")))
+    assert calls == [["bin", "z"]]
+    assert result.size == 2
+
+
+def test_a_layer_below_that_failed_fails_the_layer_above(tmp_path):
+    upper = tmp_path / "upper"
+    upper.mkdir()
+
+    def below_applied():
+        raise InvalidArgument("the layer below was not applied")
+
+    with pytest.raises(InvalidArgument, match="below was not applied"):
+        extract_layer(io.BytesIO(make_tar(entry("a", data=b"a"))), str(upper), OverlayWhiteouts(),
+                      OverlayLowers([]), below_applied=below_applied)

@@ -26,7 +26,7 @@ class LoopbackDriver:
     name = "loopback"
     description = "a namespace of its own with only lo per container (made by berth plugins new)"
     priority = 0
-    contract = "2.2"  # the berth driver contract this driver was written for
+    contract = "2.3"  # the berth driver contract this driver was written for
 
     @classmethod
     def probe(cls, root: str) -> str | None:

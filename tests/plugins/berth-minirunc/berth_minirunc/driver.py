@@ -32,7 +32,7 @@ class MiniruncDriver:
     name = "minirunc"
     description = "runc, plus a supervisor process per container (made by berth plugins new)"
     priority = 0  # never auto-selected over the built-ins
-    contract = "2.2"  # the berth driver contract this driver was written for
+    contract = "2.3"  # the berth driver contract this driver was written for
 
     @classmethod
     def probe(cls, root: str) -> str | None:
