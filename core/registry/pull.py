@@ -275,7 +275,9 @@ class Puller(Transfer):
         recorded -- also one whose chain another writer stored meanwhile -- is removed.
         """
         drafts = await asyncio.to_thread(self._drafts, jobs[0].parent, len(jobs))
-        fills = [asyncio.create_task(self._fill(job, draft)) for job, draft in zip(jobs, drafts)]
+        # as many extraction threads as downloads, taken base first: the daemon's other work keeps its threads
+        slots = asyncio.Semaphore(self.options.max_concurrent_downloads)
+        fills = [asyncio.create_task(self._fill(job, draft, slots)) for job, draft in zip(jobs, drafts)]
         recorded: set[str] = set()
         try:
             for job, draft, fill in zip(jobs, drafts, fills):
@@ -301,10 +303,18 @@ class Puller(Transfer):
             await asyncio.gather(*fills, return_exceptions=True)
             await asyncio.to_thread(self._abandon, [d for d in drafts if d.cache_id not in recorded])
 
-    async def _fill(self, job: _LayerJob, draft: Any) -> None:
-        started = time.monotonic()
-        await self._extracting(job, lambda reader: self._fill_draft(draft, reader))
-        self.phases.span("extract", started, waited=job.spool.waited)
+    async def _fill(self, job: _LayerJob, draft: Any, slots: asyncio.Semaphore) -> None:
+        try:
+            await slots.acquire()
+        except BaseException:
+            draft.settle(False)  # cancelled before it started: the layers above must not wait for it
+            raise
+        try:
+            started = time.monotonic()
+            await self._extracting(job, lambda reader: self._fill_draft(draft, reader))
+            self.phases.span("extract", started, waited=job.spool.waited)
+        finally:
+            slots.release()
 
     async def _extracting(self, job: _LayerJob, extract) -> Any:
         """``extract(reader)`` in a thread, reading the layer's blob as it downloads (with progress)."""
