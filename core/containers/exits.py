@@ -54,6 +54,8 @@ class ExitMixin:
             policy = RestartPolicy.from_host_config(c.host_config)
             restart = policy.should_restart(c.state.exit_code, c.restart_count, c.manually_stopped)
             c.transition(State.RESTARTING if restart else State.EXITED)
+            if not restart and c.host_config.get("AutoRemove"):
+                self._removal_follows.add(c.id)  # the removal's durable record replaces this one at once
             self.store.save(c, durable=c.id not in self._removal_follows)
             log.get().info("container.exit", container_id=c.short_id, exit_code=c.state.exit_code,
                            oom_killed=c.state.oom_killed, driver=self.exec.name, restart=restart, **laps.fields)

@@ -6,6 +6,8 @@ up at join time so that programs inside can still talk to 127.0.0.1.
 
 from __future__ import annotations
 
+import socket
+
 from berth.driverkit import InvalidArgument, hookimpl
 from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import EndpointInfo, NetworkConfig, Sandbox
@@ -52,13 +54,20 @@ class NoneDriver:
                 f"network driver 'none': endpoint {endpoint_id} has no network namespace to join; "
                 "a container on the none network must get a namespace of its own"
             )
-        from berth.plugins.netdrivers.netns import iproute
+        import errno
 
-        with iproute(netns_path) as ipr:
-            lo = ipr.link_lookup(ifname="lo")
-            if not lo:
-                raise InvalidArgument(f"network namespace {netns_path} has no loopback interface")
-            ipr.link("set", index=lo[0], state="up")
+        from berth.plugins.linux import loopback
+        from berth.plugins.netdrivers.netns import entered
+
+        with entered(netns_path):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)  # of that namespace
+        with sock:
+            try:
+                loopback.bring_up(sock)
+            except OSError as exc:
+                if exc.errno == errno.ENODEV:
+                    raise InvalidArgument(f"network namespace {netns_path} has no loopback interface") from None
+                raise
         return EndpointInfo(endpoint_id=endpoint_id)
 
     @hookimpl

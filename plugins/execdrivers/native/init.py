@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable, NoReturn
 
+from ...linux import loopback
 from ..monitoring import channel
 from . import process, reaper, rootfs, syscalls, userns
 from .cgroups import Cgroups
@@ -129,13 +130,7 @@ def loopback_up(ctx: InitContext) -> None:
     network (``--network none``, or every network disconnected) still has 127.0.0.1."""
     if not _new_namespace(ctx.spec, "network"):
         return
-    import fcntl
-    import struct
-
-    ifreq = struct.Struct("16sH14x")  # struct ifreq: the name, then ifr_flags
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        _, flags = ifreq.unpack(fcntl.ioctl(sock, syscalls.SIOCGIFFLAGS, ifreq.pack(b"lo", 0)))
-        fcntl.ioctl(sock, syscalls.SIOCSIFFLAGS, ifreq.pack(b"lo", flags | syscalls.IFF_UP))
+    loopback.bring_up()
 
 
 def wait_for_cgroups(ctx: InitContext) -> None:

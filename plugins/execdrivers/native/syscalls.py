@@ -31,11 +31,6 @@ NAMESPACES: dict[str, tuple[int, str]] = {
     "user": (CLONE_NEWUSER, "user"),
 }
 
-# interface flags ioctls (linux/sockios.h, linux/if.h)
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
-
 # mount flags (linux/mount.h)
 MS_RDONLY = 1
 MS_NOSUID = 2
