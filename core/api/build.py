@@ -121,20 +121,65 @@ def _refuse_what_berth_cannot_build(request: web.Request) -> None:
     # ``outputs`` is BuildKit's; dockerd's classic builder ignores it, and so does berth's.
 
 
-async def _spool_body(request: web.Request, directory: str) -> Any:
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    spool = tempfile.TemporaryFile(dir=directory)
+async def _receive_context(request: web.Request, tmp_dir: str, dockerfile: str | None, ev: dict[str, Any]):
+    """Read the body into a spool, indexed by a thread of its own as it arrives (:mod:`berth.build.receive`);
+    then the context (:func:`berth.build.context.open_context`)."""
+    from berth.build.context import open_context
+    from berth.build.receive import ContextReceiver
+
+    os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
+    spool = tempfile.TemporaryFile(dir=tmp_dir)
+    receiver = ContextReceiver(spool)
+    # not the shared pool: a slow upload keeps its worker waiting for chunks as long as it lasts
+    worker = _in_own_thread(receiver.run, "build-context")
     try:
         while True:
             chunk = await request.content.read(1 << 20)
+            await _hand(receiver, chunk or None)
             if not chunk:
                 break
-            await asyncio.to_thread(spool.write, chunk)
-        spool.seek(0)
-        return spool
+        index = await worker
     except BaseException:
+        if not worker.done():  # the client went away: let the worker finish, then drop the spool
+            await _hand(receiver, None)
+            await asyncio.gather(worker, return_exceptions=True)
         spool.close()
         raise
+    ev["bytes"], ev["indexed"] = receiver.size, index is not None
+    return await asyncio.to_thread(open_context, spool, index, tmp_dir, dockerfile)
+
+
+def _in_own_thread(function, name: str) -> asyncio.Future:
+    """``function()`` run in a new thread; its result (or exception) as a future of this loop."""
+    import threading
+
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        try:
+            result, error = function(), None
+        except BaseException as exc:  # handed to the loop, raised where the future is awaited
+            result, error = None, exc
+        loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
+async def _hand(receiver, chunk: bytes | None) -> None:
+    """Give the worker a chunk; while its queue is full, wait a little (the loop never blocks on it)."""
+    while receiver.full():
+        await asyncio.sleep(0.002)
+    receiver.put(chunk)
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -144,20 +189,13 @@ def _line(obj: dict[str, Any]) -> bytes:
 @routes.add("POST", "/build")
 async def build(request: web.Request) -> web.StreamResponse:
     from berth.build.builder import Builder, BuildFailed
-    from berth.build.context import extract_context
     from berth.build.parser import parse
 
     engine = engine_of(request)
     options = options_from(request)
     tmp = os.path.join(engine.data_root, "tmp")
     with log.job("build.context") as ev:
-        spool = await _spool_body(request, tmp)
-        try:
-            ev["bytes"] = spool.seek(0, os.SEEK_END)
-            spool.seek(0)
-            context = await asyncio.to_thread(extract_context, spool, tmp, options.dockerfile)
-        finally:
-            spool.close()
+        context = await _receive_context(request, tmp, options.dockerfile, ev)
     try:
         dockerfile = parse(context.dockerfile)
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})

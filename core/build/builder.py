@@ -347,11 +347,12 @@ class Builder:
                 raise DockerfileError(instr.line, f"{instr.cmd}: invalid --chmod {flags['chmod']!r}: use octal "
                                                   "such as 0755") from None
         with tempfile.TemporaryDirectory(dir=self.tmp_dir, prefix="copy-") as scratch:
-            mount = await self._source_tree(flags.get("from"), instr)
+            source = flags.get("from")
+            mount = await self._source_tree(source, instr) if source else _Tree("", lambda: None)
             try:
-                paths, archives = await asyncio.to_thread(self._resolve_sources, instr, srcs, mount.path, scratch)
+                found = await asyncio.to_thread(self._resolve_sources, instr, srcs, mount.path or None, scratch)
                 with self.phase("checksum"):
-                    checksum = await asyncio.to_thread(sources.combined_checksum, paths)
+                    checksum = await asyncio.to_thread(self._checksum, found)
                 extra = "".join(f"--{k}={flags[k]} " for k in ("chown", "chmod") if k in flags)
                 comment = f"{instr.cmd} {extra}{checksum} in {dest} "
                 workdir = st.run_config.get("WorkingDir") or "/"
@@ -364,6 +365,10 @@ class Builder:
 
                         resolved = resolve_user(root, chown)
                         owner.uid, owner.gid = resolved.uid, resolved.gid
+                    paths = [self.context.host_path(s.path) if s.in_context else s.path for s in found]
+                    # ADD unpacks a local tar of the context (never one from a URL or another image)
+                    archives = {p for p, s in zip(paths, found)
+                                if instr.cmd == "ADD" and s.in_context and sources.is_archive(p)}
                     plain = [p for p in paths if p not in archives]
                     if plain:
                         fscopy.copy_into(root, plain, dest, workdir, owner, instr.cmd)
@@ -374,9 +379,9 @@ class Builder:
             finally:
                 await asyncio.to_thread(mount.release)
 
-    def _resolve_sources(self, instr: Instruction, srcs: list[str], root: str, scratch: str) -> tuple[list[str], set[str]]:
-        paths: list[str] = []
-        archives: set[str] = set()
+    def _resolve_sources(self, instr: Instruction, srcs: list[str], root: str | None, scratch: str) -> list[_Source]:
+        """What each source names: downloads, paths in ``root`` (``--from``), or paths in the build context."""
+        found: list[_Source] = []
         for src in srcs:
             if sources.is_url(src):
                 if instr.cmd == "COPY":
@@ -384,16 +389,21 @@ class Builder:
                 if instr.flags.get("from"):
                     raise DockerfileError(instr.line, "ADD: --from cannot be used with a URL")
                 directory = tempfile.mkdtemp(dir=scratch)
-                paths.append(sources.download(src, directory).path)
+                found.append(_Source(sources.download(src, directory).path))
                 continue
             if src.startswith("git@") or src.endswith(".git"):
                 raise NotImplementedYet(f"ADD of a git repository ({src}) is not implemented; clone it into the "
                                         "build context instead")
-            found = sources.expand(root, src, instr.cmd)
-            paths += found
-            if instr.cmd == "ADD" and not instr.flags.get("from"):
-                archives.update(p for p in found if sources.is_archive(p))
-        return paths, archives
+            if root is None:
+                found += [_Source(rel, in_context=True) for rel in self.context.expand(src, instr.cmd)]
+            else:
+                found += [_Source(path) for path in sources.expand(root, src, instr.cmd)]
+        return found
+
+    def _checksum(self, found: list[_Source]) -> str:
+        """The sources' checksum for the step's cache key (a context's from its index when it has one)."""
+        return sources.combine([self.context.checksum(s.path) if s.in_context else sources.checksum(s.path)
+                                for s in found])
 
     @staticmethod
     def _unpack(root: str, archive: str, dest: str, workdir: str) -> None:
@@ -407,10 +417,8 @@ class Builder:
         with _decompressed(archive) as stream:
             extract_tree(stream, target)
 
-    async def _source_tree(self, source: str | None, instr: Instruction) -> "_Tree":
-        """The tree COPY reads from: the context, a stage's image, or an image (``--from``)."""
-        if not source:
-            return _Tree(self.context.root, lambda: None)
+    async def _source_tree(self, source: str, instr: Instruction) -> "_Tree":
+        """The tree ``COPY --from`` reads: a stage's image, or an image."""
         key = source.lower()
         if key in self.stages:
             image = self.stages[key]
@@ -532,6 +540,14 @@ class Builder:
         finally:
             if not waiter.done():
                 waiter.cancel()
+
+
+@dataclass
+class _Source:
+    """One source of a COPY/ADD: a host path, or a path in the build context when ``in_context``."""
+
+    path: str
+    in_context: bool = False
 
 
 @dataclass

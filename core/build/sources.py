@@ -18,14 +18,19 @@ from dataclasses import dataclass
 from berth.images.scope import resolve_in_root
 from berth.errors import InvalidArgument
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
+GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 def is_url(src: str) -> bool:
     return src.startswith("http://") or src.startswith("https://")
 
 
-def _component_regex(component: str) -> re.Pattern:
+def is_glob(src: str) -> bool:
+    """Whether a COPY/ADD source has wildcards (then it names what matches, possibly nothing)."""
+    return GLOB_CHARS.search(src) is not None
+
+
+def component_regex(component: str) -> re.Pattern:
     """Go's ``filepath.Match`` for one path component (``*``/``?`` never match ``/``)."""
     out, i = "", 0
     while i < len(component):
@@ -59,7 +64,7 @@ def expand(root: str, src: str, what: str) -> list[str]:
     if posixpath.normpath(src).startswith("../") or posixpath.normpath(src) == "..":
         raise InvalidArgument(f"{what} failed: forbidden path outside the build context: {src}")
     parts = [p for p in clean.split("/") if p]
-    if not _GLOB_CHARS.search(src):
+    if not is_glob(src):
         path = resolve_in_root(root, clean, follow_final=False)
         if not os.path.lexists(path):
             raise InvalidArgument(f"{what} failed: file not found in build context or excluded by "
@@ -68,8 +73,8 @@ def expand(root: str, src: str, what: str) -> list[str]:
     matches = [root]
     for part in parts:
         nxt = []
-        if _GLOB_CHARS.search(part):
-            rx = _component_regex(part)
+        if GLOB_CHARS.search(part):
+            rx = component_regex(part)
             for base in matches:
                 if os.path.isdir(base) and not os.path.islink(base):
                     nxt += [os.path.join(base, n) for n in sorted(os.listdir(base)) if rx.match(n)]
@@ -112,9 +117,8 @@ def _hash_entry(h, full: str, rel: str) -> None:
         h.update(b"\0")
 
 
-def combined_checksum(paths: list[str]) -> str:
-    """The checksum of all sources of one COPY/ADD, as Docker writes it in the history."""
-    sums = [checksum(p) for p in paths]
+def combine(sums: list[str]) -> str:
+    """The checksum of all sources of one COPY/ADD, from theirs, as Docker writes it in the history."""
     if len(sums) == 1:
         return sums[0]
     return "multi:" + hashlib.sha256("\n".join(sums).encode()).hexdigest()

@@ -39,6 +39,34 @@ def resolve_in_root(root: str, path: str, follow_final: bool = True) -> str:
     return Tree(root).resolve(path, follow_final)
 
 
+def resolve_parts(path: str, link_target, follow_final: bool = True) -> list[str]:
+    """The real components of container path ``path``: each symlink among them (``link_target(parts)`` gives
+    the target of the one at ``parts``, None for what is not a symlink or not there) followed inside the
+    root; missing components are kept as they are."""
+    todo = [p for p in clean(path).split("/") if p]
+    real: list[str] = []
+    hops = 0
+    while todo:
+        comp = todo.pop(0)
+        if comp == ".":
+            continue
+        if comp == "..":
+            if real:
+                real.pop()
+            continue
+        target = link_target(real + [comp]) if (todo or follow_final) else None
+        if target is not None:
+            hops += 1
+            if hops > _MAX_HOPS:
+                raise InvalidArgument(f"path {path!r}: too many levels of symbolic links")
+            if target.startswith("/"):
+                real.clear()
+            todo[:0] = [p for p in target.split("/") if p]
+            continue
+        real.append(comp)
+    return real
+
+
 class Tree:
     """A root directory with host paths mounted over container paths in it, as a stopped container's mounts.
 
@@ -76,34 +104,15 @@ class Tree:
 
     def resolve_container_path(self, path: str, follow_final: bool = True) -> str:
         """``path`` with its symlinks followed inside the tree, as an absolute container path."""
-        todo = [p for p in clean(path).split("/") if p]
-        real: list[str] = []
-        hops = 0
-        while todo:
-            comp = todo.pop(0)
-            if comp == ".":
-                continue
-            if comp == "..":
-                if real:
-                    real.pop()
-                continue
-            candidate = self.host("/" + "/".join(real + [comp]))
-            try:
-                st = os.lstat(candidate)
-            except (FileNotFoundError, NotADirectoryError):
-                real.append(comp)
-                continue
-            if stat.S_ISLNK(st.st_mode) and (todo or follow_final):
-                hops += 1
-                if hops > _MAX_HOPS:
-                    raise InvalidArgument(f"path {path!r}: too many levels of symbolic links")
-                target = os.readlink(candidate)
-                if target.startswith("/"):
-                    real.clear()
-                todo[:0] = [p for p in target.split("/") if p]
-                continue
-            real.append(comp)
-        return "/" + "/".join(real)
+        return "/" + "/".join(resolve_parts(path, self._link_target, follow_final))
+
+    def _link_target(self, parts: list[str]) -> str | None:
+        candidate = self.host("/" + "/".join(parts))
+        try:
+            st = os.lstat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return os.readlink(candidate) if stat.S_ISLNK(st.st_mode) else None
 
     def resolve(self, path: str, follow_final: bool = True) -> str:
         """The host path of container path ``path`` (see :func:`resolve_in_root`)."""
