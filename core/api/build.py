@@ -122,64 +122,24 @@ def _refuse_what_berth_cannot_build(request: web.Request) -> None:
 
 
 async def _receive_context(request: web.Request, tmp_dir: str, dockerfile: str | None, ev: dict[str, Any]):
-    """Read the body into a spool, indexed by a thread of its own as it arrives (:mod:`berth.build.receive`);
-    then the context (:func:`berth.build.context.open_context`)."""
+    """Spool the body as it arrives, index it (:mod:`berth.build.receive`), then open the context
+    (:func:`berth.build.context.open_context`)."""
     from berth.build.context import open_context
-    from berth.build.receive import ContextReceiver
+    from berth.build.receive import index_spool
 
     os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
     spool = tempfile.TemporaryFile(dir=tmp_dir)
-    receiver = ContextReceiver(spool)
-    # not the shared pool: a slow upload keeps its worker waiting for chunks as long as it lasts
-    worker = _in_own_thread(receiver.run, "build-context")
     try:
-        while True:
-            chunk = await request.content.read(1 << 20)
-            await _hand(receiver, chunk or None)
-            if not chunk:
-                break
-        index = await worker
+        size = 0
+        while chunk := await request.content.read(1 << 20):
+            spool.write(chunk)  # into the page cache: cheaper than a trip to a thread per chunk
+            size += len(chunk)
+        index = await asyncio.to_thread(index_spool, spool)
     except BaseException:
-        if not worker.done():  # the client went away: let the worker finish, then drop the spool
-            await _hand(receiver, None)
-            await asyncio.gather(worker, return_exceptions=True)
         spool.close()
         raise
-    ev["bytes"], ev["indexed"] = receiver.size, index is not None
+    ev["bytes"], ev["indexed"] = size, index is not None
     return await asyncio.to_thread(open_context, spool, index, tmp_dir, dockerfile)
-
-
-def _in_own_thread(function, name: str) -> asyncio.Future:
-    """``function()`` run in a new thread; its result (or exception) as a future of this loop."""
-    import threading
-
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-
-    def settle(result: Any, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
-
-    def run() -> None:
-        try:
-            result, error = function(), None
-        except BaseException as exc:  # handed to the loop, raised where the future is awaited
-            result, error = None, exc
-        loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return future
-
-
-async def _hand(receiver, chunk: bytes | None) -> None:
-    """Give the worker a chunk; while its queue is full, wait a little (the loop never blocks on it)."""
-    while receiver.full():
-        await asyncio.sleep(0.002)
-    receiver.put(chunk)
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -233,8 +193,16 @@ async def build(request: web.Request) -> web.StreamResponse:
                 log.get().error("build.failed", error=repr(exc))
                 message = f"{type(exc).__name__}: {exc}"
                 await emit({"errorDetail": {"code": 1, "message": message}, "error": message})
-        await asyncio.to_thread(context.close)  # first: a client that sees the stream end finds the scratch gone
+        await _close(context)  # first: a client that sees the stream end finds the scratch gone
         await response.write_eof()
         return response
     finally:
+        await _close(context)
+
+
+async def _close(context) -> None:
+    """Drop the context: in a thread when a tree is on disk to remove (an index and its spool close at once)."""
+    if getattr(context, "root", None):
         await asyncio.to_thread(context.close)
+    else:
+        context.close()

@@ -346,13 +346,18 @@ class Builder:
             except ValueError:
                 raise DockerfileError(instr.line, f"{instr.cmd}: invalid --chmod {flags['chmod']!r}: use octal "
                                                   "such as 0755") from None
-        with tempfile.TemporaryDirectory(dir=self.tmp_dir, prefix="copy-") as scratch:
+        downloads = any(sources.is_url(src) for src in srcs)  # only they need a scratch directory
+        with (tempfile.TemporaryDirectory(dir=self.tmp_dir, prefix="copy-") if downloads
+              else contextlib.nullcontext(self.tmp_dir)) as scratch:
             source = flags.get("from")
             mount = await self._source_tree(source, instr) if source else _Tree("", lambda: None)
             try:
-                found = await asyncio.to_thread(self._resolve_sources, instr, srcs, mount.path or None, scratch)
-                with self.phase("checksum"):
-                    checksum = await asyncio.to_thread(self._checksum, found)
+                def resolve() -> tuple[list[_Source], str]:
+                    found = self._resolve_sources(instr, srcs, mount.path or None, scratch)
+                    with self.phase("checksum"):
+                        return found, self._checksum(found)
+
+                found, checksum = await asyncio.to_thread(resolve)
                 extra = "".join(f"--{k}={flags[k]} " for k in ("chown", "chmod") if k in flags)
                 comment = f"{instr.cmd} {extra}{checksum} in {dest} "
                 workdir = st.run_config.get("WorkingDir") or "/"

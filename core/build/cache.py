@@ -63,15 +63,28 @@ def lookup(images: ImageStore, parent_id: str, container_config: dict[str, Any],
     """The newest child of ``parent_id`` ("" for scratch) built by the same step, if any (and in ``allowed``)."""
     wanted = _canonical(container_config)
     found: list[Image] = []
-    for child_id in images.children(parent_id):
+    for child_id, config in images.children_configs(parent_id):
         if allowed is not None and child_id not in allowed:
             continue
-        try:
-            child = images.get(child_id)
-        except Exception:  # removed meanwhile
+        if _canonical_of(child_id, config) != wanted:
             continue
-        if _canonical(child.config.get("container_config")) == wanted:
-            found.append(child)
+        try:
+            found.append(images.get(child_id))
+        except NotFound:  # removed meanwhile
+            continue
     if not found:
         return None
     return max(found, key=lambda im: im.created)
+
+
+_CANONICAL: dict[str, str] = {}  # image ID -> its canonical container_config (an ID names one config forever)
+_CANONICAL_MAX = 4096
+
+
+def _canonical_of(image_id: str, config: dict[str, Any]) -> str:
+    text = _CANONICAL.get(image_id)
+    if text is None:
+        if len(_CANONICAL) >= _CANONICAL_MAX:
+            _CANONICAL.clear()
+        text = _CANONICAL[image_id] = _canonical(config.get("container_config"))
+    return text

@@ -7,30 +7,22 @@ import gzip
 import io
 import os
 import tempfile
-import threading
 
 import pytest
 
 from berth.build.context import extract_context, open_context
-from berth.build.receive import ContextReceiver
+from berth.build.receive import index_spool
 from berth.images.tarsafe import extract_tree
 from tests.hostile_archives import entry, layer_cases, make_tar
 
 BUSYBOX_LIKE = os.urandom(200_000)
 
 
-def receive(body: bytes, tmp_dir: str, chunk: int = 1 << 20):
-    """(index or None, spool) for ``body`` fed to a receiver ``chunk`` bytes at a time."""
+def receive(body: bytes, tmp_dir: str):
+    """(index or None, spool) for ``body`` spooled as the daemon spools it."""
     spool = tempfile.TemporaryFile(dir=tmp_dir)
-    receiver = ContextReceiver(spool, depth=2)
-    result: dict = {}
-    worker = threading.Thread(target=lambda: result.update(index=receiver.run()))
-    worker.start()
-    for start in range(0, len(body), chunk):
-        receiver.put(body[start:start + chunk])
-    receiver.put(None)
-    worker.join()
-    return result["index"], spool
+    spool.write(body)
+    return index_spool(spool), spool
 
 
 def both(body: bytes, tmp_path, dockerfile: str | None = None):
@@ -130,14 +122,6 @@ def test_the_context_is_unpacked_only_when_a_file_is_needed_and_then_once(tmp_pa
     assert not os.path.exists(context.host_path("secret"))  # .dockerignore applied to the unpacked tree too
     context.close()
     assert not glob.glob(str(tmp_path / "build-*"))
-
-
-def test_chunks_of_any_size_give_the_same_index(tmp_path):
-    whole, whole_spool = receive(CONTEXT, str(tmp_path))
-    bits, bits_spool = receive(CONTEXT, str(tmp_path), chunk=777)
-    assert whole.checksum("") == bits.checksum("")
-    whole_spool.close()
-    bits_spool.close()
 
 
 def test_a_changed_file_changes_the_checksum_and_an_unchanged_one_keeps_it(tmp_path):
