@@ -71,16 +71,23 @@ class RemovalMixin:
             self.store.save(c)
         with log.job("container.remove", container_id=c.short_id, driver=self.graph.name) as ev:
             laps.into(ev)
-            self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._teardown, c, laps))
-            crashpoints.reached("rm.after_teardown")
-            await asyncio.to_thread(self.images.remove_container_layers, c.layer_id)
-            laps.mark("layers")
-            crashpoints.reached("rm.after_layers")
-            if self.volumes is not None:
-                await asyncio.to_thread(self.volumes.release, c, volumes)
+            # one trip to a worker thread for all the blocking work (each trip is a wake-up of two threads)
+            self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._remove_files, c, volumes, laps))
             self.store.delete(c.id)
-            shutil.rmtree(self.bundle(c.id), ignore_errors=True)
             laps.mark("record")
+
+    def _remove_files(self, c: Container, volumes: bool, laps: log.Laps) -> list:
+        """What a removal does off the event loop: tear down what is left of the run, remove the layers,
+        release the volumes, delete the runtime bundle; returns the networks the container left."""
+        left = self._teardown(c, laps)
+        crashpoints.reached("rm.after_teardown")
+        self.images.remove_container_layers(c.layer_id)
+        laps.mark("layers")
+        crashpoints.reached("rm.after_layers")
+        if self.volumes is not None:
+            self.volumes.release(c, volumes)
+        shutil.rmtree(self.bundle(c.id), ignore_errors=True)
+        return left
 
     async def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """Remove stopped containers (Docker's filters: ``until``, ``label``, ``label!``); report the bytes freed."""

@@ -545,8 +545,13 @@ class ImageStore:
         with self.db.tx() as db:
             row = db.execute("SELECT parent_chain FROM mounts WHERE container_id = ?", (container_id,)).fetchone()
             db.execute("DELETE FROM mounts WHERE container_id = ?", (container_id,))
-        if row is not None and row["parent_chain"]:
-            self._release_layer(row["parent_chain"])
+            parent = row["parent_chain"] if row is not None else None
+            # the usual case, the image still holding its layer: its reference dropped in the same transaction
+            if parent and db.execute("UPDATE layers SET refs = refs - 1 WHERE chain_id = ? AND refs > 1",
+                                     (parent,)).rowcount:
+                parent = None
+        if parent:
+            self._release_layer(parent)
 
     # -- lookup ------------------------------------------------------------------------------
 
