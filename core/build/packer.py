@@ -22,7 +22,6 @@ import os
 import posixpath
 import stat
 
-from berth.build import dockerignore
 from berth.errors import InvalidArgument
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -35,6 +34,8 @@ _NUL_BLOCK = bytes(BLOCK)
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: the CLI does not pay for importing typing
     from typing import Iterator
+
+    from berth.build import dockerignore
 
 
 def clean_rel(path: str, what: str) -> str:
@@ -49,9 +50,12 @@ def read_ignore_file(root: str) -> list[dockerignore.Pattern]:
     """The patterns of ``root``'s ``.dockerignore`` (none when it has none)."""
     try:
         with open(os.path.join(root, ".dockerignore"), encoding="utf-8") as f:
-            return dockerignore.read(f.read())
+            text = f.read()
     except FileNotFoundError:
         return []
+    from berth.build import dockerignore  # only with patterns: it costs ``re`` (~10 ms of start-up)
+
+    return dockerignore.read(text)
 
 
 # -- tar headers -----------------------------------------------------------------------------
@@ -182,24 +186,33 @@ def _sendfile(sock, path: str, size: int) -> None:
 def _walk(root: str, patterns: list[dockerignore.Pattern], always: set[str]) -> Iterator[str]:
     """Relative paths to send, parents before children; excluded directories are skipped whole
     unless an exception pattern might re-include something inside them."""
-    exceptions = dockerignore.has_exceptions(patterns)
+    if patterns:
+        from berth.build import dockerignore
+
+        exceptions, excluded = dockerignore.has_exceptions(patterns), dockerignore.excluded
+    else:
+        exceptions, excluded = False, _nothing_excluded
     for current, dirs, files in os.walk(root):
         rel_dir = os.path.relpath(current, root)
         keep_dirs = []
         for name in sorted(dirs):
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            excluded = dockerignore.excluded(rel, patterns)
-            if not excluded:
+            dropped = excluded(rel, patterns)
+            if not dropped:
                 yield rel
             if os.path.islink(os.path.join(current, name)):
                 continue
-            if not excluded or exceptions:
+            if not dropped or exceptions:
                 keep_dirs.append(name)
         dirs[:] = keep_dirs
         for name in sorted(files):
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if rel in always or not dockerignore.excluded(rel, patterns):
+            if rel in always or not excluded(rel, patterns):
                 yield rel
+
+
+def _nothing_excluded(rel: str, patterns: list) -> bool:
+    return False
 
 
 class _Planner:
