@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import gzip
 import bz2
 import lzma
@@ -28,7 +27,7 @@ from berth.build.context import BuildContext
 from berth.build.instructions import DISPATCH
 from berth.build.lexer import Lexer
 from berth.build.parser import Dockerfile, DockerfileError, Instruction, Stage, parse_instruction
-from berth.build.state import PROXY_ARGS, StageState, env_dict, host_architecture, scratch_config
+from berth.build.state import PROXY_ARGS, StageState, env_dict, host_architecture, json_copy, scratch_config
 from berth.build.layers import layer_from_work
 from berth.errors import BerthError, InvalidArgument, NotFound, NotImplementedYet
 from berth.images.commit import commit_layer, create_child
@@ -224,8 +223,8 @@ class Builder:
         if image is None:
             image_config, run_config = scratch_config(), {}
         else:
-            image_config = copy.deepcopy(image.config)
-            run_config = copy.deepcopy(image_config.get("config") or {})
+            image_config = json_copy(image.config)
+            run_config = json_copy(image_config.get("config") or {})
         st = StageState(name=stage.name, index=stage.index, image=image, image_config=image_config,
                         run_config=run_config)
         await self.arrow(st)
@@ -297,8 +296,8 @@ class Builder:
 
     def _advance(self, st: StageState, image: Image) -> None:
         st.image = image
-        st.image_config = copy.deepcopy(image.config)
-        st.run_config = copy.deepcopy(image.config.get("config") or {})
+        st.image_config = json_copy(image.config)
+        st.run_config = json_copy(image.config.get("config") or {})
 
     async def commit_metadata(self, st: StageState, comment: str, author: str | None = None) -> None:
         """Commit a step that changed only the config (``#(nop)``, an empty layer)."""

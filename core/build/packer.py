@@ -26,8 +26,8 @@ from berth.errors import InvalidArgument
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 BLOCK = 512
-_SENDFILE_MIN = 1 << 16   # smaller files are read into the outgoing buffer (one write for many of them)
-_FLUSH_AT = 1 << 18       # bytes of headers and small files gathered before a write
+_SENDFILE_MIN = 1 << 18   # smaller files are read into the outgoing buffer (one write for many of them)
+_FLUSH_AT = 1 << 20       # bytes of headers and small files gathered before a write
 _USTAR_MAX = 8 ** 11      # an 11-digit octal field (size, mtime) holds less than this
 _NUL_BLOCK = bytes(BLOCK)
 

@@ -10,7 +10,7 @@ cache compares it (see :mod:`berth.build.cache`).
 
 from __future__ import annotations
 
-import copy
+import json
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -81,7 +81,7 @@ class StageState:
 
     def step_config(self) -> dict[str, Any]:
         """The run config a step starts from; ``Image`` names the image it starts from, as dockerd records."""
-        cfg = copy.deepcopy(self.run_config)
+        cfg = json_copy(self.run_config)
         cfg["Image"] = self.image_id
         return cfg
 
@@ -121,3 +121,9 @@ class StageState:
 
 def scratch_config() -> dict[str, Any]:
     return {"architecture": host_architecture(), "os": "linux", "config": {}, "history": []}
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (an image or run config): through the C JSON codec, several times faster
+    than ``copy.deepcopy`` (a cached step copies configs three times)."""
+    return json.loads(json.dumps(value))
