@@ -78,8 +78,12 @@ def expand(root: str, src: str, what: str) -> list[str]:
             for base in matches:
                 if os.path.isdir(base) and not os.path.islink(base):
                     nxt += [os.path.join(base, n) for n in sorted(os.listdir(base)) if rx.match(n)]
-        else:
-            nxt = [os.path.join(base, part) for base in matches if os.path.lexists(os.path.join(base, part))]
+        else:  # symlinks on the way are followed inside ``root``, never on the host
+            for base in matches:
+                rel = os.path.relpath(base, root)
+                path = resolve_in_root(root, part if rel == "." else f"{rel}/{part}", follow_final=False)
+                if os.path.lexists(path):
+                    nxt.append(path)
         matches = nxt
     if not matches:
         raise InvalidArgument(f"{what} failed: no source files were specified: no file in the build context "

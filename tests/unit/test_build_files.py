@@ -53,6 +53,22 @@ def test_wildcards_match_within_one_path_component(tmp_path):
         sources.expand(str(tmp_path), "../x", "COPY")
 
 
+def test_a_wildcard_source_follows_symlinks_inside_the_tree_never_out_of_it(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a1" / "real").mkdir(parents=True)
+    (root / "a1" / "real" / "secret").write_text("inside")
+    outside.mkdir()
+    (outside / "secret").write_text("host file")
+    os.symlink(str(outside), root / "a1" / "abs")  # absolute: means the tree's own /…/outside
+    os.symlink("real", root / "a1" / "rel")
+    assert [open(p).read() for p in sources.expand(str(root), "a*/rel/secret", "COPY")] == ["inside"]
+    with pytest.raises(InvalidArgument, match="no source files"):
+        sources.expand(str(root), "a*/abs/secret", "COPY")
+    (root / ".hidden").mkdir()
+    (root / ".hidden" / "x").write_text("dot dir")
+    assert [open(p).read() for p in sources.expand(str(root), "*/x", "COPY")] == ["dot dir"]
+
+
 def test_checksum_follows_content_and_mode_not_mtime(tmp_path):
     f = tmp_path / "f"
     f.write_text("one")
