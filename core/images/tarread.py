@@ -52,6 +52,31 @@ class CheckedTarInfo(tarfile.TarInfo):
             tf.berth_bad_header = exc
             raise
 
+    @classmethod
+    def frombuf(cls, buf, encoding, errors):  # type: ignore[override]
+        """``tarfile``'s header parse, with the common header (POSIX ustar magic, octal numbers, checksum of
+        unsigned bytes) read in a few C calls; any other header goes through ``tarfile``'s own reader."""
+        if len(buf) != tarfile.BLOCKSIZE or buf[257:263] != _POSIX_MAGIC or buf[156:157] == tarfile.GNUTYPE_SPARSE:
+            return super().frombuf(buf, encoding, errors)
+        numbers = [_octal(buf[start:end]) for start, end in _NUMBER_FIELDS]
+        if None in numbers or numbers[0] != 256 + sum(buf) - sum(buf[148:156]):
+            return super().frombuf(buf, encoding, errors)  # base-256 numbers, a signed checksum, or an error
+        obj = cls()
+        obj.chksum, obj.mode, obj.uid, obj.gid, obj.size, obj.mtime, obj.devmajor, obj.devminor = numbers
+        obj.name = _text(buf[0:100], encoding, errors)
+        obj.type = buf[156:157]
+        obj.linkname = _text(buf[157:257], encoding, errors)
+        obj.uname = _text(buf[265:297], encoding, errors)
+        obj.gname = _text(buf[297:329], encoding, errors)
+        prefix = _text(buf[345:500], encoding, errors)
+        if obj.type == tarfile.AREGTYPE and obj.name.endswith("/"):
+            obj.type = tarfile.DIRTYPE  # old V7 tars: a directory is a file whose name ends in a slash
+        if obj.type == tarfile.DIRTYPE:
+            obj.name = obj.name.rstrip("/")
+        if prefix and obj.type not in tarfile.GNU_TYPES:
+            obj.name = prefix + "/" + obj.name
+        return obj
+
     def _proc_member(self, tf):
         if self.type in _SPECIAL:
             if self.size > MAX_SPECIAL_HEADER:
@@ -64,6 +89,26 @@ class CheckedTarInfo(tarfile.TarInfo):
         else:
             tf.berth_chained = 0
         return super()._proc_member(tf)
+
+
+_POSIX_MAGIC = b"ustar\x00"
+#: checksum first, then mode, uid, gid, size, mtime, devmajor, devminor
+_NUMBER_FIELDS = ((148, 156), (100, 108), (108, 116), (116, 124), (124, 136), (136, 148), (329, 337), (337, 345))
+
+
+def _octal(field: bytes) -> int | None:
+    """An octal number field as ``tarfile`` reads it (up to the first NUL, blanks stripped); None when the
+    field is base-256 or not a number (``tarfile``'s reader then decides)."""
+    if field[0] in (0o200, 0o377):
+        return None
+    try:
+        return int(field.split(b"\0", 1)[0].decode("ascii").strip() or "0", 8)
+    except ValueError:
+        return None
+
+
+def _text(field: bytes, encoding: str, errors: str) -> str:
+    return field.split(b"\0", 1)[0].decode(encoding, errors)
 
 
 def _special_name(kind: bytes) -> str:
