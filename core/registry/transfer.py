@@ -74,8 +74,9 @@ class Transfer:
         os.makedirs(tmp_dir, mode=0o700, exist_ok=True)
 
     def registry(self, host: str) -> Registry:
-        """A client of ``host``'s v2 API with this transfer's credentials, insecure list and retry policy."""
-        return Registry(self.session, host, self.options.creds, self.options.insecure, self.options.retry)
+        """A client of ``host``'s v2 API with this transfer's credentials, insecure list and retry policy; what it
+        finds probing the registry is remembered for the next transfers (:class:`Registry`)."""
+        return Registry(self.session, host, self.options.creds, self.options.insecure, self.options.retry, remember=True)
 
     @contextlib.asynccontextmanager
     async def slot(self, semaphore: asyncio.Semaphore, sid: str) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import random
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -27,6 +28,9 @@ from berth.registry.errors import RegistryError, RegistryNotFound, Transient, Un
 USER_AGENT = "berth/0.1 (registry client; like docker/28)"
 DEFAULT_INSECURE_CIDRS = ("127.0.0.0/8", "::1/128")
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+#: how long what a ``/v2/`` probe found (scheme, challenge) is reused by transfers (see :class:`Registry`)
+PROBE_MEMORY = 60.0
+_PROBED: dict[tuple[str, bool], tuple[str, "auth.Challenge | None", float]] = {}
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,20 @@ Body = bytes | Callable[[], Any] | None
 
 
 class Registry:
-    """Authenticated, retrying HTTP to one registry's ``/v2/`` API."""
+    """Authenticated, retrying HTTP to one registry's ``/v2/`` API.
+
+    The first request probes ``/v2/`` for the scheme (an insecure registry may speak plain HTTP)
+    and the authentication challenge. With ``remember``, a probe's finding is kept for
+    :data:`PROBE_MEMORY` seconds and the next transfers to the registry start with their first
+    real request (dockerd pings before every pull: one round trip more); a remembered endpoint
+    that no longer answers is probed again at once.
+    """
 
     def __init__(self, session: aiohttp.ClientSession, host: str, creds: auth.Credentials = auth.ANONYMOUS,
-                 insecure: Iterable[str] = (), retry: RetryPolicy = RetryPolicy()):
+                 insecure: Iterable[str] = (), retry: RetryPolicy = RetryPolicy(), remember: bool = False):
         self.session = session
+        self.remember = remember
+        self._remembered = False  # the base URL and challenge came from an earlier probe
         self.host = host
         self.creds = creds
         self.insecure = is_insecure(host, insecure)
@@ -99,8 +112,23 @@ class Registry:
         """``https://host`` or, for an insecure registry that does not speak TLS, ``http://host``."""
         async with self._lock:
             if self._base is None:
-                self._base = await self._probe()
+                key = (self.host, self.insecure)
+                known = _PROBED.get(key) if self.remember else None
+                if known is not None and known[2] > time.monotonic():
+                    self._base, self._challenge, _ = known
+                    self._remembered = True
+                else:
+                    self._base = await self._probe()
+                    if self.remember:
+                        _PROBED[key] = (self._base, self._challenge, time.monotonic() + PROBE_MEMORY)
             return self._base
+
+    async def _probe_again(self) -> str:
+        """Forget a remembered endpoint that failed and probe the registry now."""
+        async with self._lock:
+            _PROBED.pop((self.host, self.insecure), None)
+            self._base, self._remembered = None, False
+        return await self.base_url()
 
     async def _probe(self) -> str:
         schemes = ["https", "http"] if self.insecure else ["https"]
@@ -216,6 +244,11 @@ class Registry:
                 resp = await self.session.request(method, url, headers=hdrs, data=body, params=params,
                                                   ssl=False if self.insecure else True)
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+                if self._remembered:  # the registry may have moved (to or from TLS) since it was probed
+                    base = await self._probe_again()
+                    url = path if path.startswith(("http://", "https://")) else base + path
+                    attempt -= 1
+                    continue
                 if attempt >= self.retry.attempts:
                     raise Transient(f"{what} on {self.host} failed after {attempt} attempts: "
                                     f"{type(exc).__name__}: {exc}") from None

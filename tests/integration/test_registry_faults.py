@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 
@@ -17,6 +18,7 @@ from berth.errors import BerthError
 from berth.registry import reference as refs
 from berth.registry.progress import Progress
 from berth.registry.service import RegistryService
+from berth.registry import transport
 from berth.registry.transport import RetryPolicy
 from tests import leakscan
 from tests import registry_fixtures as rf
@@ -139,3 +141,29 @@ def test_a_pull_that_fills_the_data_root_fails_clearly_stores_nothing_and_the_da
     assert ok(d.cli("images", "-aq")) == images
     assert leakscan.store_problems(d.data_root, "vfs") == []
     ok(d.cli("run", "--rm", "busybox", "true"))
+
+
+# ---------------------------------------------------------------------------
+# what a probe of /v2/ found is remembered for the next pulls
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("proxy", [{"cut_after": BIG, "cuts": 0}], indirect=True)
+def test_a_second_pull_from_a_registry_starts_with_its_manifest(engine, big_image, proxy):
+    assert not isinstance(pull_through(engine, proxy.host), Exception)
+    assert proxy.requests[0][:2] == ("GET", "/v2/")
+    first = len(proxy.requests)
+    engine.images.untag(f"{proxy.host}/faults/big:1")
+    assert not isinstance(pull_through(engine, proxy.host), Exception)
+    second = [path for _, path, _ in proxy.requests[first:]]
+    assert second[0] == "/v2/faults/big/manifests/1" and "/v2/" not in second
+
+
+@pytest.mark.parametrize("proxy", [{"cut_after": BIG, "cuts": 0}], indirect=True)
+def test_a_remembered_endpoint_that_no_longer_answers_is_probed_again(engine, big_image, proxy, monkeypatch):
+    # as if the registry had served TLS when last probed: the plain-HTTP one is found again at once
+    monkeypatch.setitem(transport._PROBED, (proxy.host, True), (f"https://{proxy.host}", None, time.monotonic() + 60))
+    result = pull_through(engine, proxy.host, RetryPolicy(attempts=1))
+    assert not isinstance(result, Exception), result
+    assert engine.images.get(f"{proxy.host}/faults/big:1").id == big_image["image_id"]
+    assert transport._PROBED[(proxy.host, True)][0] == f"http://{proxy.host}"
