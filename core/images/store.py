@@ -408,8 +408,9 @@ class ImageStore:
     # -- images ---------------------------------------------------------------------------
 
     def create_image(self, config: dict | bytes, layers: list[Layer], reference: str | None = None,
-                     parent: str = "") -> Image:
-        """Store an image made of ``layers`` (base first) with ``config``, tagged ``reference``.
+                     parent: str = "", more_references: tuple[str, ...] = ()) -> Image:
+        """Store an image made of ``layers`` (base first) with ``config``, tagged ``reference`` (and
+        ``more_references``, e.g. a pull's ``repo@digest``, in the same transaction).
 
         ``config`` may be the exact config bytes (a pulled image keeps the registry's
         digest as its ID) or a dict, serialised canonically (sorted keys). A dict
@@ -453,8 +454,9 @@ class ImageStore:
                 )
                 if top:
                     db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (top,))
-            if reference:
-                self._set_reference(db, reference, image_id)
+            for name in (reference, *more_references):
+                if name:
+                    self._set_reference(db, name, image_id)
         return self.get(image_id)
 
     def tag(self, image_id_or_ref: str, reference: str) -> None:

@@ -182,9 +182,9 @@ class Puller(Transfer):
             await asyncio.to_thread(sync_filesystem, self.store.root)
             self.phases.span("sync", started)
         started = time.monotonic()
-        image = await asyncio.to_thread(self.store.create_image, config_raw, layers, tag_ref)
-        await asyncio.to_thread(self.store.tag, image.id, refs.repo_digest(ref, ref.digest or top_digest))
-        image = await asyncio.to_thread(self.store.get, image.id)
+        digest_ref = refs.repo_digest(ref, ref.digest or top_digest)
+        image = await asyncio.to_thread(self.store.create_image, config_raw, layers, tag_ref,
+                                        more_references=(digest_ref,))  # one transaction, one flush
         self.phases.span("commit", started)
         return image
 
@@ -274,7 +274,9 @@ class Puller(Transfer):
         them; a failure anywhere stops the others (their streams are aborted), and every draft not
         recorded -- also one whose chain another writer stored meanwhile -- is removed.
         """
+        started = time.monotonic()
         drafts = await asyncio.to_thread(self._drafts, jobs[0].parent, len(jobs))
+        self.phases.span("create", started)
         # as many extraction threads as downloads, taken base first: the daemon's other work keeps its threads
         slots = asyncio.Semaphore(self.options.max_concurrent_downloads)
         fills = [asyncio.create_task(self._fill(job, draft, slots)) for job, draft in zip(jobs, drafts)]
@@ -284,7 +286,9 @@ class Puller(Transfer):
                 await _first_failure(fill, fills)
                 if draft.diff_id != job.diff_id:
                     raise _config_mismatch(ref, job, draft.diff_id)
+                started = time.monotonic()
                 layer = await asyncio.to_thread(self.store.commit_layer, draft, job.parent)
+                self.phases.span("record", started)
                 if not draft.superseded:
                     recorded.add(draft.cache_id)
                 added.append(layer)
