@@ -134,3 +134,11 @@ def test_bootstrap_busybox_is_deterministic_and_runnable_layout(store):
     finally:
         store.graph.unmount(image.layer_id)
     assert build_layer("/bin/busybox", 5) == build_layer("/bin/busybox", 5)
+
+
+def test_an_image_is_created_with_its_tag_and_digest_reference_at_once(store):
+    layer = store.add_layer(None, io.BytesIO(layer_tar({"a": b"1"})))
+    digest_ref = "127.0.0.1:5000/app@sha256:" + "a" * 64
+    image = store.create_image({"architecture": "amd64", "os": "linux", "config": {}}, [layer], "127.0.0.1:5000/app:1",
+                               more_references=(digest_ref,))
+    assert image.repo_tags == ["127.0.0.1:5000/app:1"] and image.repo_digests == [digest_ref]
