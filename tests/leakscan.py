@@ -71,7 +71,12 @@ def store_problems(data_root: str, driver: str) -> list[str]:
         if refs != expected_refs.get(chain, 0):
             problems.append(f"layer {chain[7:19]} has refs={refs}, but {expected_refs.get(chain, 0)} things use it")
     wanted = {row[1] for row in layers.values()}
-    wanted |= {cid for cid, _, _ in mounts} | {cid + INIT_SUFFIX for cid, _, _ in mounts}
+    # each container's read-write layer and its init layer (its own, or the one shared on its image layer)
+    wanted |= {cid for cid, _, _ in mounts} | {init or cid + INIT_SUFFIX for cid, init, _ in mounts}
+    inits = _db_rows(data_root, "SELECT parent_chain, init_id FROM inits")
+    wanted |= {init for _, init in inits}
+    if stray := sorted(chain[7:19] for chain, _ in inits if chain and chain not in layers):
+        problems.append(f"init layers on layers that are gone: {stray}")
     have = graph_dirs(data_root, driver)
     if extra := sorted(have - wanted):
         problems.append(f"graph driver directories nothing records: {extra}")

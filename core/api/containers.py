@@ -77,7 +77,8 @@ def sizes(engine, c) -> dict[str, int]:
     except Exception:  # the image may be gone (rmi -f): report what we can
         return {"SizeRw": -1, "SizeRootFs": -1}
     try:
-        rw = engine.graph.diff_size(c.layer_id, image.layer_id)
+        # against the layer right beneath (the init layer): the driver's own size, no tree comparison
+        rw = engine.graph.diff_size(c.layer_id, engine.images.container_base_layer(c.layer_id, image.layer_id))
     except Exception:
         rw = -1
     return {"SizeRw": rw, "SizeRootFs": max(rw, 0) + (image.size or 0)}

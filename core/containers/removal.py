@@ -11,7 +11,6 @@ from berth.containers.model import Container, State, parse_time
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.filtermatch import labels_match
 from berth.humanize import point_in_time
-from berth.images.initlayer import init_layer_id
 
 
 class RemovalMixin:
@@ -89,6 +88,9 @@ class RemovalMixin:
         shutil.rmtree(self.bundle(c.id), ignore_errors=True)
         return left
 
+    def _own_changes_size(self, c: Container) -> int:
+        return self.graph.diff_size(c.layer_id, self.images.container_base_layer(c.layer_id, None))
+
     async def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """Remove stopped containers (Docker's filters: ``until``, ``label``, ``label!``); report the bytes freed."""
         filters = filters or {}
@@ -103,7 +105,7 @@ class RemovalMixin:
                     labels_match([unwanted], c.labels) for unwanted in filters.get("label!", [])):
                 continue
             try:  # the container's own changes: its layer against the init layer beneath it
-                size = await asyncio.to_thread(self.graph.diff_size, c.layer_id, init_layer_id(c.layer_id))
+                size = await asyncio.to_thread(self._own_changes_size, c)
             except BerthError:
                 size = 0
             await self.remove(c.id)

@@ -21,6 +21,7 @@ from worker threads).
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -65,7 +66,17 @@ CREATE TABLE IF NOT EXISTS pending (
     cache_id TEXT PRIMARY KEY,
     started  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS inits (
+    parent_chain TEXT PRIMARY KEY,
+    init_id      TEXT NOT NULL,
+    created      TEXT NOT NULL
+);
 """
+
+
+def now() -> str:
+    """A timestamp as the tables record them (UTC, microseconds)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class MetadataDB:

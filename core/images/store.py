@@ -21,7 +21,6 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import BinaryIO
 
 from berth.drivers import GraphDriver
@@ -31,18 +30,14 @@ from berth.images import reference as refs
 from berth.images.blobs import BlobStore
 from berth.images.compression import decompressed
 from berth.images.digest import DigestReader, chain_id as make_chain_id
-from berth.images.initlayer import init_layer_id, write_placeholders
+from berth.images.initlayer import SharedInitLayers, init_layer_id
 from berth.images.layerdraft import LayerDraft, StaleDraft
-from berth.images.metadata import MetadataDB
+from berth.images.metadata import MetadataDB, now as _now
 from berth.images.pipestream import producer_stream, read_exactly
 from berth.images.tarsplit import Recorder, TarSplit
 from berth.log import job
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -90,6 +85,7 @@ class ImageStore:
         self.graph = graph
         self.blobs = BlobStore(os.path.join(self.root, "blobs"))
         self.db = MetadataDB(os.path.join(self.root, "metadata.db"))
+        self.inits = SharedInitLayers(self.db, graph)
         self.tarsplit_dir = os.path.join(self.root, "tarsplit")
         os.makedirs(self.tarsplit_dir, mode=0o700, exist_ok=True)
         self._configs: dict[str, dict] = {}
@@ -397,6 +393,7 @@ class ImageStore:
                 # layer is gone leaves it to start-up reconciliation, never orphaned.
                 db.execute("INSERT OR IGNORE INTO pending (cache_id, started) VALUES (?, ?)", (row["cache_id"], _now()))
                 db.execute("DELETE FROM layers WHERE chain_id = ?", (chain_id,))
+            self.inits.remove_on(chain_id)  # the init layer on it goes first: it stands on the layer
             self.graph.remove(row["cache_id"])
             self._remove_tarsplit(row["cache_id"])
             with self.db.tx() as db:
@@ -506,25 +503,20 @@ class ImageStore:
     # -- containers' layers -------------------------------------------------------------------
 
     def create_container_layers(self, container_id: str, image: Image, options: dict | None = None) -> str:
-        """Create ``<id>-init`` (mount-point placeholders) and the read-write layer ``<id>`` on ``image``.
+        """Create the read-write layer ``<id>`` on the init layer of ``image``'s top layer (made if missing).
 
         Returns the read-write layer's graph id (``container_id``). The image's top
         layer gains a reference, so removing the image (``rmi -f``) never removes a
         layer the container stands on; :meth:`remove_container_layers` drops it.
         """
-        init_id = init_layer_id(container_id)
+        init_id = self.inits.layer_id(image.layer_id)
         with self.db.tx() as db:
             db.execute("INSERT INTO mounts (container_id, init_id, parent_chain, created) VALUES (?, ?, ?, ?)",
                        (container_id, init_id, image.top_layer, _now()))
             if image.top_layer:
                 db.execute("UPDATE layers SET refs = refs + 1 WHERE chain_id = ?", (image.top_layer,))
         try:
-            self.graph.create_rw(init_id, image.layer_id, {})
-            root = self.graph.mount(init_id)
-            try:
-                write_placeholders(root)
-            finally:
-                self.graph.unmount(init_id)
+            self.inits.ensure(image.top_layer, image.layer_id)
             self.graph.create_rw(container_id, init_id, options or {})
         except BaseException:
             self.remove_container_layers(container_id)
@@ -533,7 +525,8 @@ class ImageStore:
 
     def container_base_layer(self, container_layer_id: str, image_layer_id: str | None) -> str | None:
         """The graph layer a container's changes are taken against: its init layer, else its image's top."""
-        init_id = init_layer_id(container_layer_id)
+        rows = self.db.query("SELECT init_id FROM mounts WHERE container_id = ?", (container_layer_id,))
+        init_id = rows[0]["init_id"] if rows and rows[0]["init_id"] else init_layer_id(container_layer_id)
         return init_id if self.graph.exists(init_id) else image_layer_id
 
     def container_layer_owners(self) -> list[str]:
@@ -541,9 +534,12 @@ class ImageStore:
         return [row["container_id"] for row in self.db.query("SELECT container_id FROM mounts")]
 
     def remove_container_layers(self, container_id: str) -> None:
-        """Remove a container's read-write and init layers and release its image layer. Idempotent."""
+        """Remove a container's read-write layer (and its own init layer, one an earlier berth made) and release
+        its image layer. Idempotent. A shared init layer stays with its image layer."""
+        rows = self.db.query("SELECT init_id FROM mounts WHERE container_id = ?", (container_id,))
         self.graph.remove(container_id)
-        self.graph.remove(init_layer_id(container_id))
+        if not rows or rows[0]["init_id"] in (None, init_layer_id(container_id)):
+            self.graph.remove(init_layer_id(container_id))
         with self.db.tx() as db:
             row = db.execute("SELECT parent_chain FROM mounts WHERE container_id = ?", (container_id,)).fetchone()
             db.execute("DELETE FROM mounts WHERE container_id = ?", (container_id,))

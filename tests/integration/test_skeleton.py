@@ -91,12 +91,24 @@ def test_rm_refuses_a_running_container_unless_forced(daemon):
 
 def test_rm_removes_the_containers_layer(daemon):
     daemon.cli("create", "--name", "layer-check", "busybox", "true")
-    cid = json.loads(out(daemon.cli("inspect", "layer-check")))[0]["Id"]
-    layer_dir = os.path.join(daemon.data_root, "vfs", "dir", cid)
-    init_dir = layer_dir + "-init"  # Docker's init layer: placeholders for the bind-mounted /etc files
+    info = json.loads(out(daemon.cli("inspect", "layer-check")))[0]
+    layer_dir = os.path.join(daemon.data_root, "vfs", "dir", info["Id"])
+    # the init layer under it (placeholders for the bind-mounted /etc files) is the image layer's, shared
+    init_dir = _init_layer_dir(daemon, info["Id"])
     assert os.path.isdir(layer_dir) and os.path.isfile(os.path.join(init_dir, "etc", "hostname"))
     daemon.cli("rm", "layer-check")
-    assert not os.path.exists(layer_dir) and not os.path.exists(init_dir)
+    assert not os.path.exists(layer_dir) and os.path.isdir(init_dir)  # the init stays for the next container
+
+
+def _init_layer_dir(daemon, container_id: str) -> str:
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(daemon.data_root, "image", "metadata.db"))
+    try:
+        (init_id,) = db.execute("SELECT init_id FROM mounts WHERE container_id = ?", (container_id,)).fetchone()
+    finally:
+        db.close()
+    return os.path.join(daemon.data_root, "vfs", "dir", init_id)
 
 
 def test_images_lists_the_bootstrapped_busybox(daemon):

@@ -16,7 +16,7 @@ def test_container_changes_are_taken_against_the_init_layer(store):
     cid = "c" * 64
     assert store.create_container_layers(cid, image) == cid
     base = store.container_base_layer(cid, image.layer_id)
-    assert base == cid + "-init"
+    assert base == image.layer_id + "-init"
     root = store.graph.mount(cid)
     try:
         for placeholder in ("etc/hosts", "etc/resolv.conf", "etc/hostname", "proc", "dev/pts"):
@@ -28,13 +28,59 @@ def test_container_changes_are_taken_against_the_init_layer(store):
     assert changes == [("/etc", "C"), ("/etc/passwd", "D")]  # no placeholders
 
 
-def test_removing_a_container_removes_both_layers(store):
+def test_containers_of_one_image_share_its_init_layer(store):
+    image = make_image(store, {"a": b"1"}, "img:1")
+    first, second = "d" * 64, "9" * 64
+    store.create_container_layers(first, image)
+    store.create_container_layers(second, image)
+    init = image.layer_id + "-init"
+    assert store.container_base_layer(first, image.layer_id) == store.container_base_layer(second, image.layer_id) == init
+    assert store.db.query("SELECT init_id FROM inits")[0]["init_id"] == init
+
+
+def test_removing_a_container_keeps_the_shared_init_layer_for_the_next(store):
     image = make_image(store, {"a": b"1"}, "img:1")
     cid = "d" * 64
     store.create_container_layers(cid, image)
     store.remove_container_layers(cid)
-    assert not store.graph.exists(cid) and not store.graph.exists(cid + "-init")
+    assert not store.graph.exists(cid) and store.graph.exists(image.layer_id + "-init")
     store.remove_container_layers(cid)  # idempotent
+
+
+def test_the_shared_init_layer_goes_with_its_image_layer(store):
+    image = make_image(store, {"a": b"1"}, "img:1")
+    store.create_container_layers("d" * 64, image)
+    store.remove_container_layers("d" * 64)
+    delete_image(store, "img:1", [])
+    assert not store.graph.exists(image.layer_id + "-init") and not store.graph.exists(image.layer_id)
+    assert store.db.query("SELECT * FROM inits") == [] and store.db.query("SELECT * FROM pending") == []
+
+
+def test_a_container_made_by_an_earlier_berth_keeps_and_removes_its_own_init_layer(store):
+    image = make_image(store, {"a": b"1"}, "img:1")
+    cid = "d" * 64
+    store.create_container_layers(cid, image)
+    store.graph.create_rw(cid + "-init", image.layer_id, {})  # the layout before shared init layers
+    with store.db.tx() as db:
+        db.execute("UPDATE mounts SET init_id = ? WHERE container_id = ?", (cid + "-init", cid))
+    assert store.container_base_layer(cid, image.layer_id) == cid + "-init"
+    store.remove_container_layers(cid)
+    assert not store.graph.exists(cid + "-init") and store.graph.exists(image.layer_id + "-init")
+
+
+def test_an_init_layer_cut_short_stays_listed_until_start_up_reconciliation_removes_it(store, monkeypatch):
+    image = make_image(store, {"a": b"1"}, "img:1")
+    monkeypatch.setattr("berth.images.initlayer.write_placeholders", _crash)
+    with pytest.raises(SystemExit):
+        store.create_container_layers("d" * 64, image)
+    init = image.layer_id + "-init"
+    assert store.db.query("SELECT cache_id FROM pending WHERE cache_id = ?", (init,))  # listed for reconciliation
+    store._reconcile()
+    assert not store.graph.exists(init) and store.db.query("SELECT * FROM pending") == []
+
+
+def _crash(root):
+    raise SystemExit("killed")  # BaseException, as an interrupted daemon: nothing after it runs
 
 
 def test_forced_rmi_keeps_the_layer_a_container_stands_on(store):
