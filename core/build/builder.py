@@ -253,7 +253,7 @@ class Builder:
         from berth.registry.service import service_of
 
         progress = Progress()
-        task = asyncio.ensure_future(service_of(self.engine).pull(refs.from_query(name, None), progress))
+        task = asyncio.ensure_future(service_of(self.engine).pull(refs.parse(name), progress))
         while True:
             getter = asyncio.ensure_future(progress.queue.get())
             done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)

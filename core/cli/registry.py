@@ -141,11 +141,12 @@ def setup_pull(p: argparse.ArgumentParser) -> None:
 
 
 def pull_image(client: Client, name: str, platform: str | None = None, quiet: bool = False,
-               out: IO[str] | None = None) -> int:
-    """Pull ``name`` through the daemon and show its progress; also used by ``run``/``create`` for a missing image."""
+               out: IO[str] | None = None, all_tags: bool = False) -> int:
+    """Pull ``name`` (every tag of its repository: ``all_tags``) through the daemon and show its progress;
+    also used by ``run``/``create`` for a missing image."""
     from berth.registry.reference import parse
 
-    ref = parse(name)
+    ref = parse(name, default_tag=not all_tags)
     tag = ref.digest or ref.tag
     # the fully qualified name (docker.io/library/busybox), as the docker CLI sends it
     resp = client.open("POST", "/images/create", {"fromImage": ref.name, "tag": tag, "platform": platform},
@@ -162,8 +163,14 @@ def run_pull(client: Client, opts: argparse.Namespace) -> int:
     from berth.registry.reference import parse
 
     if opts.all_tags:
-        print("berth pull: --all-tags is not implemented yet; pull each tag by name", file=sys.stderr)
-        return 1
+        ref = parse(opts.name, default_tag=False)
+        if ref.tag or ref.digest:
+            print("tag can't be used with --all-tags/-a", file=sys.stderr)
+            return 1
+        code = pull_image(client, opts.name, opts.platform, opts.quiet, all_tags=True)
+        if code == 0:
+            print(ref.name)
+        return code
     code = pull_image(client, opts.name, opts.platform, opts.quiet)
     if code == 0:
         ref = parse(opts.name)

@@ -121,7 +121,27 @@ class Puller(Transfer):
 
     options: PullOptions
 
-    async def pull(self, ref: refs.Reference) -> PullResult:
+    async def pull_all_tags(self, ref: refs.Reference) -> list[PullResult]:
+        """Every tag of ``ref``'s repository, one after the other (``pull --all-tags``: the API's ``fromImage``
+        without a tag), then one status line for the repository, as dockerd."""
+        registry = self.registry(refs.api_host(ref))
+        scopes = (auth.scope(ref.path, ("pull",)),)
+        try:
+            tags = await registry.list_pages(f"/v2/{ref.path}/tags/list", "tags", scopes, f"tags of {ref.name}")
+        except RegistryNotFound:
+            raise NotFound(f"repository {ref.name} not found: name unknown") from None
+        except Unauthorized as exc:
+            raise NotFound(f"pull access denied for {ref.familiar_name}, repository does not exist or may require "
+                           f"'berth login': {exc.message}") from None
+        if not tags:
+            raise NotFound(f"repository {ref.name} has no tags to pull")
+        results = [await self.pull(refs.with_tag(ref, tag), announce=False) for tag in tags]
+        status = "Downloaded newer image for " if any(r.downloaded for r in results) else "Image is up to date for "
+        self.progress.status("Status: " + status + ref.familiar_name, detail=False)
+        return results
+
+    async def pull(self, ref: refs.Reference, announce: bool = True) -> PullResult:
+        """Pull one tag or digest; ``announce``: end with dockerd's "Status: ..." line for it."""
         registry = self.registry(refs.api_host(ref))
         scopes = (auth.scope(ref.path, ("pull",)),)
         started = time.monotonic()
@@ -143,9 +163,9 @@ class Puller(Transfer):
         image = await self._commit(ref, config_raw, layers, tag_ref, top_digest, synced=existed)
         self.progress.status(f"Digest: {ref.digest or top_digest}", detail=False)
         downloaded = not (existed and (tag_ref is None or previous == image.id))
-        shown = str(ref)
-        self.progress.status(("Status: Downloaded newer image for " if downloaded else
-                              "Status: Image is up to date for ") + shown, detail=False)
+        if announce:
+            self.progress.status(("Status: Downloaded newer image for " if downloaded else
+                                  "Status: Image is up to date for ") + str(ref), detail=False)
         return PullResult(image, ref.digest or top_digest, ref, downloaded)
 
     async def _manifest(self, registry: Registry, ref: refs.Reference,

@@ -59,9 +59,10 @@ def repo_digest(ref: Reference, digest: str) -> str:
 def from_query(image: str, tag: str | None) -> Reference:
     """``POST /images/create?fromImage=&tag=``: ``tag`` replaces any tag or digest in ``image``.
 
-    As in Docker, ``tag`` may itself be a digest (``sha256:...``).
+    As in Docker, ``tag`` may itself be a digest (``sha256:...``), and with neither (``fromImage=busybox``)
+    the reference has no tag: every tag of the repository is pulled.
     """
-    ref = parse(image, default_tag=not tag)
+    ref = parse(image, default_tag=False)
     if not tag:
         return ref
     if is_digest(tag):

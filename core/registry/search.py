@@ -10,7 +10,6 @@ the API's objects: ``name``, ``description``, ``star_count``, ``is_official``,
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import aiohttp
@@ -91,18 +90,8 @@ def _result(r: dict) -> dict:
 
 
 async def _catalog_search(registry: Registry, text: str) -> list[dict]:
-    names: list[str] = []
-    path: str | None = "/v2/_catalog?n=1000"
-    for _ in range(MAX_CATALOG_PAGES):
-        if path is None:
-            break
-        resp = await registry.request("GET", path, ("registry:catalog:*",), what=f"catalog search for {text!r}")
-        data = await resp.json(content_type=None)
-        link = resp.headers.get("Link", "")
-        resp.release()
-        names += data.get("repositories") or []
-        m = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', link)
-        path = m.group(1) if m else None
+    names = await registry.list_pages("/v2/_catalog?n=1000", "repositories", ("registry:catalog:*",),
+                                      f"catalog search for {text!r}", MAX_CATALOG_PAGES)
     needle = text.lower()
     return [{"name": f"{registry.host}/{n}", "description": "", "star_count": 0, "is_official": False,
              "is_automated": False} for n in sorted(names) if needle in n.lower()]

@@ -37,7 +37,9 @@ class RegistryService:
     async def pull(self, ref: refs.Reference, progress: Progress, creds: auth.Credentials = auth.ANONYMOUS,
                    platform: str | None = None) -> pull.PullResult:
         options = pull.PullOptions(platform=platform, creds=creds, insecure=self.insecure, retry=self.retry)
-        return await self._transfer(pull.Puller, "pull", ref, progress, options)
+        every_tag = not (ref.tag or ref.digest)  # the API's fromImage without a tag: all of the repository's
+        return await self._transfer(pull.Puller, "pull", ref, progress, options,
+                                    method="pull_all_tags" if every_tag else "pull")
 
     async def push(self, ref: refs.Reference, progress: Progress,
                    creds: auth.Credentials = auth.ANONYMOUS) -> push.PushResult:
@@ -46,14 +48,15 @@ class RegistryService:
         return await self._transfer(push.Pusher, "push", ref, progress, options)
 
     async def _transfer(self, kind: type[Transfer], action: str, ref: refs.Reference, progress: Progress,
-                        options: TransferOptions) -> Any:
-        """Run ``kind(...).<action>(ref)`` (a pull or a push) on a session of its own; publish Docker's event."""
+                        options: TransferOptions, method: str | None = None) -> Any:
+        """Run ``kind(...).<method>(ref)`` (a pull or a push; ``method`` defaults to ``action``) on a session of
+        its own; publish Docker's event."""
 
         transfers: list[Transfer] = []
 
         async def run(session):
             transfers.append(kind(self.engine.images, self.meta, session, progress, options, self.tmp_dir))
-            return await getattr(transfers[0], action)(ref)
+            return await getattr(transfers[0], method or action)(ref)
 
         with log.job(f"image.{action}", reference=str(ref), driver=self.engine.graph.name) as ev:
             try:
@@ -61,10 +64,11 @@ class RegistryService:
             finally:
                 if transfers:
                     ev.update(transfers[0].phases.fields())  # where the time went, failed or not
-            image_id = getattr(result, "image_id", None) or getattr(result, "id", None)
+            image_id = None if isinstance(result, list) else getattr(result, "image_id", None) or getattr(result, "id", None)
             if image_id:
                 ev["image_id"] = str(image_id)[7:19]
-        self.engine.events.image(action, str(ref), ref.familiar_name)  # dockerd: ID "busybox:latest", name "busybox"
+        # dockerd: ID "busybox:latest" (just "busybox" for every tag), name "busybox"
+        self.engine.events.image(action, str(ref) if ref.tag or ref.digest else ref.familiar_name, ref.familiar_name)
         return result
 
     async def search(self, term: str, limit: int, filters: dict[str, list[str]],

@@ -277,6 +277,24 @@ class Registry:
             error = Transient if resp.status in _TRANSIENT_STATUS else RegistryError
             raise error(f"{what} on {self.host} failed: {describe(resp.status, body_bytes)}")
 
+    async def list_pages(self, path: str, key: str, scopes: Iterable[str], what: str, max_pages: int = 100) -> list:
+        """The items under ``key`` of a paginated v2 list (``/v2/_catalog``, ``/v2/<name>/tags/list``),
+        following its ``Link: <...>; rel="next"`` headers for at most ``max_pages`` pages."""
+        items: list = []
+        next_path: str | None = path
+        for _ in range(max_pages):
+            if next_path is None:
+                break
+            resp = await self.request("GET", next_path, scopes, what=what)
+            try:
+                data = await resp.json(content_type=None)
+                link = resp.headers.get("Link", "")
+            finally:
+                resp.release()
+            items += (data or {}).get(key) or []
+            next_path = _next_link(link)
+        return items
+
     async def ping(self) -> None:
         """Check that the registry answers and that the credentials are accepted (``login``)."""
         await self.base_url()
@@ -311,3 +329,12 @@ async def with_session(fn: Callable[[aiohttp.ClientSession], Awaitable[Any]]) ->
     timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_read=120)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=16)) as session:
         return await fn(session)
+
+
+def _next_link(header: str) -> str | None:
+    """The target of a ``Link: <url>; rel="next"`` header (RFC 8288, as the distribution API paginates)."""
+    target, sep, params = header.partition(">")
+    if not sep or not target.strip().startswith("<"):
+        return None
+    rels = [p.strip() for p in params.split(";") if p.strip().lower().startswith("rel=")]
+    return target.strip()[1:] if any(r[4:].strip('"').lower() == "next" for r in rels) else None

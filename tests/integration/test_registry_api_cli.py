@@ -116,6 +116,39 @@ def test_api_pull_stream_is_ndjson_and_unknown_image_is_404(api, registry, test_
     assert downloading[-1]["progress"].startswith("[")
 
 
+def test_pull_without_a_tag_takes_every_tag_of_the_repository_as_dockerd(api, registry, test_image, tmp_path):
+    for tag in ("latest", "v1", "v2"):
+        rf.skopeo_copy(f"oci:{test_image['path']}:latest", f"docker://{registry.host}/all/img:{tag}")
+    res = cli(api, "pull", "--all-tags", f"{registry.host}/all/img", config=str(tmp_path))
+    assert res.returncode == 0, res.stderr.decode()
+    lines = res.stdout.decode().splitlines()
+    assert [line for line in lines if "Pulling from" in line] == [f"{t}: Pulling from all/img" for t in ("latest", "v1", "v2")]
+    assert lines[-2:] == [f"Status: Downloaded newer image for {registry.host}/all/img", f"{registry.host}/all/img"]
+    assert {t for img in api.store.list() for t in img.repo_tags} >= {f"{registry.host}/all/img:{t}" for t in ("latest", "v1", "v2")}
+    again = cli(api, "pull", "-a", "-q", f"{registry.host}/all/img", config=str(tmp_path))
+    assert again.stdout.decode() == f"{registry.host}/all/img\n"
+    refused = cli(api, "pull", "-a", f"{registry.host}/all/img:v1", config=str(tmp_path))
+    assert (refused.returncode, refused.stderr.decode().strip()) == (1, "tag can't be used with --all-tags/-a")
+
+
+def test_api_pull_of_every_tag_ends_with_one_status_for_the_repository(api, registry, test_image):
+    from tests.unixhttp import UnixHTTPConnection
+
+    for tag in ("a", "b"):
+        rf.skopeo_copy(f"oci:{test_image['path']}:latest", f"docker://{registry.host}/every/img:{tag}")
+    conn = UnixHTTPConnection(api.socket)
+    conn.request("POST", f"/v1.45/images/create?fromImage={registry.host}/every/img")
+    resp = conn.getresponse()
+    assert resp.status == 200
+    statuses = [json.loads(line)["status"] for line in resp.read().splitlines() if line.strip()]
+    assert [s for s in statuses if s.startswith(("Pulling from", "Status:"))] == [
+        "Pulling from every/img", "Pulling from every/img", f"Status: Downloaded newer image for {registry.host}/every/img"]
+    conn = UnixHTTPConnection(api.socket)
+    conn.request("POST", f"/v1.45/images/create?fromImage={registry.host}/every/none")
+    resp = conn.getresponse()
+    assert resp.status == 404 and "not found" in json.loads(resp.read())["message"]
+
+
 def test_cli_push_is_pulled_back_by_skopeo(api, registry, test_image, tmp_path):
     rf.skopeo_copy(f"oci:{test_image['path']}:latest", f"docker://{registry.host}/cli/src:latest")
     assert cli(api, "pull", "-q", f"{registry.host}/cli/src", config=str(tmp_path)).returncode == 0

@@ -39,6 +39,12 @@ def test_from_query_tag_may_be_a_digest():
         refs.from_query("Busybox", None)
 
 
+def test_from_query_without_a_tag_names_the_whole_repository():
+    ref = refs.from_query("busybox", None)  # dockerd pulls every tag of it
+    assert (ref.tag, ref.digest, ref.name) == (None, None, "docker.io/library/busybox")
+    assert refs.from_query("busybox:1.36", None).tag == "1.36"
+
+
 def _index(*platforms, attestation=False):
     entries = [{"mediaType": manifest.OCI_MANIFEST, "digest": f"sha256:{i:064x}", "size": 1, "platform": p}
                for i, p in enumerate(platforms)]
