@@ -350,17 +350,20 @@ def skopeo_copy(src: str, dest: str, *extra: str) -> subprocess.CompletedProcess
                            src, dest], check=True, capture_output=True, timeout=120)
 
 
-def fake_engine(data_root: str) -> types.SimpleNamespace:
-    """An engine stand-in for the registry code: ``images`` (vfs store), ``events``, ``graph``, ``config``.
+def fake_engine(data_root: str, driver: str = "vfs") -> types.SimpleNamespace:
+    """An engine stand-in for the registry code: ``images`` (a store on ``driver``, vfs or overlay), ``events``,
+    ``graph``, ``config``.
 
     The caller closes ``images`` when done.
     """
     from berth.drivers import open_driver
     from berth.events import EventBus
     from berth.images.store import ImageStore
+    from berth.plugins.graphdrivers.overlay import OverlayDriver
     from berth.plugins.graphdrivers.vfs import VfsDriver
 
-    facade = open_driver("graph", VfsDriver(root=os.path.join(data_root, "vfs")), "vfs")
+    cls = {"vfs": VfsDriver, "overlay": OverlayDriver}[driver]
+    facade = open_driver("graph", cls(root=os.path.join(data_root, driver)), driver)
     return types.SimpleNamespace(images=ImageStore(data_root, facade), events=EventBus(), graph=facade,
                                  config=types.SimpleNamespace(data_root=data_root, insecure_registries=[]))
 

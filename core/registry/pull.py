@@ -234,7 +234,8 @@ class Puller(Transfer):
         for job in jobs:  # every layer in flight at once (up to the slots); applied base first below
             job.download = asyncio.create_task(self._download(registry, ref, job, semaphore, scopes))
         added: list[Any] = []
-        applying = asyncio.create_task(self._apply_in_order(registry, ref, jobs, added, early))
+        theirs: list[Any] = []  # layers of ``added`` another writer stored first
+        applying = asyncio.create_task(self._apply_in_order(registry, ref, jobs, added, theirs, early))
         try:
             await _first_failure(applying, [job.download for job in jobs])
             return present[:first_missing] + added
@@ -244,7 +245,8 @@ class Puller(Transfer):
                 job.download.cancel()
             # the extraction thread cannot be cancelled: wait for it before its layer is removed
             await asyncio.gather(applying, *(job.download for job in jobs), return_exceptions=True)
-            await asyncio.to_thread(self._discard, [layer.chain_id for layer in added])
+            # a layer another writer stored meanwhile is theirs (its image may be on the way): it stays
+            await asyncio.to_thread(self._discard, [layer.chain_id for layer in added if layer not in theirs])
             raise
         finally:
             for job in jobs:
@@ -262,12 +264,12 @@ class Puller(Transfer):
         self.progress.status("Download complete", sid)
 
     async def _apply_in_order(self, registry: Registry, ref: refs.Reference, jobs: list[_LayerJob],
-                              added: list[Any], early: bool) -> None:
+                              added: list[Any], theirs: list[Any], early: bool) -> None:
         """Apply the layers, each reading its blob while it downloads, and record them base first; ``added``
-        grows as they are recorded. A driver that applies layers early (``graph_apply_diff_early``) gets
+        grows as they are recorded (``theirs``: those of them another writer had stored first). A driver that applies layers early (``graph_apply_diff_early``) gets
         them all at once; any other one layer after the other, each once the one below is complete."""
         if early and self.store.graph.applies_early():
-            await self._apply_at_once(ref, jobs, added)
+            await self._apply_at_once(ref, jobs, added, theirs)
         else:
             for job in jobs:
                 added.append(await self._apply(ref, job))
@@ -287,7 +289,8 @@ class Puller(Transfer):
         self.progress.status("Pull complete", short_id(job.desc.digest))
         return layer
 
-    async def _apply_at_once(self, ref: refs.Reference, jobs: list[_LayerJob], added: list[Any]) -> None:
+    async def _apply_at_once(self, ref: refs.Reference, jobs: list[_LayerJob], added: list[Any],
+                             theirs: list[Any]) -> None:
         """Create every layer as a draft on the one below, fill all at once, record them base first.
 
         The driver makes each extraction wait for the layers below before it checks a path against
@@ -309,7 +312,9 @@ class Puller(Transfer):
                 started = time.monotonic()
                 layer = await asyncio.to_thread(self.store.commit_layer, draft, job.parent)
                 self.phases.span("record", started)
-                if not draft.superseded:
+                if draft.superseded:
+                    theirs.append(layer)
+                else:
                     recorded.add(draft.cache_id)
                 added.append(layer)
                 self.progress.status("Pull complete", short_id(job.desc.digest))

@@ -9,6 +9,7 @@ from a proxy in front of it (``tests/flaky_proxy.py``).
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 
@@ -167,3 +168,35 @@ def test_a_remembered_endpoint_that_no_longer_answers_is_probed_again(engine, bi
     assert not isinstance(result, Exception), result
     assert engine.images.get(f"{proxy.host}/faults/big:1").id == big_image["image_id"]
     assert transport._PROBED[(proxy.host, True)][0] == f"http://{proxy.host}"
+
+
+# ---------------------------------------------------------------------------
+# a layer another writer stores while a pull makes it too
+# ---------------------------------------------------------------------------
+
+
+def test_a_base_layer_stored_meanwhile_by_another_writer_makes_the_pull_start_over_one_layer_at_a_time(
+        tmp_path, big_image, registry, monkeypatch):
+    """On overlay a pull makes its layers at once, each on its own copy of the one below; when another writer
+    (a load, a second pull) stores the base first, the layer above stands on a copy that is not recorded:
+    the pull drops what it made and applies again on the stored base, and stores the image."""
+    engine = rf.fake_engine(str(tmp_path / "data"), "overlay")
+    store = engine.images
+    commit, other_writer = store.commit_layer, []
+
+    def commit_after_another_writer(draft, parent_chain, ev=None):
+        if parent_chain is None and not other_writer:
+            monkeypatch.setattr(store, "commit_layer", commit)  # once, and not for the other writer's own layer
+            other_writer.append(store.add_layer(None, io.BytesIO(rf.busybox_layer())))
+        return commit(draft, parent_chain, ev)
+
+    monkeypatch.setattr(store, "commit_layer", commit_after_another_writer)
+    try:
+        result = pull_through(engine, registry.host)
+        assert not isinstance(result, Exception), result
+        assert store.get(big_image["ref"]).id == big_image["image_id"]
+        assert store.image_layers(store.get(big_image["ref"]))[0] == other_writer[0]
+        store.graph.cleanup()
+        assert leakscan.store_problems(engine.config.data_root, "overlay") == []
+    finally:
+        store.close()
