@@ -3,7 +3,9 @@
 Modules, in the order a build uses them:
 
 * :mod:`~berth.build.packer`       client side: the context directory packed and streamed as the docker CLI sends it
-* :mod:`~berth.build.context`      the build context: safe extraction, ``.dockerignore``
+* :mod:`~berth.build.receive`      daemon side: the received context tar indexed (headers, files' digests)
+* :mod:`~berth.build.ctxindex`     the index: the tree the tar unpacks to, paths, COPY/ADD checksums
+* :mod:`~berth.build.context`      the build context: indexed, or unpacked safely; ``.dockerignore``
 * :mod:`~berth.build.dockerignore` Docker's ignore-pattern rules
 * :mod:`~berth.build.parser`       Dockerfile text -> stages of instructions (directives, continuations)
 * :mod:`~berth.build.lexer`        variable substitution and word splitting (Docker's shell lexer)

@@ -1,10 +1,10 @@
-"""An index of a build context tar, read once as it streams in: the tree it would unpack to, without unpacking it.
+"""An index of a build context tar: the tree it would unpack to, without unpacking it.
 
 A cached rebuild needs from its context only the Dockerfile, ``.dockerignore``
 and the checksums of its COPY/ADD sources; none of that needs the files on disk.
 :class:`ContextIndex` keeps, per entry, what extraction would leave there (type,
-mode, link target) and where a file's bytes are in the spooled tar, with the
-SHA-256 of those bytes computed while they streamed past.
+mode, link target), where a file's bytes are in the spooled tar, and their
+SHA-256 (computed once, by :mod:`berth.build.receive`).
 
 The index models the tree :func:`berth.images.tarsafe.extract_tree` makes for
 the archives honest clients send: regular files, directories, symlinks that stay
@@ -70,8 +70,9 @@ def process_umask() -> int:
 class ContextIndex:
     """The tree of a context tar; :meth:`add` takes its members in order, with each file's digest."""
 
-    def __init__(self, spool_fd: int):
+    def __init__(self, spool_fd: int, digests: bool = True):
         self.spool_fd = spool_fd
+        self.digests = digests  # each file's SHA-256 given to :meth:`add` (else checksums hash the content)
         self.root = Node(_DIR, 0o700)
         self.implied_dir_mode = 0o755 & ~process_umask()
 
@@ -226,10 +227,12 @@ class ContextIndex:
         node = self.node([p for p in rel.split("/") if p])
         assert node is not None, rel
         entries = list(self._entries(node, "")) if node.kind == _DIR else [("", node)]
+        prefix = "dir:" if node.kind == _DIR else "file:"
+        if not self.digests:
+            return prefix + self._content_hash(entries)
         key = hashlib.sha256()
         for name, entry in entries:  # the entries' digests identify the content: memoised by them
             key.update(_entry_head(name, entry) + (entry.digest if entry.kind == _FILE else b"") + b"\0")
-        prefix = "dir:" if node.kind == _DIR else "file:"
         return CHECKSUMS.get(prefix + key.hexdigest(), lambda: prefix + self._content_hash(entries))
 
     def _entries(self, directory: Node, rel_dir: str):

@@ -26,19 +26,20 @@ _READ = 1 << 20
 WHAT = "build context"
 
 
-def index_spool(spool) -> ContextIndex | None:
+def index_spool(spool, digests: bool = True) -> ContextIndex | None:
     """The index of the context tar in ``spool`` (a file written from its start), or None when it must be
-    extracted instead."""
+    extracted instead. ``digests``: hash each file (what lets a checksum be memoised; a build without the
+    cache has no use for it)."""
     spool.flush()
     fd = spool.fileno()
     try:
         if os.pread(fd, 6, 0).startswith(_COMPRESSED):
             raise Unindexed("compressed")
-        index = ContextIndex(fd)
+        index = ContextIndex(fd, digests)
         spool.seek(0)
         with tarfile.open(fileobj=spool, mode="r:", tarinfo=CheckedTarInfo) as tf:
             for member in members(tf, WHAT):
-                regular = member.isreg() and member.sparse is None
+                regular = digests and member.isreg() and member.sparse is None
                 index.add(member, _digest(fd, member.offset_data, member.size) if regular else b"")
         return index
     except Exception:  # Unindexed, or whatever the extractor will report in its own words
