@@ -369,19 +369,23 @@ class Builder:
 
                         resolved = resolve_user(root, chown)
                         owner.uid, owner.gid = resolved.uid, resolved.gid
-                    paths = [self.context.host_path(s.path) if s.in_context else s.path for s in found]
-                    # ADD unpacks a local tar of the context (never one from a URL or another image)
-                    archives = {p for p, s in zip(paths, found)
-                                if instr.cmd == "ADD" and s.in_context and sources.is_archive(p)}
-                    plain = [p for p in paths if p not in archives]
-                    if plain:
-                        fscopy.copy_into(root, plain, dest, workdir, owner, instr.cmd)
-                    for archive in archives:
-                        self._unpack(root, archive, dest, workdir)
+                    self._copy_sources(root, found, instr.cmd, dest, workdir, owner)
 
                 await self.commit_files(st, comment, work)
             finally:
                 await asyncio.to_thread(mount.release)
+
+    def _copy_sources(self, root: str, found: list[_Source], cmd: str, dest: str, workdir: str,
+                      owner: fscopy.Owner) -> None:
+        """Copy the sources into the layer tree ``root`` (the context is unpacked now if it was not);
+        ADD unpacks a local tar of the context (never one from a URL or another image), in source order."""
+        paths = [self.context.host_path(s.path) if s.in_context else s.path for s in found]
+        archives = [p for p, s in zip(paths, found) if cmd == "ADD" and s.in_context and sources.is_archive(p)]
+        plain = [p for p in paths if p not in archives]
+        if plain:
+            fscopy.copy_into(root, plain, dest, workdir, owner, cmd)
+        for archive in archives:
+            self._unpack(root, archive, dest, workdir)
 
     def _resolve_sources(self, instr: Instruction, srcs: list[str], root: str | None, scratch: str) -> list[_Source]:
         """What each source names: downloads, paths in ``root`` (``--from``), or paths in the build context."""
