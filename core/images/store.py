@@ -274,7 +274,7 @@ class ImageStore:
                     size = self.graph.apply_diff(draft.cache_id, draft.parent_cache, reader)
                 else:
                     size = self.graph.apply_diff_early(draft.cache_id, draft.parent_cache, reader,
-                                                       draft.below.wait_applied)
+                                                       lambda: _timed(draft.below.wait_applied, ev, "below_wait_ms"))
                 reader.drain()
                 draft.size, draft.diff_id, draft.recorder = int(size or 0), reader.digest, recorder
                 recorder.save(self._tarsplit_path(draft.cache_id), draft.diff_id)
@@ -643,6 +643,15 @@ _TAR_BLOCK = 512
 
 class _Unchanged(Exception):
     """An adopted layer turned out empty: the step changed nothing (no layer, as for an empty diff)."""
+
+
+def _timed(wait, ev: dict, field: str) -> None:
+    """``wait()``, its duration added to the event ``ev`` as ``field`` (ms)."""
+    started = time.monotonic()
+    try:
+        wait()
+    finally:
+        ev[field] = round((time.monotonic() - started) * 1000, 1)
 
 
 def _layer(row) -> Layer:
