@@ -180,6 +180,7 @@ class Extractor:
         self._dir_times: list[tuple[list[str], int, int]] = []
         self._own_symlinks: set[str] = set()  # where this archive made symlinks (real paths)
         self._root_fd = -1
+        self._parent: tuple[tuple[str, ...], int, list[str]] | None = None  # see :meth:`_parent_dir`
         #: a layer's symlinks are made by helper threads (see :mod:`berth.images.symlinkmaker`); a tree's
         #: may be followed by later entries, so they are made at once
         self._symlinks = SymlinkMaker(self._make_symlink) if layer else None
@@ -207,6 +208,7 @@ class Extractor:
         finally:
             if self._symlinks is not None:
                 self._symlinks.close()  # no helper touches the layer once this returns (or raises)
+            self._forget_parent()
             os.close(self._root_fd)
 
     def _extract_checked(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
@@ -361,18 +363,35 @@ class Extractor:
             raise UnsafeArchive(f"{self.what} entry {member.name!r} uses a whiteout name ({WHITEOUT_PREFIX}...) "
                                 f"as a directory; refusing to extract")
         base = parts[-1]
-        parent_fd, parent_real = self._open_dir(parts[:-1], True, member.name)
-        try:
-            rel = "/".join(parent_real + [base])
-            if base.startswith(WHITEOUT_PREFIX):
-                self._whiteout(parent_fd, parent_real, base, member)
-            else:
-                self._create(tf, member, parent_fd, parent_real, base)
-                self.result.extracted.add(rel)
-                if member.issym():
-                    self._own_symlinks.add(rel)
-        finally:
-            os.close(parent_fd)
+        parent_fd, parent_real = self._parent_dir(parts[:-1], member.name)
+        rel = "/".join(parent_real + [base])
+        if base.startswith(WHITEOUT_PREFIX):
+            self._whiteout(parent_fd, parent_real, base, member)
+        else:
+            self._create(tf, member, parent_fd, parent_real, base)
+            self.result.extracted.add(rel)
+            if member.issym():
+                self._own_symlinks.add(rel)
+
+    def _parent_dir(self, parts: list[str], name: str) -> tuple[int, list[str]]:
+        """:meth:`_open_dir` of an entry's parent, kept open for the next entries in it (most follow their
+        neighbour); the descriptor is this extractor's, not the caller's to close.
+
+        Only the last parent is kept, so it stays what it was opened as: an entry removes or replaces
+        only children of its own parent, and one whose parent differs opens that parent first.
+        """
+        key = tuple(parts)
+        if self._parent is not None and self._parent[0] == key:
+            return self._parent[1], self._parent[2]
+        fd, real = self._open_dir(parts, True, name)
+        self._forget_parent()
+        self._parent = (key, fd, real)
+        return fd, real
+
+    def _forget_parent(self) -> None:
+        if self._parent is not None:
+            os.close(self._parent[1])
+            self._parent = None
 
     def _whiteout(self, parent_fd: int, parent_real: list[str], base: str, member: tarfile.TarInfo) -> None:
         self._flush_symlinks()  # it may remove or list one
