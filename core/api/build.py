@@ -121,11 +121,9 @@ def _refuse_what_berth_cannot_build(request: web.Request) -> None:
     # ``outputs`` is BuildKit's; dockerd's classic builder ignores it, and so does berth's.
 
 
-async def _receive_context(request: web.Request, tmp_dir: str, dockerfile: str | None, ev: dict[str, Any],
-                           cache: bool):
+async def _receive_context(request: web.Request, tmp_dir: str, dockerfile: str | None, ev: dict[str, Any]):
     """Spool the body as it arrives, index it (:mod:`berth.build.receive`), then open the context
-    (:func:`berth.build.context.open_context`). Without the cache (``nocache``) no lookup will use the
-    files' digests: they are not computed (each COPY hashes what it copies, once)."""
+    (:func:`berth.build.context.open_context`)."""
     from berth.build.context import open_context
     from berth.build.receive import index_spool
 
@@ -136,7 +134,7 @@ async def _receive_context(request: web.Request, tmp_dir: str, dockerfile: str |
         while chunk := await request.content.read(1 << 20):
             spool.write(chunk)  # into the page cache: cheaper than a trip to a thread per chunk
             size += len(chunk)
-        index = await asyncio.to_thread(index_spool, spool, cache)
+        index = await asyncio.to_thread(index_spool, spool)
     except BaseException:
         spool.close()
         raise
@@ -157,7 +155,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     options = options_from(request)
     tmp = os.path.join(engine.data_root, "tmp")
     with log.job("build.context") as ev:
-        context = await _receive_context(request, tmp, options.dockerfile, ev, cache=not options.no_cache)
+        context = await _receive_context(request, tmp, options.dockerfile, ev)
     try:
         dockerfile = parse(context.dockerfile)
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})

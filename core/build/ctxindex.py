@@ -3,8 +3,8 @@
 A cached rebuild needs from its context only the Dockerfile, ``.dockerignore``
 and the checksums of its COPY/ADD sources; none of that needs the files on disk.
 :class:`ContextIndex` keeps, per entry, what extraction would leave there (type,
-mode, link target), where a file's bytes are in the spooled tar, and their
-SHA-256 (computed once, by :mod:`berth.build.receive`).
+mode, link target) and where a file's bytes are in the spooled tar: a COPY's
+checksum reads just the files it covers, from the spool (the page cache).
 
 The index models the tree :func:`berth.images.tarsafe.extract_tree` makes for
 the archives honest clients send: regular files, directories, symlinks that stay
@@ -27,8 +27,6 @@ import os
 import posixpath
 import stat
 import tarfile
-import threading
-from collections import OrderedDict
 
 from berth.build import dockerignore
 from berth.build.sources import GLOB_CHARS, component_regex, is_glob
@@ -47,7 +45,7 @@ class Unindexed(Exception):
 class Node:
     """One entry as extraction leaves it; hard links share one node (one inode)."""
 
-    __slots__ = ("kind", "mode", "children", "linkname", "offset", "size", "digest")
+    __slots__ = ("kind", "mode", "children", "linkname", "offset", "size")
 
     def __init__(self, kind: int, mode: int):
         self.kind = kind
@@ -55,7 +53,6 @@ class Node:
         self.children: dict[str, Node] = {}
         self.linkname = ""
         self.offset = self.size = 0
-        self.digest = b""
 
 
 def process_umask() -> int:
@@ -68,17 +65,16 @@ def process_umask() -> int:
 
 
 class ContextIndex:
-    """The tree of a context tar; :meth:`add` takes its members in order, with each file's digest."""
+    """The tree of a context tar; :meth:`add` takes its members in order."""
 
-    def __init__(self, spool_fd: int, digests: bool = True):
+    def __init__(self, spool_fd: int):
         self.spool_fd = spool_fd
-        self.digests = digests  # each file's SHA-256 given to :meth:`add` (else checksums hash the content)
         self.root = Node(_DIR, 0o700)
         self.implied_dir_mode = 0o755 & ~process_umask()
 
     # -- building ---------------------------------------------------------------------------
 
-    def add(self, member: tarfile.TarInfo, digest: bytes) -> None:
+    def add(self, member: tarfile.TarInfo) -> None:
         """Apply one (already checked, see :mod:`berth.images.tarread`) member, as extraction would."""
         if member.sparse is not None or any(k.startswith("SCHILY.xattr.") for k in member.pax_headers):
             raise Unindexed(member.name)
@@ -97,7 +93,7 @@ class ContextIndex:
             return
         if existing is not None:
             raise Unindexed(member.name)  # a path met twice: extraction's replacement rules apply
-        parent.children[base] = self._node(member, parts, digest)
+        parent.children[base] = self._node(member, parts)
 
     def _parent(self, parts: list[str]) -> Node:
         node = self.root
@@ -110,12 +106,12 @@ class ContextIndex:
             node = child
         return node
 
-    def _node(self, member: tarfile.TarInfo, parts: list[str], digest: bytes) -> Node:
+    def _node(self, member: tarfile.TarInfo, parts: list[str]) -> Node:
         if member.isdir():
             return Node(_DIR, member.mode & 0o7777)
         if member.isreg():
             node = Node(_FILE, member.mode & 0o7777)
-            node.offset, node.size, node.digest = member.offset_data, member.size, digest
+            node.offset, node.size = member.offset_data, member.size
             return node
         if member.issym():
             target = member.linkname
@@ -226,14 +222,8 @@ class ContextIndex:
         """``file:<hex>`` or ``dir:<hex>`` of the source at ``rel``: :func:`sources.checksum` of the extracted tree."""
         node = self.node([p for p in rel.split("/") if p])
         assert node is not None, rel
-        entries = list(self._entries(node, "")) if node.kind == _DIR else [("", node)]
-        prefix = "dir:" if node.kind == _DIR else "file:"
-        if not self.digests:
-            return prefix + self._content_hash(entries)
-        key = hashlib.sha256()
-        for name, entry in entries:  # the entries' digests identify the content: memoised by them
-            key.update(_entry_head(name, entry) + (entry.digest if entry.kind == _FILE else b"") + b"\0")
-        return CHECKSUMS.get(prefix + key.hexdigest(), lambda: prefix + self._content_hash(entries))
+        entries = self._entries(node, "") if node.kind == _DIR else [("", node)]
+        return ("dir:" if node.kind == _DIR else "file:") + self._content_hash(entries)
 
     def _entries(self, directory: Node, rel_dir: str):
         """(relative path, node) in the order ``sources.checksum`` walks: a directory's entries sorted, then
@@ -246,7 +236,7 @@ class ContextIndex:
             if child.kind == _DIR:
                 yield from self._entries(child, f"{rel_dir}/{name}" if rel_dir else name)
 
-    def _content_hash(self, entries: list[tuple[str, Node]]) -> str:
+    def _content_hash(self, entries) -> str:
         h = hashlib.sha256()
         for name, entry in entries:
             h.update(_entry_head(name, entry))
@@ -260,28 +250,3 @@ class ContextIndex:
 def _entry_head(rel: str, node: Node) -> bytes:
     head = f"{rel}\0{node.kind}\0{node.mode:o}\0".encode()
     return head + node.linkname.encode() + b"\0" if node.kind == _LINK else head
-
-
-class _Memo:
-    """Checksums already computed, by the digests of what they cover (a rebuild hashes no content twice)."""
-
-    def __init__(self, size: int = 4096):
-        self.size = size
-        self.values: OrderedDict[str, str] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: str, compute) -> str:
-        with self.lock:
-            if key in self.values:
-                self.values.move_to_end(key)
-                return self.values[key]
-        value = compute()
-        with self.lock:
-            self.values[key] = value
-            while len(self.values) > self.size:
-                self.values.popitem(last=False)
-        return value
-
-
-CHECKSUMS = _Memo()
-

@@ -18,11 +18,11 @@ from tests.hostile_archives import entry, layer_cases, make_tar
 BUSYBOX_LIKE = os.urandom(200_000)
 
 
-def receive(body: bytes, tmp_dir: str, digests: bool = True):
+def receive(body: bytes, tmp_dir: str):
     """(index or None, spool) for ``body`` spooled as the daemon spools it."""
     spool = tempfile.TemporaryFile(dir=tmp_dir)
     spool.write(body)
-    return index_spool(spool, digests), spool
+    return index_spool(spool), spool
 
 
 def both(body: bytes, tmp_path, dockerfile: str | None = None):
@@ -131,15 +131,6 @@ def test_a_changed_file_changes_the_checksum_and_an_unchanged_one_keeps_it(tmp_p
     assert first == again and len({first, changed, chmodded}) == 3
     for _, spool in received:
         spool.close()
-
-
-def test_an_index_without_digests_gives_the_same_checksums(tmp_path):
-    """A build without the cache indexes only headers; its COPY checksums hash the content instead."""
-    hashed, hashed_spool = receive(CONTEXT, str(tmp_path))
-    plain, plain_spool = receive(CONTEXT, str(tmp_path), digests=False)
-    assert [plain.checksum(r) for r in ("", "busybox", "dir")] == [hashed.checksum(r) for r in ("", "busybox", "dir")]
-    hashed_spool.close()
-    plain_spool.close()
 
 
 def test_a_compressed_context_is_unpacked_at_once(tmp_path):
