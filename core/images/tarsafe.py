@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator, Protocol
 
 from berth.errors import DriverError, InvalidArgument, UnsafeArchive
-from berth.images.symlinkmaker import SymlinkFailed, SymlinkMaker
 from berth.images.tarread import clean_name, entry_times, members, open_stream
 
 WHITEOUT_PREFIX = ".wh."
@@ -181,9 +180,6 @@ class Extractor:
         self._own_symlinks: set[str] = set()  # where this archive made symlinks (real paths)
         self._root_fd = -1
         self._parent: tuple[tuple[str, ...], int, list[str]] | None = None  # see :meth:`_parent_dir`
-        #: a layer's symlinks are made by helper threads (see :mod:`berth.images.symlinkmaker`); a tree's
-        #: may be followed by later entries, so they are made at once
-        self._symlinks = SymlinkMaker(self._make_symlink) if layer else None
 
     # -- public ---------------------------------------------------------------
 
@@ -201,13 +197,10 @@ class Extractor:
             with tf:
                 for member in members(tf, self.what):
                     self._extract_checked(tf, member)
-            self._flush_symlinks()
             self._ask_below_once_applied()
             self._apply_dir_times()
             return self.result
         finally:
-            if self._symlinks is not None:
-                self._symlinks.close()  # no helper touches the layer once this returns (or raises)
             self._forget_parent()
             os.close(self._root_fd)
 
@@ -215,27 +208,11 @@ class Extractor:
         """Extract one entry; what the entry makes the kernel refuse is the archive's fault (a 4xx)."""
         try:
             self._extract_member(tf, member)
-        except SymlinkFailed as failed:
-            raise self._entry_error(failed.error, failed.name) from None
-        except (OSError, ValueError, OverflowError) as exc:
-            raise self._entry_error(exc, member.name) from None
-
-    def _entry_error(self, exc: BaseException, name: str) -> BaseException:
-        """The error to report for entry ``name`` failing with ``exc``."""
-        if isinstance(exc, OSError):
+        except OSError as exc:
             cls = InvalidArgument if exc.errno in _ARCHIVE_ERRNOS else DriverError
-            return cls(f"cannot extract {self.what} entry {name!r}: {exc.strerror or exc}")
-        if isinstance(exc, (ValueError, OverflowError)):
-            return InvalidArgument(f"cannot extract {self.what} entry {name!r}: {exc}")
-        return exc
-
-    def _flush_symlinks(self) -> None:
-        """Wait until every queued symlink is on disk (before anything that may look at one)."""
-        if self._symlinks is not None:
-            try:
-                self._symlinks.flush()
-            except SymlinkFailed as failed:
-                raise self._entry_error(failed.error, failed.name) from None
+            raise cls(f"cannot extract {self.what} entry {member.name!r}: {exc.strerror or exc}") from None
+        except (ValueError, OverflowError) as exc:
+            raise InvalidArgument(f"cannot extract {self.what} entry {member.name!r}: {exc}") from None
 
     # -- path resolution --------------------------------------------------------
 
@@ -299,9 +276,6 @@ class Extractor:
     def _mkdir_missing(self, fd: int, real: list[str], comp: str, name: str) -> None:
         """Create a missing parent directory, unless the layers below show a symlink there."""
         path = real + [comp]
-        if "/".join(path) in self._own_symlinks:  # queued, maybe not on disk yet
-            raise UnsafeArchive(f"{self.what} entry {name!r} passes through {'/'.join(path)!r}, a symlink the "
-                                f"archive created earlier; refusing to extract")
         if self.below is not None:
             if self._below_applied is not None:
                 self._asked_below.append((path, name))  # they may not have it yet: ask once they are complete
@@ -394,7 +368,6 @@ class Extractor:
             self._parent = None
 
     def _whiteout(self, parent_fd: int, parent_real: list[str], base: str, member: tarfile.TarInfo) -> None:
-        self._flush_symlinks()  # it may remove or list one
         rel_dir = "/".join(parent_real)
         if base == WHITEOUT_OPAQUE:
             self.whiteouts.opaque(parent_fd, rel_dir, member, self.result.extracted)
@@ -425,10 +398,9 @@ class Extractor:
                 self._create_file(tf, member, pfd, base)
             elif member.issym():
                 self._check_symlink(member, parent_real)
-                if self._symlinks is not None:
-                    self._symlinks.add("/".join(parent_real), pfd, base, member)
-                else:
-                    self._make_symlink(pfd, base, member)
+                os.symlink(member.linkname, base, dir_fd=pfd)
+                self._set_meta(pfd, base, member, is_dir=False, symlink=True)
+                os.utime(base, ns=entry_times(member), dir_fd=pfd, follow_symlinks=False)
             else:
                 os.mkfifo(base, 0o600, dir_fd=pfd)
                 self._set_meta(pfd, base, member, is_dir=False)
@@ -463,14 +435,7 @@ class Extractor:
             os.close(fd)
         self.result.size += member.size
 
-    def _make_symlink(self, pfd: int, base: str, member: tarfile.TarInfo) -> None:
-        """Create checked symlink ``member`` as ``base`` in the directory ``pfd``, with its owner, xattrs and times."""
-        os.symlink(member.linkname, base, dir_fd=pfd)
-        self._set_meta(pfd, base, member, is_dir=False, symlink=True)
-        os.utime(base, ns=entry_times(member), dir_fd=pfd, follow_symlinks=False)
-
     def _hardlink(self, member: tarfile.TarInfo, pfd: int, base: str, existing: os.stat_result | None) -> None:
-        self._flush_symlinks()  # the target may be a queued symlink
         target_parts = clean_name(member.linkname)
         if not target_parts:
             raise UnsafeArchive(f"{self.what} hard link {member.name!r} points at the root")
