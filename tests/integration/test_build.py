@@ -415,6 +415,26 @@ def test_docker_cli_legacy_builder_builds_and_runs(daemon, tmp_path):
     assert failed.returncode == 7
 
 
+def test_berth_and_docker_cli_send_contexts_that_share_the_cache(daemon, tmp_path):
+    """The same directory packed by either client gives the same COPY checksums: each rebuilds the other's
+    image from the cache (files, modes, a symlink, a hard link, a .dockerignore'd file)."""
+    docker = shutil.which("docker") or "/usr/local/bin/docker"
+    if not os.path.exists(docker):
+        missing_peer("the docker CLI is not installed", "apt-get install docker.io (bash .ci/peers does)")
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nCOPY . /ctx/\nCOPY sub /sub\n", "sub/a": "a\n",
+                           "sub/run.sh": "#!/bin/sh\n", "skip.log": "no\n", ".dockerignore": "*.log\n"})
+    os.chmod(os.path.join(ctx, "sub", "run.sh"), 0o755)
+    os.symlink("a", os.path.join(ctx, "sub", "link"))
+    os.link(os.path.join(ctx, "sub", "a"), os.path.join(ctx, "hard"))
+    env = {**os.environ, "DOCKER_HOST": daemon.host, "DOCKER_BUILDKIT": "0"}
+    by_docker = subprocess.run([docker, "build", "-t", "shared:docker", "."], cwd=ctx, env=env,
+                               capture_output=True, timeout=180)
+    assert by_docker.returncode == 0, by_docker.stderr.decode()
+    by_berth = build(daemon, ctx, "-t", "shared:berth").stdout.decode()
+    assert by_berth.count("Using cache") == 2, by_berth
+    assert inspect(daemon, "shared:berth")["Id"] == inspect(daemon, "shared:docker")["Id"]
+
+
 def test_docker_py_images_build(daemon, tmp_path):
     docker = pytest.importorskip("docker")
     ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nARG WHO\nRUN echo hi $WHO > /hi\nCMD [\"cat\", \"/hi\"]\n"})
