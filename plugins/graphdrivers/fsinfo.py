@@ -87,3 +87,35 @@ def supports_d_type(directory: str) -> bool:
             os.close(fd)
     finally:
         os.unlink(probe)
+
+
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IOC_SETFLAGS = 0x40086602
+_FS_TOPDIR_FL = 0x00020000  # chattr +T
+
+
+def spread_subdirectories(path: str) -> bool:
+    """Mark directory ``path`` as the top of independent hierarchies (``chattr +T``) where the filesystem
+    knows the flag (ext2/3/4): each new directory in it -- each layer -- then goes to a block group of
+    its own choosing instead of its parent's. True when the flag is set.
+
+    Why: ext4 without a journal skips inode numbers freed in the last few seconds, one check per inode
+    read from the inode table; a layer made right after another was removed (a pull after ``rmi``,
+    a rebuild) used to land in the removed one's group and pay that walk for every file: 300 symlinks
+    took ~100 ms instead of ~8. Other filesystems ignore or refuse the flag; nothing else changes.
+    """
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(8))[:4])[0]
+        if not flags & _FS_TOPDIR_FL:
+            fcntl.ioctl(fd, _FS_IOC_SETFLAGS, struct.pack("i", flags | _FS_TOPDIR_FL) + bytes(4))
+        return True
+    except OSError:  # no such flags here (tmpfs, overlayfs, xfs...)
+        return False
+    finally:
+        os.close(fd)

@@ -50,6 +50,7 @@ from berth.driverkit import (
     remove_path, walk,
 )
 from berth.hookspecs import CONTRACT
+from berth.plugins.graphdrivers.fsinfo import spread_subdirectories
 from berth.plugins.graphdrivers.whiteout import is_opaque, is_whiteout, make_whiteout, set_opaque
 
 _SHORT_LEN = 26  # as overlay2: 128 "l/<26>:" entries fit in a page
@@ -131,6 +132,7 @@ class OverlayLayerStore:
         self.root = root
         self.links = os.path.join(root, "l")
         os.makedirs(self.links, mode=0o700, exist_ok=True)
+        spread_subdirectories(root)  # each layer's directory in a block group of its own
         self.trash = Trash(os.path.join(root, ".trash"))
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}

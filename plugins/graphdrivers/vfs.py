@@ -31,7 +31,7 @@ from berth.hookspecs import CONTRACT
 from berth.hookspecs.types import IdMap
 from berth.plugins.graphdrivers import idmapped
 from berth.plugins.graphdrivers.copytree import TreeCopier
-from berth.plugins.graphdrivers.fsinfo import backing_fs_name
+from berth.plugins.graphdrivers.fsinfo import backing_fs_name, spread_subdirectories
 from berth.plugins.graphdrivers.mounts import sys_umount
 
 
@@ -59,6 +59,7 @@ class VfsDriver:
         self.root = root
         self.dir = os.path.join(root, "dir")
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        spread_subdirectories(self.dir)  # each layer's tree in a block group of its own
         self.trash = Trash(os.path.join(root, "trash"))
         self._copier = TreeCopier()
         self.mapped = os.path.join(root, "mapped")

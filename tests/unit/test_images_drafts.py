@@ -134,3 +134,4 @@ def test_a_draft_on_a_copy_of_a_layer_another_writer_stored_first_is_stale(store
     for draft in reversed(drafts):
         store.abandon_layer(draft)
     assert layer_dirs(store) == [winner.cache_id] and store.db.query("SELECT * FROM pending") == []
+
