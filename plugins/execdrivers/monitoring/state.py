@@ -8,8 +8,11 @@ Layout (``root`` is the exec driver's root, e.g. /run/berth/native)::
     <root>/<id>/monitor.log          the monitor's own diagnostics
     <root>/<id>/execs/<exec>/...     the same three files for each exec
 
-Every state write is atomic (temp file, fsync, rename), so a reader sees the
-old or the new record, never a torn one. Pids are stored with their start time
+Every state write is atomic (temp file, rename), so a reader sees the old or the
+new record, never a torn one. State records are not fsynced: they describe
+processes, and no process outlives a machine crash (the root is under /run, a
+tmpfs on a stock system), while a crash of the daemon or of a monitor loses
+nothing the kernel has been given. Pids are stored with their start time
 (field 22 of /proc/<pid>/stat) so a recycled pid is never mistaken for ours.
 """
 
@@ -44,14 +47,9 @@ def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
 
 
 def write_state(directory: str, record: dict) -> None:
-    """Store ``record`` as the state of the container/exec kept in ``directory``.
-
-    An exec's record is not fsynced: nothing of an exec outlives a machine crash (its
-    process is gone, and the daemon keeps exec instances in memory only), while healthcheck
-    probes write two records every few seconds per container.
-    """
-    atomic_write(os.path.join(directory, STATE_FILE), json.dumps(record, sort_keys=True).encode(),
-                 durable=record.get("kind") != "exec")
+    """Store ``record`` as the state of the container/exec kept in ``directory`` (atomically, not fsynced:
+    see the module docstring; a container's create, start and exit each write one, on their critical path)."""
+    atomic_write(os.path.join(directory, STATE_FILE), json.dumps(record, sort_keys=True).encode(), durable=False)
 
 
 def read_state(directory: str) -> dict | None:
