@@ -154,12 +154,14 @@ def docker_builders(ctx: str, notes: list[str]) -> list[Builder]:
         notes.append(f"docker: skipped, no dockerd answers at {LAB_DOCKER_SOCKET} (run start-dockerd.sh overlay2)")
         return []
     tag = "berth-bench-build:latest"
+    label = "berth-bench-build=1"  # every rebuild leaves the one before untagged: the label finds ours
 
     def rmi() -> None:
         subprocess.run([*cli, "rmi", "-f", tag], capture_output=True, env=env)
+        subprocess.run([*cli, "image", "prune", "-f", "--filter", f"label={label}"], capture_output=True, env=env)
         subprocess.run([*cli, "builder", "prune", "-f"], capture_output=True, env=env)
 
-    build = [*cli, "build", "--network", "none", "-t", tag]
+    build = [*cli, "build", "--network", "none", "--label", label, "-t", tag]
     builders = [Builder("docker (classic)", lambda cold: build + (["--no-cache"] if cold else []) + [ctx],
                         {**env, "DOCKER_BUILDKIT": "0"}, rmi)]
     if subprocess.run(["docker", "buildx", "version"], capture_output=True, env=env).returncode == 0:
