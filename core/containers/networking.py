@@ -11,13 +11,14 @@ published ports (:mod:`berth.containers.publishing`).
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from typing import Any
 
 from berth import crashpoints
 from berth.containers import endpoints, legacylinks, netmode
 from berth.containers.model import Container, State
-from berth.errors import Conflict, Forbidden, InvalidArgument, NotFound, Unclassified
+from berth.errors import BerthError, Conflict, Forbidden, InvalidArgument, NotFound, Unclassified
 from berth.hookspecs.types import Sandbox
 
 
@@ -95,11 +96,21 @@ class NetworkingMixin:
                       dns=info.resolver, external_dns=info.external_dns, netns=netns or "")
 
     def _rename_endpoints(self, c: Container) -> None:
-        """A running container was renamed: its networks' resolvers answer for the new name, not the old."""
+        """A running container was renamed: its networks' resolvers answer for the new name, not the old.
+
+        A container that exited meanwhile (its namespace gone) is left alone: its exit's teardown
+        takes the endpoints away, and the rename itself stands, as with dockerd."""
         for name, record in c.endpoints.items():
             network = self._network_of(name, record) if endpoints.is_joined(record) else None
-            if network is not None:
-                self.networks.join(network, c.id, record.get("netns") or None, self._join_options(c, record))
+            if network is None:
+                continue
+            netns = record.get("netns") or None
+            try:
+                self.networks.join(network, c.id, netns, self._join_options(c, record))
+            except BerthError:
+                if netns and not os.path.exists(netns):
+                    return
+                raise
 
     def _join_options(self, c: Container, record: dict[str, Any]) -> dict[str, Any]:
         """What a network driver may use: names for its resolver, a requested address, upstream DNS, links."""
