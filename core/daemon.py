@@ -171,6 +171,16 @@ def _unix_listener(path: str) -> socket.socket:
     return sock
 
 
+def _listen_backlog() -> int:
+    """The kernel's largest accept queue, as Go's net.Listen (and so dockerd) asks for: with aiohttp's
+    128, a burst of connections (or many stalled clients) made a unix-socket connect fail with EAGAIN."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return max(int(f.read()), socket.SOMAXCONN)
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
+
 MAX_HEADER_BYTES = 1 << 20
 WORKER_THREADS = 64  # blocking driver calls in flight at once (see serve)
 
@@ -199,10 +209,10 @@ async def serve(engine, listeners) -> None:
         if kind == "unix":
             sock = _unix_listener(address)
             sockets.append(address)
-            await web.SockSite(runner, sock).start()
+            await web.SockSite(runner, sock, backlog=_listen_backlog()).start()
         else:
             host, _, port = address.rpartition(":")
-            await web.TCPSite(runner, host, int(port), ssl_context=context).start()
+            await web.TCPSite(runner, host, int(port), ssl_context=context, backlog=_listen_backlog()).start()
     await engine.swarm.start()
     for cid, why in engine.containers.store.corrupt.items():
         engine.warnings.append(f"container {cid[:12]} was not loaded: its record is corrupt ({why}); "

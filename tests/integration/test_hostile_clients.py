@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
 import time
 
 from berth.api.server import MAX_JSON_BODY
@@ -153,3 +154,11 @@ def test_a_missing_path_with_control_characters_is_a_404_whose_header_escapes_th
                                       b"Connection: close\r\n\r\n")
     assert status_of(answer) == 404, answer
     assert b"/a\\x0d\\x0ab\\x11" in answer
+
+
+def test_the_api_socket_queues_as_many_connections_as_the_kernel_allows(daemon):
+    # as Go's net.Listen (dockerd): a burst of clients waits in the accept queue instead of failing
+    listening = subprocess.run(["ss", "-xlH"], capture_output=True, text=True, check=True).stdout
+    queue = next(line.split()[3] for line in listening.splitlines() if f" {daemon.socket} " in line)
+    with open("/proc/sys/net/core/somaxconn") as f:
+        assert int(queue) == max(int(f.read()), socket.SOMAXCONN)
