@@ -8,17 +8,19 @@ import socket
 from typing import Any
 
 from berth import crashpoints, log
+from berth.completion import runs_to_completion
 from berth.containers import endpoints, health, hostconfig, legacylinks, names, netmode, ports as portmap, spec as ocispec
 from berth.containers.model import Container, now_rfc3339
 from berth.containers.restart import RestartPolicy
 from berth.containers.signals import parse_signal
-from berth.errors import Conflict, InvalidArgument, NotFound
+from berth.errors import InvalidArgument, NotFound
 from berth.volumes import parse_volumes_from
 
 
 class CreateMixin:
     """Methods of :class:`~berth.containers.manager.ContainerManager` (see its docstring for the shared state)."""
 
+    @runs_to_completion
     async def create(self, body: dict[str, Any], name: str | None) -> tuple[Container, list[str]]:
         """Store a new container; return it with the warnings for the API's ``Warnings`` (Docker's
         way of saying an option was accepted although the host cannot fully honour it)."""
@@ -36,10 +38,7 @@ class CreateMixin:
                                        remapped=self.idmap is not None)
         volumes_from = self._volumes_from(host_config)
         name = names.validate(name) if name else names.generate(self.store.names())
-        for other in self.store.containers.values():
-            if other.name == name:
-                raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{other.id}". '
-                               "You have to remove (or rename) that container to be able to reuse that name.")
+        self.store.check_name_free(name)
         host_config["NetworkMode"] = host_config.get("NetworkMode") or netmode.DEFAULT
         netmode.check(body, host_config)
         netmode.resolve_container_mode(host_config, lambda ref: self.get(ref).id)
@@ -57,7 +56,8 @@ class CreateMixin:
             labels=dict(config.get("Labels") or {}),
         )
         c.config["Hostname"] = c.hostname
-        with log.job("container.create", container_id=cid[:12], image_id=image.id[7:19], driver=self.graph.name):
+        with log.job("container.create", container_id=cid[:12], image_id=image.id[7:19], driver=self.graph.name), \
+                self.store.reserving_name(name, cid):
             await asyncio.to_thread(self.images.create_container_layers, cid, image,
                                     dict(host_config.get("StorageOpt") or {}))
             crashpoints.reached("create.after_layers")

@@ -7,6 +7,7 @@ import shutil
 import signal as signals
 
 from berth import crashpoints, log
+from berth.completion import runs_to_completion
 from berth.containers.model import Container, State, parse_time
 from berth.errors import BerthError, Conflict, InvalidArgument, NotFound
 from berth.filtermatch import labels_match
@@ -16,6 +17,7 @@ from berth.humanize import point_in_time
 class RemovalMixin:
     """Methods of :class:`~berth.containers.manager.ContainerManager` (see its docstring for the shared state)."""
 
+    @runs_to_completion
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
         laps = log.Laps()
@@ -71,7 +73,13 @@ class RemovalMixin:
         with log.job("container.remove", container_id=c.short_id, driver=self.graph.name) as ev:
             laps.into(ev)
             # one trip to a worker thread for all the blocking work (each trip is a wake-up of two threads)
-            self.publish_network_events(c, "disconnect", await asyncio.to_thread(self._remove_files, c, volumes, laps))
+            try:
+                left = await asyncio.to_thread(self._remove_files, c, volumes, laps)
+            except Exception:
+                c.transition(State.DEAD)  # as dockerd's removal error: dead, and removable again
+                self.store.save(c)
+                raise
+            self.publish_network_events(c, "disconnect", left)
             self.store.delete(c.id)
             laps.mark("record")
 

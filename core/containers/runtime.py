@@ -19,10 +19,7 @@ class RuntimeMixin:
         new_name = names.validate(new_name)
         if new_name == c.name:
             raise Conflict("Renaming a container with the same name as its current name")
-        for other in self.store.containers.values():
-            if other.name == new_name:
-                raise Conflict(f'Conflict. The container name "/{new_name}" is already in use by container '
-                               f'"{other.id}". You have to remove (or rename) that container to be able to reuse that name.')
+        self.store.check_name_free(new_name)
         old = c.name
         c.name = new_name
         for linking in legacylinks.rename(self.store.containers.values(), old, new_name):

@@ -141,7 +141,10 @@ class SignalMixin:
         try:
             if c.state.running:
                 await self._stop_keeping(c, timeout)
-            await self.start(c.id)
+            try:
+                await self.start(c.id)
+            except NotModified:
+                pass  # the restart policy's own start came first: running is what was asked (dockerd's too)
         except BerthError as exc:
             raise Unclassified(f"Cannot restart container {ref}: {exc.message}") from exc
         self.event(c, "restart")

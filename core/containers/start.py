@@ -13,6 +13,7 @@ import json
 import os
 
 from berth import crashpoints, log
+from berth.completion import runs_to_completion
 from berth.containers import legacylinks, logdrivers, propagation, spec as ocispec
 from berth.containers.model import Container, State, ZERO_TIME, now_rfc3339
 from berth.containers.restore import STARTING_MARKER
@@ -25,6 +26,7 @@ from berth.hookspecs.types import IOConfig
 class StartMixin:
     """Methods of :class:`~berth.containers.manager.ContainerManager` (see its docstring for the shared state)."""
 
+    @runs_to_completion
     async def start(self, ref: str) -> Container:
         c = self.get(ref)
         async with self.lock(c.id):

@@ -7,13 +7,15 @@ answers: it is gone from ``containers/`` at once, never half there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 
 from berth import log
 from berth.containers.model import Container
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import Conflict, InvalidArgument, NotFound
 from berth.fsutil import atomic_write
 from berth.trash import Trash
 
@@ -27,6 +29,7 @@ class ContainerStore:
         os.makedirs(root, mode=0o700, exist_ok=True)
         self.containers: dict[str, Container] = {}
         self.corrupt: dict[str, str] = {}  # id -> why its record could not be loaded (see load)
+        self.reserved: dict[str, str] = {}  # name -> id of the container being created with it, not yet saved
 
     def directory(self, container_id: str) -> str:
         return os.path.join(self.root, container_id)
@@ -84,7 +87,25 @@ class ContainerStore:
             shutil.rmtree(self.directory(container_id), ignore_errors=True)
 
     def names(self) -> set[str]:
-        return {c.name for c in self.containers.values()}
+        return {c.name for c in self.containers.values()} | self.reserved.keys()
+
+    def check_name_free(self, name: str) -> None:
+        """Docker's 409 when a container, or a create under way, has ``name``."""
+        holder = self.reserved.get(name) or next((c.id for c in self.containers.values() if c.name == name), None)
+        if holder is not None:
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use by container "{holder}". '
+                           "You have to remove (or rename) that container to be able to reuse that name.")
+
+    @contextlib.contextmanager
+    def reserving_name(self, name: str, container_id: str) -> Iterator[None]:
+        """Hold ``name`` for a container being created (its record saved inside): two creates racing for
+        one name get one container and a 409, as dockerd's name reservation gives."""
+        self.check_name_free(name)
+        self.reserved[name] = container_id
+        try:
+            yield
+        finally:
+            del self.reserved[name]
 
     def get(self, ref: str) -> Container:
         """By full id, name (with or without "/"), or unique id prefix, as Docker looks them up."""

@@ -29,6 +29,7 @@ class Agent:
         self.store = swarm.store
         self.files_root = os.path.join(self.engine.exec_root, "swarm", "tasks")
         self.running: dict[str, asyncio.Task] = {}  # task ID -> its lifecycle
+        self.starting: dict[str, asyncio.Task] = {}  # task ID -> its container's create and start, under way
 
     # -- running --------------------------------------------------------------
 
@@ -174,6 +175,22 @@ class Agent:
         raise BerthError(f"{kind} target {target} not found")
 
     async def _start(self, task: dict, body: dict, name: str) -> str | None:
+        """Create and start the task's container. Shielded: a lifecycle cancelled midway must not leave a
+        container made but not recorded in the task, or half started (:meth:`_settle` waits for it)."""
+        job = asyncio.ensure_future(self._create_and_start(task, body, name))
+        self.starting[task["ID"]] = job
+        job.add_done_callback(lambda _: self.starting.pop(task["ID"], None))
+        return await asyncio.shield(job)
+
+    async def _settle(self, task_id: str) -> None:
+        """Wait for the create and start of the task's container, if under way."""
+        job = self.starting.get(task_id)
+        if job is not None:
+            await asyncio.wait([job])
+            if not job.cancelled():
+                job.exception()  # seen here: the lifecycle that awaited it may be gone
+
+    async def _create_and_start(self, task: dict, body: dict, name: str) -> str | None:
         manager = self.engine.containers
         try:
             container, _ = await manager.create(body, name)
@@ -244,6 +261,7 @@ class Agent:
 
     async def shutdown(self, task: dict) -> None:
         """Stop the task's container within its grace period (10 s unless the spec says otherwise)."""
+        await self._settle(task["ID"])  # a container being started is stopped once it runs
         container_id = (task["Status"].get("ContainerStatus") or {}).get("ContainerID")
         if container_id and container_id in self.engine.containers.store.containers:
             grace = task["Spec"]["ContainerSpec"].get("StopGracePeriod")
@@ -265,9 +283,11 @@ class Agent:
 
     async def remove(self, task: dict) -> None:
         """Remove the task's container (forced, with its anonymous volumes kept as dockerd does) and files."""
+        await self._settle(task["ID"])
         lifecycle = self.running.pop(task["ID"], None)
         if lifecycle is not None:
             lifecycle.cancel()
+            await asyncio.wait([lifecycle])  # its files are written, or never will be
         container_id = (task["Status"].get("ContainerStatus") or {}).get("ContainerID")
         if container_id and container_id in self.engine.containers.store.containers:
             try:

@@ -49,7 +49,8 @@ class Orchestrator:
                             *self.updater.running()) if t is not None]
         for job in jobs:
             job.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        # the containers' creates and starts under way are not cancelled: they end, started or undone
+        await asyncio.gather(*jobs, *self.agent.starting.values(), return_exceptions=True)
         self.swarm.networking.mesh.close()
         self._loop = None
         self.agent.running.clear()

@@ -8,6 +8,8 @@ docker CLI and for berth's own CLI.
 
 from __future__ import annotations
 
+import itertools
+import os
 import shlex
 import shutil
 import sys
@@ -19,20 +21,27 @@ import subprocess
 from tests.e2e.conftest import DOCKER, docker_env
 from tests.peers import missing_peer
 
+_servers = itertools.count()
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
 
 class Screen:
-    """One tmux session running one command; ``expect`` polls the pane for text."""
+    """One tmux session running one command; ``expect`` polls the pane for text.
+
+    Each screen has a tmux server of its own (``-L``): killing a server's last session makes it
+    exit, and a new session asked of it meanwhile fails ("server exited unexpectedly").
+    """
 
     def __init__(self, name: str, command: str, env: dict):
         self.name = name
+        self.tmux = ["tmux", "-L", f"{name}-{os.getpid()}-{next(_servers)}"]
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k.startswith(("DOCKER_", "BERTH_")))
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "100", "-y", "30",
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", name, "-x", "100", "-y", "30",
                         f"env {exports} {command}; echo EXITED=$?; sleep 60"], check=True)
 
     def text(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-t", self.name, "-p", "-S", "-200"], capture_output=True,
+        return subprocess.run([*self.tmux, "capture-pane", "-t", self.name, "-p", "-S", "-200"], capture_output=True,
                               text=True).stdout
 
     def expect(self, needle: str, timeout: float = 20) -> str:
@@ -45,13 +54,13 @@ class Screen:
         raise AssertionError(f"{needle!r} never appeared on the screen:\n{self.text()}")
 
     def type(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def resize(self, width: int, height: int) -> None:
-        subprocess.run(["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)], check=True)
+        subprocess.run([*self.tmux, "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)], check=True)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False)
+        subprocess.run([*self.tmux, "kill-server"], check=False)
 
 
 def _clients(daemon) -> dict[str, str]:
@@ -60,7 +69,7 @@ def _clients(daemon) -> dict[str, str]:
 
 @pytest.fixture(params=["docker", "berth"])
 def client_cmd(request, daemon):
-    if request.param == "docker" and not shutil.which("docker") and not __import__("os").path.exists(DOCKER):
+    if request.param == "docker" and not shutil.which("docker") and not os.path.exists(DOCKER):
         missing_peer("the docker CLI is not installed", "apt-get install docker.io (bash .ci/peers does)")
     return request.param, _clients(daemon)[request.param]
 

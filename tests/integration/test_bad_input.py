@@ -182,6 +182,23 @@ def test_rm_force_racing_start_removes_the_container(daemon):
         assert name not in container_names(daemon)
 
 
+def test_creates_racing_for_one_name_make_one_container_and_409s(daemon):
+    statuses: list[int] = []
+    racers = [threading.Thread(target=lambda: statuses.append(api(daemon, "POST", "/containers/create?name=samename",
+                                                                  {"Image": "busybox", "Cmd": ["true"]})[0]))
+              for _ in range(6)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    try:
+        assert sorted(statuses) == [201, 409, 409, 409, 409, 409]
+        _, rows = api(daemon, "GET", "/containers/json?all=1")
+        assert [row["Names"] for row in rows].count(["/samename"]) == 1
+    finally:
+        api(daemon, "DELETE", "/containers/samename?force=1")
+
+
 def test_corrupt_state_files_are_reported_at_restart_and_nothing_is_deleted(make_daemon, busybox_path):
     d = make_daemon(args=["-s", "vfs"]).start()
     assert d.cli("image", "bootstrap", "busybox").returncode == 0, d.log()
