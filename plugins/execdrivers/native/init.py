@@ -304,6 +304,8 @@ def container_init(ctx: InitContext) -> NoReturn:
             ("report ready", lambda: report_ready(ctx)),
             ("wait for start", lambda: wait_for_start(ctx)),
         ]
+        if reaper.wanted(ctx.spec):
+            steps.insert(len(steps) - 2, ("hold signals", reaper.hold_signals))
         ctx.marks["init_forked"] = time.monotonic()
         _run_steps(steps, ctx.marks)
         if reaper.wanted(ctx.spec):

@@ -21,6 +21,7 @@ from berth.driverkit import log_timestamp
 from berth.hookspecs.types import IdMap
 from berth.plugins.linux.userns import write_maps
 
+from .. import initbinary
 from ..monitoring import channel, state
 from ..monitoring.monitor import Monitor, SetupFailed, base_record, become_subreaper, detach_stdio
 from . import init, seccomp, syscalls, userns
@@ -35,6 +36,7 @@ class NativeMonitor(Monitor):
         super().__init__(*args, **kwargs)
         #: CLOCK_MONOTONIC (system-wide) at the phases of a create, ours and the init's; sent to the driver
         self.marks: dict[str, float] = {}
+        self.init_binary = False  # pid 1 is the mounted init (--init with tini)
 
     def mark(self, name: str) -> None:
         self.marks[name] = time.monotonic()
@@ -139,14 +141,18 @@ class NativeMonitor(Monitor):
         return {"ok": False, "error": message.get("error", "the process failed before execve")}
 
     def start_process(self) -> dict | None:
-        """Release the init waiting in ``wait_for_start``; its channel closing means execve succeeded."""
+        """Release the init waiting in ``wait_for_start``; its channel closing means execve succeeded.
+        A mounted init (tini) is started once it takes signals, so a stop right after is not lost."""
         if self.chan is None:
             return {"ok": False, "conflict": True, "error": "the container's init is gone"}
         try:
             channel.send(self.chan, {"start": True})
         except OSError:
             pass  # the init died while waiting; await_exec reports it
-        return self.await_exec()
+        failure = self.await_exec()
+        if failure is None and self.init_binary:
+            initbinary.await_signal_handling(self.record["pid"])
+        return failure
 
 
 # ---------------------------------------------------------------------------
@@ -177,6 +183,7 @@ def run_container(request: dict, reply: socket.socket) -> NoReturn:
     io = dict(request["io"], tty=bool(request["io"].get("tty") or (spec.get("process") or {}).get("terminal")))
     mon = NativeMonitor(directory, io, base_record(request, "container"))  # its log writer's threads start now,
     mon.mark("monitor_started")                                            # before _enter_pid_namespace forbids them
+    mon.init_binary = initbinary.applied(spec)
     cgroups = native_cgroups(request["cgroup_path"])
     mon.cgroups = cgroups
     try:

@@ -31,6 +31,17 @@ from . import caps
 _NOT_FORWARDED = {signal.SIGCHLD, signal.SIGKILL, signal.SIGSTOP}
 
 
+def forwarded_signals() -> set[int]:
+    return set(signal.valid_signals()) - _NOT_FORWARDED
+
+
+def hold_signals() -> None:
+    """Keep the forwarded signals pending until :func:`run` can forward them. Called before the container
+    is reported ready: a pid-namespace init drops a signal it has no handler for, so a ``docker stop``
+    right after the start would otherwise be lost (blocked signals are queued, never dropped)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, forwarded_signals())
+
+
 def wanted(spec: dict) -> bool:
     """True when the engine asked for an init (``--init``) and the driver found no static one to mount."""
     return initbinary.wanted(spec)
@@ -45,6 +56,9 @@ def exit_code(status: int) -> int:
 def run(become_process: Callable[[], NoReturn], bounding: list[str] | None, close: list | tuple = ()) -> NoReturn:
     """Fork the user's process (``become_process`` never returns), then reap and forward until it exits.
 
+    The forwarded signals are held (:func:`hold_signals`) until the handlers are in place; the child
+    clears its mask before its execve.
+
     ``close``: what only the child may keep (sockets, fds), closed in pid 1 right after the fork, so
     the monitor sees EOF on them when the child's copies go.
     """
@@ -58,12 +72,13 @@ def run(become_process: Callable[[], NoReturn], bounding: list[str] | None, clos
         else:
             obj.close()
     forward = lambda signum, _frame: _send(child, signum)  # noqa: E731
-    for sig in signal.valid_signals():
-        if sig not in _NOT_FORWARDED:
-            try:
-                signal.signal(sig, forward)
-            except (OSError, ValueError, RuntimeError):
-                pass
+    forwarded = forwarded_signals()
+    for sig in forwarded:
+        try:
+            signal.signal(sig, forward)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, forwarded)  # what came while held is forwarded now
     try:
         caps.drop_bounding_set(caps.mask(bounding))
         caps.apply_sets({"bounding": bounding, "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],

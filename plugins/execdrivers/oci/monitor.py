@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from berth.driverkit import log_timestamp
 
+from .. import initbinary
 from ..monitoring import channel
 from ..monitoring.monitor import Monitor, SetupFailed, base_record, become_subreaper, detach_stdio
 from .runtime import Runtime, error_text, exec_failure
@@ -111,6 +112,8 @@ class OciMonitor(Monitor):
     def start_process(self) -> dict | None:
         done = self.runtime.run("start", self.record["id"])
         if done.returncode == 0:
+            if self.argv0 == initbinary.IN_CONTAINER_PATH:  # a stop right after must not be lost (see there)
+                initbinary.await_signal_handling(self.record["pid"])
             return None
         message = error_text(done.stderr.decode(errors="replace"))
         self.record["error"] = message
