@@ -312,8 +312,8 @@ def _import(store, body, reference: str | None, changes: list[str], message: str
     try:
         return store.create_image(config, [layer], reference)
     except BaseException:
-        if store.unreferenced(layer.chain_id):
-            store.release_layer(layer.chain_id)
+        if not layer.found:
+            store.discard_layers([layer.chain_id])
         raise
 
 

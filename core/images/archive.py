@@ -330,7 +330,7 @@ def load_archive(store: ImageStore, stream: BinaryIO, report: Callable[[str], No
 def _load_one(store: ImageStore, archive: UnpackedArchive, plan: _Plan, report: Callable[[str], None]) -> Image:
     entry, raw, diff_ids = plan.entry, plan.raw_config, plan.diff_ids
     layers: list[Layer] = []
-    added_top: str | None = None  # the newest layer this load applied, which holds the ones below it
+    added: list[str] = []  # the layers this load stored (not those another writer stored meanwhile)
     try:
         parent: str | None = None
         for i, (diff_id, path) in enumerate(zip(diff_ids, entry.layer_paths)):
@@ -340,7 +340,8 @@ def _load_one(store: ImageStore, archive: UnpackedArchive, plan: _Plan, report: 
             except NotFound:
                 with open(archive.path(path), "rb") as f:
                     layer = store.add_layer(parent, f)
-                added_top = layer.chain_id
+                if not layer.found:
+                    added.append(layer.chain_id)
                 if layer.diff_id != diff_id:
                     raise InvalidArgument(f"invalid diffID for layer {i}: expected {diff_id!r}, got {layer.diff_id!r}")
             layers.append(layer)
@@ -354,8 +355,7 @@ def _load_one(store: ImageStore, archive: UnpackedArchive, plan: _Plan, report: 
                 pass
         image = store.create_image(raw, layers, tags[0] if tags else None)
     except BaseException:
-        if added_top is not None and store.unreferenced(added_top):
-            store.release_layer(added_top)
+        store.discard_layers(added)
         raise
     for tag in tags[1:]:
         store.tag(image.id, tag)

@@ -50,6 +50,8 @@ class Layer:
     cache_id: str
     size: int
     created: str = ""
+    #: set on what an add returns when another writer had stored that layer first (this add stored nothing)
+    found: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -230,6 +232,7 @@ class ImageStore:
             raise
         if draft.superseded:
             self.abandon_layer(draft)  # same content already stored
+            layer.found = True
         return layer
 
     # -- drafts: layers made in steps (a pull applies a chain of them at once) -------------------
@@ -369,25 +372,36 @@ class ImageStore:
             self.graph.unmount(layer.cache_id)
             raise
 
-    def release_layer(self, chain_id: str) -> list[str]:
-        """Drop one reference taken on a layer (e.g. by :meth:`add_layer` for an image that failed to load)."""
-        return self._release_layer(chain_id)
-
     def unreferenced(self, chain_id: str) -> bool:
         """True when nothing (image, child layer, container) holds layer ``chain_id``."""
         rows = self.db.query("SELECT refs FROM layers WHERE chain_id = ?", (chain_id,))
         return bool(rows) and rows[0]["refs"] == 0
 
-    def _release_layer(self, chain_id: str | None) -> list[str]:
-        """Drop one reference to a layer; a layer losing its last one is removed, releasing its parent."""
+    def discard_layers(self, chains: list[str]) -> None:
+        """Remove the layers a failed writer (pull, load) added, base first in ``chains``, that nothing holds.
+
+        A layer below them that this writer did not add only loses their reference, even when that was its
+        last: another writer may be about to record its image on it (start-up reconciliation removes it if
+        none does). A layer that cannot be removed is logged; the writer's own error matters more."""
+        ours = set(chains)
+        for chain in reversed(chains):
+            try:
+                if self.unreferenced(chain):
+                    self._release_layer(chain, removable=ours)
+            except Exception as exc:
+                log.warning("cannot remove layer %s of a failed write: %s", chain, exc)
+
+    def _release_layer(self, chain_id: str | None, removable: set[str] | None = None) -> list[str]:
+        """Drop one reference to a layer; a layer losing its last one is removed, releasing its parent.
+        With ``removable``, a layer not in it is never removed (it only loses the reference)."""
         removed: list[str] = []
         while chain_id:
             with self.db.tx() as db:
                 row = db.execute("SELECT * FROM layers WHERE chain_id = ?", (chain_id,)).fetchone()
                 if row is None:
                     break
-                if row["refs"] > 1:
-                    db.execute("UPDATE layers SET refs = refs - 1 WHERE chain_id = ?", (chain_id,))
+                if row["refs"] > 1 or (removable is not None and chain_id not in removable):
+                    db.execute("UPDATE layers SET refs = refs - 1 WHERE chain_id = ? AND refs > 0", (chain_id,))
                     break
                 # Listed as pending in the same transaction: a crash before the graph
                 # layer is gone leaves it to start-up reconciliation, never orphaned.

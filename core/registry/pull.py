@@ -272,7 +272,10 @@ class Puller(Transfer):
             await self._apply_at_once(ref, jobs, added, theirs)
         else:
             for job in jobs:
-                added.append(await self._apply(ref, job))
+                layer = await self._apply(ref, job)
+                added.append(layer)
+                if layer.found:
+                    theirs.append(layer)
                 crashpoints.reached("pull.between_blobs")
         await asyncio.to_thread(self.meta.add, *(
             BlobRecord(layer.diff_id, job.desc.digest, job.desc.media_type, job.desc.size, registry.host, ref.path)
@@ -284,7 +287,8 @@ class Puller(Transfer):
         layer = await self._extracting(job, lambda reader: self._add_layer(job.parent, reader))
         self.phases.span("extract", started, waited=job.spool.waited)
         if layer.diff_id != job.diff_id:
-            await asyncio.to_thread(self._discard, [layer.chain_id])
+            if not layer.found:
+                await asyncio.to_thread(self._discard, [layer.chain_id])
             raise _config_mismatch(ref, job, layer.diff_id)
         self.progress.status("Pull complete", short_id(job.desc.digest))
         return layer
@@ -406,20 +410,8 @@ class Puller(Transfer):
             return None
 
     def _discard(self, chains: list[str]) -> None:
-        """Remove layers this pull added that no image uses (top first, so parents follow)."""
-        discard = getattr(self.store, "discard_layer", None)
-        for chain in reversed(chains):
-            try:
-                if discard is not None:
-                    discard(chain)
-                else:
-                    # ImageStore has no public call for this yet; an unreferenced layer is
-                    # exactly what its start-up reconciliation removes, so do the same now.
-                    rows = self.store.db.query("SELECT refs FROM layers WHERE chain_id = ?", (chain,))
-                    if rows and rows[0]["refs"] == 0:
-                        self.store._release_layer(chain)
-            except Exception as exc:  # the pull's own error matters more; start-up retries this
-                log.get().warning("pull.discard_layer", chain_id=chain, error=str(exc))
+        """Remove layers this pull added that no image uses (top first; the layers below them stay)."""
+        self.store.discard_layers(chains)
 
 
 async def _first_failure(main: asyncio.Task, others: Any) -> Any:

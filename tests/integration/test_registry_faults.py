@@ -200,3 +200,24 @@ def test_a_base_layer_stored_meanwhile_by_another_writer_makes_the_pull_start_ov
         assert leakscan.store_problems(engine.config.data_root, "overlay") == []
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("proxy", [{"cut_after": BIG // 3, "cuts": None, "ranges": False}], indirect=True)
+def test_a_failed_pull_leaves_the_base_layer_another_writer_stored_meanwhile(engine, big_image, proxy, monkeypatch):
+    """On vfs a pull applies one layer after the other; the base another writer (a load, a second pull whose
+    image is not recorded yet) stored first is theirs: when the pull fails further up, that layer stays."""
+    store = engine.images
+    commit, other_writer = store.commit_layer, []
+
+    def commit_after_another_writer(draft, parent_chain, ev=None):
+        if parent_chain is None and not other_writer:
+            monkeypatch.setattr(store, "commit_layer", commit)
+            other_writer.append(store.add_layer(None, io.BytesIO(rf.busybox_layer())))
+        return commit(draft, parent_chain, ev)
+
+    monkeypatch.setattr(store, "commit_layer", commit_after_another_writer)
+    result = pull_through(engine, proxy.host)
+    assert isinstance(result, BerthError) and big_image["layers"][1] in result.message
+    assert other_writer, "the pull never committed its base layer"
+    assert store.get_layer(other_writer[0].chain_id) == other_writer[0]
+    assert os.path.isdir(os.path.join(engine.config.data_root, "vfs", "dir", other_writer[0].cache_id))
