@@ -210,11 +210,18 @@ def native(tmp_path, cgroup, monkeypatch):
     monkeypatch.setattr(native_driver.NativeDriver, "_cgroups", staticmethod(lambda record: cgroup))
     drv = native_driver.NativeDriver.__new__(native_driver.NativeDriver)
     drv.root = str(tmp_path / "exec")
+    joined_r, joined_w = os.pipe()
     child = os.fork()
     if child == 0:
-        cgroup.join(0)
-        time.sleep(60)
-        os._exit(0)
+        try:
+            cgroup.join(0)
+            os.write(joined_w, b"j")
+            time.sleep(60)
+        finally:
+            os._exit(0)  # never back into pytest
+    os.close(joined_w)
+    assert os.read(joined_r, 1) == b"j", "the child died before joining its cgroup"  # else a kill could miss it
+    os.close(joined_r)
     record = {"bundle": str(bundle), "pid": child, "cgroup_path": cgroup.path, "status": "running"}
     yield drv, record, child
     try:
