@@ -312,8 +312,7 @@ def _import(store, body, reference: str | None, changes: list[str], message: str
     try:
         return store.create_image(config, [layer], reference)
     except BaseException:
-        if not layer.found:
-            store.discard_layers([layer.chain_id])
+        store.discard_layers([layer])
         raise
 
 

@@ -330,7 +330,7 @@ def load_archive(store: ImageStore, stream: BinaryIO, report: Callable[[str], No
 def _load_one(store: ImageStore, archive: UnpackedArchive, plan: _Plan, report: Callable[[str], None]) -> Image:
     entry, raw, diff_ids = plan.entry, plan.raw_config, plan.diff_ids
     layers: list[Layer] = []
-    added: list[str] = []  # the layers this load stored (not those another writer stored meanwhile)
+    added: list[Layer] = []  # the layers this load applied
     try:
         parent: str | None = None
         for i, (diff_id, path) in enumerate(zip(diff_ids, entry.layer_paths)):
@@ -340,8 +340,7 @@ def _load_one(store: ImageStore, archive: UnpackedArchive, plan: _Plan, report: 
             except NotFound:
                 with open(archive.path(path), "rb") as f:
                     layer = store.add_layer(parent, f)
-                if not layer.found:
-                    added.append(layer.chain_id)
+                added.append(layer)
                 if layer.diff_id != diff_id:
                     raise InvalidArgument(f"invalid diffID for layer {i}: expected {diff_id!r}, got {layer.diff_id!r}")
             layers.append(layer)

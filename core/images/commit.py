@@ -148,8 +148,8 @@ def create_child(store: ImageStore, image: Image | None, layer: Layer | None, co
     try:
         return store.create_image(config, layers, reference, parent=image.id if image else "")
     except BaseException:
-        if layer is not None and not layer.found:
-            store.discard_layers([layer.chain_id])
+        if layer is not None:
+            store.discard_layers([layer])
         raise
 
 

@@ -232,7 +232,6 @@ class ImageStore:
             raise
         if draft.superseded:
             self.abandon_layer(draft)  # same content already stored
-            layer.found = True
         return layer
 
     # -- drafts: layers made in steps (a pull applies a chain of them at once) -------------------
@@ -289,7 +288,8 @@ class ImageStore:
     def commit_layer(self, draft: LayerDraft, parent_chain: str | None, ev: dict | None = None) -> Layer:
         """Record filled ``draft`` as the layer on ``parent_chain`` (which must be recorded, and be the layer the
         draft was created on). A layer with the same chain ID already stored is returned instead and the
-        draft marked ``superseded``: its graph layer stays (listed as pending) until :meth:`abandon_layer`."""
+        draft marked ``superseded`` (and the layer returned ``found``): its graph layer stays (listed as pending)
+        until :meth:`abandon_layer`."""
         chain = make_chain_id(parent_chain, draft.diff_id)
         layer = Layer(chain, draft.diff_id, parent_chain, draft.cache_id, draft.size, _now())
         with self.db.tx() as db:
@@ -314,7 +314,9 @@ class ImageStore:
             draft.superseded = True
             if ev is not None:
                 ev["existing"] = True
-            return _layer(existing)
+            theirs = _layer(existing)
+            theirs.found = True
+            return theirs
         for listener in self.layer_listeners:
             listener(draft.cache_id, draft.diff_id, layer.size, self.graph.name, time.monotonic() - draft.started)
         return layer
@@ -377,12 +379,14 @@ class ImageStore:
         rows = self.db.query("SELECT refs FROM layers WHERE chain_id = ?", (chain_id,))
         return bool(rows) and rows[0]["refs"] == 0
 
-    def discard_layers(self, chains: list[str]) -> None:
-        """Remove the layers a failed writer (pull, load) added, base first in ``chains``, that nothing holds.
+    def discard_layers(self, layers: list[Layer]) -> None:
+        """Remove the layers (base first) a failed writer (pull, load, commit, import) added, that nothing holds.
 
-        A layer below them that this writer did not add only loses their reference, even when that was its
-        last: another writer may be about to record its image on it (start-up reconciliation removes it if
-        none does). A layer that cannot be removed is logged; the writer's own error matters more."""
+        One another writer had stored first (``found``) is theirs and stays; so does a layer below them that
+        this writer did not add, which only loses their reference even when that was its last: another
+        writer may be about to record its image on it (start-up reconciliation removes it if none does).
+        A layer that cannot be removed is logged; the writer's own error matters more."""
+        chains = [layer.chain_id for layer in layers if not layer.found]
         ours = set(chains)
         for chain in reversed(chains):
             try:

@@ -234,8 +234,7 @@ class Puller(Transfer):
         for job in jobs:  # every layer in flight at once (up to the slots); applied base first below
             job.download = asyncio.create_task(self._download(registry, ref, job, semaphore, scopes))
         added: list[Any] = []
-        theirs: list[Any] = []  # layers of ``added`` another writer stored first
-        applying = asyncio.create_task(self._apply_in_order(registry, ref, jobs, added, theirs, early))
+        applying = asyncio.create_task(self._apply_in_order(registry, ref, jobs, added, early))
         try:
             await _first_failure(applying, [job.download for job in jobs])
             return present[:first_missing] + added
@@ -245,8 +244,8 @@ class Puller(Transfer):
                 job.download.cancel()
             # the extraction thread cannot be cancelled: wait for it before its layer is removed
             await asyncio.gather(applying, *(job.download for job in jobs), return_exceptions=True)
-            # a layer another writer stored meanwhile is theirs (its image may be on the way): it stays
-            await asyncio.to_thread(self._discard, [layer.chain_id for layer in added if layer not in theirs])
+            # a layer another writer stored meanwhile (``found``) is theirs, its image may be on the way: it stays
+            await asyncio.to_thread(self.store.discard_layers, added)
             raise
         finally:
             for job in jobs:
@@ -264,18 +263,16 @@ class Puller(Transfer):
         self.progress.status("Download complete", sid)
 
     async def _apply_in_order(self, registry: Registry, ref: refs.Reference, jobs: list[_LayerJob],
-                              added: list[Any], theirs: list[Any], early: bool) -> None:
+                              added: list[Any], early: bool) -> None:
         """Apply the layers, each reading its blob while it downloads, and record them base first; ``added``
-        grows as they are recorded (``theirs``: those of them another writer had stored first). A driver that applies layers early (``graph_apply_diff_early``) gets
-        them all at once; any other one layer after the other, each once the one below is complete."""
+        grows as they are recorded (``found``: one another writer had stored first). A driver that applies
+        layers early (``graph_apply_diff_early``) gets them all at once; any other one layer after the other,
+        each once the one below is complete."""
         if early and self.store.graph.applies_early():
-            await self._apply_at_once(ref, jobs, added, theirs)
+            await self._apply_at_once(ref, jobs, added)
         else:
             for job in jobs:
-                layer = await self._apply(ref, job)
-                added.append(layer)
-                if layer.found:
-                    theirs.append(layer)
+                added.append(await self._apply(ref, job))
                 crashpoints.reached("pull.between_blobs")
         await asyncio.to_thread(self.meta.add, *(
             BlobRecord(layer.diff_id, job.desc.digest, job.desc.media_type, job.desc.size, registry.host, ref.path)
@@ -287,14 +284,12 @@ class Puller(Transfer):
         layer = await self._extracting(job, lambda reader: self._add_layer(job.parent, reader))
         self.phases.span("extract", started, waited=job.spool.waited)
         if layer.diff_id != job.diff_id:
-            if not layer.found:
-                await asyncio.to_thread(self._discard, [layer.chain_id])
+            await asyncio.to_thread(self.store.discard_layers, [layer])
             raise _config_mismatch(ref, job, layer.diff_id)
         self.progress.status("Pull complete", short_id(job.desc.digest))
         return layer
 
-    async def _apply_at_once(self, ref: refs.Reference, jobs: list[_LayerJob], added: list[Any],
-                             theirs: list[Any]) -> None:
+    async def _apply_at_once(self, ref: refs.Reference, jobs: list[_LayerJob], added: list[Any]) -> None:
         """Create every layer as a draft on the one below, fill all at once, record them base first.
 
         The driver makes each extraction wait for the layers below before it checks a path against
@@ -316,9 +311,7 @@ class Puller(Transfer):
                 started = time.monotonic()
                 layer = await asyncio.to_thread(self.store.commit_layer, draft, job.parent)
                 self.phases.span("record", started)
-                if draft.superseded:
-                    theirs.append(layer)
-                else:
+                if not draft.superseded:
                     recorded.add(draft.cache_id)
                 added.append(layer)
                 self.progress.status("Pull complete", short_id(job.desc.digest))
@@ -408,10 +401,6 @@ class Puller(Transfer):
             return self.store.resolve(name)
         except NotFound:
             return None
-
-    def _discard(self, chains: list[str]) -> None:
-        """Remove layers this pull added that no image uses (top first; the layers below them stay)."""
-        self.store.discard_layers(chains)
 
 
 async def _first_failure(main: asyncio.Task, others: Any) -> Any:

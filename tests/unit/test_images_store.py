@@ -43,6 +43,8 @@ def test_an_add_says_when_another_writer_had_stored_the_layer(store):
     first = store.add_layer(None, io.BytesIO(layer_tar({"a": b"1"})))
     second = store.add_layer(None, io.BytesIO(layer_tar({"a": b"1"})))
     assert (first.found, second.found) == (False, True) and first == second
+    store.discard_layers([second])  # the second writer failing afterwards: the layer is the first's
+    assert store.get_layer(first.chain_id) == first and store.graph.exists(first.cache_id)
 
 
 def test_discarding_a_failed_writes_layers_leaves_the_unheld_layer_below_that_it_did_not_add(store):
@@ -50,7 +52,7 @@ def test_discarding_a_failed_writes_layers_leaves_the_unheld_layer_below_that_it
     theirs = store.add_layer(None, io.BytesIO(layer_tar({"a": b"1"})))
     mine = store.add_layer(theirs.chain_id, io.BytesIO(layer_tar({"b": b"2"})))
     mine_above = store.add_layer(mine.chain_id, io.BytesIO(layer_tar({"c": b"3"})))
-    store.discard_layers([mine.chain_id, mine_above.chain_id])
+    store.discard_layers([mine, mine_above])
     assert [row["chain_id"] for row in store.db.query("SELECT chain_id FROM layers")] == [theirs.chain_id]
     assert store.unreferenced(theirs.chain_id) and store.graph.exists(theirs.cache_id)
     assert not store.graph.exists(mine.cache_id) and not store.graph.exists(mine_above.cache_id)
@@ -59,7 +61,7 @@ def test_discarding_a_failed_writes_layers_leaves_the_unheld_layer_below_that_it
 def test_discarding_keeps_a_layer_an_image_came_to_use_meanwhile(store):
     layer = store.add_layer(None, io.BytesIO(layer_tar({"a": b"1"})))
     store.create_image({"architecture": "amd64", "os": "linux", "config": {}}, [layer], "used:1")
-    store.discard_layers([layer.chain_id])
+    store.discard_layers([layer])
     assert store.get_layer(layer.chain_id) == layer
 
 
